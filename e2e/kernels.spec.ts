@@ -1,0 +1,39 @@
+// One Playwright test per kernel family; each case of the family's grid is a step whose failure names
+// the family, the case and the worst element.
+import { expect, test, type Page } from '@playwright/test';
+import { KERNEL_FAMILIES } from './lib/families';
+import type { CaseResult } from './lib/cases';
+import type { HarnessApi } from './harness/main';
+
+test.describe.configure({ mode: 'serial' });
+
+let page: Page;
+
+test.beforeAll(async ({ browser }) => {
+  page = await browser.newPage();
+  page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
+  await page.goto('/e2e/harness/index.html');
+  const adapter = await page.evaluate(() => (window as unknown as { webmoeHarness: HarnessApi }).webmoeHarness.ready);
+  console.log(`WebGPU adapter: ${adapter.vendor} / ${adapter.architecture} / ${adapter.description}; features: ${adapter.features.join(' ')}`);
+});
+
+test.afterAll(async () => {
+  await page?.close();
+});
+
+for (const family of KERNEL_FAMILIES) {
+  test(`kernel ${family}`, async () => {
+    const names = await page.evaluate((f) => (window as unknown as { webmoeHarness: HarnessApi }).webmoeHarness.list(f), family);
+    expect(names.length, `${family} has cases`).toBeGreaterThan(0);
+    let passed = 0;
+    for (const name of names) {
+      const r: CaseResult = await test.step(name, () =>
+        page.evaluate(([f, n]) => (window as unknown as { webmoeHarness: HarnessApi }).webmoeHarness.run(f, n), [family, name] as const),
+      );
+      if (r.ok) passed++;
+      else console.log(`  FAIL ${family}/${name}: ${r.summary}`);
+      expect.soft(r.ok, `${family}/${name}: ${r.summary}`).toBe(true);
+    }
+    console.log(`  ${family}: ${passed}/${names.length} cases passed on WebGPU`);
+  });
+}

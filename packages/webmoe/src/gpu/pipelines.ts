@@ -1,0 +1,100 @@
+// Compute pipelines cached by a typed key: one shader module per WGSL source, one pipeline per
+// (kernel, entry point, variant, override constants). Every launcher builds its pipelines through here.
+
+export type OverrideConstants = Record<string, number>;
+
+export interface PipelineKey {
+  /** The kernel family, which is also the .wgsl file's name. */
+  readonly kernel: string;
+  readonly entryPoint: string;
+  /** Which shape of the kernel (for example 'row' or 'workgroup'); part of the label. */
+  readonly variant: string;
+  readonly constants: OverrideConstants;
+}
+
+export function pipelineKeyString(key: PipelineKey): string {
+  const c = Object.keys(key.constants).sort().map((k) => `${k}=${key.constants[k]}`).join(',');
+  return `${key.kernel}/${key.entryPoint}/${key.variant}{${c}}`;
+}
+
+export class PipelineCache {
+  private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly pipelines = new Map<string, GPUComputePipeline>();
+
+  constructor(readonly device: GPUDevice) {}
+
+  module(kernel: string, code: string): GPUShaderModule {
+    let m = this.modules.get(kernel);
+    if (!m) {
+      m = this.device.createShaderModule({ label: kernel, code });
+      this.modules.set(kernel, m);
+    }
+    return m;
+  }
+
+  get(key: PipelineKey, code: string): GPUComputePipeline {
+    const id = pipelineKeyString(key);
+    let p = this.pipelines.get(id);
+    if (!p) {
+      p = this.device.createComputePipeline({
+        label: id,
+        layout: 'auto',
+        compute: { module: this.module(key.kernel, code), entryPoint: key.entryPoint, constants: key.constants },
+      });
+      this.pipelines.set(id, p);
+    }
+    return p;
+  }
+
+  get size(): number {
+    return this.pipelines.size;
+  }
+}
+
+/** One recorded kernel launch: everything bound, ready to go into a compute pass any number of times. */
+export interface Dispatch {
+  readonly label: string;
+  readonly pipeline: GPUComputePipeline;
+  readonly bindGroup: GPUBindGroup;
+  readonly workgroups: readonly [number, number, number];
+}
+
+/**
+ * Binds buffers in the convention every kernel follows: inputs (read-only storage) from binding 0, then
+ * outputs (read_write storage), then the params uniform last, all in group 0.
+ */
+export function bindKernel(
+  device: GPUDevice,
+  label: string,
+  pipeline: GPUComputePipeline,
+  inputs: readonly GPUBuffer[],
+  outputs: readonly GPUBuffer[],
+  params: GPUBuffer,
+): GPUBindGroup {
+  const entries: GPUBindGroupEntry[] = [...inputs, ...outputs, params].map((buffer, binding) => ({ binding, resource: { buffer } }));
+  return device.createBindGroup({ label, layout: pipeline.getBindGroupLayout(0), entries });
+}
+
+export function recordDispatches(pass: GPUComputePassEncoder, dispatches: readonly Dispatch[]): void {
+  for (const d of dispatches) {
+    pass.setPipeline(d.pipeline);
+    pass.setBindGroup(0, d.bindGroup);
+    pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+  }
+}
+
+/** Splits a large 1-D workgroup count over x and y, since each dimension is capped (65535 by default). */
+export function grid1d(workgroups: number, maxPerDim = 65535): [number, number, number] {
+  if (workgroups <= maxPerDim) return [Math.max(1, workgroups), 1, 1];
+  const y = Math.ceil(workgroups / maxPerDim);
+  return [Math.ceil(workgroups / y), y, 1];
+}
+
+/** Records `dispatches` into one compute pass and submits it: one queue submission. */
+export function submitDispatches(device: GPUDevice, label: string, dispatches: readonly Dispatch[]): void {
+  const encoder = device.createCommandEncoder({ label });
+  const pass = encoder.beginComputePass({ label });
+  recordDispatches(pass, dispatches);
+  pass.end();
+  device.queue.submit([encoder.finish()]);
+}

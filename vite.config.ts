@@ -1,0 +1,37 @@
+// One Vite server for the demo (served at /), the GPU test harness (/e2e/harness/) and the CLI's
+// runner page. `webmoe` resolves to the engine's source so that nothing needs building first.
+import { defineConfig } from 'vitest/config';
+import type { Plugin } from 'vite';
+import { fileURLToPath } from 'node:url';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+/** The demo lives in demo/; serve it at the site root as well. */
+function demoAtRoot(): Plugin {
+  return {
+    name: 'webmoe-demo-at-root',
+    configureServer(server) {
+      server.middlewares.use((req, _res, next) => {
+        if (req.url === '/' || req.url?.startsWith('/?')) req.url = '/demo/index.html' + req.url.slice(1);
+        next();
+      });
+    },
+  };
+}
+
+export default defineConfig({
+  root: here('.'),
+  base: './',
+  plugins: [demoAtRoot()],
+  resolve: { alias: { webmoe: here('packages/webmoe/src/index.ts') } },
+  server: { host: 'localhost' },
+  preview: { host: 'localhost' },
+  build: {
+    outDir: here('dist/demo'),
+    emptyOutDir: true,
+    target: 'es2022',
+    rollupOptions: { input: { index: here('demo/index.html') } },
+  },
+  worker: { format: 'es' },
+  test: { include: ['packages/**/*.test.ts', 'scripts/**/*.test.ts'], environment: 'node', testTimeout: 60_000 },
+});
