@@ -1,0 +1,199 @@
+// Weight formats: how a tensor's bytes are laid out in a shard and in GPU memory (the same bytes: loading
+// is a copy), and the CPU dequantization that defines what those bytes mean. Kernels read these layouts
+// directly and dequantize in registers.
+//
+// A tensor is a matrix [rows, cols] = [out, in] (1-D tensors are one row). Its byte range holds one or
+// more sections, each starting on a 16-byte boundary; the whole range is a multiple of 16 bytes:
+//
+//   f32  q: f32 [rows][cols]
+//   f16  q: IEEE half [rows][cols], element i in the low half of 32-bit word i/2 when i is even
+//   q8   q: int8 [rows][G·32], scales: f16 [rows][G]          w = q · scale      (G = ceil(cols/32); padding is 0)
+//   q4   q: uint4 [rows][G·32], 8 per 32-bit word, element j of a word in bits 4j..4j+3
+//        scales: f16 [rows][G], mins: f16 [rows][G]         w = q · scale + min  (q in 0..15)
+//   fp8  q: e4m3 bytes [rows][cols], scales: f32 [ceil(rows/128)][ceil(cols/128)]
+//                                                            w = e4m3(q) · scale (DeepSeek's weight_scale_inv)
+
+export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4' | 'fp8';
+export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'f16', 'q8', 'q4', 'fp8'];
+
+export const GROUP = 32;
+export const FP8_BLOCK = 128;
+
+export interface Section {
+  /** Byte offset from the start of the tensor. */
+  offset: number;
+  bytes: number;
+}
+
+export interface TensorLayout {
+  format: WeightFormat;
+  rows: number;
+  cols: number;
+  q: Section;
+  scales: Section | null;
+  mins: Section | null;
+  /** Total bytes, a multiple of 16. */
+  bytes: number;
+}
+
+const align16 = (n: number) => Math.ceil(n / 16) * 16;
+
+/** Bits per weight of each format for a [rows, cols] matrix whose sizes are multiples of the group/block. */
+export const BITS_PER_WEIGHT: Record<WeightFormat, number> = {
+  f32: 32,
+  f16: 16,
+  q8: 8 + 16 / GROUP,
+  q4: 4 + 32 / GROUP,
+  fp8: 8 + 32 / (FP8_BLOCK * FP8_BLOCK),
+};
+
+export function groupsPerRow(cols: number): number {
+  return Math.ceil(cols / GROUP);
+}
+
+export function tensorLayout(format: WeightFormat, shape: readonly number[]): TensorLayout {
+  const rows = shape.length === 1 ? 1 : shape[0];
+  const cols = shape.length === 1 ? shape[0] : shape[1];
+  if (shape.length < 1 || shape.length > 2 || !(rows > 0) || !(cols > 0)) throw new RangeError(`tensorLayout: unsupported shape [${shape.join(', ')}]`);
+  const sections: { q: number; scales?: number; mins?: number } = { q: 0 };
+  const G = groupsPerRow(cols);
+  switch (format) {
+    case 'f32': sections.q = rows * cols * 4; break;
+    case 'f16': sections.q = rows * cols * 2; break;
+    case 'q8': sections.q = rows * G * GROUP; sections.scales = rows * G * 2; break;
+    case 'q4': sections.q = rows * G * GROUP / 2; sections.scales = rows * G * 2; sections.mins = rows * G * 2; break;
+    case 'fp8': sections.q = rows * cols; sections.scales = Math.ceil(rows / FP8_BLOCK) * Math.ceil(cols / FP8_BLOCK) * 4; break;
+  }
+  let offset = 0;
+  const place = (bytes: number | undefined): Section | null => {
+    if (bytes === undefined) return null;
+    const s = { offset, bytes };
+    offset = align16(offset + bytes);
+    return s;
+  };
+  const q = place(sections.q)!;
+  const scales = place(sections.scales);
+  const mins = place(sections.mins);
+  return { format, rows, cols, q, scales, mins, bytes: offset };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Scalar conversions
+// ---------------------------------------------------------------------------------------------------
+
+const f32buf = new Float32Array(1);
+const u32buf = new Uint32Array(f32buf.buffer);
+
+export function bf16ToF32(bits: number): number {
+  u32buf[0] = (bits & 0xffff) << 16;
+  return f32buf[0];
+}
+
+export function f16ToF32(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+/** Round to nearest even; overflows to ±Infinity like IEEE. */
+export function f32ToF16(v: number): number {
+  f32buf[0] = v;
+  const x = u32buf[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    let r = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1);
+    if (rem > half || (rem === half && (r & 1))) r++;
+    return sign | r;
+  }
+  let r = mant >>> 13;
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (r & 1))) {
+    r++;
+    if (r === 0x400) {
+      r = 0;
+      e++;
+      if (e >= 31) return sign | 0x7c00;
+    }
+  }
+  return sign | (e << 10) | r;
+}
+
+/** OCP FP8 E4M3 (the "fn" variant): bias 7, no infinities, 0x7F/0xFF are NaN, max 448. */
+export function e4m3ToF32(b: number): number {
+  const s = b & 0x80 ? -1 : 1;
+  const e = (b >> 3) & 0xf;
+  const m = b & 0x7;
+  if (e === 0xf && m === 0x7) return NaN;
+  if (e === 0) return s * (m / 8) * 2 ** -6;
+  return s * (1 + m / 8) * 2 ** (e - 7);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Dequantization (the definition of each format; kernels must agree with it)
+// ---------------------------------------------------------------------------------------------------
+
+/** Dequantizes a whole tensor from its bytes (laid out by tensorLayout) into row-major f32. */
+export function dequantize(layout: TensorLayout, bytes: Uint8Array): Float32Array {
+  const { rows, cols } = layout;
+  if (bytes.byteLength < layout.bytes) throw new RangeError(`dequantize: ${bytes.byteLength} bytes, layout needs ${layout.bytes}`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float32Array(rows * cols);
+  const G = groupsPerRow(cols);
+  const q = layout.q.offset;
+  switch (layout.format) {
+    case 'f32':
+      for (let i = 0; i < rows * cols; i++) out[i] = dv.getFloat32(q + 4 * i, true);
+      break;
+    case 'f16':
+      for (let i = 0; i < rows * cols; i++) out[i] = f16ToF32(dv.getUint16(q + 2 * i, true));
+      break;
+    case 'q8': {
+      const sc = layout.scales!.offset;
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < cols; c++) {
+          const g = r * G + Math.floor(c / GROUP);
+          out[r * cols + c] = dv.getInt8(q + r * G * GROUP + c) * f16ToF32(dv.getUint16(sc + 2 * g, true));
+        }
+      }
+      break;
+    }
+    case 'q4': {
+      const sc = layout.scales!.offset;
+      const mn = layout.mins!.offset;
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < cols; c++) {
+          const g = r * G + Math.floor(c / GROUP);
+          const i = r * G * GROUP + c;
+          const nib = (dv.getUint8(q + (i >> 1)) >> ((i & 1) * 4)) & 0xf;
+          out[r * cols + c] = nib * f16ToF32(dv.getUint16(sc + 2 * g, true)) + f16ToF32(dv.getUint16(mn + 2 * g, true));
+        }
+      }
+      break;
+    }
+    case 'fp8': {
+      const sc = layout.scales!.offset;
+      const bc = Math.ceil(cols / FP8_BLOCK);
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < cols; c++) {
+          const s = dv.getFloat32(sc + 4 * (Math.floor(r / FP8_BLOCK) * bc + Math.floor(c / FP8_BLOCK)), true);
+          out[r * cols + c] = e4m3ToF32(dv.getUint8(q + r * cols + c)) * s;
+        }
+      }
+      break;
+    }
+  }
+  return out;
+}
