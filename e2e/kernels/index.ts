@@ -2,7 +2,19 @@
 import type { KernelFamily } from '../lib/cases';
 import type { KernelFamilyName } from '../lib/families';
 import { rmsnormFamily } from './rmsnorm';
+import { matmulFamily } from './matmul';
+import { ropeFamily } from './rope';
+import { mlaFamily } from './mla';
+import { sampleFamily } from './sample';
+import { routerFamily } from './router';
+import { moeFamily } from './moe';
 
 export const registry: Record<KernelFamilyName, KernelFamily> = {
   rmsnorm: rmsnormFamily,
+  matmul: matmulFamily,
+  rope: ropeFamily,
+  mla: mlaFamily,
+  sample: sampleFamily,
+  router: routerFamily,
+  moe: moeFamily,
 };

@@ -1,0 +1,440 @@
+// The matmul family (plain, transposed, batched heads, output modes, MoE slots, grouped experts, row gather)
+// against float64 CPU references written from the math. Weights are random codes of each format (every
+// bit pattern a kernel must decode, subnormal f16 scales included), and the reference dequantizes them with
+// formats.ts `dequantize`, the definition of the formats. Tensors sit at an offset inside a buffer
+// filled with 0xFF bytes (NaN as f32/f16) so that a read outside the tensor shows.
+import {
+  FP8_BLOCK, GROUP, WEIGHT_FORMATS, createKernelContext, acquireGpu, createRng, dequantize, f32ToF16, gatherRows, matmul, tensorLayout,
+  uploadStorage, createStorage, recordDispatches,
+  type Dispatch, type KernelContext, type KernelShape, type Rng, type TensorLayout, type WeightFormat, type WeightRef,
+} from 'webmoe';
+import { compare, type Comparison, type Tolerance } from '../lib/compare';
+import { caseName, grid, type KernelCase, type KernelFamily } from '../lib/cases';
+import { CaseBuffers } from '../lib/gpu';
+
+const SHAPES: readonly KernelShape[] = ['row', 'workgroup'];
+const ALIGN = 256;
+const align = (n: number, a = ALIGN) => Math.ceil(n / a) * a;
+
+interface TestTensor {
+  layout: TensorLayout;
+  bytes: Uint8Array;
+  /** Dequantized by formats.ts, row-major. */
+  w: Float32Array;
+}
+
+/** Random valid codes of `format` for a [rows, cols] tensor; padding stays zero as the layout requires. */
+export function randomTensor(format: WeightFormat, rows: number, cols: number, rng: Rng, withValues = true): TestTensor {
+  const layout = tensorLayout(format, [rows, cols]);
+  const bytes = new Uint8Array(layout.bytes);
+  const dv = new DataView(bytes.buffer);
+  const G = Math.ceil(cols / GROUP);
+  const q = layout.q.offset;
+  const between = (lo: number, hi: number) => lo + (hi - lo) * rng.next();
+  // Every 7th group gets a scale below f16's normal range, which a kernel must not flush to zero.
+  const scale = (g: number) => f32ToF16(g % 7 === 3 ? between(1e-6, 6e-5) : between(2e-3, 2e-2));
+  switch (format) {
+    case 'f32':
+      for (let i = 0; i < rows * cols; i++) dv.setFloat32(q + 4 * i, between(-1, 1), true);
+      break;
+    case 'f16':
+      for (let i = 0; i < rows * cols; i++) dv.setUint16(q + 2 * i, f32ToF16(between(-1, 1)), true);
+      break;
+    case 'q8':
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) dv.setInt8(q + r * G * GROUP + c, rng.int(256) - 128);
+      for (let g = 0; g < rows * G; g++) dv.setUint16(layout.scales!.offset + 2 * g, scale(g), true);
+      break;
+    case 'q4':
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < cols; c++) {
+          const i = r * G * GROUP + c;
+          bytes[q + (i >> 1)] |= rng.int(16) << ((i & 1) * 4);
+        }
+      }
+      for (let g = 0; g < rows * G; g++) {
+        dv.setUint16(layout.scales!.offset + 2 * g, scale(g), true);
+        dv.setUint16(layout.mins!.offset + 2 * g, f32ToF16(between(-0.1, 0)), true);
+      }
+      break;
+    case 'fp8': {
+      for (let i = 0; i < rows * cols; i++) {
+        const b = rng.int(256);
+        bytes[q + i] = (b & 0x7f) === 0x7f ? b ^ 1 : b; // not the NaN codes
+      }
+      const blocks = Math.ceil(rows / FP8_BLOCK) * Math.ceil(cols / FP8_BLOCK);
+      for (let k = 0; k < blocks; k++) dv.setFloat32(layout.scales!.offset + 4 * k, between(5e-4, 4e-3), true);
+      break;
+    }
+  }
+  return { layout, bytes, w: withValues ? dequantize(layout, bytes) : new Float32Array(0) };
+}
+
+/** Tensors (experts) at a stride of `stride` bytes from byte `offset` of one buffer, with 0xFF everywhere else. */
+function pack(tensors: TestTensor[], offset = ALIGN, stride = align(tensors[0].layout.bytes)): { bytes: Uint8Array; offset: number; stride: number } {
+  const bytes = new Uint8Array(offset + tensors.length * stride + ALIGN).fill(0xff);
+  tensors.forEach((t, i) => bytes.set(t.bytes, offset + i * stride));
+  return { bytes, offset, stride };
+}
+
+const maxAbs = (v: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < v.length; i++) m = Math.max(m, Math.abs(v[i]));
+  return m;
+};
+
+/** f32 accumulation of n products bounded by `term`: errors grow like √n. */
+function dotTolerance(n: number, term: number): Tolerance {
+  return { atol: 1e-5 * Math.sqrt(n) * term + 1e-30, rtol: 1e-5 };
+}
+
+/** Σ_c W[row, c] · x[xBase + c] over `cols` in float64. */
+function rowDot(t: TestTensor, row: number, x: ArrayLike<number>, xBase: number): number {
+  const cols = t.layout.cols;
+  let s = 0;
+  for (let c = 0; c < cols; c++) s += t.w[row * cols + c] * x[xBase + c];
+  return s;
+}
+
+const silu = (v: number) => v / (1 + Math.exp(-v));
+
+type Run = (ctx: KernelContext) => Promise<Record<string, Comparison>>;
+
+function withBuffers(ctx: KernelContext, name: string, body: (io: CaseBuffers) => Promise<Record<string, Comparison>>) {
+  const io = new CaseBuffers(ctx, `matmul:${name}`);
+  return body(io).finally(() => io.destroy());
+}
+
+function weightRef(io: CaseBuffers, name: string, packed: { bytes: Uint8Array; offset: number }, layout: TensorLayout): WeightRef {
+  return { buffer: io.input(name, packed.bytes), offset: packed.offset, layout };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Plain and transposed products: y[t, r] = Σ_c W[r, c] x[t, c]; y[t, c] = Σ_r W[r, c] x[t, r].
+// ---------------------------------------------------------------------------------------------------
+
+const SIZES = [
+  { rows: 1, cols: 5, T: 1 },
+  { rows: 7, cols: 33, T: 3 },
+  { rows: 67, cols: 257, T: 1 },
+  { rows: 133, cols: 130, T: 17 },
+] as const;
+
+function plainCase(format: WeightFormat, shape: KernelShape, dir: 'n' | 't', size: (typeof SIZES)[number]): KernelCase {
+  const name = caseName({ op: 'mv', format, shape, dir, ...size });
+  const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
+    const { rows, cols, T } = size;
+    const rng = createRng(rows * 131 + cols * 7 + T + WEIGHT_FORMATS.indexOf(format) * 1009 + (dir === 't' ? 5 : 0));
+    const W = randomTensor(format, rows, cols, rng);
+    const [inLen, outLen] = dir === 'n' ? [cols, rows] : [rows, cols];
+    const x = rng.uniform(T * inLen, -1, 1);
+    const ref = new Float64Array(T * outLen);
+    for (let t = 0; t < T; t++) {
+      for (let o = 0; o < outLen; o++) {
+        let s = 0;
+        if (dir === 'n') s = rowDot(W, o, x, t * inLen);
+        else for (let r = 0; r < rows; r++) s += W.w[r * cols + o] * x[t * inLen + r];
+        ref[t * outLen + o] = s;
+      }
+    }
+    const weight = weightRef(io, 'w', pack([W]), W.layout);
+    const bufs = { x: io.input('x', x), y: io.output('y', T * outLen) };
+    await io.run(() => [matmul(ctx, { weight, ...bufs, tokens: T, transposed: dir === 't', shape }, name)]);
+    return { y: compare(await io.read(bufs.y, T * outLen), ref, dotTolerance(inLen, maxAbs(W.w))) };
+  });
+  return { name, run };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Attention heads: MLA's absorbed query q̃_h = W_UK[h]ᵀ q_nope_h, and o_h = W_UV[h] o_lat_h, over all heads
+// in one dispatch each; kv_b is [H·(nope+v), kvLoraRank], per head nope rows of W_UK then v rows of W_UV.
+// ---------------------------------------------------------------------------------------------------
+
+const MLA = { H: 3, nope: 21, rope: 3, v: 27, lora: 67, T: 2 } as const;
+
+function headsCase(format: WeightFormat, shape: KernelShape, part: 'absorb' | 'uv'): KernelCase {
+  const name = caseName({ op: 'heads', format, shape, part });
+  const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
+    const { H, nope, rope, v, lora, T } = MLA;
+    const rng = createRng(4242 + WEIGHT_FORMATS.indexOf(format) * 17 + part.length);
+    const W = randomTensor(format, H * (nope + v), lora, rng);
+    const weight = weightRef(io, 'kv_b', pack([W]), W.layout);
+    const at = (h: number, i: number, c: number) => W.w[(h * (nope + v) + i) * lora + c];
+    if (part === 'absorb') {
+      const q = rng.uniform(T * H * (nope + rope), -1, 1);
+      const ref = new Float64Array(T * H * lora);
+      for (let t = 0; t < T; t++) {
+        for (let h = 0; h < H; h++) {
+          for (let c = 0; c < lora; c++) {
+            let s = 0;
+            for (let i = 0; i < nope; i++) s += at(h, i, c) * q[(t * H + h) * (nope + rope) + i];
+            ref[(t * H + h) * lora + c] = s;
+          }
+        }
+      }
+      const bufs = { x: io.input('q', q), y: io.output('q_absorbed', T * H * lora) };
+      await io.run(() => [matmul(ctx, {
+        weight, ...bufs, tokens: T, transposed: true, rows: nope, rowStride: nope + v, batch: H,
+        xBatchStride: nope + rope, xTokenStride: H * (nope + rope), shape,
+      }, name)]);
+      return { y: compare(await io.read(bufs.y, T * H * lora), ref, dotTolerance(nope, maxAbs(W.w))) };
+    }
+    // o_h written into the middle of wider rows, as a fused layout would.
+    const yOffset = 5;
+    const yTok = H * v + 9;
+    const oLat = rng.uniform(T * H * lora, -1, 1);
+    const yLen = yOffset + T * yTok;
+    const ref = new Float64Array(yLen);
+    for (let t = 0; t < T; t++) {
+      for (let h = 0; h < H; h++) {
+        for (let j = 0; j < v; j++) ref[yOffset + t * yTok + h * v + j] = rowDot(W, h * (nope + v) + nope + j, oLat, (t * H + h) * lora);
+      }
+    }
+    const bufs = { x: io.input('o_lat', oLat), y: io.output('o', yLen) };
+    await io.run(() => [matmul(ctx, {
+      weight, ...bufs, tokens: T, rows: v, rowBase: nope, rowStride: nope + v, batch: H, yOffset, yTokenStride: yTok, shape,
+    }, name)]);
+    return { y: compare(await io.read(bufs.y, yLen), ref, dotTolerance(lora, maxAbs(W.w))) };
+  });
+  return { name, run };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Output modes: accumulate (recorded twice: the Dispatch is reusable) and the fused SwiGLU pair.
+// ---------------------------------------------------------------------------------------------------
+
+const OUT_SIZES = [
+  { mode: 'accumulate', rows: 67, cols: 130, T: 3 },
+  { mode: 'swiglu', rows: 67, cols: 130, T: 1 },
+  { mode: 'swiglu', rows: 9, cols: 257, T: 5 },
+] as const;
+
+function outputCase(format: WeightFormat, shape: KernelShape, size: (typeof OUT_SIZES)[number]): KernelCase {
+  const name = caseName({ op: 'out', format, shape, ...size });
+  const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
+    const { mode, rows, cols, T } = size;
+    const rng = createRng(777 + rows * 3 + T + WEIGHT_FORMATS.indexOf(format) * 101);
+    const G = randomTensor(format, rows, cols, rng);
+    const x = rng.uniform(T * cols, -1, 1);
+    const tol = dotTolerance(cols, maxAbs(G.w));
+    if (mode === 'accumulate') {
+      const y0 = rng.uniform(T * rows, -2, 2);
+      const ref = Float64Array.from(y0, (v, i) => v + 2 * rowDot(G, i % rows, x, Math.floor(i / rows) * cols));
+      const bufs = { x: io.input('x', x), y: io.input('y', y0) };
+      const weight = weightRef(io, 'w', pack([G]), G.layout);
+      await io.run(() => {
+        const d = matmul(ctx, { weight, ...bufs, tokens: T, output: 'accumulate', shape }, name);
+        return [d, d];
+      });
+      return { y: compare(await io.read(bufs.y, T * rows), ref, { atol: 2 * tol.atol, rtol: tol.rtol }) };
+    }
+    // Gate and up in one buffer at different offsets, as a loader may pack them.
+    const U = randomTensor(format, rows, cols, rng);
+    const packed = pack([G, U]);
+    const buffer = io.input('gate_up', packed.bytes);
+    const ref = new Float64Array(T * rows);
+    let gMax = 0;
+    let uMax = 0;
+    for (let t = 0; t < T; t++) {
+      for (let r = 0; r < rows; r++) {
+        const g = rowDot(G, r, x, t * cols);
+        const u = rowDot(U, r, x, t * cols);
+        gMax = Math.max(gMax, Math.abs(silu(g)));
+        uMax = Math.max(uMax, Math.abs(u));
+        ref[t * rows + r] = silu(g) * u;
+      }
+    }
+    const bufs = { x: io.input('x', x), y: io.output('y', T * rows) };
+    await io.run(() => [matmul(ctx, {
+      weight: { buffer, offset: packed.offset, layout: G.layout },
+      up: { buffer, offset: packed.offset + packed.stride, layout: U.layout },
+      ...bufs, tokens: T, shape,
+    }, name)]);
+    // silu' ≤ 1.1: the gate's error reaches y scaled by |u|, the up's by |silu(g)|.
+    const e = dotTolerance(cols, Math.max(maxAbs(G.w), maxAbs(U.w))).atol;
+    return { y: compare(await io.read(bufs.y, T * rows), ref, { atol: e * (1.1 * uMax + gMax + 1), rtol: 1e-5 }) };
+  });
+  return { name, run };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// MoE decode: K slots read experts ids[k] of a buffer holding all E experts. gate/up: per-slot SwiGLU of
+// one hidden state; down: y += Σ_k w_k · W_{ids[k]} h_k in one dispatch.
+// ---------------------------------------------------------------------------------------------------
+
+const MOE = { E: 5, K: 3, d: 130, inter: 19 } as const;
+
+function expertsCase(format: WeightFormat, shape: KernelShape, part: 'gate_up' | 'down'): KernelCase {
+  const name = caseName({ op: 'experts', format, shape, part });
+  const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
+    const { E, K, d, inter } = MOE;
+    const rng = createRng(9001 + WEIGHT_FORMATS.indexOf(format) * 13 + part.length);
+    // Ids at an offset of 1 in their buffer, as a router's output row might be.
+    const ids = [3, 0, 4];
+    const idsBuf = io.input('ids', new Uint32Array([2, ...ids]));
+    if (part === 'gate_up') {
+      const gates = Array.from({ length: E }, () => randomTensor(format, inter, d, rng));
+      const ups = Array.from({ length: E }, () => randomTensor(format, inter, d, rng));
+      const gp = pack(gates);
+      const up = pack(ups);
+      const x = rng.uniform(d, -1, 1);
+      const ref = new Float64Array(K * inter);
+      for (let k = 0; k < K; k++) {
+        for (let r = 0; r < inter; r++) ref[k * inter + r] = silu(rowDot(gates[ids[k]], r, x, 0)) * rowDot(ups[ids[k]], r, x, 0);
+      }
+      const bufs = { x: io.input('x', x), y: io.output('h', K * inter) };
+      await io.run(() => [matmul(ctx, {
+        weight: weightRef(io, 'gate', gp, gates[0].layout), up: weightRef(io, 'up', up, ups[0].layout), ...bufs,
+        batch: K, xBatchStride: 0, experts: { ids: idsBuf, idsOffset: 1, strideBytes: gp.stride }, shape,
+      }, name)]);
+      const e = dotTolerance(d, Math.max(...gates.map((t) => maxAbs(t.w)), ...ups.map((t) => maxAbs(t.w)))).atol;
+      return { y: compare(await io.read(bufs.y, K * inter), ref, { atol: e * (2.1 * maxAbs(ref) + 2), rtol: 1e-5 }) };
+    }
+    const downs = Array.from({ length: E }, () => randomTensor(format, d, inter, rng));
+    const packed = pack(downs);
+    const h = rng.uniform(K * inter, -1, 1);
+    const slotW = Float32Array.from([0, 0.5, 0.3, 0.2]); // from offset 1
+    const y0 = rng.uniform(d, -1, 1);
+    const ref = Float64Array.from(y0);
+    for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) ref[r] += slotW[1 + k] * rowDot(downs[ids[k]], r, h, k * inter);
+    const bufs = { x: io.input('h', h), y: io.input('y', y0) };
+    await io.run(() => [matmul(ctx, {
+      weight: weightRef(io, 'down', packed, downs[0].layout), ...bufs, batch: K, output: 'accumulate',
+      experts: { ids: idsBuf, idsOffset: 1, strideBytes: packed.stride, weights: io.input('slot_w', slotW), weightsOffset: 1, sum: true }, shape,
+    }, name)]);
+    return { y: compare(await io.read(bufs.y, d), ref, dotTolerance(K * inter, Math.max(...downs.map((t) => maxAbs(t.w))))) };
+  });
+  return { name, run };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Grouped prefill: rows of x sorted by expert, segment e = [offsets[e], offsets[e+1]); one launch over
+// all experts, an empty expert included, spans smaller than the largest segment.
+// ---------------------------------------------------------------------------------------------------
+
+const GROUPED = { counts: [5, 0, 11, 1], rows: 19, cols: 33, span: 8 } as const;
+
+function groupedCase(format: WeightFormat, shape: KernelShape, mode: 'write' | 'swiglu'): KernelCase {
+  const name = caseName({ op: 'grouped', format, shape, mode });
+  const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
+    const { counts, rows, cols, span } = GROUPED;
+    const E = counts.length;
+    const rng = createRng(31337 + WEIGHT_FORMATS.indexOf(format) * 7 + mode.length);
+    const offsets = [0];
+    for (const n of counts) offsets.push(offsets[offsets.length - 1] + n);
+    const N = offsets[E];
+    const expertOf = (i: number) => offsets.findIndex((o, e) => i >= o && i < offsets[e + 1]);
+    const gates = Array.from({ length: E }, () => randomTensor(format, rows, cols, rng));
+    const ups = mode === 'swiglu' ? Array.from({ length: E }, () => randomTensor(format, rows, cols, rng)) : [];
+    const x = rng.uniform(N * cols, -1, 1);
+    const ref = new Float64Array(N * rows);
+    for (let i = 0; i < N; i++) {
+      const e = expertOf(i);
+      for (let r = 0; r < rows; r++) {
+        const g = rowDot(gates[e], r, x, i * cols);
+        ref[i * rows + r] = mode === 'swiglu' ? silu(g) * rowDot(ups[e], r, x, i * cols) : g;
+      }
+    }
+    const gp = pack(gates);
+    const bufs = { x: io.input('x', x), y: io.output('y', N * rows) };
+    await io.run(() => [matmul(ctx, {
+      weight: weightRef(io, 'gate', gp, gates[0].layout),
+      up: mode === 'swiglu' ? weightRef(io, 'up', pack(ups), ups[0].layout) : undefined,
+      ...bufs, tokens: N, batch: E, shape,
+      groups: { offsets: io.input('offsets', new Uint32Array(offsets)), strideBytes: gp.stride, maxRows: Math.max(...counts), span },
+    }, name)]);
+    const wMax = Math.max(...[...gates, ...ups].map((t) => maxAbs(t.w)));
+    const e = dotTolerance(cols, wMax).atol;
+    const tol = mode === 'swiglu' ? { atol: e * (2.1 * maxAbs(ref) + 2), rtol: 1e-5 } : dotTolerance(cols, wMax);
+    return { y: compare(await io.read(bufs.y, N * rows), ref, tol) };
+  });
+  return { name, run };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Embedding gather: exact (dequantization only); an id past the table gives a zero row.
+// ---------------------------------------------------------------------------------------------------
+
+const GATHER = [
+  { rows: 67, cols: 130, ids: [5, 66, 0, 5, 67] },
+  { rows: 7, cols: 5, ids: [6, 1, 3] },
+] as const;
+
+function gatherCase(format: WeightFormat, size: (typeof GATHER)[number]): KernelCase {
+  const name = caseName({ op: 'gather', format, rows: size.rows, cols: size.cols, T: size.ids.length });
+  const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
+    const { rows, cols, ids } = size;
+    const T = ids.length;
+    const W = randomTensor(format, rows, cols, createRng(55 + rows + WEIGHT_FORMATS.indexOf(format)));
+    const yOffset = 3;
+    const yTok = cols + 2;
+    const yLen = yOffset + T * yTok;
+    const ref = new Float64Array(yLen);
+    ids.forEach((id, t) => {
+      if (id < rows) for (let c = 0; c < cols; c++) ref[yOffset + t * yTok + c] = W.w[id * cols + c];
+    });
+    const y = io.output('y', yLen);
+    const weight = weightRef(io, 'table', pack([W]), W.layout);
+    await io.run(() => [gatherRows(ctx, { weight, ids: io.input('ids', new Uint32Array([9, ...ids])), idsOffset: 1, y, tokens: T, yOffset, yTokenStride: yTok }, name)]);
+    return { y: compare(await io.read(y, yLen), ref, { atol: 0, rtol: 0 }) };
+  });
+  return { name, run };
+}
+
+export const matmulFamily: KernelFamily = {
+  cases: () => [
+    ...grid({ format: WEIGHT_FORMATS, shape: SHAPES, dir: ['n', 't'] as const, size: SIZES }).map((p) => plainCase(p.format, p.shape, p.dir, p.size)),
+    ...grid({ format: WEIGHT_FORMATS, shape: SHAPES, part: ['absorb', 'uv'] as const }).map((p) => headsCase(p.format, p.shape, p.part)),
+    ...grid({ format: WEIGHT_FORMATS, shape: SHAPES, size: OUT_SIZES }).map((p) => outputCase(p.format, p.shape, p.size)),
+    ...grid({ format: WEIGHT_FORMATS, shape: SHAPES, part: ['gate_up', 'down'] as const }).map((p) => expertsCase(p.format, p.shape, p.part)),
+    ...grid({ format: WEIGHT_FORMATS, shape: SHAPES, mode: ['write', 'swiglu'] as const }).map((p) => groupedCase(p.format, p.shape, p.mode)),
+    ...grid({ format: WEIGHT_FORMATS, size: GATHER }).map((p) => gatherCase(p.format, p.size)),
+  ],
+};
+
+// ---------------------------------------------------------------------------------------------------
+// Benchmark (not a test): a 4096×4096 matrix-vector product per format and shape. From the harness page:
+//   const { benchMatmul } = await import('/e2e/kernels/matmul.ts'); console.table(await benchMatmul());
+// ---------------------------------------------------------------------------------------------------
+
+export interface BenchRow {
+  format: WeightFormat;
+  shape: KernelShape;
+  ms: number;
+  /** Weight bytes read per second. */
+  gbps: number;
+}
+
+export async function benchMatmul(opts: { ctx?: KernelContext; size?: number; iters?: number; formats?: readonly WeightFormat[]; shapes?: readonly KernelShape[] } = {}): Promise<BenchRow[]> {
+  const ctx = opts.ctx ?? createKernelContext(await acquireGpu());
+  const n = opts.size ?? 4096;
+  const iters = opts.iters ?? 3;
+  const device = ctx.device;
+  const rng = createRng(1);
+  const x = uploadStorage(device, 'bench:x', rng.uniform(n, -1, 1));
+  const y = createStorage(device, 'bench:y', n * 4);
+  const out: BenchRow[] = [];
+  const time = async (d: Dispatch, count: number) => {
+    const t0 = performance.now();
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    recordDispatches(pass, Array<Dispatch>(count).fill(d));
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    return (performance.now() - t0) / count;
+  };
+  for (const format of opts.formats ?? WEIGHT_FORMATS) {
+    const W = randomTensor(format, n, n, rng, false);
+    const buffer = uploadStorage(device, `bench:${format}`, W.bytes);
+    for (const shape of opts.shapes ?? SHAPES) {
+      const d = matmul(ctx, { weight: { buffer, layout: W.layout }, x, y, shape }, `bench:${format}:${shape}`);
+      await time(d, 1); // compiles the pipeline
+      const ms = await time(d, iters);
+      out.push({ format, shape, ms, gbps: W.layout.bytes / (ms * 1e6) });
+    }
+    buffer.destroy();
+  }
+  x.destroy();
+  y.destroy();
+  return out;
+}

@@ -1,0 +1,98 @@
+// Interleaved RoPE on q rows, and the fused latent-cache store, against float64 references.
+import { createRng, kvStore, latentCacheLayout, rope, ropeInvFreq, ropeTable, type KernelContext, type RopeConfig } from 'webmoe';
+import { compare, type Comparison } from '../lib/compare';
+import { caseName, grid, type KernelFamily } from '../lib/cases';
+import { CaseBuffers } from '../lib/gpu';
+import { rmsnormRef } from './rmsnorm';
+
+// Angles are exact to ~1e-7 turns at any position and sin/cos are series to f32 precision: SwiftShader
+// measures 1.1e-6 worst (values up to ~3). A plain f32 angle would be off by ~1e-2 at start=100003, and
+// WGSL's own sin/cos by ~3e-4 on SwiftShader.
+const TOL = { atol: 4e-6, rtol: 4e-6 };
+const EPS = 1e-6;
+// Cache rows the store must leave alone hold this.
+const UNTOUCHED = 7.25;
+
+/** YaRN as V3 configures it, at the test's rope width. */
+function ropeConfig(dim: number): RopeConfig {
+  return { theta: 10000, dim, yarn: { factor: 40, originalMaxPositions: 4096, betaFast: 32, betaSlow: 1, mscale: 1, mscaleAllDim: 1 } };
+}
+
+/** Rotates pairs (x[b+2i], x[b+2i+1]) by pos × invFreq[i] in float64, in place. */
+export function ropeRef(x: Float64Array, b: number, pos: number, invFreq: ArrayLike<number>): void {
+  for (let i = 0; i < invFreq.length; i++) {
+    const a = pos * invFreq[i];
+    const [x0, x1] = [x[b + 2 * i], x[b + 2 * i + 1]];
+    x[b + 2 * i] = x0 * Math.cos(a) - x1 * Math.sin(a);
+    x[b + 2 * i + 1] = x0 * Math.sin(a) + x1 * Math.cos(a);
+  }
+}
+
+const ropeCases = grid({ heads: [1, 3, 5], rope: [8, 6], tokens: [1, 5], start: [0, 69, 100003] } as const).map((p) => ({
+  name: caseName({ mode: 'q', ...p }),
+  async run(ctx: KernelContext): Promise<Record<string, Comparison>> {
+    const { heads, rope: dim, tokens, start } = p;
+    // q rows as q_b writes them: per head [q_nope (5) | q_pe (dim)]; only q_pe may change.
+    const nope = 5;
+    const headStride = nope + dim;
+    const rng = createRng(heads * 131 + dim * 17 + tokens * 7 + start);
+    const io = new CaseBuffers(ctx, `rope:${caseName(p)}`);
+    try {
+      const q = rng.uniform(tokens * heads * headStride, -2, 2);
+      const cfg = ropeConfig(dim);
+      const inv = ropeInvFreq(cfg);
+      const ref = Float64Array.from(q);
+      for (let t = 0; t < tokens; t++) for (let h = 0; h < heads; h++) ropeRef(ref, (t * heads + h) * headStride + nope, start + t, inv);
+      // The start position sits at index 1 of the position buffer, behind a decoy.
+      const bufs = { x: io.input('q', q), table: io.input('table', ropeTable(cfg)), positions: io.input('pos', new Uint32Array([12345, start])) };
+      await io.run(() => [rope(ctx, { ...bufs, positionIndex: 1, tokens, heads, rope: dim, headStride, offset: nope })]);
+      return { q: compare(await io.read(bufs.x, q.length), ref, TOL) };
+    } finally {
+      io.destroy();
+    }
+  },
+}));
+
+// 'overflow' stores a chunk whose last two tokens fall past the cache's end: they must be dropped.
+const kvCases = grid({ rank: [24, 37], rope: [8, 6], tokens: [1, 5], start: [0, 6, 69], fit: ['fits', 'overflow'], shape: ['row', 'workgroup'] } as const)
+  .filter((p) => p.fit === 'fits' || p.tokens === 5)
+  .map((p) => ({
+    name: caseName({ mode: 'kv', ...p }),
+    async run(ctx: KernelContext): Promise<Record<string, Comparison>> {
+      const { rank, rope: dim, tokens, start, fit, shape } = p;
+      const layout = latentCacheLayout({ kvLoraRank: rank, qkRopeHeadDim: dim }, fit === 'fits' ? start + tokens + 2 : start + tokens - 2);
+      const row = layout.rowFloats;
+      // kv_a's rows inside a wider buffer: [3 junk | c | k_pe | 2 junk].
+      const kvStride = row + 5;
+      const kvOffset = 3;
+      const rng = createRng(rank * 101 + dim * 13 + tokens * 5 + start + fit.length);
+      const io = new CaseBuffers(ctx, `kv_store:${caseName(p)}`);
+      try {
+        const kv = rng.uniform(tokens * kvStride, -3, 3);
+        const w = rng.uniform(rank, 0.5, 1.5);
+        const cfg = ropeConfig(dim);
+        const inv = ropeInvFreq(cfg);
+        const ref = new Float64Array(layout.maxContext * row).fill(UNTOUCHED);
+        const c = rmsnormRef(kv, w, tokens, rank, EPS, kvStride, kvOffset);
+        for (let t = 0; t < tokens && start + t < layout.maxContext; t++) {
+          const dst = (start + t) * row;
+          ref.set(c.subarray(t * rank, (t + 1) * rank), dst);
+          for (let j = 0; j < dim; j++) ref[dst + rank + j] = kv[t * kvStride + kvOffset + rank + j];
+          ropeRef(ref, dst + rank, start + t, inv);
+        }
+        const bufs = {
+          kv: io.input('kv', kv),
+          weight: io.input('w', w),
+          cache: io.input('cache', new Float32Array(layout.maxContext * row).fill(UNTOUCHED)),
+          table: io.input('table', ropeTable(cfg)),
+          positions: io.input('pos', new Uint32Array([start])),
+        };
+        await io.run(() => [kvStore(ctx, { ...bufs, layout, tokens, eps: EPS, kvStride, kvOffset, shape })]);
+        return { cache: compare(await io.read(bufs.cache, ref.length), ref, TOL) };
+      } finally {
+        io.destroy();
+      }
+    },
+  }));
+
+export const ropeFamily: KernelFamily = { cases: () => [...ropeCases, ...kvCases] };

@@ -1,0 +1,3 @@
+import type { KernelFamily } from '../lib/cases';
+
+export const sampleFamily: KernelFamily = { cases: () => [] };

@@ -1,0 +1,142 @@
+// The browser half of `webmoe run`: loads a converted model from the URL the CLI mounted, runs the
+// prompt through the GPU model and returns tokens, timings and (on request) the logits rows.
+import { GpuModel, WebmoeError, acquireGpu } from 'webmoe';
+import { parseManifest, type Manifest } from '../../webmoe/src/model/manifest';
+import { ModelSource } from '../../webmoe/src/runtime/cache/loader';
+import { createModelCache } from '../../webmoe/src/runtime/cache/model-cache';
+import { memoryCacheStore } from '../../webmoe/src/runtime/cache/store';
+import { TextTokenizer } from '../../webmoe/src/text/tokenizer';
+import { RequestSampler } from '../../webmoe/src/runtime/sampling';
+
+export interface RunRequest {
+  modelUrl: string;
+  /** Token ids, or text that is rendered through the model's chat template as one user message. */
+  promptIds?: number[];
+  prompt?: string;
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  topK: number;
+  seed: number;
+  logits: boolean;
+  contextLength?: number;
+}
+
+export interface RunResult {
+  prompt: number[];
+  tokens: number[];
+  /** The reply decoded (when the model folder has a tokenizer). */
+  text?: string;
+  /** logits[0] after the prompt, logits[i] after feeding tokens[i-1] (with --logits). */
+  logits?: number[][];
+  timings: { load_ms: number; prefill_ms: number; decode_ms: number; prefill_tokens_per_s: number; decode_tokens_per_s: number };
+  adapter: string;
+  quant: string;
+  stats: { dispatches_per_token: number; submits_per_token: number; readback_bytes_per_token: number; kv_bytes_per_token: number; mha_kv_bytes_per_token: number };
+  eos: boolean;
+}
+
+export interface RunError {
+  error: { code: string; message: string };
+}
+
+async function run(req: RunRequest): Promise<RunResult> {
+  const t0 = performance.now();
+  const gpu = await acquireGpu();
+  const source = new ModelSource({ modelId: req.modelUrl, baseUrl: req.modelUrl, cache: createModelCache({ store: memoryCacheStore(), storage: null }) });
+  const manifest: Manifest = parseManifest(await source.json('manifest.json'), `${req.modelUrl}manifest.json`);
+  let tokenizer: TextTokenizer | null = null;
+  if (manifest.tokenizer.some((f) => f.file === 'tokenizer.json')) {
+    const sha = (f: string) => manifest.tokenizer.find((t) => t.file === f)?.sha256;
+    const config = manifest.tokenizer.some((f) => f.file === 'tokenizer_config.json') ? await source.json('tokenizer_config.json', sha('tokenizer_config.json')) : {};
+    tokenizer = TextTokenizer.fromJson(await source.json('tokenizer.json', sha('tokenizer.json')), config);
+  }
+  let promptIds = req.promptIds;
+  if (!promptIds) {
+    if (req.prompt === undefined) throw new WebmoeError('invalid-request', 'give --prompt-ids or --prompt');
+    if (!tokenizer) throw new WebmoeError('invalid-request', `--prompt needs the model's tokenizer.json, which ${req.modelUrl} does not have; use --prompt-ids`);
+    promptIds = tokenizer.encodeChat([{ role: 'user', content: req.prompt }], { addGenerationPrompt: true });
+  }
+  const model = await GpuModel.load(gpu, manifest, (onShard) => source.loadShards(manifest.shards, (_s, data, i) => onShard(i, data)), {
+    contextLength: req.contextLength ?? Math.min(4096, promptIds.length + req.maxTokens + 1),
+  });
+  const loadMs = performance.now() - t0;
+  const eos = new Set(manifest.model.config.eosTokenIds);
+  const tokens: number[] = [];
+  const logits: number[][] = [];
+  const sampler = new RequestSampler({ temperature: req.temperature, top_p: req.topP, top_k: req.topK, seed: req.seed });
+  const sampling = () => sampler.next();
+  let hitEos = false;
+
+  const t1 = performance.now();
+  let prefillMs = 0;
+  if (req.logits) {
+    // Logits are read back for every step here; decoding without --logits reads back 4 bytes a step.
+    let row = await model.logitsAfter(promptIds);
+    prefillMs = performance.now() - t1;
+    for (let i = 0; i < req.maxTokens; i++) {
+      logits.push(Array.from(row));
+      const next = argmax(row);
+      tokens.push(next);
+      if (eos.has(next) || i === req.maxTokens - 1) break;
+      row = await model.logitsAfter([next]);
+    }
+  } else {
+    let next = (await model.prefill(promptIds, { reusePrefix: 0, sampling: sampling() })).next;
+    prefillMs = performance.now() - t1;
+    for (let i = 0; i < req.maxTokens; i++) {
+      tokens.push(next);
+      if (eos.has(next)) {
+        hitEos = true;
+        break;
+      }
+      if (i === req.maxTokens - 1) break;
+      next = await model.decode(next, sampling());
+    }
+  }
+  const decodeMs = performance.now() - t1 - prefillMs;
+  const kv = model.kvBytesPerToken;
+  const step = model.stepStats();
+  model.dispose();
+  gpu.destroy();
+  return {
+    prompt: promptIds,
+    tokens,
+    ...(tokenizer ? { text: tokenizer.decode(tokens, { skipSpecialTokens: true }) } : {}),
+    ...(req.logits ? { logits } : {}),
+    timings: {
+      load_ms: loadMs,
+      prefill_ms: prefillMs,
+      decode_ms: decodeMs,
+      prefill_tokens_per_s: promptIds.length / (prefillMs / 1000),
+      decode_tokens_per_s: Math.max(0, tokens.length - 1) / (decodeMs / 1000),
+    },
+    adapter: `${gpu.summary.vendor} ${gpu.summary.architecture} ${gpu.summary.description}`.trim(),
+    quant: manifest.quant,
+    stats: {
+      dispatches_per_token: step.dispatchesPerToken,
+      submits_per_token: step.submitsPerToken,
+      readback_bytes_per_token: step.readbackBytesPerToken,
+      kv_bytes_per_token: kv.latent,
+      mha_kv_bytes_per_token: kv.mha,
+    },
+    eos: hitEos,
+  };
+}
+
+function argmax(row: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < row.length; i++) if (row[i] > row[best]) best = i;
+  return best;
+}
+
+(window as unknown as { webmoeCli: { run(r: RunRequest): Promise<RunResult | RunError> } }).webmoeCli = {
+  async run(r) {
+    try {
+      return await run(r);
+    } catch (e) {
+      const err = e instanceof WebmoeError ? { code: e.code, message: e.message } : { code: 'internal', message: e instanceof Error ? e.message : String(e) };
+      return { error: err };
+    }
+  },
+};

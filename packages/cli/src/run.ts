@@ -1,0 +1,99 @@
+// `webmoe run`: runs a model in headless Chromium on WebGPU (the engine a browser runs) and prints the
+// reply, or with --json one JSON object on the last line of standard output.
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs, UsageError } from './args';
+import { openBrowserSession } from './browser';
+import type { RunError, RunRequest, RunResult } from '../page/run';
+
+const USAGE = `usage: webmoe run --model <dir> (--prompt-ids 0,17,42 | --prompt "text") [--max-tokens N] [--temperature T]
+       [--top-p P] [--top-k K] [--seed S] [--quant f32|f16|q8|q4|fp8] [--context N] [--logits] [--json] [--verbose]
+  <dir>: a converted webmoe folder (manifest.json) or a Hugging Face checkpoint folder (config.json), which is
+  converted with --quant (default q4) into a cache folder and reused next time.
+  --temperature 0 (the default) is greedy; --logits adds every step's logits row to --json's output.`;
+
+const SPEC = {
+  model: { type: 'string' }, 'prompt-ids': { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'number' },
+  temperature: { type: 'number' }, 'top-p': { type: 'number' }, 'top-k': { type: 'number' }, seed: { type: 'number' },
+  quant: { type: 'string' }, context: { type: 'number' }, logits: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' },
+  help: { type: 'flag' },
+} as const;
+
+/** A converted folder for `dir`: itself, or a cached conversion keyed by the checkpoint's files and quant. */
+export async function resolveModelFolder(dir: string, quant: string, log: (s: string) => void): Promise<string> {
+  const abs = resolve(dir);
+  if (existsSync(join(abs, 'manifest.json'))) return abs;
+  if (!existsSync(join(abs, 'config.json'))) throw new Error(`${dir}: neither a webmoe model folder (manifest.json) nor a Hugging Face checkpoint (config.json)`);
+  const h = createHash('sha256').update(abs).update(quant);
+  for (const f of readdirSync(abs).sort()) {
+    const st = statSync(join(abs, f));
+    if (st.isFile()) h.update(`${f}:${st.size}:${st.mtimeMs}`);
+  }
+  const cacheRoot = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'webmoe', 'converted');
+  const out = join(cacheRoot, `${h.digest('hex').slice(0, 16)}-${quant}`);
+  if (existsSync(join(out, 'manifest.json'))) {
+    log(`using the cached conversion ${out}`);
+    return out;
+  }
+  log(`converting ${abs} (${quant}) into ${out}`);
+  const { convertCheckpoint } = await import('@webmoe/converter');
+  await convertCheckpoint(abs, out, { quant: quant as never, force: true });
+  return out;
+}
+
+export async function runCommand(argv: string[]): Promise<void> {
+  const { options: o, positionals } = parseArgs(argv, SPEC);
+  if (o.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
+  if (typeof o.model !== 'string') throw new UsageError(`--model is required\n${USAGE}`);
+  if ((o['prompt-ids'] === undefined) === (o.prompt === undefined)) throw new UsageError('give exactly one of --prompt-ids and --prompt');
+  const quant = String(o.quant ?? 'q4');
+  if (!['f32', 'f16', 'q8', 'q4', 'fp8'].includes(quant)) throw new UsageError(`--quant must be one of f32, f16, q8, q4, fp8 (got ${quant})`);
+  let promptIds: number[] | undefined;
+  if (typeof o['prompt-ids'] === 'string') {
+    promptIds = o['prompt-ids'].split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+    if (!promptIds.length || promptIds.some((n) => !Number.isInteger(n) || n < 0)) throw new UsageError(`--prompt-ids must be comma-separated non-negative integers (got ${o['prompt-ids']})`);
+  }
+  const log = (s: string) => {
+    if (o.verbose || !o.json) process.stderr.write(`${s}\n`);
+  };
+  const folder = await resolveModelFolder(o.model, quant, log);
+  const request: RunRequest = {
+    modelUrl: '', // set below, once the server's address is known
+    ...(promptIds ? { promptIds } : { prompt: String(o.prompt) }),
+    maxTokens: Number(o['max-tokens'] ?? 32),
+    temperature: Number(o.temperature ?? 0),
+    topP: Number(o['top-p'] ?? 1),
+    topK: Number(o['top-k'] ?? 0),
+    seed: Number(o.seed ?? 0),
+    logits: Boolean(o.logits),
+    ...(o.context !== undefined ? { contextLength: Number(o.context) } : {}),
+  };
+  if (!(request.maxTokens >= 1)) throw new UsageError('--max-tokens must be at least 1');
+  const session = await openBrowserSession({
+    page: 'packages/cli/page/run.html',
+    mounts: { '/__model/': folder },
+    onConsole: o.verbose ? (l) => process.stderr.write(`${l}\n`) : undefined,
+  });
+  let result: RunResult | RunError;
+  try {
+    request.modelUrl = `${session.baseUrl}/__model/`;
+    await session.page.waitForFunction(() => 'webmoeCli' in window);
+    result = await session.page.evaluate((r) => (window as unknown as { webmoeCli: { run(r: RunRequest): Promise<RunResult | RunError> } }).webmoeCli.run(r), request);
+  } finally {
+    await session.close();
+  }
+  if ('error' in result) throw new Error(`${result.error.code}: ${result.error.message}`);
+  if (o.json) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return;
+  }
+  process.stdout.write(`${result.text ?? result.tokens.join(',')}\n`);
+  const t = result.timings;
+  log(`${result.tokens.length} tokens; prefill ${t.prefill_tokens_per_s.toFixed(1)} tok/s, decode ${t.decode_tokens_per_s.toFixed(1)} tok/s on ${result.adapter} (${result.quant})`);
+}

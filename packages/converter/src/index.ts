@@ -1,0 +1,11 @@
+// @webmoe/converter: Node tools around the webmoe model format (reading Hugging Face checkpoints,
+// converting them, generating random ones, reading converted folders).
+export { openSafetensors, openCheckpoint, matrixShape, MAX_HEADER_BYTES, SINGLE_FILE, INDEX_FILE, SCALE_INV_SUFFIX,
+  type SafetensorsFile, type SafetensorsTensor, type Checkpoint, type CheckpointTensor } from './safetensors';
+export { createSafetensorsWriter, safetensorsHeader, type SafetensorsWriter, type TensorDecl } from './safetensors-writer';
+export { DTYPE_BYTES, DTYPES, decodeInto, encodeBf16, type Dtype } from './dtypes';
+export { checkCheckpointTensors } from './validate';
+export { convertCheckpoint, formatFor, stringifyManifest, TOKENIZER_FILES, type ConvertOptions, type ConvertProgress } from './convert';
+export { verifyModelFolder, openWebmoeModel, type WebmoeModel } from './model-folder';
+export { generateCheckpoint, type GenerateOptions } from './generate';
+export { PRESETS } from './presets';

@@ -1,0 +1,62 @@
+// The reference against DeepSeek's own inference/model.py (run in float64) on the tiny golden models.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { loadCheckpointWeights } from './load';
+import { ReferenceModel } from './model';
+
+interface Golden {
+  prompt: number[];
+  tokens: number[];
+  logits: number[][];
+}
+
+const dirOf = (m: string) => fileURLToPath(new URL(`../../../fixtures/golden/${m}`, import.meta.url));
+const golden = (m: string): Golden => JSON.parse(readFileSync(`${dirOf(m)}/golden.json`, 'utf8'));
+
+/** ‖a − b‖ / ‖b‖ */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}
+
+describe.each(['v3', 'v2lite'])('golden %s', (m) => {
+  const g = golden(m);
+
+  it('reproduces every logits row and the greedy tokens of DeepSeek\'s reference', async () => {
+    const { config, source } = await loadCheckpointWeights(dirOf(m));
+    const model = new ReferenceModel(config, source);
+    const { tokens, logits } = model.greedy(g.prompt, g.tokens.length);
+    const errors = logits.map((row, i) => relErr(row, g.logits[i]));
+    console.log(`golden ${m}: max row error ${Math.max(...errors).toExponential(2)} over ${errors.length} rows`);
+    expect(tokens).toEqual(g.tokens);
+    for (const e of errors) expect(e).toBeLessThan(1e-6);
+  });
+
+  it('does not match with YaRN switched off (the goldens are made with it on)', async () => {
+    const { config, source } = await loadCheckpointWeights(dirOf(m));
+    const model = new ReferenceModel(config, source, { yarn: false });
+    const row = model.forward(g.prompt, 0).at(-1)!;
+    expect(relErr(row, g.logits[0])).toBeGreaterThan(1e-4);
+  });
+});
+
+describe('golden v3 MTP layer', () => {
+  it('is present in the checkpoint, skipped by the main model, and runs as a draft head', async () => {
+    const main = await loadCheckpointWeights(dirOf('v3'));
+    expect(main.config.numMtpLayers).toBe(1);
+    expect(() => main.source.get('model.layers.3.eh_proj.weight')).toThrow(/missing/);
+    const withMtp = await loadCheckpointWeights(dirOf('v3'), { mtp: true });
+    const model = new ReferenceModel(withMtp.config, withMtp.source, { mtp: true });
+    const g = golden('v3');
+    const logits = model.forward(g.prompt, 0);
+    expect(relErr(logits.at(-1)!, g.logits[0])).toBeLessThan(1e-6);
+    const draft = model.mtpForward([...g.prompt.slice(1), g.tokens[0]], 0);
+    expect(draft.length).toBe(g.prompt.length);
+    expect(draft.every((r) => r.every(Number.isFinite))).toBe(true);
+  });
+});

@@ -1,0 +1,201 @@
+// The float64 reference transformer: embedding → decoder layers (MLA + dense MLP or MoE) → final norm →
+// lm_head, with its own per-layer cache so that a prompt and then single tokens can be fed incrementally.
+// Plus the optional V3 multi-token-prediction (MTP) draft head, which the main model never touches.
+import { WebmoeError, type ModelConfig } from './engine';
+import { referenceArgs, type ReferenceArgs, type ReferenceOptions } from './args';
+import { MlaAttention } from './attention';
+import { Moe, SwiGlu } from './ffn';
+import { addScaled, argmax, matvec, rmsnorm } from './math';
+import { Rope } from './rope';
+import type { RoutingDecision } from './routing';
+import { take, type WeightSource } from './weights';
+
+// ----------------------------------------------------------------------------
+// decoder layer: h = h + attn(rms(h)); h = h + ffn(rms(h))
+
+class DecoderLayer {
+  readonly attention: MlaAttention;
+  readonly ffn: SwiGlu | Moe;
+  private readonly attnNorm: Float64Array;
+  private readonly ffnNorm: Float64Array;
+
+  constructor(private readonly args: ReferenceArgs, source: WeightSource, index: number, kind: 'dense' | 'moe', rope: Rope) {
+    const p = `model.layers.${index}`;
+    const d = args.dim;
+    this.attnNorm = take(source, `${p}.input_layernorm.weight`, [d]);
+    this.attention = new MlaAttention(args, source, p, rope);
+    this.ffnNorm = take(source, `${p}.post_attention_layernorm.weight`, [d]);
+    this.ffn = kind === 'moe' ? new Moe(args, source, `${p}.mlp`) : new SwiGlu(source, `${p}.mlp`, d, args.interDim);
+  }
+
+  /** Updates the residual streams `hs` (one per token, positions startPos, …) in place. */
+  forward(hs: Float64Array[], startPos: number): void {
+    const eps = this.args.rmsNormEps;
+    const attn = this.attention.forward(hs.map((h) => rmsnorm(h, this.attnNorm, eps)), startPos);
+    hs.forEach((h, j) => addScaled(h, attn[j]));
+    const normed = hs.map((h) => rmsnorm(h, this.ffnNorm, eps));
+    const out = this.ffn instanceof Moe ? this.ffn.forward(normed) : normed.map((x) => (this.ffn as SwiGlu).forward(x));
+    hs.forEach((h, j) => addScaled(h, out[j]));
+  }
+
+  /** This layer's routing for each token of the last forward, or null for a dense layer. */
+  get lastRouting(): RoutingDecision[] | null {
+    return this.ffn instanceof Moe ? this.ffn.lastRouting : null;
+  }
+}
+
+function checkTokens(tokenIds: number[], vocabSize: number): void {
+  for (const t of tokenIds) {
+    if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw new WebmoeError('invalid-request', `token id ${t} is outside the vocabulary [0, ${vocabSize})`, { detail: { token: t } });
+  }
+}
+
+// ----------------------------------------------------------------------------
+// the main model
+
+export interface GreedyResult {
+  /** tokens[i] = argmax(logits[i]). */
+  tokens: number[];
+  /** logits[0]: after the prompt; logits[i]: after feeding tokens[i - 1]. */
+  logits: Float64Array[];
+}
+
+export class ReferenceModel {
+  readonly args: ReferenceArgs;
+  private readonly embed: Float64Array;
+  private readonly layers: DecoderLayer[] = [];
+  private readonly norm: Float64Array;
+  private readonly head: Float64Array;
+  private readonly mtpHead: MtpHead | null;
+  private cached = 0;
+  /** Per fed token of the last forward: the residual stream after the last main layer, before the final norm (MTP's h_i). */
+  lastHidden: Float64Array[] = [];
+
+  /** Reads every main-model tensor up front (shapes checked); MTP tensors only when options.mtp. */
+  constructor(config: ModelConfig, source: WeightSource, options: ReferenceOptions = {}) {
+    const args = referenceArgs(config, options);
+    this.args = args;
+    const rope = new Rope(args);
+    this.embed = take(source, 'model.embed_tokens.weight', [args.vocabSize, args.dim]);
+    for (let i = 0; i < args.nLayers; i++) this.layers.push(new DecoderLayer(args, source, i, args.ffn[i], rope));
+    this.norm = take(source, 'model.norm.weight', [args.dim]);
+    this.head = take(source, 'lm_head.weight', [args.vocabSize, args.dim]);
+    if (options.mtp && args.nMtpLayers < 1) throw new Error('ReferenceModel: options.mtp is set but the model has no MTP layer (num_nextn_predict_layers)');
+    this.mtpHead = options.mtp ? new MtpHead(args, source, args.nLayers, rope) : null;
+  }
+
+  /** Positions held in the cache: the next token goes at this position. */
+  get position(): number {
+    return this.cached;
+  }
+
+  /** Empties the caches (main and MTP). */
+  reset(): void {
+    this.truncate(0);
+    this.mtpHead?.truncate(0);
+  }
+
+  private truncate(length: number): void {
+    for (const l of this.layers) l.attention.truncate(length);
+    this.cached = length;
+  }
+
+  /**
+   * Feeds `tokenIds` at positions startPos, startPos + 1, … and returns each one's logits row. startPos may be
+   * below `position` (the cache is cut back to it, to re-run from there) but not above it.
+   */
+  forward(tokenIds: number[], startPos: number): Float64Array[] {
+    if (!Number.isInteger(startPos) || startPos < 0 || startPos > this.cached) {
+      throw new WebmoeError('invalid-request', `startPos ${startPos} must be an integer in [0, ${this.cached}] (the cached positions)`);
+    }
+    checkTokens(tokenIds, this.args.vocabSize);
+    this.truncate(startPos);
+    const d = this.args.dim;
+    const hs = tokenIds.map((t) => this.embed.slice(t * d, (t + 1) * d));
+    for (const layer of this.layers) layer.forward(hs, startPos);
+    this.cached = startPos + tokenIds.length;
+    this.lastHidden = hs.map((h) => h.slice());
+    return hs.map((h) => matvec(this.head, this.args.vocabSize, d, rmsnorm(h, this.norm, this.args.rmsNormEps)));
+  }
+
+  /**
+   * Routing of the last forward: per main layer (null for dense layers), per fed token, the selected experts
+   * and their weights.
+   */
+  get lastRouting(): (RoutingDecision[] | null)[] {
+    return this.layers.map((l) => l.lastRouting);
+  }
+
+  /** Greedy decoding from an empty cache: n tokens, n logits rows (the last token is not fed back). */
+  greedy(prompt: number[], n: number): GreedyResult {
+    if (prompt.length === 0) throw new WebmoeError('invalid-request', 'greedy: the prompt is empty');
+    this.reset();
+    const tokens: number[] = [];
+    const logits: Float64Array[] = [];
+    let row = this.forward(prompt, 0).at(-1)!;
+    for (let i = 0; i < n; i++) {
+      if (i > 0) row = this.forward([tokens[i - 1]], this.cached)[0];
+      logits.push(row);
+      tokens.push(argmax(row));
+    }
+    return { tokens, logits };
+  }
+
+  /**
+   * MTP draft logits (needs options.mtp). For each hidden state h_i of the last main forward (lastHidden, at
+   * positions startPos, …) and the token that followed it, `nextTokens[j]` = t_{i+1}, predicts t_{i+2}.
+   * `startPos` is the position of lastHidden[0]; the MTP module keeps its own cache like the main model.
+   */
+  mtpForward(nextTokens: number[], startPos: number): Float64Array[] {
+    if (!this.mtpHead) throw new Error('mtpForward: construct the model with options.mtp to load the MTP module');
+    if (nextTokens.length !== this.lastHidden.length) {
+      throw new WebmoeError('invalid-request', `mtpForward: ${nextTokens.length} next tokens for ${this.lastHidden.length} hidden states of the last forward`);
+    }
+    checkTokens(nextTokens, this.args.vocabSize);
+    return this.mtpHead.forward(nextTokens, this.lastHidden, startPos);
+  }
+}
+
+// ----------------------------------------------------------------------------
+// multi-token prediction (V3): h' = eh_proj(concat(enorm(embed(t_{i+1})), hnorm(h_i))) → decoder layer
+// → shared_head.norm → shared_head.head
+
+class MtpHead {
+  private readonly embed: Float64Array;
+  private readonly enorm: Float64Array;
+  private readonly hnorm: Float64Array;
+  private readonly ehProj: Float64Array;
+  private readonly layer: DecoderLayer;
+  private readonly norm: Float64Array;
+  private readonly head: Float64Array;
+
+  constructor(private readonly args: ReferenceArgs, source: WeightSource, index: number, rope: Rope) {
+    const p = `model.layers.${index}`;
+    const { dim: d, vocabSize: V } = args;
+    this.embed = take(source, `${p}.embed_tokens.weight`, [V, d]);
+    this.enorm = take(source, `${p}.enorm.weight`, [d]);
+    this.hnorm = take(source, `${p}.hnorm.weight`, [d]);
+    this.ehProj = take(source, `${p}.eh_proj.weight`, [d, 2 * d]);
+    this.layer = new DecoderLayer(args, source, index, args.nRoutedExperts > 0 ? 'moe' : 'dense', rope);
+    this.norm = take(source, `${p}.shared_head.norm.weight`, [d]);
+    this.head = take(source, `${p}.shared_head.head.weight`, [V, d]);
+  }
+
+  truncate(length: number): void {
+    this.layer.attention.truncate(length);
+  }
+
+  forward(nextTokens: number[], hidden: Float64Array[], startPos: number): Float64Array[] {
+    const { dim: d, vocabSize: V, rmsNormEps: eps } = this.args;
+    if (startPos > this.layer.attention.length) throw new WebmoeError('invalid-request', `mtpForward: startPos ${startPos} is past the ${this.layer.attention.length} positions in the MTP cache`);
+    this.truncate(startPos);
+    const hs = nextTokens.map((t, j) => {
+      const both = new Float64Array(2 * d);
+      both.set(rmsnorm(this.embed, this.enorm, eps, t * d), 0);
+      both.set(rmsnorm(hidden[j], this.hnorm, eps), d);
+      return matvec(this.ehProj, d, 2 * d, both);
+    });
+    this.layer.forward(hs, startPos);
+    return hs.map((h) => matvec(this.head, V, d, rmsnorm(h, this.norm, eps)));
+  }
+}

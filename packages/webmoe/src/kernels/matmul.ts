@@ -1,0 +1,225 @@
+// Launcher for shaders/matmul.wgsl: products of f32 activations with weights in any format of
+// model/formats.ts, read as the tensor's own bytes (never dequantized into a copy), and the embedding gather.
+//
+// matmul_wg / matmul_row / matmul_t (one binding layout for all three, group 0):
+//   0 x   f32[]  activations: x[t] of batch entry b starts at x_offset + b·x_batch + t·x_tok
+//   1 w   u32[]  the buffer holding the weight tensor (the gate projection with SwiGLU)
+//   2 w2  u32[]  the up projection's buffer (SwiGLU); otherwise `w` again
+//   3 idx u32[]  expert ids (experts) or segment offsets (groups); otherwise `w` again
+//   4 sw  f32[]  per-slot weights (experts.weights); otherwise `x` again
+//   5 y   f32[]  output (read_write: accumulate reads it)
+//   6 params (Params in the .wgsl): sizes, word offsets of the weight sections, row_base/row_stride,
+//     expert_stride (words), offsets and strides of x and y, idx_offset, sw_offset, span/spans (token tiling)
+//   Overrides: FORMAT, WG, ROWS, TT, ACCUM, SWIGLU, SUM, SLOT_W, INDEX (meanings in the .wgsl).
+//   Grid: flat, blocks × spans × batch (one batch entry when summed), split over x/y by grid1d.
+//     matmul_wg blocks: ROWS rows each; matmul_row: WG rows each; matmul_t: WG units of 8 columns each.
+// gather_rows: 0 ids u32[], 1 w u32[], 2 y f32[], 3 params (tokens, rows, cols, section word offsets,
+//   ids_offset, y_offset, y_tok); grid: one invocation per (token, 8 columns).
+//
+// Placeholders: unused bindings are bound to buffers the dispatch binds anyway (read-only twice is
+// allowed), so no launch allocates more than its params block.
+import source from '../../../../shaders/matmul.wgsl?raw';
+import type { KernelContext, KernelShape } from '../gpu/kernel-context';
+import { ParamsWriter, createUniform } from '../gpu/buffers';
+import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
+import { WEIGHT_FORMATS, type TensorLayout } from '../model/formats';
+
+const WG = 64;
+const MAX_TT = 8;
+const MAX_ACC = 32;
+const INDEX = { batch: 0, ids: 1, grouped: 2 } as const;
+
+/** A weight tensor in a GPU buffer: its bytes as laid out by formats.ts, starting at `offset`. */
+export interface WeightRef {
+  buffer: GPUBuffer;
+  /** Byte offset of the tensor in `buffer` (of expert 0 with `experts`/`groups`); a multiple of 4. Default 0. */
+  offset?: number;
+  layout: TensorLayout;
+}
+
+export type MatmulOutput = 'write' | 'accumulate';
+
+/** MoE decode: batch entry k (a slot) uses expert ids[idsOffset + k]. */
+export interface ExpertSlots {
+  ids: GPUBuffer;
+  idsOffset?: number;
+  /** Bytes between consecutive experts' tensors in the weight buffer(s); a multiple of 4. */
+  strideBytes: number;
+  /** Scale slot k by weights[weightsOffset + k] (f32): the router's weights. */
+  weights?: GPUBuffer;
+  weightsOffset?: number;
+  /** Sum the slots into one output row set: y (+)= Σ_k w_k · W_{ids[k]} x_k. */
+  sum?: boolean;
+}
+
+/** MoE prefill: batch entry e is expert e, owning the token rows [offsets[e], offsets[e+1]) of x and y. */
+export interface ExpertGroups {
+  /** u32, batch + 1 entries from offsetsOffset. */
+  offsets: GPUBuffer;
+  offsetsOffset?: number;
+  strideBytes: number;
+  /** The most rows one expert can own (sizes the grid); default `tokens`. */
+  maxRows?: number;
+  /** Tokens per workgroup; default 32. Workgroups past their expert's segment exit at once. */
+  span?: number;
+}
+
+export interface MatmulArgs {
+  weight: WeightRef;
+  /** SwiGLU: y = silu(W x) · (W_up x) with `weight` the gate; same format and shape. Not with `transposed` or `sum`. */
+  up?: WeightRef;
+  x: GPUBuffer;
+  y: GPUBuffer;
+  /** T, default 1. With `groups`: the rows of x (gathered tokens). */
+  tokens?: number;
+  /** y[t, c] = Σ_r W[r, c] · x[t, r] instead of y[t, r] = Σ_c W[r, c] · x[t, c]. */
+  transposed?: boolean;
+  output?: MatmulOutput;
+  /** Tensor rows per batch entry (outputs, or with `transposed` the rows summed over); default all rows. */
+  rows?: number;
+  /** Batch entry b uses tensor rows rowBase + b·rowStride …; defaults 0, 0. */
+  rowBase?: number;
+  rowStride?: number;
+  /** Batch entries (attention heads, MoE slots, or with `groups` the experts); default 1. */
+  batch?: number;
+  /** Element offsets and strides. Defaults: token-major [T][batch][n] (grouped and summed: [T][n], batch stride 0). */
+  xOffset?: number;
+  xTokenStride?: number;
+  xBatchStride?: number;
+  yOffset?: number;
+  yTokenStride?: number;
+  yBatchStride?: number;
+  experts?: ExpertSlots;
+  groups?: ExpertGroups;
+  shape?: KernelShape;
+}
+
+export interface GatherRowsArgs {
+  /** The table, e.g. [vocab, d]. */
+  weight: WeightRef;
+  /** u32 row ids, `tokens` of them from idsOffset. */
+  ids: GPUBuffer;
+  idsOffset?: number;
+  y: GPUBuffer;
+  tokens: number;
+  yOffset?: number;
+  /** Default: the table's cols. */
+  yTokenStride?: number;
+}
+
+function words(bytes: number, what: string, label: string): number {
+  if (!Number.isInteger(bytes) || bytes < 0 || bytes % 4) throw new RangeError(`${label}: ${what} (${bytes}) must be a non-negative multiple of 4 bytes`);
+  return bytes / 4;
+}
+
+/** Word offsets of the q, scales and mins sections (0 for absent ones). */
+function sections(w: WeightRef, label: string): [number, number, number] {
+  const base = w.offset ?? 0;
+  const at = (s: { offset: number } | null) => words(base + (s?.offset ?? 0), 'weight offset', label);
+  return [at(w.layout.q), at(w.layout.scales), at(w.layout.mins)];
+}
+
+function formatIndex(w: WeightRef): number {
+  return WEIGHT_FORMATS.indexOf(w.layout.format);
+}
+
+/** Tokens per tile: a power of two up to MAX_TT, so that few pipelines cover all T. */
+function tokenTile(maxTokens: number): number {
+  let tt = 1;
+  while (tt < MAX_TT && tt < maxTokens) tt *= 2;
+  return tt;
+}
+
+function check(ok: boolean, label: string, message: string): void {
+  if (!ok) throw new RangeError(`${label}: ${message}`);
+}
+
+/** One launch of the matmul family: returns a pre-bound Dispatch that can be recorded any number of times. */
+export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dispatch {
+  const shape = a.shape ?? ctx.shape;
+  const L = a.weight.layout;
+  const transposed = a.transposed ?? false;
+  const grouped = a.groups !== undefined;
+  const sum = a.experts?.sum ?? false;
+  const T = a.tokens ?? 1;
+  const B = a.batch ?? 1;
+  const rows = a.rows ?? L.rows;
+  const rowBase = a.rowBase ?? 0;
+  const rowStride = a.rowStride ?? 0;
+  check(Number.isInteger(T) && T >= (grouped ? 0 : 1), label, `tokens must be a positive integer, got ${T}`);
+  check(Number.isInteger(B) && B >= 1, label, `batch must be a positive integer, got ${B}`);
+  check(rows >= 1 && rowBase + (B - 1) * rowStride + rows <= L.rows, label,
+    `rows ${rowBase}+${B - 1}·${rowStride}+${rows} exceed the tensor's ${L.rows}`);
+  check(!(a.experts && a.groups), label, 'experts and groups exclude each other');
+  if (a.up) {
+    const U = a.up.layout;
+    check(U.format === L.format && U.rows === L.rows && U.cols === L.cols, label,
+      `up ${U.format}[${U.rows}, ${U.cols}] differs from gate ${L.format}[${L.rows}, ${L.cols}]`);
+    check(!transposed && !sum, label, 'SwiGLU is neither transposed nor summed over slots');
+  }
+
+  const inLen = transposed ? rows : L.cols;
+  const outLen = transposed ? L.cols : rows;
+  const flatX = grouped;
+  const flatY = grouped || sum;
+  const xBatch = a.xBatchStride ?? (flatX ? 0 : inLen);
+  const xTok = a.xTokenStride ?? (flatX ? inLen : B * inLen);
+  const yBatch = a.yBatchStride ?? (flatY ? 0 : outLen);
+  const yTok = a.yTokenStride ?? (flatY ? outLen : B * outLen);
+
+  const maxRows = grouped ? Math.max(1, a.groups!.maxRows ?? T) : T;
+  const TT = tokenTile(maxRows);
+  const span = grouped ? Math.max(1, a.groups!.span ?? 4 * TT) : TT;
+  const spans = Math.ceil(maxRows / span);
+  const swiglu = a.up !== undefined;
+  const entry = transposed ? 'matmul_t' : shape === 'row' ? 'matmul_row' : 'matmul_wg';
+  const ROWS = entry === 'matmul_wg' && TT > 1 ? Math.min(4, MAX_ACC / (TT * (swiglu ? 2 : 1))) : 1;
+  const index = a.experts ? INDEX.ids : grouped ? INDEX.grouped : INDEX.batch;
+  const slotWeights = a.experts?.weights;
+
+  const [q, sc, mn] = sections(a.weight, label);
+  const [q2, sc2, mn2] = a.up ? sections(a.up, label) : [0, 0, 0];
+  const strideBytes = a.experts?.strideBytes ?? a.groups?.strideBytes ?? 0;
+  const p = new ParamsWriter()
+    .u32(rows).u32(L.cols).u32(T).u32(B)
+    .u32(q).u32(sc).u32(mn).u32(q2).u32(sc2).u32(mn2)
+    .u32(rowBase).u32(rowStride).u32(words(strideBytes, 'expert stride', label))
+    .u32(a.xOffset ?? 0).u32(xTok).u32(xBatch)
+    .u32(a.yOffset ?? 0).u32(yTok).u32(yBatch)
+    .u32(a.experts?.idsOffset ?? a.groups?.offsetsOffset ?? 0).u32(a.experts?.weightsOffset ?? 0)
+    .u32(span).u32(spans);
+
+  const constants = {
+    FORMAT: formatIndex(a.weight), WG, ROWS, TT,
+    ACCUM: a.output === 'accumulate' ? 1 : 0, SWIGLU: swiglu ? 1 : 0, SUM: sum ? 1 : 0, SLOT_W: slotWeights ? 1 : 0, INDEX: index,
+  };
+  const variant = `${transposed ? 'transposed' : shape}.${L.format}`;
+  const pipeline = ctx.pipelines.get({ kernel: 'matmul', entryPoint: entry, variant, constants }, source);
+  const uniform = createUniform(ctx.device, `${label}:params`, p);
+  const idx = a.experts?.ids ?? a.groups?.offsets ?? a.weight.buffer;
+  const inputs = [a.x, a.weight.buffer, a.up?.buffer ?? a.weight.buffer, idx, slotWeights ?? a.x];
+  const blocks = entry === 'matmul_wg' ? Math.ceil(outLen / ROWS) : entry === 'matmul_row' ? Math.ceil(outLen / WG) : Math.ceil(Math.ceil(outLen / 8) / WG);
+  return {
+    label,
+    pipeline,
+    bindGroup: bindKernel(ctx.device, label, pipeline, inputs, [a.y], uniform),
+    workgroups: grid1d(blocks * spans * (sum ? 1 : B)),
+  };
+}
+
+/** Embedding lookup: y[t, :] = dequant(W[ids[t], :]); ids past the table give zero rows. */
+export function gatherRows(ctx: KernelContext, a: GatherRowsArgs, label = 'gather_rows'): Dispatch {
+  const L = a.weight.layout;
+  const [q, sc, mn] = sections(a.weight, label);
+  const p = new ParamsWriter()
+    .u32(a.tokens).u32(L.rows).u32(L.cols).u32(q).u32(sc).u32(mn)
+    .u32(a.idsOffset ?? 0).u32(a.yOffset ?? 0).u32(a.yTokenStride ?? L.cols);
+  const pipeline = ctx.pipelines.get({ kernel: 'matmul', entryPoint: 'gather_rows', variant: L.format, constants: { FORMAT: formatIndex(a.weight), WG } }, source);
+  const uniform = createUniform(ctx.device, `${label}:params`, p);
+  return {
+    label,
+    pipeline,
+    bindGroup: bindKernel(ctx.device, label, pipeline, [a.ids, a.weight.buffer], [a.y], uniform),
+    workgroups: grid1d(Math.ceil((a.tokens * Math.ceil(L.cols / 8)) / WG)),
+  };
+}

@@ -1,0 +1,148 @@
+// Launcher for shaders/mla.wgsl (absorbed-form MLA attention), and the latent KV cache's layout.
+import source from '../../../../shaders/mla.wgsl?raw';
+import type { KernelContext, KernelShape } from '../gpu/kernel-context';
+import { ParamsWriter, createStorage, createUniform } from '../gpu/buffers';
+import { bindKernel, type Dispatch } from '../gpu/pipelines';
+import type { ModelConfig } from '../model/config';
+import { WebmoeError } from '../errors';
+
+/**
+ * The latent KV cache of one layer: a GPU buffer of f32 rows [maxContext, kvLoraRank + rope]. Row s holds
+ * token s's c_kv after kv_a_layernorm, then its k_pe after rope (written by kvStore in kernels/rope.ts).
+ * This is MLA's KV compression: kvLoraRank + rope values per token per layer (576 for V3) where a
+ * multi-head cache holds H × (nope + rope + v) (40960 for V3).
+ */
+export interface LatentCacheLayout {
+  readonly maxContext: number;
+  readonly kvLoraRank: number;
+  readonly rope: number;
+  /** f32 values per row: kvLoraRank + rope. */
+  readonly rowFloats: number;
+  readonly bytesPerLayer: number;
+}
+
+export function latentCacheLayout(cfg: Pick<ModelConfig, 'kvLoraRank' | 'qkRopeHeadDim'>, maxContext: number): LatentCacheLayout {
+  const rowFloats = cfg.kvLoraRank + cfg.qkRopeHeadDim;
+  return { maxContext, kvLoraRank: cfg.kvLoraRank, rope: cfg.qkRopeHeadDim, rowFloats, bytesPerLayer: maxContext * rowFloats * 4 };
+}
+
+/** One cache buffer per layer; fails with 'insufficient-limits' when a layer's cache cannot be bound. */
+export function createLatentCache(device: GPUDevice, layout: LatentCacheLayout, layers: number, label = 'kv-cache'): GPUBuffer[] {
+  const limit = device.limits.maxStorageBufferBindingSize;
+  if (layout.bytesPerLayer > limit) {
+    throw new WebmoeError('insufficient-limits',
+      `A ${layout.maxContext}-token latent cache needs ${layout.bytesPerLayer} bytes per layer; this GPU binds at most ${limit}. Ask for a shorter context.`,
+      { detail: { maxContext: layout.maxContext, bytesPerLayer: layout.bytesPerLayer, limit } });
+  }
+  return Array.from({ length: layers }, (_, i) => createStorage(device, `${label}:${i}`, layout.bytesPerLayer));
+}
+
+export interface KvCacheBytes {
+  /** Latent cache: (kvLoraRank + rope) × layers × 4. */
+  latent: number;
+  /** A standard multi-head cache of the same model: H × (nope + rope + v) × layers × 4. */
+  mha: number;
+  /** latent / mha (V3: 0.0141). */
+  ratio: number;
+}
+
+/** f32 bytes per token of context, over `layers` layers (default: the main layers; MTP adds its own). */
+export function kvCacheBytesPerToken(
+  cfg: Pick<ModelConfig, 'kvLoraRank' | 'qkRopeHeadDim' | 'numHeads' | 'qkNopeHeadDim' | 'vHeadDim' | 'numLayers'>,
+  layers = cfg.numLayers,
+): KvCacheBytes {
+  const latent = (cfg.kvLoraRank + cfg.qkRopeHeadDim) * layers * 4;
+  const mha = cfg.numHeads * (cfg.qkNopeHeadDim + cfg.qkRopeHeadDim + cfg.vHeadDim) * layers * 4;
+  return { latent, mha, ratio: latent / mha };
+}
+
+export interface MlaAttentionArgs {
+  /** q̃ = W_UKᵀ q_nope per head: f32 [tokens, heads, kvLoraRank]. */
+  qt: GPUBuffer;
+  /** Roped q_pe: element j of head h of token t at t·qpeTokenStride + h·qpeHeadStride + qpeOffset + j. */
+  qpe: GPUBuffer;
+  /** This layer's latent cache, already holding positions 0 … start+tokens-1. */
+  cache: GPUBuffer;
+  layout: LatentCacheLayout;
+  /** u32 buffer; the call's first token is at position positions[positionIndex] (read on the GPU). */
+  positions: GPUBuffer;
+  positionIndex?: number;
+  /** o_lat: f32 [tokens, heads, kvLoraRank]. */
+  out: GPUBuffer;
+  tokens: number;
+  heads: number;
+  /** softmaxScale(config) from model/rope.ts. */
+  scale: number;
+  /** Default heads × qpeHeadStride. */
+  qpeTokenStride?: number;
+  /** Default rope. */
+  qpeHeadStride?: number;
+  qpeOffset?: number;
+  shape?: KernelShape;
+  /** 'workgroup': position splits (flash-decoding). Default: chooseSplits(tokens × heads, maxContext). */
+  splits?: number;
+  /** 'workgroup' with splits > 1: the partial records, mlaScratchBytes(...) bytes. Created when absent. */
+  scratch?: GPUBuffer;
+  /** 'row': latent dims per invocation (default all: scores are then computed once per (token, head)). */
+  latentChunk?: number;
+}
+
+const WG_GROUP = 64;
+const WG_ROW = 4;
+const TILE = WG_GROUP;
+
+/**
+ * How many splits keep a GPU busy: (token, head) pairs alone are enough workgroups from 512 on; below
+ * that the positions are split too, but never into pieces shorter than one tile at the full context.
+ */
+export function chooseSplits(rows: number, maxContext: number): number {
+  if (rows >= 512) return 1;
+  return Math.max(1, Math.min(64, Math.ceil(512 / rows), Math.ceil(maxContext / TILE)));
+}
+
+/** Bytes of the partial records for a split-K call: per (token, head, split) kvLoraRank + 2 floats. */
+export function mlaScratchBytes(tokens: number, heads: number, splits: number, kvLoraRank: number): number {
+  return tokens * heads * splits * (kvLoraRank + 2) * 4;
+}
+
+/**
+ * Entries (bindings: 0 qt, 1 qpe, 2 cache, 3 positions, 4 out, 5 params {tokens, heads, qpe_token_stride,
+ * qpe_head_stride, qpe_offset, max_context, pos_index, splits, latent_chunk, scale}; overrides R, ROPE, WG):
+ * - 'workgroup': mla_attend_wg over (head, token, split); with splits > 1 `out` is the scratch of partial
+ *   records and mla_combine_wg (bindings: 0 partials, 1 o_lat, 2 params) follows over (head, token).
+ * - 'row': mla_attend_row, one invocation per (token, head, latent chunk).
+ * Returns the dispatches in order (one or two).
+ */
+export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'mla'): Dispatch[] {
+  const shape = a.shape ?? ctx.shape;
+  const { kvLoraRank: R, rope, maxContext } = a.layout;
+  const qpeHeadStride = a.qpeHeadStride ?? rope;
+  const latentChunk = Math.min(a.latentChunk ?? R, R);
+  const splits = shape === 'row' ? 1 : Math.max(1, Math.min(a.splits ?? chooseSplits(a.tokens * a.heads, maxContext), maxContext));
+  if (a.heads > 65535 || a.tokens > 65535) throw new RangeError(`mla: ${a.tokens} tokens × ${a.heads} heads exceed a dispatch dimension`);
+  if (latentChunk < 1) throw new RangeError(`mla: latent chunk ${latentChunk}`);
+  const params = (s: number) => new ParamsWriter().u32(a.tokens).u32(a.heads).u32(a.qpeTokenStride ?? a.heads * qpeHeadStride)
+    .u32(qpeHeadStride).u32(a.qpeOffset ?? 0).u32(maxContext).u32(a.positionIndex ?? 0).u32(s).u32(latentChunk).f32(a.scale).u32(0).u32(0);
+  const inputs = [a.qt, a.qpe, a.cache, a.positions];
+
+  if (shape === 'row') {
+    const constants = { R, ROPE: rope, WG: WG_ROW };
+    const pipeline = ctx.pipelines.get({ kernel: 'mla', entryPoint: 'mla_attend_row', variant: 'row', constants }, source);
+    const uniform = createUniform(ctx.device, `${label}:params`, params(1));
+    const invocations = a.tokens * a.heads * Math.ceil(R / latentChunk);
+    return [{ label, pipeline, bindGroup: bindKernel(ctx.device, label, pipeline, inputs, [a.out], uniform), workgroups: [Math.ceil(invocations / WG_ROW), 1, 1] }];
+  }
+
+  const constants = { R, ROPE: rope, WG: WG_GROUP };
+  const attend = ctx.pipelines.get({ kernel: 'mla', entryPoint: 'mla_attend_wg', variant: 'workgroup', constants }, source);
+  const uniform = createUniform(ctx.device, `${label}:params`, params(splits));
+  if (splits === 1) {
+    return [{ label, pipeline: attend, bindGroup: bindKernel(ctx.device, label, attend, inputs, [a.out], uniform), workgroups: [a.heads, a.tokens, 1] }];
+  }
+  const scratch = a.scratch ?? createStorage(ctx.device, `${label}:partials`, mlaScratchBytes(a.tokens, a.heads, splits, R));
+  const combine = ctx.pipelines.get({ kernel: 'mla', entryPoint: 'mla_combine_wg', variant: 'workgroup', constants }, source);
+  return [
+    { label: `${label}:attend`, pipeline: attend, bindGroup: bindKernel(ctx.device, `${label}:attend`, attend, inputs, [scratch], uniform), workgroups: [a.heads, a.tokens, splits] },
+    { label: `${label}:combine`, pipeline: combine, bindGroup: bindKernel(ctx.device, `${label}:combine`, combine, [scratch], [a.out], uniform), workgroups: [a.heads, a.tokens, 1] },
+  ];
+}

@@ -1,0 +1,106 @@
+// Launcher for shaders/moe.wgsl: grouping (token, choice) pairs by expert for the grouped expert GEMM
+// of prefill, and the weighted sums that bring expert outputs back to tokens.
+//
+// Prefill: router → moePlan → moeGather → grouped gate/up/SwiGLU/down (matmul family, rows
+// offsets[e] … offsets[e+1]-1 belong to expert e) → moeScatter. Decode: router → indexed matmuls
+// (expert ids read on the GPU) writing [T·K, d] in pair order → moeCombine.
+//
+// Bindings (inputs | outputs | params):
+//   moe_plan    ids [T·K] u32 | offsets [E+1] u32, slot [T·K] u32, pair_of [T·K] u32 | params
+//   moe_gather  x [T, d] f32, slot | x_grouped [T·K, d] f32 | params
+//   moe_scatter y_grouped [T·K, d] f32, slot, weights [T·K] f32 | out [T, d] f32 | params
+//   moe_combine y [T·K, d] f32 (pair order), weights | out [T, d] f32 | params
+// Params (8 × 4 bytes): tokens, top_k, experts, dim, accumulate, 3 × padding.
+import source from '../../../../shaders/moe.wgsl?raw';
+import type { KernelContext } from '../gpu/kernel-context';
+import { ParamsWriter, createUniform } from '../gpu/buffers';
+import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
+
+/** Invocations per workgroup of the element-wise kernels. */
+const EW_WG = 256;
+export const MOE_MAX_EXPERTS = 256;
+
+export interface MoePlanArgs {
+  /** [tokens, topK] u32 from the router; distinct within a token. */
+  ids: GPUBuffer;
+  /** [experts + 1] u32: expert e's grouped rows are offsets[e] … offsets[e+1]-1; offsets[E] = tokens·topK. */
+  offsets: GPUBuffer;
+  /** [tokens, topK] u32: the grouped row of each pair. Same-expert rows are in token order. */
+  slot: GPUBuffer;
+  /** [tokens·topK] u32: pair_of[slot[t, k]] = t·topK + k. */
+  pairOf: GPUBuffer;
+  tokens: number;
+  topK: number;
+  experts: number;
+}
+
+export interface MoeGatherArgs {
+  x: GPUBuffer;
+  slot: GPUBuffer;
+  /** [tokens·topK, dim], written. */
+  xGrouped: GPUBuffer;
+  tokens: number;
+  topK: number;
+  dim: number;
+}
+
+export interface MoeScatterArgs {
+  /** [tokens·topK, dim] expert outputs in grouped order. */
+  yGrouped: GPUBuffer;
+  slot: GPUBuffer;
+  /** [tokens, topK] routing weights. */
+  weights: GPUBuffer;
+  /** [tokens, dim]. */
+  out: GPUBuffer;
+  tokens: number;
+  topK: number;
+  dim: number;
+  /** Add to out (the shared experts' output, or the residual) instead of overwriting it. */
+  accumulate?: boolean;
+}
+
+export interface MoeCombineArgs {
+  /** [tokens·topK, dim] expert outputs in pair order (row t·topK + k). */
+  y: GPUBuffer;
+  weights: GPUBuffer;
+  out: GPUBuffer;
+  tokens: number;
+  topK: number;
+  dim: number;
+  accumulate?: boolean;
+}
+
+type Entry = 'moe_plan' | 'moe_gather' | 'moe_scatter' | 'moe_combine';
+
+function launch(ctx: KernelContext, entry: Entry, label: string, inputs: GPUBuffer[], outputs: GPUBuffer[],
+  p: { tokens: number; topK: number; experts?: number; dim?: number; accumulate?: boolean }, workgroups: [number, number, number]): Dispatch {
+  const pipeline = ctx.pipelines.get({ kernel: 'moe', entryPoint: entry, variant: 'any', constants: { EW_WG } }, source);
+  const w = new ParamsWriter().u32(p.tokens).u32(p.topK).u32(p.experts ?? 0).u32(p.dim ?? 0).u32(p.accumulate ? 1 : 0).u32(0).u32(0).u32(0);
+  const uniform = createUniform(ctx.device, `${label}:params`, w);
+  return { label, pipeline, bindGroup: bindKernel(ctx.device, label, pipeline, inputs, outputs, uniform), workgroups };
+}
+
+function elementGrid(elements: number): [number, number, number] {
+  return grid1d(Math.ceil(elements / EW_WG));
+}
+
+/** Per-expert counts → offsets, and each pair's grouped row (deterministic ranks). One workgroup. */
+export function moePlan(ctx: KernelContext, a: MoePlanArgs, label = 'moe_plan'): Dispatch {
+  if (a.experts < 1 || a.experts > MOE_MAX_EXPERTS) throw new RangeError(`moe_plan: ${a.experts} experts (at most ${MOE_MAX_EXPERTS})`);
+  return launch(ctx, 'moe_plan', label, [a.ids], [a.offsets, a.slot, a.pairOf], a, [1, 1, 1]);
+}
+
+/** x_grouped[slot[t, k]] = x[t]. */
+export function moeGather(ctx: KernelContext, a: MoeGatherArgs, label = 'moe_gather'): Dispatch {
+  return launch(ctx, 'moe_gather', label, [a.x, a.slot], [a.xGrouped], a, elementGrid(a.tokens * a.topK * a.dim));
+}
+
+/** out[t] (+)= Σ_k weights[t, k] · y_grouped[slot[t, k]], k in order. */
+export function moeScatter(ctx: KernelContext, a: MoeScatterArgs, label = 'moe_scatter'): Dispatch {
+  return launch(ctx, 'moe_scatter', label, [a.yGrouped, a.slot, a.weights], [a.out], a, elementGrid(a.tokens * a.dim));
+}
+
+/** out[t] (+)= Σ_k weights[t, k] · y[t·topK + k], k in order. */
+export function moeCombine(ctx: KernelContext, a: MoeCombineArgs, label = 'moe_combine'): Dispatch {
+  return launch(ctx, 'moe_combine', label, [a.y, a.weights], [a.out], a, elementGrid(a.tokens * a.dim));
+}

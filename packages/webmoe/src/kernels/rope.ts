@@ -1,0 +1,94 @@
+// Launcher for shaders/rope.wgsl: the interleaved rotary embedding of q, and the fused store of
+// kv_a's output into the latent KV cache (kv_a_layernorm + rope of k_pe + write at the current positions).
+import source from '../../../../shaders/rope.wgsl?raw';
+import type { KernelContext, KernelShape } from '../gpu/kernel-context';
+import { ParamsWriter, createUniform } from '../gpu/buffers';
+import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
+import { ROPE_MAX_POSITION } from '../model/rope';
+import type { LatentCacheLayout } from './mla';
+
+const WG = 64;
+
+/** What every rope kernel reads: the table from model/rope.ts `ropeTable` and the position source. */
+export interface RopeInputs {
+  /** f32 [rope/2 × 2]: `ropeTable(config.rope)`, uploaded once per model. */
+  table: GPUBuffer;
+  /** u32 buffer; token t of the call is at position positions[positionIndex] + t (read on the GPU). */
+  positions: GPUBuffer;
+  /** Default 0. */
+  positionIndex?: number;
+}
+
+export interface RopeArgs extends RopeInputs {
+  /** Rotated in place: element j of the rope part of head h of token t is at t·rowStride + h·headStride + offset + j. */
+  x: GPUBuffer;
+  tokens: number;
+  heads: number;
+  /** qk_rope_head_dim (even). */
+  rope: number;
+  /** Default heads × headStride. */
+  rowStride?: number;
+  /** Default rope. */
+  headStride?: number;
+  /** Default 0; qk_nope_head_dim for q rows laid out per head as [q_nope | q_pe]. */
+  offset?: number;
+}
+
+/**
+ * Entry `rope`. Bindings: 0 table (f32), 1 positions (u32), 2 x (f32, read-write), 3 params
+ * {tokens, heads, half, row_stride, head_stride, offset, pos_index}. One invocation per (token, head, pair).
+ */
+export function rope(ctx: KernelContext, a: RopeArgs, label = 'rope'): Dispatch {
+  if (a.rope % 2 !== 0) throw new RangeError(`rope: dimension ${a.rope} is odd`);
+  const half = a.rope / 2;
+  const headStride = a.headStride ?? a.rope;
+  const p = new ParamsWriter().u32(a.tokens).u32(a.heads).u32(half).u32(a.rowStride ?? a.heads * headStride)
+    .u32(headStride).u32(a.offset ?? 0).u32(a.positionIndex ?? 0).u32(0);
+  const pipeline = ctx.pipelines.get({ kernel: 'rope', entryPoint: 'rope', variant: 'pair', constants: { WG } }, source);
+  return {
+    label,
+    pipeline,
+    bindGroup: bindKernel(ctx.device, label, pipeline, [a.table, a.positions], [a.x], createUniform(ctx.device, `${label}:params`, p)),
+    workgroups: grid1d(Math.ceil((a.tokens * a.heads * half) / WG)),
+  };
+}
+
+export interface KvStoreArgs extends RopeInputs {
+  /** kv_a's output: token t's row holds c (kvLoraRank) then k_pe (rope) from t·kvStride + kvOffset. */
+  kv: GPUBuffer;
+  /** kv_a_layernorm.weight [kvLoraRank]. */
+  weight: GPUBuffer;
+  /** This layer's latent cache (see LatentCacheLayout in kernels/mla.ts). */
+  cache: GPUBuffer;
+  layout: LatentCacheLayout;
+  tokens: number;
+  eps: number;
+  /** Default kvLoraRank + rope. */
+  kvStride?: number;
+  kvOffset?: number;
+  shape?: KernelShape;
+}
+
+/**
+ * Entries `kv_store_wg` (a workgroup per token) and `kv_store_row` (an invocation per token).
+ * Bindings: 0 table, 1 positions, 2 kv (f32), 3 weight (f32), 4 cache (f32, read-write), 5 params
+ * {tokens, rank, half, kv_stride, kv_offset, max_context, pos_index, eps}. Writes cache rows
+ * start … start+tokens-1 and nothing else; rows at or past maxContext are skipped (the engine reports
+ * the overflow before it records the step).
+ */
+export function kvStore(ctx: KernelContext, a: KvStoreArgs, label = 'kv_store'): Dispatch {
+  const shape = a.shape ?? ctx.shape;
+  const { kvLoraRank, rope: ropeDim, maxContext } = a.layout;
+  if (maxContext > ROPE_MAX_POSITION) throw new RangeError(`kv_store: context ${maxContext} exceeds the rope kernels' ${ROPE_MAX_POSITION} positions`);
+  if (shape === 'workgroup' && a.tokens > 65535) throw new RangeError(`kv_store: ${a.tokens} tokens exceed one dispatch dimension`);
+  const p = new ParamsWriter().u32(a.tokens).u32(kvLoraRank).u32(ropeDim / 2).u32(a.kvStride ?? kvLoraRank + ropeDim)
+    .u32(a.kvOffset ?? 0).u32(maxContext).u32(a.positionIndex ?? 0).f32(a.eps);
+  const entryPoint = shape === 'row' ? 'kv_store_row' : 'kv_store_wg';
+  const pipeline = ctx.pipelines.get({ kernel: 'rope', entryPoint, variant: shape, constants: { WG } }, source);
+  return {
+    label,
+    pipeline,
+    bindGroup: bindKernel(ctx.device, label, pipeline, [a.table, a.positions, a.kv, a.weight], [a.cache], createUniform(ctx.device, `${label}:params`, p)),
+    workgroups: [shape === 'row' ? Math.ceil(a.tokens / WG) : a.tokens, 1, 1],
+  };
+}

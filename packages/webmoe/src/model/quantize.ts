@@ -1,0 +1,227 @@
+// CPU quantizers: the inverse of formats.ts `dequantize`, producing the byte layouts it defines. Used by the
+// converter (Node) and usable in a browser. Each format's error bound, with w the source value and ŵ its
+// dequantized value (one more f32 rounding of ŵ comes on top of each):
+//
+//   f32  exact
+//   f16  round to nearest even: |ŵ−w| ≤ 2^-11·|w| (|w| ≥ 2^-14), ≤ 2^-25 below; |w| > 65504 is an error
+//   q8   per group of 32: scale = amax/127 rounded UP to f16, q = round(w/scale) in −127..127:
+//        |ŵ−w| ≤ scale/2
+//   q4   per group of 32: min16 = group min rounded DOWN to f16, scale = (max − min16)/15 rounded UP to
+//        f16, q = round((w − min16)/scale) in 0..15: |ŵ−w| ≤ scale/2
+//   fp8  per 128×128 block: scale = f32(amax/448), q = e4m3(w/scale) rounded to nearest even, saturating at
+//        448: |ŵ−w| ≤ 2^-4·|w| where w/scale is a normal e4m3 (≥ 2^-6), ≤ 2^-10·scale below
+//
+// Rounding the f16 scale up (and q4's min down) keeps every group's values inside the representable range,
+// so the bounds hold without a clamp error. A non-finite source value is an error (RangeError naming its
+// row and column; callers add the tensor name).
+import { FP8_BLOCK, GROUP, f16ToF32, f32ToF16, groupsPerRow, tensorLayout, type TensorLayout, type WeightFormat } from './formats';
+
+/** The sections of a tensor's bytes (see formats.ts), for a run of whole rows. */
+export interface QuantizedRows {
+  q: Uint8Array;
+  scales: Uint8Array | null;
+  mins: Uint8Array | null;
+}
+
+export const E4M3_MAX = 448;
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** OCP E4M3 byte of the f32 nearest to v: round to nearest even, saturating to ±448 (the format has no infinities); NaN → 0x7F. */
+export function f32ToE4m3(v: number): number {
+  f32[0] = v;
+  const bits = u32[0];
+  const sign = (bits >>> 24) & 0x80;
+  const a = bits & 0x7fffffff;
+  if (a > 0x7f800000) return 0x7f;
+  if (a >= 0x43e00000) return sign | 0x7e; // ≥ 448
+  if (a < 0x3c800000) {
+    // Below 2^-6: subnormal steps of 2^-9. Adding 2^23 makes f32 rounding (nearest even) round to an integer;
+    // a result of 8 is the smallest normal, whose code is also 8.
+    f32[0] = Math.abs(v) * 512 + 8388608;
+    return sign | (f32[0] - 8388608);
+  }
+  // Normal: round the 23-bit mantissa to 3 bits, nearest even; a carry moves into the exponent as it should.
+  const r = a + 0x7ffff + ((a >>> 20) & 1);
+  return sign | ((r >>> 20) - 960); // 960 = (127 - 7) << 3 rebiases the exponent
+}
+
+/** The f16 nearest to v on the side `dir` (+1: ≥ v, −1: ≤ v). Throws on overflow. */
+export function f16Toward(v: number, dir: 1 | -1): number {
+  let h = f32ToF16(v);
+  const x = f16ToF32(h);
+  if ((x - v) * dir < 0) {
+    if (x === 0) h = dir > 0 ? 0x0001 : 0x8001;
+    else h += (x > 0) === dir > 0 ? 1 : -1; // one f16 step towards `dir`: magnitude up or down by sign
+  }
+  if ((h & 0x7c00) === 0x7c00) throw new RangeError(`value ${v} is beyond the f16 range`);
+  return h;
+}
+
+function nonFinite(values: Float32Array, from: number, to: number, cols: number): never {
+  for (let i = from; i < to; i++) {
+    if (!Number.isFinite(values[i])) throw new RangeError(`non-finite value ${values[i]} at row ${Math.floor(i / cols)}, column ${i % cols}`);
+  }
+  throw new RangeError('non-finite value');
+}
+
+function quantizeQ8(v: Float32Array, rows: number, cols: number): QuantizedRows {
+  const G = groupsPerRow(cols);
+  const q = new Int8Array(rows * G * GROUP);
+  const scales = new Uint16Array(rows * G);
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0; g < G; g++) {
+      const base = r * cols + g * GROUP;
+      const n = Math.min(GROUP, cols - g * GROUP);
+      let amax = 0;
+      let poison = 0; // becomes NaN when any value is NaN or infinite
+      for (let i = 0; i < n; i++) {
+        const x = v[base + i];
+        poison += x * 0;
+        const a = x < 0 ? -x : x;
+        if (a > amax) amax = a;
+      }
+      if (poison !== 0) nonFinite(v, base, base + n, cols);
+      const h = f16Toward(amax / 127, 1);
+      const s = f16ToF32(h);
+      const inv = s > 0 ? 1 / s : 0;
+      const out = (r * G + g) * GROUP;
+      for (let i = 0; i < n; i++) {
+        const k = Math.round(v[base + i] * inv);
+        q[out + i] = k > 127 ? 127 : k < -127 ? -127 : k;
+      }
+      scales[r * G + g] = h;
+    }
+  }
+  return { q: new Uint8Array(q.buffer), scales: new Uint8Array(scales.buffer), mins: null };
+}
+
+function quantizeQ4(v: Float32Array, rows: number, cols: number): QuantizedRows {
+  const G = groupsPerRow(cols);
+  const q = new Uint8Array((rows * G * GROUP) / 2);
+  const scales = new Uint16Array(rows * G);
+  const mins = new Uint16Array(rows * G);
+  const nib = new Uint8Array(GROUP);
+  for (let r = 0; r < rows; r++) {
+    for (let g = 0; g < G; g++) {
+      const base = r * cols + g * GROUP;
+      const n = Math.min(GROUP, cols - g * GROUP);
+      let lo = Infinity;
+      let hi = -Infinity;
+      let poison = 0;
+      for (let i = 0; i < n; i++) {
+        const x = v[base + i];
+        poison += x * 0;
+        if (x < lo) lo = x;
+        if (x > hi) hi = x;
+      }
+      if (poison !== 0) nonFinite(v, base, base + n, cols);
+      const mh = f16Toward(lo, -1);
+      const m = f16ToF32(mh);
+      const sh = f16Toward((hi - m) / 15, 1);
+      const s = f16ToF32(sh);
+      const inv = s > 0 ? 1 / s : 0;
+      nib.fill(0);
+      for (let i = 0; i < n; i++) {
+        const k = Math.round((v[base + i] - m) * inv);
+        nib[i] = k > 15 ? 15 : k < 0 ? 0 : k;
+      }
+      const out = ((r * G + g) * GROUP) >> 1;
+      for (let i = 0; i < GROUP; i += 2) q[out + (i >> 1)] = nib[i] | (nib[i + 1] << 4);
+      scales[r * G + g] = sh;
+      mins[r * G + g] = mh;
+    }
+  }
+  return { q, scales: new Uint8Array(scales.buffer), mins: new Uint8Array(mins.buffer) };
+}
+
+/** `rows` should be a multiple of 128 unless it ends the tensor: blocks start at row 0 of this run. */
+function quantizeFp8(v: Float32Array, rows: number, cols: number): QuantizedRows {
+  const br = Math.ceil(rows / FP8_BLOCK);
+  const bc = Math.ceil(cols / FP8_BLOCK);
+  const q = new Uint8Array(rows * cols);
+  const scales = new Float32Array(br * bc);
+  for (let bi = 0; bi < br; bi++) {
+    const r0 = bi * FP8_BLOCK;
+    const r1 = Math.min(rows, r0 + FP8_BLOCK);
+    for (let bj = 0; bj < bc; bj++) {
+      const c0 = bj * FP8_BLOCK;
+      const c1 = Math.min(cols, c0 + FP8_BLOCK);
+      let amax = 0;
+      let poison = 0;
+      for (let r = r0; r < r1; r++) {
+        for (let i = r * cols + c0, e = r * cols + c1; i < e; i++) {
+          const x = v[i];
+          poison += x * 0;
+          const a = x < 0 ? -x : x;
+          if (a > amax) amax = a;
+        }
+      }
+      if (poison !== 0) nonFinite(v, r0 * cols, r1 * cols, cols);
+      const s = Math.fround(amax / E4M3_MAX);
+      const inv = s > 0 ? 1 / s : 0;
+      for (let r = r0; r < r1; r++) {
+        for (let i = r * cols + c0, e = r * cols + c1; i < e; i++) q[i] = f32ToE4m3(v[i] * inv);
+      }
+      scales[bi * bc + bj] = s;
+    }
+  }
+  return { q, scales: new Uint8Array(scales.buffer), mins: null };
+}
+
+function quantizeF16(v: Float32Array, rows: number, cols: number): QuantizedRows {
+  const out = new Uint16Array(rows * cols);
+  for (let i = 0; i < out.length; i++) {
+    const h = f32ToF16(v[i]);
+    if ((h & 0x7c00) === 0x7c00) {
+      if (!Number.isFinite(v[i])) nonFinite(v, i, i + 1, cols);
+      throw new RangeError(`value ${v[i]} at row ${Math.floor(i / cols)}, column ${i % cols} is beyond the f16 range (±65504)`);
+    }
+    out[i] = h;
+  }
+  return { q: new Uint8Array(out.buffer), scales: null, mins: null };
+}
+
+function quantizeF32(v: Float32Array, rows: number, cols: number): QuantizedRows {
+  let poison = 0;
+  for (let i = 0; i < rows * cols; i++) poison += v[i] * 0;
+  if (poison !== 0) nonFinite(v, 0, rows * cols, cols);
+  return { q: new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + rows * cols * 4)), scales: null, mins: null };
+}
+
+/**
+ * Quantizes `rows` whole rows (row-major f32, `cols` each) into the sections of `format`. Runs of rows
+ * concatenate section by section into the whole tensor's sections (for fp8, runs of 128·k rows).
+ */
+export function quantizeRows(format: WeightFormat, values: Float32Array, rows: number, cols: number): QuantizedRows {
+  if (values.length < rows * cols) throw new RangeError(`quantizeRows: ${values.length} values for ${rows}×${cols}`);
+  switch (format) {
+    case 'f32': return quantizeF32(values, rows, cols);
+    case 'f16': return quantizeF16(values, rows, cols);
+    case 'q8': return quantizeQ8(values, rows, cols);
+    case 'q4': return quantizeQ4(values, rows, cols);
+    case 'fp8': return quantizeFp8(values, rows, cols);
+  }
+}
+
+/** Places sections into one tensor's bytes, as laid out by tensorLayout. */
+export function packTensor(layout: TensorLayout, parts: QuantizedRows): Uint8Array {
+  const out = new Uint8Array(layout.bytes);
+  const put = (section: TensorLayout['q'] | null, bytes: Uint8Array | null, what: string) => {
+    if ((section === null) !== (bytes === null) || (section && bytes!.byteLength !== section.bytes)) {
+      throw new RangeError(`packTensor: ${what} holds ${bytes?.byteLength ?? 'no'} bytes, the ${layout.format} layout needs ${section?.bytes ?? 'none'}`);
+    }
+    if (section) out.set(bytes!, section.offset);
+  };
+  put(layout.q, parts.q, 'q');
+  put(layout.scales, parts.scales, 'scales');
+  put(layout.mins, parts.mins, 'mins');
+  return out;
+}
+
+/** Quantizes a whole tensor (shape [rows, cols] or [n]) into its bytes. */
+export function quantize(format: WeightFormat, shape: readonly number[], values: Float32Array): Uint8Array {
+  const layout = tensorLayout(format, shape);
+  return packTensor(layout, quantizeRows(format, values, layout.rows, layout.cols));
+}

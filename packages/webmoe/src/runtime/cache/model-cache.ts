@@ -1,0 +1,131 @@
+// What is cached, per model: a record (source URL, shard list, small files) next to the shards themselves.
+// The application-facing cache API (list, bytes used, delete, persistent storage) reads only keys and
+// records, never shard contents.
+import { WebmoeError } from '../../errors';
+import { formatBytes, type ShardEntry } from './shards';
+import { idbCacheStore, isShardKeyOf, keyOf, type CacheStore } from './store';
+
+export interface ModelRecord {
+  readonly id: string;
+  readonly url: string;
+  readonly shards: readonly ShardEntry[];
+  /** Small files (manifest.json, tokenizer.json, ...) kept for offline loads. */
+  readonly files: readonly string[];
+  readonly updatedAt: number;
+}
+
+export interface CachedModel {
+  readonly id: string;
+  readonly url: string;
+  readonly shardsTotal: number;
+  readonly shardsCached: number;
+  readonly bytesTotal: number;
+  readonly bytesCached: number;
+  /** Every shard is cached: the model loads without the network. */
+  readonly complete: boolean;
+  readonly updatedAt: number;
+}
+
+/** The parts of navigator.storage the cache uses (injectable: tests simulate a full disk). */
+export interface StorageLike {
+  estimate(): Promise<StorageEstimate>;
+  persist?(): Promise<boolean>;
+  persisted?(): Promise<boolean>;
+}
+
+export interface ModelCacheOptions {
+  readonly store?: CacheStore;
+  /** Defaults to navigator.storage where it exists. */
+  readonly storage?: StorageLike | null;
+}
+
+function defaultStorage(): StorageLike | null {
+  return typeof navigator !== 'undefined' && 'storage' in navigator ? navigator.storage : null;
+}
+
+export class ModelCache {
+  readonly store: CacheStore;
+  readonly storage: StorageLike | null;
+
+  constructor(options: ModelCacheOptions = {}) {
+    this.store = options.store ?? idbCacheStore();
+    this.storage = options.storage === undefined ? defaultStorage() : options.storage;
+  }
+
+  /** Every model with a record, with how much of it is cached. */
+  async list(): Promise<CachedModel[]> {
+    const keys = new Set(await this.store.keys());
+    const out: CachedModel[] = [];
+    for (const k of keys) {
+      if (!k.startsWith('model/')) continue;
+      const r = await this.store.get<ModelRecord>(k);
+      if (!r) continue;
+      const cached = r.shards.filter((s) => keys.has(keyOf.shard(r.id, s.sha256)));
+      out.push({
+        id: r.id,
+        url: r.url,
+        shardsTotal: r.shards.length,
+        shardsCached: cached.length,
+        bytesTotal: sum(r.shards),
+        bytesCached: sum(cached),
+        complete: cached.length === r.shards.length,
+        updatedAt: r.updatedAt,
+      });
+    }
+    return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** Bytes of cached shards over all models. */
+  async bytesUsed(): Promise<number> {
+    return (await this.list()).reduce((n, m) => n + m.bytesCached, 0);
+  }
+
+  /** Removes a model's shards, files and record; false when nothing was cached under that id. */
+  async delete(modelId: string): Promise<boolean> {
+    const record = await this.store.get<ModelRecord>(keyOf.model(modelId));
+    const doomed = (await this.store.keys()).filter(
+      (k) => isShardKeyOf(k, modelId) || (record?.files ?? []).some((f) => k === keyOf.file(modelId, f)),
+    );
+    for (const k of doomed) await this.store.del(k);
+    if (record) await this.store.del(keyOf.model(modelId));
+    return doomed.length > 0 || record !== undefined;
+  }
+
+  /** Asks the browser not to evict the cache under storage pressure; true when granted. */
+  async requestPersistentStorage(): Promise<boolean> {
+    return (await this.storage?.persist?.()) ?? false;
+  }
+
+  async isPersistent(): Promise<boolean> {
+    return (await this.storage?.persisted?.()) ?? false;
+  }
+
+  /** Free space as the browser reports it (quota − usage), or null where it does not say. */
+  async available(): Promise<number | null> {
+    if (!this.storage) return null;
+    const e = await this.storage.estimate();
+    return e.quota === undefined ? null : Math.max(0, e.quota - (e.usage ?? 0));
+  }
+
+  /** The 'storage-quota' error: what is needed, what is free, and what is cached; it deletes nothing. */
+  async quotaError(modelId: string, neededBytes: number, cause?: unknown): Promise<WebmoeError> {
+    const available = await this.available().catch(() => null);
+    const cached = (await this.list().catch(() => [])).filter((m) => m.bytesCached > 0);
+    const what = cached.length ? cached.map((m) => `${m.id} (${formatBytes(m.bytesCached)})`).join(', ') : 'nothing';
+    return new WebmoeError(
+      'storage-quota',
+      `Not enough browser storage for ${modelId}: it needs ${formatBytes(neededBytes)} more` +
+        (available === null ? '' : `, and ${formatBytes(available)} is available`) +
+        `. Cached models: ${what}. Delete one (cache.delete(id)) or grant persistent storage; webmoe deletes nothing by itself.`,
+      { cause, detail: { modelId, neededBytes, availableBytes: available, cached: cached.map((m) => ({ id: m.id, bytes: m.bytesCached })) } },
+    );
+  }
+}
+
+export function createModelCache(options: ModelCacheOptions = {}): ModelCache {
+  return new ModelCache(options);
+}
+
+function sum(shards: readonly ShardEntry[]): number {
+  return shards.reduce((n, s) => n + s.bytes, 0);
+}

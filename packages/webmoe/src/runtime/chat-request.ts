@@ -1,0 +1,80 @@
+// Checking an OpenAI-shaped request and turning it into prompt ids and settings, before it queues:
+// bad input and prompts that cannot fit fail at once, naming the field.
+import { WebmoeError } from '../errors';
+import type { TemplateMessage } from '../text/chat-template';
+import type { TextTokenizer } from '../text/tokenizer';
+import type { ChatCompletionCreateParamsBase, ChatMessage } from './openai-types';
+import type { SamplingRequest } from './sampling';
+
+export interface PreparedRequest {
+  readonly ids: readonly number[];
+  readonly maxTokens: number;
+  readonly stop: readonly string[];
+  readonly sampling: SamplingRequest;
+}
+
+const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
+
+function bad(message: string): WebmoeError {
+  return new WebmoeError('invalid-request', message);
+}
+
+function templateMessage(m: ChatMessage, i: number): TemplateMessage {
+  if (typeof m !== 'object' || m === null) throw bad(`messages[${i}] must be an object`);
+  if (!ROLES.has(m.role)) throw bad(`messages[${i}].role must be one of ${[...ROLES].join(', ')} (got ${JSON.stringify(m.role)})`);
+  let content: string | null;
+  if (typeof m.content === 'string') content = m.content;
+  else if (m.content === null || m.content === undefined) {
+    if (!(m.role === 'assistant' && Array.isArray(m.tool_calls))) throw bad(`messages[${i}].content is missing`);
+    content = null;
+  } else if (Array.isArray(m.content)) {
+    content = m.content
+      .map((p, j) => {
+        if (p?.type !== 'text' || typeof p.text !== 'string') throw bad(`messages[${i}].content[${j}]: only text parts are supported`);
+        return p.text;
+      })
+      .join('');
+  } else throw bad(`messages[${i}].content must be a string or a list of text parts`);
+  // OpenAI's 'developer' is the newer name of 'system'; templates only know the latter.
+  return { ...m, role: m.role === 'developer' ? 'system' : m.role, content };
+}
+
+function optionalNumber(name: string, v: unknown, ok: (x: number) => boolean, range: string): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !ok(v)) throw bad(`${name} must be ${range} (got ${JSON.stringify(v)})`);
+  return v;
+}
+
+export function prepareRequest(params: ChatCompletionCreateParamsBase, tokenizer: TextTokenizer, contextLength: number): PreparedRequest {
+  if (typeof params !== 'object' || params === null) throw bad('the request must be an object');
+  if (!Array.isArray(params.messages) || params.messages.length === 0) throw bad('messages must be a non-empty list');
+  optionalNumber('n', params.n, (x) => x === 1, '1 (one choice per request)');
+  const temperature = optionalNumber('temperature', params.temperature, (x) => x >= 0 && x <= 2, 'between 0 and 2');
+  const top_p = optionalNumber('top_p', params.top_p, (x) => x > 0 && x <= 1, 'in (0, 1]');
+  const top_k = optionalNumber('top_k', params.top_k, (x) => Number.isInteger(x) && x >= 0, 'a whole number ≥ 0');
+  const seed = optionalNumber('seed', params.seed, Number.isSafeInteger, 'an integer');
+  const maxName = params.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
+  const requested = optionalNumber(maxName, params.max_completion_tokens ?? params.max_tokens, (x) => Number.isInteger(x) && x >= 1, 'a whole number ≥ 1');
+  const stopList = params.stop == null ? [] : typeof params.stop === 'string' ? [params.stop] : params.stop;
+  if (!Array.isArray(stopList) || stopList.some((s) => typeof s !== 'string')) throw bad('stop must be a string or a list of strings');
+
+  const ids = tokenizer.encodeChat(params.messages.map(templateMessage));
+  if (ids.length >= contextLength) {
+    throw new WebmoeError('context-overflow', `The prompt is ${ids.length} tokens but the context holds ${contextLength}; shorten the conversation.`, {
+      detail: { promptTokens: ids.length, contextLength },
+    });
+  }
+  if (requested !== undefined && ids.length + requested > contextLength) {
+    throw new WebmoeError(
+      'context-overflow',
+      `The prompt (${ids.length} tokens) plus ${maxName} (${requested}) exceeds the context of ${contextLength} tokens; ask for at most ${contextLength - ids.length}.`,
+      { detail: { promptTokens: ids.length, requestedTokens: requested, contextLength } },
+    );
+  }
+  return {
+    ids,
+    maxTokens: requested ?? contextLength - ids.length,
+    stop: stopList,
+    sampling: { temperature, top_p, top_k, seed },
+  };
+}

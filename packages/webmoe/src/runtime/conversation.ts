@@ -1,0 +1,138 @@
+// The generation loop over a Generator, and the one piece of state that outlives a request: which ids the
+// backend's KV cache holds. A new prompt that starts with those ids (the next turn of the same chat)
+// keeps them and prefills only the rest.
+import { isWebmoeError } from '../errors';
+import type { TextTokenizer } from '../text/tokenizer';
+import { StopStringFilter } from '../text/stop-strings';
+import type { Generator } from './generator';
+import type { CompletionTimings, CompletionUsage, FinishReason } from './openai-types';
+import type { PreparedRequest } from './chat-request';
+import { RequestSampler } from './sampling';
+import { abortedError } from './serial-queue';
+
+export interface GenerationResult {
+  readonly text: string;
+  readonly finishReason: FinishReason;
+  readonly usage: CompletionUsage;
+  readonly timings: CompletionTimings;
+}
+
+export function commonPrefix(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a[i] === b[i]) i++;
+  return i;
+}
+
+const now = () => performance.now();
+
+export class Conversation {
+  /** Ids whose KV entries the generator holds, in order; empty when unknown. */
+  private cached: number[] = [];
+
+  constructor(
+    readonly generator: Generator,
+    readonly tokenizer: TextTokenizer,
+  ) {}
+
+  reset(): void {
+    this.cached = [];
+    this.generator.reset();
+  }
+
+  /** Runs one request; `onText` gets each piece of reply text as soon as it is final. */
+  async generate(req: PreparedRequest, onText: (text: string) => void, signal: AbortSignal, queuedAt: number): Promise<GenerationResult> {
+    const { generator: gen, tokenizer } = this;
+    const ids = req.ids;
+    const sampler = new RequestSampler(req.sampling);
+    const t0 = now();
+    if (signal.aborted) throw abortedError();
+    const reusePrefix = Math.min(commonPrefix(this.cached, ids), ids.length - 1);
+    this.cached = [];
+    let token: number;
+    let reused: number;
+    try {
+      const r = await gen.prefill(ids, { reusePrefix, sampling: sampler.next(), signal });
+      token = r.next;
+      reused = r.reusedTokens;
+    } catch (e) {
+      gen.reset(); // a half-done prefill leaves the cache in an unknown state
+      throw isWebmoeError(e) ? e : signal.aborted ? abortedError() : e;
+    }
+    const kv = ids.slice();
+    this.cached = kv;
+    const t1 = now();
+
+    const detok = tokenizer.createDetokenizer();
+    const stops = new StopStringFilter(req.stop);
+    let text = '';
+    const emit = (s: string) => {
+      if (!s) return;
+      text += s;
+      onText(s);
+    };
+    let completion = 0;
+    let finishReason: FinishReason;
+    let stopString = false;
+    for (;;) {
+      completion++;
+      if (tokenizer.eosTokenIds.has(token)) {
+        finishReason = 'stop';
+        break;
+      }
+      const r = stops.push(detok.push(token));
+      emit(r.text);
+      if (r.stopped) {
+        finishReason = 'stop';
+        stopString = true;
+        break;
+      }
+      if (completion >= req.maxTokens) {
+        finishReason = 'length';
+        break;
+      }
+      if (signal.aborted) throw abortedError('the request was aborted', { text, completion_tokens: completion });
+      try {
+        const next = await gen.decode(token, sampler.next());
+        kv.push(token);
+        token = next;
+      } catch (e) {
+        this.reset();
+        throw e;
+      }
+    }
+    if (!stopString) {
+      // What the detokenizer still held can complete a stop string too.
+      const r = stops.push(detok.flush());
+      emit(r.text);
+      if (r.stopped) finishReason = 'stop';
+      else emit(stops.flush());
+    }
+    const t2 = now();
+    const prefilled = ids.length - reused;
+    const decodeSteps = completion - 1;
+    return {
+      text,
+      finishReason,
+      usage: {
+        prompt_tokens: ids.length,
+        completion_tokens: completion,
+        total_tokens: ids.length + completion,
+        prompt_tokens_details: { cached_tokens: reused },
+        prefilled_tokens: prefilled,
+        reused_tokens: reused,
+      },
+      timings: {
+        queued_ms: t0 - queuedAt,
+        prefill_ms: t1 - t0,
+        decode_ms: t2 - t1,
+        prefill_tokens_per_second: rate(prefilled, t1 - t0),
+        decode_tokens_per_second: rate(decodeSteps, t2 - t1),
+      },
+    };
+  }
+}
+
+function rate(n: number, ms: number): number {
+  return ms > 0 ? (n * 1000) / ms : 0;
+}

@@ -1,0 +1,137 @@
+// The Engine a web app talks to, and its in-process implementation: load a converted model from a URL
+// (through the cache), then chat with it through the OpenAI-shaped API. The Worker engine
+// (worker-engine.ts) runs this same implementation inside a dedicated Worker.
+import { WebmoeError } from '../errors';
+import { TextTokenizer } from '../text/tokenizer';
+import { ModelSource } from './cache/loader';
+import { ModelCache } from './cache/model-cache';
+import { readShardList, type LoadProgress } from './cache/shards';
+import { prepareRequest } from './chat-request';
+import { createChatCompletions, type ChatCompletions, type RequestRunner } from './completions';
+import { Conversation } from './conversation';
+import { defaultGeneratorFactory } from './default-generator';
+import type { Generator, GeneratorFactory } from './generator';
+import { SerialQueue } from './serial-queue';
+
+export interface ModelInfo {
+  readonly id: string;
+  readonly contextLength: number;
+}
+
+export interface Engine {
+  readonly model: ModelInfo;
+  readonly chat: { readonly completions: ChatCompletions };
+  /** Forgets the conversation kept in the KV cache: the next request prefills from scratch. */
+  resetChat(): Promise<void>;
+  /** Frees the model (GPU memory); waits for the running request. The engine is unusable afterwards. */
+  dispose(): Promise<void>;
+}
+
+/** What to load: plain data, so that it can cross to a Worker. */
+export interface LoadOptions {
+  /** URL of the converted model's directory (manifest.json, tokenizer.json, tokenizer_config.json, shards). */
+  readonly model: string;
+  /** Cache key; default: the absolute model URL. */
+  readonly modelId?: string;
+  /** Context (prompt + reply) to size the KV cache for; default: the backend's choice. */
+  readonly contextLength?: number;
+}
+
+/** Where and how to load; stays on the side that runs the model (see serveEngine for the Worker). */
+export interface EngineEnvironment {
+  /** The model backend; default: the WebGPU forward pass. */
+  readonly generator?: GeneratorFactory;
+  readonly fetch?: typeof fetch;
+  readonly cache?: ModelCache;
+}
+
+export interface CreateEngineOptions extends LoadOptions, EngineEnvironment {
+  readonly onProgress?: (p: LoadProgress) => void;
+  readonly signal?: AbortSignal;
+}
+
+/** The model URL as an absolute directory URL (relative URLs resolve against the page or worker). */
+export function modelBaseUrl(model: string): string {
+  const base = typeof location === 'undefined' ? undefined : location.href;
+  let url: URL;
+  try {
+    url = new URL(model, base);
+  } catch {
+    throw new WebmoeError('invalid-request', `model: ${JSON.stringify(model)} is not a URL`);
+  }
+  return url.href.endsWith('/') ? url.href : `${url.href}/`;
+}
+
+export function defaultModelId(baseUrl: string): string {
+  return baseUrl.replace(/\/+$/, '');
+}
+
+export class LocalEngine implements Engine {
+  readonly chat: { readonly completions: ChatCompletions };
+  readonly runner: RequestRunner;
+  private readonly queue = new SerialQueue();
+  private readonly conversation: Conversation;
+  private disposed = false;
+
+  constructor(
+    private readonly generator: Generator,
+    tokenizer: TextTokenizer,
+    readonly model: ModelInfo,
+  ) {
+    this.conversation = new Conversation(generator, tokenizer);
+    this.runner = {
+      start: async (params, onText, signal) => {
+        if (this.disposed) throw new WebmoeError('invalid-request', 'the engine has been disposed');
+        const prepared = prepareRequest(params, tokenizer, generator.contextLength);
+        const queuedAt = performance.now();
+        return { result: this.queue.run(() => this.conversation.generate(prepared, onText, signal, queuedAt), signal) };
+      },
+    };
+    this.chat = { completions: createChatCompletions(() => this.model.id, this.runner) };
+  }
+
+  resetChat(): Promise<void> {
+    return this.queue.run(async () => this.conversation.reset());
+  }
+
+  dispose(): Promise<void> {
+    if (this.disposed) return Promise.resolve();
+    this.disposed = true;
+    return this.queue.run(async () => this.generator.dispose?.());
+  }
+}
+
+/** Loads a model in this thread (use createWorkerEngine to keep the page responsive). */
+export async function createEngine(options: CreateEngineOptions): Promise<Engine> {
+  const baseUrl = modelBaseUrl(options.model);
+  const modelId = options.modelId ?? defaultModelId(baseUrl);
+  const onProgress = options.onProgress ?? (() => {});
+  const source = new ModelSource({
+    modelId,
+    baseUrl,
+    cache: options.cache ?? new ModelCache(),
+    onProgress,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  const manifest = (await source.json('manifest.json')) as Record<string, unknown>;
+  const shards = readShardList(manifest);
+  // The converter lists the tokenizer files with their hashes; older or hand-made folders may not.
+  const listed = Array.isArray(manifest.tokenizer) ? (manifest.tokenizer as { file?: unknown; sha256?: unknown }[]) : [];
+  const hashOf = (file: string) => {
+    const h = listed.find((t) => t?.file === file)?.sha256;
+    return typeof h === 'string' ? h : undefined;
+  };
+  const [tokenizerJson, tokenizerConfig] = await Promise.all(['tokenizer.json', 'tokenizer_config.json'].map((f) => source.json(f, hashOf(f))));
+  const tokenizer = TextTokenizer.fromJson(tokenizerJson, tokenizerConfig);
+  const generator = await (options.generator ?? defaultGeneratorFactory)({
+    modelId,
+    manifest: { ...manifest, shards },
+    ...(options.contextLength ? { contextLength: options.contextLength } : {}),
+    fetchJson: (name) => source.json(name),
+    loadShards: (onShard) => source.loadShards(shards, onShard),
+    onProgress,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  return new LocalEngine(generator, tokenizer, { id: modelId, contextLength: generator.contextLength });
+}

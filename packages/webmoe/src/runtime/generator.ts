@@ -1,0 +1,71 @@
+// The contract between the chat runtime and a model backend (the WebGPU forward pass). The runtime owns
+// the conversation: prompts, prefix reuse decisions, sampling randomness, stopping; the backend owns the
+// weights, the KV cache and the logits, and is driven one request at a time.
+import type { LoadProgress, ShardEntry } from './cache/shards';
+
+/** How to pick a token from logits; the rule is written at the top of sampling.ts (and shaders/sample.wgsl). */
+export interface SamplingParams {
+  /** ≤ 0 → greedy (argmax, lowest id on ties). */
+  readonly temperature: number;
+  /** Nucleus mass in (0, 1]; 1 → off. */
+  readonly topP: number;
+  /** Keep the k most likely tokens (with ties); 0 → off. */
+  readonly topK: number;
+  /** u32; with `step` it fixes the draw (sampleUniform(seed, step)), so every backend agrees for one seed. */
+  readonly seed: number;
+  /** 0 for the token after the prompt, then 1, 2, … per generated token of the request. */
+  readonly step: number;
+}
+
+export interface PrefillOptions {
+  /**
+   * The backend's KV cache holds the first `reusePrefix` ids of this prompt from earlier calls and may keep
+   * them; everything after must be computed. Always < ids.length (the last prompt position is recomputed
+   * to produce logits).
+   */
+  readonly reusePrefix: number;
+  readonly sampling: SamplingParams;
+  /** Checked between prefill chunks; a backend that stops early throws WebmoeError('aborted'). */
+  readonly signal?: AbortSignal;
+}
+
+export interface PrefillResult {
+  /** Positions actually kept from the cache (≤ reusePrefix); ids.length − reusedTokens were prefilled. */
+  readonly reusedTokens: number;
+  /** The token sampled after the last prompt position. */
+  readonly next: number;
+}
+
+export interface Generator {
+  /** Positions the KV cache was sized for: prompt plus reply must fit. */
+  readonly contextLength: number;
+  /** Makes the KV cache hold exactly `ids` and samples the token after them. */
+  prefill(ids: readonly number[], options: PrefillOptions): Promise<PrefillResult>;
+  /** Appends `token` at the next position and samples the token after it. */
+  decode(token: number, sampling: SamplingParams): Promise<number>;
+  /** Forgets the KV cache (after an error or abort mid-prefill the runtime calls this). */
+  reset(): void;
+  /** Frees GPU memory; the generator is unusable afterwards. */
+  dispose?(): void;
+}
+
+/** What a backend gets to build itself: the model's files, streamed weights, and progress reporting. */
+export interface GeneratorLoadContext {
+  readonly modelId: string;
+  /** Parsed manifest.json (its shard list already validated). */
+  readonly manifest: { readonly shards: readonly ShardEntry[] } & Record<string, unknown>;
+  /** The context length the application asked for, if any (the backend may clamp it to the model's). */
+  readonly contextLength?: number;
+  /** Any other small JSON file of the model directory (config.json, ...), cached for offline use. */
+  readonly fetchJson: (name: string) => Promise<unknown>;
+  /**
+   * Streams every shard, verified, one at a time, in manifest order: download or cache read, SHA-256
+   * check, then `onShard` (the GPU upload); only one shard is held in memory at a time.
+   */
+  readonly loadShards: (onShard: (shard: ShardEntry, data: Uint8Array, index: number) => Promise<void> | void) => Promise<void>;
+  /** For the phases the backend runs itself ('compile'). */
+  readonly onProgress: (p: LoadProgress) => void;
+  readonly signal?: AbortSignal;
+}
+
+export type GeneratorFactory = (ctx: GeneratorLoadContext) => Promise<Generator>;

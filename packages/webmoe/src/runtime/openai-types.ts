@@ -1,0 +1,107 @@
+// The OpenAI chat-completions shapes webmoe accepts and returns (a subset of the OpenAI API, same field
+// names), plus webmoe's additions: usage split into prefilled vs reused prompt tokens, and timings.
+
+export type ChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
+
+export interface ChatContentPart {
+  readonly type: 'text';
+  readonly text: string;
+}
+
+export interface ChatMessage {
+  readonly role: ChatRole;
+  readonly content: string | readonly ChatContentPart[] | null;
+  readonly name?: string;
+  /** Passed to the chat template as given (DeepSeek's template renders tool calls). */
+  readonly tool_calls?: readonly unknown[];
+  readonly tool_call_id?: string;
+}
+
+export interface ChatCompletionCreateParamsBase {
+  readonly messages: readonly ChatMessage[];
+  /** Ignored except in the response: the engine serves the one model it loaded. */
+  readonly model?: string;
+  /** Reply tokens at most; default: whatever room the context leaves. */
+  readonly max_tokens?: number | null;
+  /** OpenAI's newer name for max_tokens. */
+  readonly max_completion_tokens?: number | null;
+  readonly temperature?: number | null;
+  readonly top_p?: number | null;
+  /** Not in OpenAI's API; common in local engines. */
+  readonly top_k?: number | null;
+  readonly seed?: number | null;
+  readonly stop?: string | readonly string[] | null;
+  readonly n?: number | null;
+  readonly signal?: AbortSignal;
+}
+
+export interface ChatCompletionCreateParamsNonStreaming extends ChatCompletionCreateParamsBase {
+  readonly stream?: false | null;
+}
+
+export interface ChatCompletionCreateParamsStreaming extends ChatCompletionCreateParamsBase {
+  readonly stream: true;
+}
+
+export type ChatCompletionCreateParams = ChatCompletionCreateParamsNonStreaming | ChatCompletionCreateParamsStreaming;
+
+/** 'stop': end-of-sequence token or a stop string; 'length': max_tokens or the context is full. */
+export type FinishReason = 'stop' | 'length';
+
+export interface CompletionUsage {
+  readonly prompt_tokens: number;
+  readonly completion_tokens: number;
+  readonly total_tokens: number;
+  /** OpenAI's field for prompt tokens served from cache: here the reused KV-cache prefix. */
+  readonly prompt_tokens_details: { readonly cached_tokens: number };
+  /** Prompt tokens run through the model (prompt_tokens − reused_tokens). */
+  readonly prefilled_tokens: number;
+  /** Prompt tokens whose KV cache entries were kept from the previous request. */
+  readonly reused_tokens: number;
+}
+
+export interface CompletionTimings {
+  /** From the start of the prefill to the first token. */
+  readonly prefill_ms: number;
+  readonly decode_ms: number;
+  /** Time spent waiting in the queue behind other requests. */
+  readonly queued_ms: number;
+  readonly prefill_tokens_per_second: number;
+  readonly decode_tokens_per_second: number;
+}
+
+export interface ChatCompletionMessage {
+  readonly role: 'assistant';
+  readonly content: string;
+}
+
+export interface ChatCompletion {
+  readonly id: string;
+  readonly object: 'chat.completion';
+  readonly created: number;
+  readonly model: string;
+  readonly choices: readonly {
+    readonly index: number;
+    readonly message: ChatCompletionMessage;
+    readonly finish_reason: FinishReason;
+    readonly logprobs: null;
+  }[];
+  readonly usage: CompletionUsage;
+  readonly timings: CompletionTimings;
+}
+
+export interface ChatCompletionChunk {
+  readonly id: string;
+  readonly object: 'chat.completion.chunk';
+  readonly created: number;
+  readonly model: string;
+  readonly choices: readonly {
+    readonly index: number;
+    readonly delta: { readonly role?: 'assistant'; readonly content?: string };
+    readonly finish_reason: FinishReason | null;
+    readonly logprobs: null;
+  }[];
+  /** On the last chunk only (the one with finish_reason). */
+  readonly usage?: CompletionUsage;
+  readonly timings?: CompletionTimings;
+}

@@ -1,0 +1,86 @@
+// Token sampling on the CPU, following the GPU sampler (shaders/sample.wgsl) rule for rule so that a
+// backend may use either and one seed gives one reply:
+//   greedy when temperature ≤ 0 or top_k = 1 (argmax, lowest id on ties); otherwise e_i = exp((l_i − max)/T),
+//   top-k keeps logits ≥ the k-th largest (ties kept), top-p then keeps the highest down to the first whose
+//   cumulative probability (over the kept set) reaches top_p (ties kept), and the token is the first id, in
+//   id order, at which the running sum of kept e_i exceeds u × their total, u = sampleUniform(seed, step).
+import type { SamplingParams } from './generator';
+import { sampleUniform } from '../kernels/sample';
+
+export function argmax(logits: ArrayLike<number>): number {
+  let best = 0;
+  let bestV = -Infinity;
+  for (let i = 0; i < logits.length; i++) {
+    if (logits[i] > bestV) {
+      bestV = logits[i];
+      best = i;
+    }
+  }
+  return best;
+}
+
+export function sampleLogits(logits: ArrayLike<number>, p: SamplingParams): number {
+  const n = logits.length;
+  const best = argmax(logits);
+  if (p.temperature <= 0 || p.topK === 1 || !(logits[best] > -Infinity)) return best;
+  const max = logits[best];
+  const invT = Math.min(1 / p.temperature, 1e30);
+  const weight = (v: number) => (v === v ? Math.exp((v - max) * invT) : 0); // NaN: never drawn
+  let threshold = -Infinity;
+  if ((p.topK > 0 && p.topK < n) || p.topP < 1) {
+    const desc = Float64Array.from(logits, (v) => (v === v ? v : -Infinity)).sort().reverse();
+    if (p.topK > 0 && p.topK < n) threshold = desc[p.topK - 1];
+    if (p.topP < 1) {
+      let z = 0;
+      for (const v of desc) if (v >= threshold) z += weight(v);
+      let cum = 0;
+      for (const v of desc) {
+        if (v < threshold) break;
+        cum += weight(v);
+        if (cum >= p.topP * z) {
+          threshold = v;
+          break;
+        }
+      }
+    }
+  }
+  let total = 0;
+  for (let i = 0; i < n; i++) if (logits[i] >= threshold) total += weight(logits[i]);
+  const target = sampleUniform(p.seed, p.step) * total;
+  let run = 0;
+  let last = best;
+  for (let i = 0; i < n; i++) {
+    if (!(logits[i] >= threshold)) continue;
+    run += weight(logits[i]);
+    last = i;
+    if (run > target) return i;
+  }
+  return last; // u × total rounded up to the total
+}
+
+export interface SamplingRequest {
+  readonly temperature?: number | undefined;
+  readonly top_p?: number | undefined;
+  readonly top_k?: number | undefined;
+  readonly seed?: number | undefined;
+}
+
+/** One request's sampling settings, with the step counter that, with the seed, fixes each draw. */
+export class RequestSampler {
+  private step = 0;
+  private readonly base: Omit<SamplingParams, 'step'>;
+
+  constructor(r: SamplingRequest) {
+    // OpenAI's defaults: temperature 1, top_p 1; no top_k. Without a seed every request draws a fresh one.
+    this.base = {
+      temperature: r.temperature ?? 1,
+      topP: r.top_p ?? 1,
+      topK: r.top_k ?? 0,
+      seed: (r.seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0,
+    };
+  }
+
+  next(): SamplingParams {
+    return { ...this.base, step: this.step++ };
+  }
+}

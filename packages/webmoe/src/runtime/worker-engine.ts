@@ -1,0 +1,100 @@
+// The page side of the Worker engine: the same Engine interface and the same completions code as the
+// in-process engine (completions.ts), with a RequestRunner that forwards to the Worker.
+import * as Comlink from 'comlink';
+import { WebmoeError } from '../errors';
+import type { LoadProgress } from './cache/shards';
+import { createChatCompletions, type ChatCompletions, type RequestRunner } from './completions';
+import type { GenerationResult } from './conversation';
+import { modelBaseUrl, type Engine, type LoadOptions, type ModelInfo } from './engine';
+import type { EngineEvent, EngineRequest, EngineResult, EngineWorkerApi } from './worker-protocol';
+
+export interface CreateWorkerEngineOptions extends LoadOptions {
+  readonly onProgress?: (p: LoadProgress) => void;
+  readonly signal?: AbortSignal;
+}
+
+let nextId = 1;
+
+/**
+ * Loads a model inside `worker` (a dedicated Worker whose script calls serveEngine()) and returns an
+ * Engine that talks to it. Terminating the worker is the caller's business, after dispose().
+ */
+export async function createWorkerEngine(worker: Comlink.Endpoint, options: CreateWorkerEngineOptions): Promise<Engine> {
+  const remote = Comlink.wrap<EngineWorkerApi>(worker);
+
+  async function call(req: EngineRequest, onEvent?: (e: EngineEvent) => void): Promise<EngineResult> {
+    let r;
+    try {
+      r = await remote.call(req, onEvent ? Comlink.proxy(onEvent) : undefined);
+    } catch (e) {
+      // Only comlink itself fails here (a request that cannot be cloned, a worker that died).
+      throw new WebmoeError('internal', `the engine worker could not take the request: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    if (!r.ok) throw WebmoeError.fromData(r.error);
+    return r.result;
+  }
+
+  /** Forwards an AbortSignal as an 'abort' message for request `id`; returns the unhook. */
+  function forwardAbort(signal: AbortSignal | undefined, id: number): () => void {
+    if (!signal) return () => {};
+    const onAbort = () => void call({ type: 'abort', id }).catch(() => {});
+    signal.addEventListener('abort', onAbort, { once: true });
+    return () => signal.removeEventListener('abort', onAbort);
+  }
+
+  const { model: url, modelId, contextLength, onProgress, signal } = options;
+  if (signal?.aborted) throw new WebmoeError('aborted', 'loading was aborted');
+  const loadId = nextId++;
+  const unhook = forwardAbort(signal, loadId);
+  let loaded: EngineResult;
+  try {
+    // The Worker resolves relative URLs against its own script: resolve against the page here.
+    const load: LoadOptions = { model: modelBaseUrl(url), ...(modelId ? { modelId } : {}), ...(contextLength ? { contextLength } : {}) };
+    loaded = await call({ type: 'load', id: loadId, options: load }, (e) => e.type === 'progress' && onProgress?.(e.progress));
+  } finally {
+    unhook();
+  }
+  if (loaded.type !== 'loaded') throw new WebmoeError('internal', `the engine worker answered ${loaded.type} to load`);
+  const model: ModelInfo = loaded.model;
+
+  const runner: RequestRunner = {
+    async start(params, onText, signal) {
+      const id = nextId++;
+      const { signal: _local, ...data } = params;
+      let settle!: { resolve: (r: GenerationResult) => void; reject: (e: unknown) => void };
+      const result = new Promise<GenerationResult>((resolve, reject) => (settle = { resolve, reject }));
+      const unhook = forwardAbort(signal, id);
+      const onEvent = (e: EngineEvent) => {
+        if (e.type === 'text') onText(e.text);
+        else if (e.type === 'end') {
+          unhook();
+          settle.resolve(e.result);
+        } else if (e.type === 'error') {
+          unhook();
+          settle.reject(WebmoeError.fromData(e.error));
+        }
+      };
+      try {
+        await call({ type: 'chat', id, params: data }, onEvent);
+      } catch (e) {
+        unhook();
+        throw e;
+      }
+      return { result };
+    },
+  };
+
+  const chat: { readonly completions: ChatCompletions } = { completions: createChatCompletions(() => model.id, runner) };
+  let disposed = false;
+  return {
+    model,
+    chat,
+    resetChat: async () => void (await call({ type: 'reset-chat' })),
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      await call({ type: 'dispose' });
+      remote[Comlink.releaseProxy]();
+    },
+  };
+}

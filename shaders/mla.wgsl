@@ -1,0 +1,200 @@
+// Multi-head Latent Attention in the absorbed form, against the latent cache written by rope.wgsl's
+// kv_store. For token t (at position start + t) and head h, over cached positions s ≤ start + t:
+//   score = (q̃[t,h] · c[s] + q_pe[t,h] · k_pe[s]) × scale,  p = softmax_s(score),  o_lat[t,h] = Σ_s p c[s]
+// Cache row s: [c (R) | k_pe (ROPE)]. q̃ (the absorbed query, R per head) and the roped q_pe come from
+// the matmul and rope kernels. Decode is T = 1; a prefill chunk of T tokens is causal within itself
+// and attends to the `start` positions cached before it. `start` = positions[pos_index] (a GPU buffer).
+//
+// mla_attend_wg : a workgroup per (head, token, split). The split's positions are taken in tiles of WG:
+//                 each invocation scores one position, the tile's max rescales the running sum
+//                 (online softmax), then each invocation accumulates its own latent dims over the
+//                 tile. With splits = 1 it writes o_lat; with more (flash-decoding, for long contexts
+//                 with few heads × tokens) it writes partial records [acc (R) | max | sum] for
+// mla_combine_wg: a workgroup per (head, token) that merges the splits' records into o_lat.
+// mla_attend_row: an invocation per (token, head, chunk of latent dims) for software adapters, its
+//                 output row doubling as the accumulator.
+
+override R: u32;       // kv_lora_rank
+override ROPE: u32;    // qk_rope_head_dim
+override WG: u32 = 64;
+
+// A finite stand-in for -inf: exp(NEG - m) is 0 and NEG - NEG is not NaN.
+const NEG: f32 = -3.0e38;
+
+struct Params {
+  tokens: u32,
+  heads: u32,
+  qpe_token_stride: u32, // q_pe[t,h,j] at t·qpe_token_stride + h·qpe_head_stride + qpe_offset + j
+  qpe_head_stride: u32,
+  qpe_offset: u32,
+  max_context: u32,      // cache rows
+  pos_index: u32,
+  splits: u32,           // mla_attend_wg: position splits (grid z); 1 writes o_lat directly
+  latent_chunk: u32,     // mla_attend_row: latent dims per invocation
+  scale: f32,
+  _pad0: u32,
+  _pad1: u32,
+}
+
+@group(0) @binding(0) var<storage, read> qt: array<f32>;        // q̃ [tokens, heads, R]
+@group(0) @binding(1) var<storage, read> qpe: array<f32>;
+@group(0) @binding(2) var<storage, read> cache: array<f32>;     // [max_context, R + ROPE]
+@group(0) @binding(3) var<storage, read> positions: array<u32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>; // o_lat [tokens, heads, R] or partial records
+@group(0) @binding(5) var<uniform> p: Params;
+
+// Positions token t may see: 0 … start + t (never beyond the cache).
+fn visible(t: u32) -> u32 {
+  return min(positions[p.pos_index] + t + 1u, p.max_context);
+}
+
+var<workgroup> q_w: array<f32, R + ROPE>;
+var<workgroup> acc: array<f32, R>;
+var<workgroup> scores: array<f32, WG>;
+var<workgroup> probs: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn mla_attend_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let h = wid.x;
+  let t = wid.y;
+  let split = wid.z;
+  let n = visible(t);
+  let chunk = (n + p.splits - 1u) / p.splits;
+  let s_begin = min(split * chunk, n);
+  let s_end = min(s_begin + chunk, n);
+
+  let qb = (t * p.heads + h) * R;
+  let pb = t * p.qpe_token_stride + h * p.qpe_head_stride + p.qpe_offset;
+  for (var d = lid; d < R; d += WG) {
+    q_w[d] = qt[qb + d];
+    acc[d] = 0.0;
+  }
+  for (var j = lid; j < ROPE; j += WG) { q_w[R + j] = qpe[pb + j]; }
+  workgroupBarrier();
+
+  let row = R + ROPE;
+  var m = NEG;  // running max, the same in every invocation
+  var l = 0.0;  // this invocation's share of the running sum of exp(score - m)
+  // The loop bounds are the same for the whole workgroup, so the barriers inside are uniform.
+  for (var base = s_begin; base < s_end; base += WG) {
+    let s = base + lid;
+    var score = NEG;
+    if (s < s_end) {
+      var dot = 0.0;
+      for (var d = 0u; d < row; d++) { dot += q_w[d] * cache[s * row + d]; }
+      score = dot * p.scale;
+    }
+    scores[lid] = score;
+    workgroupBarrier();
+    let count = min(WG, s_end - base);
+    var tile_max = NEG;
+    for (var j = 0u; j < count; j++) { tile_max = max(tile_max, scores[j]); }
+    let m_new = max(m, tile_max);
+    let alpha = exp(m - m_new);
+    let pr = select(0.0, exp(score - m_new), s < s_end);
+    l = l * alpha + pr;
+    probs[lid] = pr;
+    workgroupBarrier();
+    // Each invocation owns dims lid, lid+WG, …: reads of a cache row are contiguous across the workgroup.
+    for (var d = lid; d < R; d += WG) {
+      var a = acc[d] * alpha;
+      for (var j = 0u; j < count; j++) { a += probs[j] * cache[(base + j) * row + d]; }
+      acc[d] = a;
+    }
+    m = m_new;
+    // No third barrier: the next tile writes `scores` and `probs` only after everyone passed the ones above
+    // and reads them only after the next barrier.
+  }
+
+  // Sum the invocations' shares of l (scores is free: its last reads were before the loop's second barrier).
+  scores[lid] = l;
+  workgroupBarrier();
+  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
+    if (lid < stride) { scores[lid] += scores[lid + stride]; }
+    workgroupBarrier();
+  }
+  let total = scores[0];
+
+  if (p.splits == 1u) {
+    let ob = (t * p.heads + h) * R;
+    for (var d = lid; d < R; d += WG) { out[ob + d] = acc[d] / total; }
+  } else {
+    let rb = ((t * p.heads + h) * p.splits + split) * (R + 2u);
+    for (var d = lid; d < R; d += WG) { out[rb + d] = acc[d]; }
+    if (lid == 0u) {
+      out[rb + R] = m;
+      out[rb + R + 1u] = total;
+    }
+  }
+}
+
+// ---- combine: bindings 0 partial records, 1 o_lat, 2 params ----
+
+@group(0) @binding(0) var<storage, read> partials: array<f32>;
+@group(0) @binding(1) var<storage, read_write> o_lat: array<f32>;
+@group(0) @binding(2) var<uniform> cp: Params;
+
+@compute @workgroup_size(WG)
+fn mla_combine_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let th = wid.y * cp.heads + wid.x;
+  let first = th * cp.splits;
+  // Splits are few: every invocation derives the global max and sum itself instead of sharing them.
+  var gmax = NEG;
+  for (var k = 0u; k < cp.splits; k++) { gmax = max(gmax, partials[(first + k) * (R + 2u) + R]); }
+  var total = 0.0;
+  for (var k = 0u; k < cp.splits; k++) {
+    let rb = (first + k) * (R + 2u);
+    total += exp(partials[rb + R] - gmax) * partials[rb + R + 1u];
+  }
+  for (var d = lid; d < R; d += WG) {
+    var o = 0.0;
+    for (var k = 0u; k < cp.splits; k++) {
+      let rb = (first + k) * (R + 2u);
+      o += exp(partials[rb + R] - gmax) * partials[rb + d];
+    }
+    o_lat[th * R + d] = o / total;
+  }
+}
+
+// ---- row: one invocation per (token, head, latent chunk) ----
+
+@compute @workgroup_size(WG)
+fn mla_attend_row(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let chunks = (R + p.latent_chunk - 1u) / p.latent_chunk;
+  let idx = gid.x;
+  if (idx >= p.tokens * p.heads * chunks) { return; }
+  let chunk = idx % chunks;
+  let th = idx / chunks;
+  let h = th % p.heads;
+  let t = th / p.heads;
+  let d0 = chunk * p.latent_chunk;
+  let d1 = min(d0 + p.latent_chunk, R);
+  let n = visible(t);
+  let qb = th * R;
+  let pb = t * p.qpe_token_stride + h * p.qpe_head_stride + p.qpe_offset;
+  let ob = th * R;
+  let row = R + ROPE;
+
+  for (var d = d0; d < d1; d++) { out[ob + d] = 0.0; }
+  var m = NEG;
+  var l = 0.0;
+  for (var s = 0u; s < n; s++) {
+    let cb = s * row;
+    var dot = 0.0;
+    for (var d = 0u; d < R; d++) { dot += qt[qb + d] * cache[cb + d]; }
+    for (var j = 0u; j < ROPE; j++) { dot += qpe[pb + j] * cache[cb + R + j]; }
+    let score = dot * p.scale;
+    // Rescale only when the max grows; otherwise the weight is exp(score - m) ≤ 1.
+    if (score > m) {
+      let alpha = exp(m - score);
+      for (var d = d0; d < d1; d++) { out[ob + d] *= alpha; }
+      l *= alpha;
+      m = score;
+    }
+    let pr = exp(score - m);
+    l += pr;
+    for (var d = d0; d < d1; d++) { out[ob + d] += pr * cache[cb + d]; }
+  }
+  let inv = 1.0 / l;
+  for (var d = d0; d < d1; d++) { out[ob + d] *= inv; }
+}
