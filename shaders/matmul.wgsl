@@ -3,10 +3,13 @@
 // arithmetic are f32. Also the row gather of an embedding table, which shares the dequantization.
 //
 // Entry points (the launcher, kernels/matmul.ts, documents bindings and params):
-//   matmul_wg  : a workgroup per block of ROWS output rows; lanes stride over the columns 8 at a time
-//                (adjacent lanes read adjacent words) and the partial sums meet in a tree in workgroup memory.
-//   matmul_row : an invocation per output row with a plain loop over the columns (software adapters run
-//                invocations as CPU threads, where a reduction across lanes only costs barriers).
+//   matmul_wg  : a workgroup per output row; lanes stride over the columns 8 at a time (adjacent lanes
+//                read adjacent words) and the partial sums meet in a tree in workgroup memory. For few
+//                tokens per weight (decode, speculative steps): it keeps every lane busy on one row.
+//   matmul_row : an invocation per output row with a plain loop over the columns. Software adapters run
+//                invocations as CPU threads, where a reduction across lanes only costs barriers; GPUs use
+//                it for prefill, where the 64 rows of a workgroup load the same x values at the same time
+//                (one broadcast) and each weight serves TT tokens, instead of every row re-reading x.
 //   matmul_t   : the transposed product y[t, c] = Σ_r W[r, c] · x[t, r]; an invocation per 8 output
 //                columns, looping over the rows: the column-parallel loop is already coalesced, so one
 //                shape serves both kinds of adapter.
@@ -21,34 +24,33 @@ requires unrestricted_pointer_parameters, packed_4x8_integer_dot_product;
 // The weight format, in formats.ts WEIGHT_FORMATS order: one pipeline per format.
 override FORMAT: u32 = 0u;
 override WG: u32 = 64u;
-// matmul_wg: output rows per workgroup (ROWS · TT · (SWIGLU ? 2 : 1) ≤ MAX_ACC).
-override ROWS: u32 = 1u;
 // Tokens per tile, at most MAX_TT.
 override TT: u32 = 1u;
-// y += result instead of y = result (fuses the residual add of o_proj and of the MoE down projection).
-override ACCUM: bool = false;
 // y = silu(W x) · (W2 x): gate and up projections of the same shape in one pass.
 override SWIGLU: bool = false;
-// Sum the batch entries into one output (MoE decode down projection: Σ_k w_k · W_{ids[k]} h_k).
-override SUM: bool = false;
-// Scale batch entry b by sw[sw_offset + b] (the router's weights).
-override SLOT_W: bool = false;
-// How batch entries find their weights: 0 = entry b (row_base + b·row_stride, base b·expert_stride),
-// 1 = expert ids[idx_offset + b], 2 = grouped: entry e is expert e and owns the token rows
-// [idx[idx_offset + e], idx[idx_offset + e + 1]).
-override INDEX: u32 = 0u;
 
 const F32 = 0u;
 const F16 = 1u;
 const Q8 = 2u;
 const Q4 = 3u;
+const MAX_TT = 8u;
+
+// Params.flags. What only steers uniform branches is a param rather than an override, so that one
+// pipeline serves every mode (fewer pipelines to compile at start-up).
+// y += result instead of y = result (fuses the residual add of o_proj and of the MoE down projection).
+const ACCUMULATE = 1u;
+// Sum the batch entries into one output (MoE decode down projection: Σ_k w_k · W_{ids[k]} h_k).
+const SUM = 2u;
+// Scale batch entry b by sw[sw_offset + b] (the router's weights).
+const SLOT_WEIGHTS = 4u;
+// Params.index, how batch entries find their weights: 0 = entry b (row_base + b·row_stride, base
+// b·expert_stride), 1 = expert ids[idx_offset + b], 2 = grouped: entry e is expert e and owns the token
+// rows [idx[idx_offset + e], idx[idx_offset + e + 1]).
 const INDEX_IDS = 1u;
 const INDEX_GROUPED = 2u;
-const MAX_TT = 8u;
-const MAX_ACC = 32u;
 
-// Kept in workgroup memory only for the reduction: 8 KiB at WG 64 and MAX_ACC.
-override NRED: u32 = WG * ROWS * TT * select(1u, 2u, SWIGLU);
+// matmul_wg's partial sums, TT of them per lane (twice with SWIGLU), for the reduction.
+override NRED: u32 = WG * TT * select(1u, 2u, SWIGLU);
 
 struct Params {
   rows: u32,          // matmul_wg/row: output rows; matmul_t: rows summed over (per batch entry)
@@ -74,6 +76,8 @@ struct Params {
   sw_offset: u32,
   span: u32,          // tokens per workgroup (a multiple of TT except in grouped launches)
   spans: u32,         // workgroups along the tokens
+  flags: u32,         // ACCUMULATE | SUM | SLOT_WEIGHTS
+  index: u32,         // 0, INDEX_IDS or INDEX_GROUPED
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -233,7 +237,7 @@ fn x8(i: u32, c0: u32, cols: u32) -> Vec8 {
   if (c0 + 8u <= cols) {
     return Vec8(vec4<f32>(x[j], x[j + 1u], x[j + 2u], x[j + 3u]), vec4<f32>(x[j + 4u], x[j + 5u], x[j + 6u], x[j + 7u]));
   }
-  var v: array<f32, 8>;
+  var v = array<f32, 8>();
   for (var k = 0u; k < 8u; k++) {
     if (c0 + k < cols) { v[k] = x[j + k]; }
   }
@@ -244,8 +248,12 @@ fn silu(v: f32) -> f32 {
   return v / (1.0 + exp(-v));
 }
 
+fn has(flag: u32) -> bool {
+  return (p.flags & flag) != 0u;
+}
+
 fn store(i: u32, v: f32) {
-  if (ACCUM) { y[i] += v; } else { y[i] = v; }
+  if (has(ACCUMULATE)) { y[i] += v; } else { y[i] = v; }
 }
 
 /** What batch entry b reads: its tensors (gate and up), first row, x and y bases, and its weight. */
@@ -260,10 +268,10 @@ struct Slot {
 
 fn slot(b: u32) -> Slot {
   var e = b;
-  if (INDEX == INDEX_IDS) { e = idx[p.idx_offset + b]; }
+  if (p.index == INDEX_IDS) { e = idx[p.idx_offset + b]; }
   let o = e * p.expert_stride;
   var s = 1.0;
-  if (SLOT_W) { s = sw[p.sw_offset + b]; }
+  if (has(SLOT_WEIGHTS)) { s = sw[p.sw_offset + b]; }
   return Slot(
     Tensor(p.q + o, p.scales + o, p.mins + o),
     Tensor(p.q2 + o, p.scales2 + o, p.mins2 + o),
@@ -278,7 +286,7 @@ fn slot(b: u32) -> Slot {
 fn token_range(b: u32, span: u32) -> vec2<u32> {
   var lo = 0u;
   var hi = p.tokens;
-  if (INDEX == INDEX_GROUPED) {
+  if (p.index == INDEX_GROUPED) {
     lo = idx[p.idx_offset + b];
     hi = idx[p.idx_offset + b + 1u];
   }
@@ -288,11 +296,11 @@ fn token_range(b: u32, span: u32) -> vec2<u32> {
 
 /** Batch entries the grid spans: summed batches are a loop inside each workgroup instead. */
 fn grid_batch() -> u32 {
-  return select(p.batch, 1u, SUM);
+  return select(p.batch, 1u, has(SUM));
 }
 
 fn batch_loop() -> u32 {
-  return select(1u, p.batch, SUM);
+  return select(1u, p.batch, has(SUM));
 }
 
 /** The grid is flat (split over x and y when large): block index fastest, then token span, then batch. */
@@ -311,33 +319,29 @@ fn cell(wid: vec3<u32>, nwg: vec3<u32>, blocks: u32) -> Cell {
 @compute @workgroup_size(WG)
 fn matmul_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
-  let c = cell(wid, nwg, (p.rows + ROWS - 1u) / ROWS);
+  let c = cell(wid, nwg, p.rows);
   // Uniform exits only: every invocation that stays must reach the barriers.
   if (c.b >= grid_batch()) { return; }
   if (lid == 0u) { wg_range = token_range(c.b, c.span); }
   let range = workgroupUniformLoad(&wg_range);
   let units = (p.cols + 7u) / 8u;
-  let row0 = c.block * ROWS;
-  let nacc = ROWS * TT * select(1u, 2u, SWIGLU);
+  let row = c.block;
+  let nacc = TT * select(1u, 2u, SWIGLU);
   for (var t0 = range.x; t0 < range.y; t0 += TT) {
-    // [ROWS][TT] sums, then [ROWS][TT] of the up projection.
-    var acc: array<f32, MAX_ACC>;
+    // TT sums, then TT of the up projection.
+    // Explicitly zeroed: SwiftShader was seen keeping a loop-scoped array's values from the previous iteration.
+    var acc = array<f32, 2 * MAX_TT>();
     for (var k = 0u; k < batch_loop(); k++) {
-      let s = slot(select(c.b, k, SUM));
+      let s = slot(select(c.b, k, has(SUM)));
       for (var u = lid; u < units; u += WG) {
-        // x is loaded once per unit and reused by every row of the block.
-        var xs: array<Vec8, MAX_TT>;
+        let wv = weight8(&w, s.gate, p.cols, s.row + row, u);
+        var wu: Vec8;
+        if (SWIGLU) { wu = weight8(&w2, s.up, p.cols, s.row + row, u); }
         for (var t = 0u; t < TT; t++) {
-          if (t0 + t < range.y) { xs[t] = x8(s.x + (t0 + t) * p.x_tok, 8u * u, p.cols); }
-        }
-        for (var r = 0u; r < ROWS; r++) {
-          if (row0 + r < p.rows) {
-            let wv = weight8(&w, s.gate, p.cols, s.row + row0 + r, u);
-            for (var t = 0u; t < TT; t++) { acc[r * TT + t] += dot8(wv, xs[t]) * s.scale; }
-            if (SWIGLU) {
-              let wu = weight8(&w2, s.up, p.cols, s.row + row0 + r, u);
-              for (var t = 0u; t < TT; t++) { acc[(ROWS + r) * TT + t] += dot8(wu, xs[t]); }
-            }
+          if (t0 + t < range.y) {
+            let xv = x8(s.x + (t0 + t) * p.x_tok, 8u * u, p.cols);
+            acc[t] += dot8(wv, xv) * s.scale;
+            if (SWIGLU) { acc[TT + t] += dot8(wu, xv); }
           }
         }
       }
@@ -350,14 +354,10 @@ fn matmul_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
       }
       workgroupBarrier();
     }
-    if (lid < ROWS * TT) {
-      let r = lid / TT;
-      let t = lid % TT;
-      if (row0 + r < p.rows && t0 + t < range.y) {
-        var v = red[lid * WG];
-        if (SWIGLU) { v = silu(v) * red[(ROWS * TT + lid) * WG]; }
-        store(p.y_offset + c.b * p.y_batch + (t0 + t) * p.y_tok + row0 + r, v);
-      }
+    if (lid < TT && t0 + lid < range.y) {
+      var v = red[lid * WG];
+      if (SWIGLU) { v = silu(v) * red[(TT + lid) * WG]; }
+      store(p.y_offset + c.b * p.y_batch + (t0 + lid) * p.y_tok + row, v);
     }
     // The next tile overwrites `red`.
     workgroupBarrier();
@@ -373,10 +373,10 @@ fn matmul_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   let range = token_range(c.b, c.span);
   let units = (p.cols + 7u) / 8u;
   for (var t0 = range.x; t0 < range.y; t0 += TT) {
-    var acc: array<f32, MAX_TT>;
-    var acc_up: array<f32, MAX_TT>;
+    var acc = array<f32, MAX_TT>();
+    var acc_up = array<f32, MAX_TT>();
     for (var k = 0u; k < batch_loop(); k++) {
-      let s = slot(select(c.b, k, SUM));
+      let s = slot(select(c.b, k, has(SUM)));
       for (var u = 0u; u < units; u++) {
         let wv = weight8(&w, s.gate, p.cols, s.row + row, u);
         var wu: Vec8;
@@ -412,9 +412,9 @@ fn matmul_t(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   let range = token_range(c.b, c.span);
   let c0 = 8u * u;
   for (var t0 = range.x; t0 < range.y; t0 += TT) {
-    var acc: array<Vec8, MAX_TT>;
+    var acc = array<Vec8, MAX_TT>();
     for (var k = 0u; k < batch_loop(); k++) {
-      let s = slot(select(c.b, k, SUM));
+      let s = slot(select(c.b, k, has(SUM)));
       for (var r = 0u; r < p.rows; r++) {
         let wv = weight8(&w, s.gate, p.cols, s.row + r, u);
         for (var t = 0u; t < TT; t++) {
@@ -446,7 +446,7 @@ fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   if (t >= gp.tokens) { return; }
   let id = g_ids[gp.ids_offset + t];
   // An id past the table (the engine checks ids on the CPU first) gives a zero row, not another token's.
-  var v: Vec8;
+  var v = Vec8();
   if (id < gp.rows) { v = load8(&w, Tensor(gp.q, gp.scales, gp.mins), gp.cols, id, u); }
   let yi = gp.y_offset + t * gp.y_tok + 8u * u;
   for (var j = 0u; j < 8u; j++) {

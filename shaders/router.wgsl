@@ -15,7 +15,9 @@
 //            masks them with -inf; Hugging Face with 0, which differs only when fewer than K eligible b
 //            are positive).
 //   top-k    the K eligible experts with the largest b, written in descending order of b.
-//   weights  s of the chosen (unbiased), / their sum when norm_topk, then * scale.
+//   weights  s of the chosen (unbiased), / their sum when norm_topk, then * scale. (Hugging Face's
+//            code normalizes only when K > 1, and its V2 code skips the scale when it normalizes; no
+//            released config reaches either difference: K > 1 everywhere and V2 never normalizes.)
 //   usage    when count_usage: usage[e] += 1 (atomic) for every chosen expert, for a per-layer heatmap.
 //            Integer counts are exact whatever the order of the atomics.
 //
@@ -24,7 +26,7 @@
 //
 // Two shapes:
 //   *_wg  : one workgroup of WG (>= E) invocations per token. Logits by 8-lane teams per expert row
-//           (each warp reads 32-byte runs of 4 rows), softmax by tree reductions, selection by ranks:
+//           (each warp reads 32-byte runs of 4 rows), softmax by two 16-way reductions, selection by ranks:
 //           invocation e counts the eligible experts that beat it, and rank < K places it.
 //   *_row : one invocation per token, plain loops (software adapters run invocations as CPU threads).
 //           Selection by K passes, each taking the best expert below the previous one in the
@@ -90,48 +92,53 @@ fn score_of(q: Params, logit: f32) -> f32 {
 
 // ---------------------------------------------------------------- workgroup shape
 
-// Dot-product partials [E][LANES], then reduction scratch.
+// Dot-product partials [E][LANES].
 var<workgroup> red: array<f32, MAX_E * LANES>;
-// Logits, then scores s.
+// Reduction inputs (one per invocation) and the partials of 16 inputs each.
+var<workgroup> rin: array<f32, MAX_E>;
+var<workgroup> rpart: array<f32, 16>;
+var<workgroup> rout: f32;
+// Scores s and biased scores b.
 var<workgroup> sc: array<f32, MAX_E>;
-// Bias, then biased scores b.
 var<workgroup> bs: array<f32, MAX_E>;
 var<workgroup> group_score: array<f32, MAX_G>;
 var<workgroup> group_keep: array<u32, MAX_G>;
 var<workgroup> sel_id: array<u32, MAX_K>;
 var<workgroup> sel_s: array<f32, MAX_K>;
 
-fn wg_max(lid: u32, v: f32) -> f32 {
-  red[lid] = v;
+// Max (is_max) or sum over the workgroup in a fixed order: 16 inputs per partial, then the partials.
+// Three barriers rather than a binary tree's log2(WG) + 2; software adapters pay per barrier.
+// Needs WG a multiple of 16 and at most 256.
+fn wg_reduce(lid: u32, v: f32, is_max: bool) -> f32 {
+  rin[lid] = v;
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
-    workgroupBarrier();
+  let parts = WG / 16u;
+  if (lid < parts) {
+    var a = rin[lid * 16u];
+    for (var j = 1u; j < 16u; j++) {
+      let o = rin[lid * 16u + j];
+      a = select(a + o, max(a, o), is_max);
+    }
+    rpart[lid] = a;
   }
-  let r = red[0];
   workgroupBarrier();
-  return r;
-}
-
-fn wg_sum(lid: u32, v: f32) -> f32 {
-  red[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red[lid] += red[lid + s]; }
-    workgroupBarrier();
+  if (lid == 0u) {
+    var a = rpart[0];
+    for (var j = 1u; j < parts; j++) { a = select(a + rpart[j], max(a, rpart[j]), is_max); }
+    rout = a;
   }
-  let r = red[0];
   workgroupBarrier();
-  return r;
+  // The next reduction writes rout only after two more barriers, when every invocation has read it.
+  return rout;
 }
 
 fn wg_token(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
   return wid.y * nwg.x + wid.x;
 }
 
-// Expects logits in sc[0..E) and bias (or 0) in bs[0..E), visible to all. Leaves the chosen ids in
+// Invocation lid < E brings its expert's logit and bias (0 without one). Leaves the chosen ids in
 // sel_id and returns the final weight of choice `lid` for lid < K (meaningless for other lids).
-fn route_wg(lid: u32, q: Params) -> f32 {
+fn route_wg(lid: u32, q: Params, logit: f32, bias_e: f32) -> f32 {
   let E = q.experts;
   let K = q.top_k;
   let live = lid < E;
@@ -141,16 +148,16 @@ fn route_wg(lid: u32, q: Params) -> f32 {
   }
   var s = 0.0;
   if (q.scoring == SOFTMAX) {
-    let l = select(LOWEST, sc[min(lid, MAX_E - 1u)], live);
-    let m = wg_max(lid, l);
+    let l = select(LOWEST, logit, live);
+    let m = wg_reduce(lid, l, true);
     let e = select(0.0, exp(l - m), live);
-    s = e / wg_sum(lid, e);
-  } else if (live) {
-    s = score_of(q, sc[lid]);
+    s = e / wg_reduce(lid, e, false);
+  } else {
+    s = score_of(q, logit);
   }
   if (live) {
     sc[lid] = s;
-    bs[lid] = s + bs[lid];
+    bs[lid] = s + bias_e;
   }
   workgroupBarrier();
 
@@ -219,15 +226,13 @@ fn router_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     red[e * LANES + lane] = acc;
   }
   workgroupBarrier();
+  var logit = 0.0;
+  var b = 0.0;
   if (lid < E) {
-    var l = 0.0;
-    for (var j = 0u; j < LANES; j++) { l += red[lid * LANES + j]; }
-    sc[lid] = l;
-    bs[lid] = 0.0;
-    if (p.has_bias != 0u) { bs[lid] = bias[lid]; }
+    for (var j = 0u; j < LANES; j++) { logit += red[lid * LANES + j]; }
+    if (p.has_bias != 0u) { b = bias[lid]; }
   }
-  workgroupBarrier();
-  let w = route_wg(lid, p);
+  let w = route_wg(lid, p, logit, b);
   if (lid < p.top_k) {
     let id = sel_id[lid];
     ids[t * p.top_k + lid] = id;
@@ -241,13 +246,13 @@ fn router_select_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
                     @builtin(local_invocation_index) lid: u32) {
   let t = wg_token(wid, nwg);
   if (t >= s_p.tokens) { return; }
+  var logit = 0.0;
+  var b = 0.0;
   if (lid < s_p.experts) {
-    sc[lid] = s_logits[t * s_p.experts + lid];
-    bs[lid] = 0.0;
-    if (s_p.has_bias != 0u) { bs[lid] = s_bias[lid]; }
+    logit = s_logits[t * s_p.experts + lid];
+    if (s_p.has_bias != 0u) { b = s_bias[lid]; }
   }
-  workgroupBarrier();
-  let w = route_wg(lid, s_p);
+  let w = route_wg(lid, s_p, logit, b);
   if (lid < s_p.top_k) {
     let id = sel_id[lid];
     s_ids[t * s_p.top_k + lid] = id;
@@ -287,7 +292,7 @@ fn route_row(q: Params, sc: ptr<function, array<f32, MAX_E>>, bs: ptr<function, 
   let grouped = is_grouped(q);
   let gsize = E / max(q.n_group, 1u);
   if (grouped) {
-    var gs: array<f32, MAX_G>;
+    var gs = array<f32, MAX_G>();
     for (var g = 0u; g < q.n_group; g++) {
       var best = LOWEST;
       var second = LOWEST;
@@ -347,8 +352,8 @@ fn router_row(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   if (t >= p.tokens) { return; }
   let E = p.experts;
   let d = p.dim;
-  var sc: array<f32, MAX_E>;
-  var bs: array<f32, MAX_E>;
+  var sc = array<f32, MAX_E>();
+  var bs = array<f32, MAX_E>();
   for (var e = 0u; e < E; e++) {
     var acc = 0.0;
     for (var c = 0u; c < d; c++) { acc += w_router[e * d + c] * x[t * d + c]; }
@@ -369,8 +374,8 @@ fn router_select_row(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
   let t = row_token(gid, nwg);
   if (t >= s_p.tokens) { return; }
   let E = s_p.experts;
-  var sc: array<f32, MAX_E>;
-  var bs: array<f32, MAX_E>;
+  var sc = array<f32, MAX_E>();
+  var bs = array<f32, MAX_E>();
   for (var e = 0u; e < E; e++) {
     sc[e] = s_logits[t * E + e];
     bs[e] = 0.0;

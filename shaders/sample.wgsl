@@ -10,13 +10,20 @@
 //           sum of the kept e_i exceeds u × their total.
 // Thresholds are found by radix select over order-preserving keys of the logits: four passes of a
 // 256-bin histogram (one byte per pass, highest first) pick the exact key at which the weight from the
-// top reaches the target: a count for top-k, probability in units of 2^-31 for top-p.
+// top reaches the goal: a count for top-k, probability in units of 2^-31 for top-p.
 // u comes from a counter-based hash of (seed, step), so a run reproduces and needs no RNG state; the
 // step is read from a GPU buffer, so a recorded decode step can be replayed as is.
 // Logits must not be NaN (-inf is fine).
+//
+// Scans and reductions are two-level (16 leaders, each over a 16th) so that a row costs ~45 barriers:
+// software adapters pay per barrier and per invocation, and run this with a smaller WG.
 
-const WG: u32 = 256u;  // also the histogram's bins: invocation j owns bin j
-const P_ONE: f32 = 2147483648.0; // probability 1 in top-p's fixed point
+override WG: u32 = 256;         // invocations; a multiple of GROUPS
+const GROUPS: u32 = 16u;          // leaders in the two-level scans
+const BINS: u32 = 256u;           // one byte of the key per radix pass
+const BIN_SPAN: u32 = BINS / GROUPS;
+const P_ONE: f32 = 2147483648.0;  // probability 1 in top-p's fixed point
+const NONE: u32 = 0xFFFFFFFFu;
 
 struct Params {
   rows: u32,
@@ -40,10 +47,13 @@ struct Params {
 
 var<workgroup> red_v: array<f32, WG>;
 var<workgroup> red_i: array<u32, WG>;
-var<workgroup> hist: array<atomic<u32>, WG>;
-var<workgroup> suffix: array<u32, WG>;
+var<workgroup> bound: array<f32, WG>;
+var<workgroup> lead_v: array<f32, GROUPS>;
+var<workgroup> lead_i: array<u32, GROUPS>;
+var<workgroup> hist: array<atomic<u32>, BINS>;
+var<workgroup> lead_u: array<u32, GROUPS>;
 var<workgroup> sel_prefix: u32;
-var<workgroup> sel_target: u32;
+var<workgroup> sel_goal: u32;
 
 // Mirrored by sampleUniform() in kernels/sample.ts.
 fn mix32(x: u32) -> u32 {
@@ -66,15 +76,20 @@ fn order_key(x: f32) -> u32 {
   return select(b | 0x80000000u, ~b, (b & 0x80000000u) != 0u);
 }
 
-// The largest key θ ≥ key_min with weight(keys ≥ θ) ≥ target, weights taken over keys ≥ key_min:
-// 1 each, or e_i · w_scale rounded when `weighted`. A target above the total weight gives the lowest key.
-fn radix_select(lid: u32, base: u32, key_min: u32, weighted: bool, target_in: u32, lmax: f32, inv_t: f32, w_scale: f32) -> u32 {
+// (value, index) pairs: the larger value wins, equal values go to the lower index, NONE loses to all.
+fn better(v: f32, i: u32, w: f32, j: u32) -> bool {
+  return j != NONE && (i == NONE || w > v || (w == v && j < i));
+}
+
+// The largest key θ ≥ key_min with weight(keys ≥ θ) ≥ goal, weights taken over keys ≥ key_min:
+// 1 each, or e_i · w_scale rounded when `weighted`. A goal above the total weight gives the lowest key.
+fn radix_select(lid: u32, base: u32, key_min: u32, weighted: bool, goal_in: u32, lmax: f32, inv_t: f32, w_scale: f32) -> u32 {
   var prefix = 0u;
-  var target = target_in;
+  var goal = goal_in;
   for (var b = 0u; b < 4u; b++) {
     let shift = 24u - 8u * b;
     let high = ~(0xFFFFFFFFu >> (8u * b)); // the bytes already chosen
-    atomicStore(&hist[lid], 0u);
+    for (var j = lid; j < BINS; j += WG) { atomicStore(&hist[j], 0u); }
     workgroupBarrier();
     for (var i = lid; i < p.vocab; i += WG) {
       let v = logits[base + i];
@@ -86,40 +101,56 @@ fn radix_select(lid: u32, base: u32, key_min: u32, weighted: bool, target_in: u3
       }
     }
     workgroupBarrier();
-    // suffix[j] = weight of bins j … 255 (Hillis-Steele scan from the top).
-    let own = atomicLoad(&hist[lid]);
-    suffix[lid] = own;
-    workgroupBarrier();
-    for (var off = 1u; off < WG; off <<= 1u) {
-      var s = suffix[lid];
-      if (lid + off < WG) { s += suffix[lid + off]; }
-      workgroupBarrier();
-      suffix[lid] = s;
-      workgroupBarrier();
+    // Leader g sums bins [g·BIN_SPAN, (g+1)·BIN_SPAN).
+    if (lid < GROUPS) {
+      var s = 0u;
+      for (var j = 0u; j < BIN_SPAN; j++) { s += atomicLoad(&hist[lid * BIN_SPAN + j]); }
+      lead_u[lid] = s;
     }
-    let t = min(target, suffix[0]);
-    let above = suffix[lid] - own;
-    // Exactly one bin has weight above it below t and including it at least t.
-    if (above < t && suffix[lid] >= t) {
-      sel_prefix = prefix | (lid << shift);
-      sel_target = t - above;
+    workgroupBarrier();
+    // The leader whose span holds the crossing walks its bins from the top: exactly one bin has less
+    // than the goal above it and at least the goal including it.
+    if (lid < GROUPS) {
+      var total = 0u;
+      var above = 0u;
+      for (var g = 0u; g < GROUPS; g++) {
+        total += lead_u[g];
+        if (g > lid) { above += lead_u[g]; }
+      }
+      let t = min(goal, total);
+      if (above < t && above + lead_u[lid] >= t) {
+        var acc = above;
+        for (var j = BIN_SPAN; j > 0u; j--) {
+          let bin = lid * BIN_SPAN + j - 1u;
+          let h = atomicLoad(&hist[bin]);
+          if (acc + h >= t) {
+            sel_prefix = prefix | (bin << shift);
+            sel_goal = t - acc;
+            break;
+          }
+          acc += h;
+        }
+      }
     }
     prefix = workgroupUniformLoad(&sel_prefix);
-    target = workgroupUniformLoad(&sel_target);
+    goal = workgroupUniformLoad(&sel_goal);
   }
   return prefix;
 }
 
 fn workgroup_sum(lid: u32, v: f32) -> f32 {
+  let span = WG / GROUPS;
   workgroupBarrier();
   red_v[lid] = v;
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { red_v[lid] += red_v[lid + s]; }
-    workgroupBarrier();
+  if (lid < GROUPS) {
+    var s = 0.0;
+    for (var j = 0u; j < span; j++) { s += red_v[lid * span + j]; }
+    lead_v[lid] = s;
   }
-  let total = red_v[0];
   workgroupBarrier();
+  var total = 0.0;
+  for (var g = 0u; g < GROUPS; g++) { total += lead_v[g]; }
   return total;
 }
 
@@ -128,13 +159,14 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
   let row = wid.y * nwg.x + wid.x;
   if (row >= p.rows) { return; }
   let base = row * p.logits_stride;
+  let span = WG / GROUPS;
 
-  // Max and argmax; the first element a thread sees is always taken so that all -inf still yields an id.
+  // Max and argmax; a thread takes its first element whatever it is, so that all -inf still yields an id.
   var bv = 0.0;
-  var bi = 0xFFFFFFFFu;
+  var bi = NONE;
   for (var i = lid; i < p.vocab; i += WG) {
     let v = logits[base + i];
-    if (bi == 0xFFFFFFFFu || v > bv) {
+    if (better(bv, bi, v, i)) {
       bv = v;
       bi = i;
     }
@@ -142,21 +174,27 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
   red_v[lid] = bv;
   red_i[lid] = bi;
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      let ov = red_v[lid + s];
-      let oi = red_i[lid + s];
-      let mi = red_i[lid];
-      // Empty threads (index 0xFFFFFFFF) lose to any element; equal values go to the lower index.
-      if (oi != 0xFFFFFFFFu && (mi == 0xFFFFFFFFu || ov > red_v[lid] || (ov == red_v[lid] && oi < mi))) {
-        red_v[lid] = ov;
-        red_i[lid] = oi;
+  if (lid < GROUPS) {
+    var gv = 0.0;
+    var gi = NONE;
+    for (var j = lid * span; j < (lid + 1u) * span; j++) {
+      if (better(gv, gi, red_v[j], red_i[j])) {
+        gv = red_v[j];
+        gi = red_i[j];
       }
     }
-    workgroupBarrier();
+    lead_v[lid] = gv;
+    lead_i[lid] = gi;
   }
-  let lmax = red_v[0];
-  let amax = red_i[0];
+  workgroupBarrier();
+  var lmax = 0.0;
+  var amax = NONE;
+  for (var g = 0u; g < GROUPS; g++) {
+    if (better(lmax, amax, lead_v[g], lead_i[g])) {
+      lmax = lead_v[g];
+      amax = lead_i[g];
+    }
+  }
   if (p.temperature <= 0.0 || p.top_k == 1u) {
     if (lid == 0u) { ids[row] = amax; }
     return;
@@ -175,12 +213,12 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
       if (order_key(v) >= theta) { z += exp((v - lmax) * inv_t); }
     }
     let zk = workgroup_sum(lid, z);
-    let target = max(1u, u32(p.top_p * P_ONE));
-    theta = radix_select(lid, base, theta, true, target, lmax, inv_t, P_ONE / zk);
+    let goal = max(1u, u32(p.top_p * P_ONE));
+    theta = radix_select(lid, base, theta, true, goal, lmax, inv_t, P_ONE / zk);
   }
 
-  // The draw, in index order: invocation j takes the j-th contiguous chunk, an inclusive scan of the
-  // chunk sums gives each its interval [excl, incl) of the total, and the one holding u × total walks it.
+  // The draw, in index order: invocation j takes the j-th contiguous chunk and the interval
+  // [bound[j], bound[j+1]) of the total; the one holding u × total walks its chunk.
   let per = (p.vocab + WG - 1u) / WG;
   let i0 = min(lid * per, p.vocab);
   let i1 = min(i0 + per, p.vocab);
@@ -192,36 +230,44 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
   workgroupBarrier();
   red_v[lid] = sum;
   workgroupBarrier();
-  for (var off = 1u; off < WG; off <<= 1u) {
-    var s = red_v[lid];
-    if (lid >= off) { s += red_v[lid - off]; }
-    workgroupBarrier();
-    red_v[lid] = s;
-    workgroupBarrier();
+  if (lid < GROUPS) {
+    var s = 0.0;
+    for (var j = 0u; j < span; j++) { s += red_v[lid * span + j]; }
+    lead_v[lid] = s;
   }
-  let incl = red_v[lid];
-  // The previous invocation's end exactly, so that the intervals tile [0, total) without gaps.
-  let excl = select(0.0, red_v[max(lid, 1u) - 1u], lid > 0u);
-  let total = red_v[WG - 1u];
-  let target = uniform01(p.seed, state[p.step_index] + p.step_offset + row) * total;
+  workgroupBarrier();
+  // Every partial sum is formed in one fixed order (groups, then within the group), so the bounds are
+  // nondecreasing, each is computed once, and the intervals tile [0, total) exactly.
+  let g = lid / span;
+  var before = 0.0;
+  for (var k = 0u; k < g; k++) { before += lead_v[k]; }
+  var inner = 0.0;
+  for (var j = g * span; j < lid; j++) { inner += red_v[j]; }
+  bound[lid] = before + inner;
+  var total = before;
+  for (var k = g; k < GROUPS; k++) { total += lead_v[k]; }
+  workgroupBarrier();
+  let lo = bound[lid];
+  let hi = select(bound[min(lid + 1u, WG - 1u)], total, lid + 1u == WG);
+  let goal = uniform01(p.seed, state[p.step_index] + p.step_offset + row) * total;
   // u × total can round up to total: then the chunk that reaches the total takes it.
-  let hit = (target >= excl && target < incl) || (target >= total && excl < total && incl >= total);
+  let hit = (goal >= lo && goal < hi) || (goal >= total && lo < total && hi >= total);
   if (hit) {
-    var run = excl;
-    var pick = 0xFFFFFFFFu;
+    var run = lo;
+    var pick = NONE;
     var last = i0;
     for (var i = i0; i < i1; i++) {
       let v = logits[base + i];
       if (order_key(v) >= theta) {
         run += exp((v - lmax) * inv_t);
         last = i;
-        if (run > target) {
+        if (run > goal) {
           pick = i;
           break;
         }
       }
     }
-    // Rounding in the walk can fall short of the scan's sum: the chunk's last kept token then.
-    ids[row] = select(last, pick, pick != 0xFFFFFFFFu);
+    // Rounding in the walk can fall short of the bound: the chunk's last kept token then.
+    ids[row] = select(last, pick, pick != NONE);
   }
 }

@@ -308,17 +308,23 @@ function expertsCase(format: WeightFormat, shape: KernelShape, part: 'gate_up' |
 
 // ---------------------------------------------------------------------------------------------------
 // Grouped prefill: rows of x sorted by expert, segment e = [offsets[e], offsets[e+1]); one launch over
-// all experts, an empty expert included, spans smaller than the largest segment.
+// all experts, an empty expert included, spans smaller than the largest segment. Segments of at most 4
+// rows take matmul_wg on the workgroup shape, longer ones matmul_row.
 // ---------------------------------------------------------------------------------------------------
 
-const GROUPED = { counts: [5, 0, 11, 1], rows: 19, cols: 33, span: 8 } as const;
+const GROUPED = [
+  { counts: [5, 0, 11, 1], span: 8 },
+  { counts: [2, 0, 4, 1], span: 2 },
+] as const;
 
-function groupedCase(format: WeightFormat, shape: KernelShape, mode: 'write' | 'swiglu'): KernelCase {
-  const name = caseName({ op: 'grouped', format, shape, mode });
+function groupedCase(format: WeightFormat, shape: KernelShape, mode: 'write' | 'swiglu', size: (typeof GROUPED)[number]): KernelCase {
+  const name = caseName({ op: 'grouped', format, shape, mode, counts: size.counts.join('/'), span: size.span });
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
-    const { counts, rows, cols, span } = GROUPED;
+    const { counts, span } = size;
+    const rows = 19;
+    const cols = 33;
     const E = counts.length;
-    const rng = createRng(31337 + WEIGHT_FORMATS.indexOf(format) * 7 + mode.length);
+    const rng = createRng(31337 + WEIGHT_FORMATS.indexOf(format) * 7 + mode.length + span);
     const offsets = [0];
     for (const n of counts) offsets.push(offsets[offsets.length - 1] + n);
     const N = offsets[E];
@@ -386,7 +392,7 @@ export const matmulFamily: KernelFamily = {
     ...grid({ format: WEIGHT_FORMATS, shape: SHAPES, part: ['absorb', 'uv'] as const }).map((p) => headsCase(p.format, p.shape, p.part)),
     ...grid({ format: WEIGHT_FORMATS, shape: SHAPES, size: OUT_SIZES }).map((p) => outputCase(p.format, p.shape, p.size)),
     ...grid({ format: WEIGHT_FORMATS, shape: SHAPES, part: ['gate_up', 'down'] as const }).map((p) => expertsCase(p.format, p.shape, p.part)),
-    ...grid({ format: WEIGHT_FORMATS, shape: SHAPES, mode: ['write', 'swiglu'] as const }).map((p) => groupedCase(p.format, p.shape, p.mode)),
+    ...grid({ format: WEIGHT_FORMATS, shape: SHAPES, mode: ['write', 'swiglu'] as const, size: GROUPED }).map((p) => groupedCase(p.format, p.shape, p.mode, p.size)),
     ...grid({ format: WEIGHT_FORMATS, size: GATHER }).map((p) => gatherCase(p.format, p.size)),
   ],
 };

@@ -1,3 +1,224 @@
-import type { KernelFamily } from '../lib/cases';
+// GPU sampling against a float64 CPU sampler with the same semantics: greedy exactly; for temperature,
+// top-k and top-p every draw inside the allowed set, the draw for each (seed, step) equal to the CPU's
+// inverse CDF at the kernel's uniform, frequencies over many steps matching the probabilities (chi-square),
+// and a fixed seed reproducing.
+import { createRng, sample, sampleUniform, type KernelContext, type SamplingOptions } from 'webmoe';
+import { compare, type Comparison } from '../lib/compare';
+import { caseName, grid, type KernelFamily } from '../lib/cases';
+import { CaseBuffers } from '../lib/gpu';
 
-export const sampleFamily: KernelFamily = { cases: () => [] };
+const EXACT = { atol: 0, rtol: 0 };
+// Where u × total lies this close (relative) to a boundary of the CPU's cumulative sums, f32 sums may
+// put the draw on either side.
+const DRAW_MARGIN = 1e-5;
+// A top-p or top-k boundary this close to top_p (in probability) may fall either way in f32/fixed point.
+const MASS_MARGIN = 1e-5;
+
+/** Lowest index of the largest logit. */
+function argmaxRef(x: ArrayLike<number>, b: number, n: number): number {
+  let best = 0;
+  for (let i = 1; i < n; i++) if (x[b + i] > x[b + best]) best = i;
+  return best;
+}
+
+interface Distribution {
+  /** Unnormalized weights exp((l - max)/T) of the kept tokens, 0 elsewhere. */
+  weights: Float64Array;
+  total: number;
+  /** Tokens a boundary within MASS_MARGIN might add to the kept set. */
+  maybe: Set<number>;
+}
+
+/** Temperature, then top-k (ties at the k-th value kept), then top-p over the renormalized rest (ties kept). */
+export function distributionRef(logits: ArrayLike<number>, opts: SamplingOptions): Distribution {
+  const n = logits.length;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => logits[b] - logits[a] || a - b);
+  const max = logits[order[0]];
+  const e = Float64Array.from(logits, (l) => Math.exp((l - max) / opts.temperature));
+  let kept = n;
+  const topK = opts.topK ?? 0;
+  if (topK > 0 && topK < n) {
+    kept = topK;
+    while (kept < n && logits[order[kept]] === logits[order[topK - 1]]) kept++;
+  }
+  const maybe = new Set<number>();
+  const topP = opts.topP ?? 1;
+  if (topP < 1) {
+    let z = 0;
+    for (let r = 0; r < kept; r++) z += e[order[r]];
+    let cum = 0;
+    let r = 0;
+    while (r < kept) {
+      // One group of equal logits at a time: ties are kept or dropped together.
+      let g = r;
+      while (g < kept && logits[order[g]] === logits[order[r]]) cum += e[order[g++]] / z;
+      r = g;
+      if (cum >= topP - MASS_MARGIN) {
+        if (cum < topP + MASS_MARGIN) for (let k = g; k < kept && logits[order[k]] === logits[order[g]]; k++) maybe.add(order[k]);
+        if (cum >= topP) break;
+      }
+    }
+    kept = r;
+  }
+  const weights = new Float64Array(n);
+  let total = 0;
+  for (let r = 0; r < kept; r++) total += weights[order[r]] = e[order[r]];
+  return { weights, total, maybe };
+}
+
+/**
+ * The first index whose running sum of weights exceeds u × total, and with it every id a draw may give
+ * when u × total lies within DRAW_MARGIN of a boundary of the running sums (the tokens on both sides).
+ */
+function drawRef(d: Distribution, u: number): { id: number; accept: Set<number> } {
+  const target = u * d.total;
+  const kept = [...d.weights.keys()].filter((i) => d.weights[i] > 0);
+  let cum = 0;
+  let id = -1;
+  const accept = new Set<number>();
+  kept.forEach((i, k) => {
+    cum += d.weights[i];
+    if (id < 0 && cum > target) id = i;
+    if (Math.abs(cum - target) < DRAW_MARGIN * d.total) {
+      accept.add(i);
+      if (k + 1 < kept.length) accept.add(kept[k + 1]);
+    }
+  });
+  accept.add(id);
+  return { id, accept };
+}
+
+/** Pearson's statistic over the kept tokens (expected counts below 5 pooled), and its degrees of freedom. */
+function chiSquare(ids: ArrayLike<number>, d: Distribution): { chi2: number; df: number } {
+  const counts = new Map<number, number>();
+  for (const id of Array.from(ids)) counts.set(id, (counts.get(id) ?? 0) + 1);
+  const n = ids.length;
+  let chi2 = 0;
+  let bins = 0;
+  let poolExp = 0;
+  let poolObs = 0;
+  d.weights.forEach((w, i) => {
+    if (w === 0) return;
+    const expected = (n * w) / d.total;
+    const observed = counts.get(i) ?? 0;
+    if (expected < 5) {
+      poolExp += expected;
+      poolObs += observed;
+      return;
+    }
+    chi2 += (observed - expected) ** 2 / expected;
+    bins++;
+  });
+  if (poolExp > 0) {
+    chi2 += (poolObs - poolExp) ** 2 / Math.max(poolExp, 1);
+    bins++;
+  }
+  return { chi2, df: Math.max(bins - 1, 1) };
+}
+
+/** A scalar check as a Comparison: passes when value ≤ limit. */
+function atMost(value: number, limit: number): Comparison {
+  return compare([value], [0], { atol: limit, rtol: 0 });
+}
+
+const greedyCases = grid({ vocab: [1, 7, 1000, 163840], how: ['temperature0', 'topk1'], shape: ['row', 'workgroup'] } as const).map((p) => ({
+  name: caseName({ mode: 'greedy', ...p }),
+  async run(ctx: KernelContext): Promise<Record<string, Comparison>> {
+    const { vocab, how, shape } = p;
+    const rows = 4;
+    const rng = createRng(vocab + how.length);
+    const io = new CaseBuffers(ctx, `sample:${caseName(p)}`);
+    try {
+      const logits = rng.uniform(rows * vocab, -8, 8);
+      // Row 0 random; row 1 has its maximum twice (the lower index must win); row 2 is -inf but for one
+      // entry; row 3 is all -inf (index 0).
+      const [a, b] = [Math.floor(vocab / 3), vocab - 1];
+      logits[vocab + a] = 9;
+      logits[vocab + b] = 9;
+      logits.fill(-Infinity, 2 * vocab, 4 * vocab);
+      logits[2 * vocab + b] = -50;
+      const expected = Array.from({ length: rows }, (_, r) => argmaxRef(logits, r * vocab, vocab));
+      const bufs = { logits: io.input('logits', logits), ids: io.output('ids', rows), state: io.input('state', new Uint32Array([0])) };
+      const opts: SamplingOptions = how === 'temperature0' ? { temperature: 0, topK: 5, topP: 0.5 } : { temperature: 1, topK: 1 };
+      await io.run(() => [sample(ctx, { ...bufs, ...opts, vocab, rows, seed: 1, shape })]);
+      return { ids: compare(await io.readU32(bufs.ids, rows), expected, EXACT) };
+    } finally {
+      io.destroy();
+    }
+  },
+}));
+
+interface DrawSetup {
+  vocab: number;
+  draws: number;
+  opts: SamplingOptions;
+}
+
+const drawSetups: Record<string, DrawSetup> = {
+  'plain': { vocab: 37, draws: 2000, opts: { temperature: 1 } },
+  'temp0.7-topk5': { vocab: 1000, draws: 2000, opts: { temperature: 0.7, topK: 5 } },
+  'temp1.3-topp0.9': { vocab: 1000, draws: 2000, opts: { temperature: 1.3, topP: 0.9 } },
+  'topk50-topp0.8': { vocab: 1000, draws: 2000, opts: { temperature: 1, topK: 50, topP: 0.8 } },
+  'ties-topk3': { vocab: 300, draws: 1000, opts: { temperature: 1, topK: 3 } },
+  'v3-vocab-topp0.95': { vocab: 129280, draws: 24, opts: { temperature: 0.8, topP: 0.95 } },
+};
+
+// SwiftShader pays ~4x more per row at 256 invocations: the 'workgroup' shape draws a quarter as often
+// (the chi-square needs the full count and runs on 'row').
+const drawCases = grid({ setup: Object.keys(drawSetups), shape: ['row', 'workgroup'] } as const).map(({ setup, shape }) => ({
+  name: caseName({ mode: 'draw', setup, shape }),
+  async run(ctx: KernelContext): Promise<Record<string, Comparison>> {
+    const { vocab, opts } = drawSetups[setup];
+    const draws = shape === 'row' ? drawSetups[setup].draws : Math.ceil(drawSetups[setup].draws / 4);
+    const rng = createRng(vocab * 7 + setup.length);
+    const io = new CaseBuffers(ctx, `sample:${setup}:${shape}`);
+    try {
+      // Peaked enough that top-p keeps a modest set; 'ties' plants equal logits across the top-k boundary.
+      const logits = Float32Array.from({ length: vocab }, () => rng.normal() * 2.5);
+      if (setup.startsWith('ties')) {
+        const top = Array.from(logits).map((l, i) => [l, i] as const).sort((a, b) => b[0] - a[0]);
+        logits[top[3][1]] = logits[top[2][1]];
+        logits[top[4][1]] = logits[top[2][1]];
+      }
+      const seed = 0xC0FFEE ^ vocab;
+      const stepBase = 1234;
+      const d = distributionRef(logits, opts);
+      // Every row draws from the same logits (stride 0) at steps stepBase + r.
+      const bufs = { logits: io.input('logits', logits), ids: io.output('ids', draws), state: io.input('state', new Uint32Array([7, stepBase])) };
+      const launch = (s: number) => sample(ctx, { ...bufs, ...opts, vocab, rows: draws, logitsStride: 0, seed: s, stepIndex: 1, shape });
+      await io.run(() => [launch(seed)]);
+      const ids = await io.readU32(bufs.ids, draws);
+      await io.run(() => [launch(seed)]);
+      const again = await io.readU32(bufs.ids, draws);
+      await io.run(() => [launch(seed + 1)]);
+      const otherSeed = await io.readU32(bufs.ids, draws);
+
+      const keptCount = d.weights.filter((w) => w > 0).length;
+      let outside = 0;
+      const expected = new Float64Array(draws);
+      for (let r = 0; r < draws; r++) {
+        if (d.weights[ids[r]] === 0 && !d.maybe.has(ids[r])) outside++;
+        const ref = drawRef(d, sampleUniform(seed, stepBase + r));
+        expected[r] = ref.accept.has(ids[r]) ? ids[r] : ref.id;
+      }
+      const out: Record<string, Comparison> = {
+        outside_allowed_set: atMost(outside, 0),
+        draw_vs_cpu_inverse_cdf: compare(ids, expected, EXACT),
+        same_seed_reproduces: compare(again, ids, EXACT),
+        // Another seed must give another sequence (all equal would mean the seed is ignored).
+        other_seed_differs: atMost(Number(keptCount > 1 && otherSeed.every((v, i) => v === ids[i])), 0),
+      };
+      if (draws >= 1000) {
+        // Mean df, sd sqrt(2 df): 6 sd is far beyond chance for this fixed seed, well within what a biased
+        // generator or a wrong set of weights produces.
+        const { chi2, df } = chiSquare(ids, d);
+        out.chi_square_minus_bound = atMost(chi2, df + 6 * Math.sqrt(2 * df));
+      }
+      return out;
+    } finally {
+      io.destroy();
+    }
+  },
+}));
+
+export const sampleFamily: KernelFamily = { cases: () => [...greedyCases, ...drawCases] };

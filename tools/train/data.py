@@ -34,7 +34,7 @@ def load_verses():
             continue
         m = re.match(r'^  (\d+) (.*)$', line)
         if m:
-            verses.append((book, chapter, int(m.group(1)), m.group(2).strip()))
+            verses.append((book, chapter, int(m.group(1)), ' '.join(m.group(2).split())))
             continue
         m = re.match(r'^(.+) (\d+)$', line)
         if not m:

@@ -89,10 +89,10 @@ def yarn_inv_freq_and_scale(cfg):
     return inv_freq, scale * m * m
 
 
-def rope(x, cos, sin):
-    """Rotates adjacent pairs (x[2i], x[2i+1]); x [..., T, dim], cos/sin [T, dim/2]."""
-    x0, x1 = x[..., 0::2], x[..., 1::2]
-    return torch.stack((x0 * cos - x1 * sin, x0 * sin + x1 * cos), dim=-1).flatten(-2)
+def rope(x, rot):
+    """Rotates adjacent pairs (x[2i], x[2i+1]) as complex numbers; x [..., T, dim], rot [T, dim/2] complex."""
+    xc = torch.view_as_complex(x.contiguous().view(*x.shape[:-1], -1, 2))
+    return torch.view_as_real(xc * rot).flatten(-2)
 
 
 class RMSNorm(nn.Module):
@@ -121,13 +121,13 @@ class MLA(nn.Module):
         self.o_proj = nn.Linear(h * self.v, d, bias=False)
         _, self.scale = yarn_inv_freq_and_scale(c)
 
-    def forward(self, x, cos, sin):
+    def forward(self, x, rot):
         b, t, _ = x.shape
         q = self.q_b_proj(self.q_a_layernorm(self.q_a_proj(x))).view(b, t, self.h, -1).transpose(1, 2)
         q_nope, q_pe = q.split([self.nope, self.rope_dim], dim=-1)
-        q_pe = rope(q_pe, cos, sin)
+        q_pe = rope(q_pe, rot)
         c_kv, k_pe = self.kv_a_proj_with_mqa(x).split([self.kv_rank, self.rope_dim], dim=-1)
-        k_pe = rope(k_pe, cos, sin).unsqueeze(1)  # one k_pe shared by all heads
+        k_pe = rope(k_pe, rot).unsqueeze(1)  # one k_pe shared by all heads
         kv = self.kv_b_proj(self.kv_a_layernorm(c_kv)).view(b, t, self.h, -1).transpose(1, 2)
         k_nope, v = kv.split([self.nope, self.v], dim=-1)
         scores = (q_nope @ k_nope.transpose(-1, -2) + q_pe @ k_pe.transpose(-1, -2)) * self.scale
@@ -159,19 +159,20 @@ class Gate(nn.Module):
         # Selection only; moved by the load-balancing rule, not by gradients. Kept float32 like V3's.
         self.register_buffer('e_score_correction_bias', torch.zeros(self.e, dtype=torch.float32))
 
-    def select(self, x):
-        """(indices [N, k], unnormalized scores [N, E], biased selection scores [N, E])."""
-        s = F.linear(x, self.weight).sigmoid()
-        b = s + self.e_score_correction_bias.to(s.dtype)
-        if self.groups > 1:
-            g = b.view(-1, self.groups, self.e // self.groups).topk(2, dim=-1)[0].sum(-1)
-            keep = g.topk(self.topk_groups, dim=-1)[1]
-            drop = torch.ones_like(g, dtype=torch.bool).scatter_(1, keep, False)
-            b = b.masked_fill(drop.repeat_interleave(self.e // self.groups, dim=1), float('-inf'))
-        return b.topk(self.k, dim=-1)[1], s, b
+    def mask_groups(self, b, g):
+        """b with the experts outside the topk_group best groups (by group score g) set to -inf."""
+        keep = g.topk(self.topk_groups, dim=-1)[1]
+        drop = torch.ones_like(g, dtype=torch.bool).scatter_(1, keep, False)
+        return b.masked_fill(drop.repeat_interleave(self.e // self.groups, dim=1), float('-inf'))
 
     def forward(self, x):
-        idx, s, _ = self.select(x)
+        s = F.linear(x, self.weight).sigmoid()
+        b = s + self.e_score_correction_bias.to(s.dtype)  # biased scores choose; unbiased scores weigh
+        self.last_biased = b.detach()
+        if self.groups > 1:
+            # A group's score is the sum of its two best biased scores.
+            b = self.mask_groups(b, b.view(-1, self.groups, self.e // self.groups).topk(2, dim=-1)[0].sum(-1))
+        idx = b.topk(self.k, dim=-1)[1]
         w = s.gather(1, idx)
         if self.norm_topk:
             w = w / w.sum(-1, keepdim=True)
@@ -208,8 +209,8 @@ class DecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(c['hidden_size'], c['rms_norm_eps'])
         self.mlp = MoE(c) if moe else SwiGLU(c['hidden_size'], c['intermediate_size'])
 
-    def forward(self, h, cos, sin):
-        h = h + self.self_attn(self.input_layernorm(h), cos, sin)
+    def forward(self, h, rot):
+        h = h + self.self_attn(self.input_layernorm(h), rot)
         return h + self.mlp(self.post_attention_layernorm(h))
 
 
@@ -252,11 +253,43 @@ class DeepseekV3(nn.Module):
         t = ids.shape[1]
         dtype = self.lm_head.weight.dtype
         ang = torch.arange(t, dtype=torch.float64, device=ids.device)[:, None] * self.inv_freq[None, :]
-        cos, sin = ang.cos().to(dtype), ang.sin().to(dtype)
+        rot = torch.polar(torch.ones_like(ang), ang).to(torch.complex128 if dtype == torch.float64 else torch.complex64)
         h = self.model.embed_tokens(ids)
         for layer in self.model.layers:
-            h = layer(h, cos, sin)
+            h = layer(h, rot)
         return self.lm_head(self.model.norm(h))
+
+
+def route_margin(gate, rows):
+    """Smallest gap, over the given token rows of the last forward pass, between a chosen and a rejected
+    choice (group, then expert within the kept groups): how far routing was from flipping."""
+    b = gate.last_biased[rows]
+    margin = float('inf')
+    if gate.groups > 1:
+        g = b.view(-1, gate.groups, gate.e // gate.groups).topk(2, dim=-1)[0].sum(-1)
+        if gate.topk_groups < gate.groups:
+            gs = g.sort(dim=-1, descending=True)[0]
+            margin = float((gs[:, gate.topk_groups - 1] - gs[:, gate.topk_groups]).min())
+        b = gate.mask_groups(b, g)
+    top = b.topk(gate.k + 1, dim=-1)[0]
+    return min(margin, float((top[:, gate.k - 1] - top[:, gate.k]).min()))
+
+
+@torch.no_grad()
+def greedy(model, prompt, n):
+    """n greedy tokens after prompt (full recompute each step, no cache), with per-step top-2 logit
+    margins and routing margins (how close the argmax and the expert choice were to a tie)."""
+    ids = list(prompt)
+    out, margins, routes = [], [], []
+    for step in range(n):
+        logits = model(torch.tensor([ids]))[0]
+        top = logits[-1].topk(2)
+        out.append(int(top.indices[0]))
+        margins.append(float(top.values[0] - top.values[1]))
+        new = slice(0, len(ids)) if step == 0 else slice(len(ids) - 1, len(ids))
+        routes.append(min(route_margin(m.gate, new) for m in model.moe_layers()) if model.moe_layers() else None)
+        ids.append(out[-1])
+    return out, margins, routes
 
 
 def count_params(model):

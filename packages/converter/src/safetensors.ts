@@ -294,7 +294,10 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
     const bc = Math.ceil(cols / FP8_BLOCK);
     for (let r = 0; r < count; r++) {
       const srow = Math.floor((start + r) / FP8_BLOCK) * bc;
-      for (let c = 0; c < cols; c++) out[r * cols + c] = q[r * cols + c] * s[srow + Math.floor(c / FP8_BLOCK)];
+      for (let b = 0; b < bc; b++) {
+        const scale = s[srow + b];
+        for (let i = r * cols + b * FP8_BLOCK, end = r * cols + Math.min(cols, (b + 1) * FP8_BLOCK); i < end; i++) out[i] = q[i] * scale;
+      }
     }
     return out;
   }

@@ -136,12 +136,12 @@ describe('reference model and MTP', () => {
     const model = new ReferenceModel(config, weights, { mtp: true });
     const seq = [0, 9, 33, 120, 7, 7, 250];
     model.forward(seq.slice(0, -1), 0);
-    const whole = model.mtpForward(seq.slice(1), 0);
+    const whole = model.mtpForward(seq.slice(1));
     expect(whole.length).toBe(seq.length - 1);
     model.reset();
     const single = seq.slice(0, -1).map((t, i) => {
       model.forward([t], i);
-      return model.mtpForward([seq[i + 1]], i)[0];
+      return model.mtpForward([seq[i + 1]])[0];
     });
     for (let i = 0; i < single.length; i++) expect(relErr(single[i], whole[i])).toBeLessThan(1e-12);
     // the draft differs from the main head's prediction for the same position: a separate module

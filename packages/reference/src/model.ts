@@ -70,6 +70,8 @@ export class ReferenceModel {
   private cached = 0;
   /** Per fed token of the last forward: the residual stream after the last main layer, before the final norm (MTP's h_i). */
   lastHidden: Float64Array[] = [];
+  /** Position of the first token of the last forward. */
+  private lastStart = 0;
 
   /** Reads every main-model tensor up front (shapes checked); MTP tensors only when options.mtp. */
   constructor(config: ModelConfig, source: WeightSource, options: ReferenceOptions = {}) {
@@ -115,6 +117,7 @@ export class ReferenceModel {
     for (const layer of this.layers) layer.forward(hs, startPos);
     this.cached = startPos + tokenIds.length;
     this.lastHidden = hs.map((h) => h.slice());
+    this.lastStart = startPos;
     return hs.map((h) => matvec(this.head, this.args.vocabSize, d, rmsnorm(h, this.norm, this.args.rmsNormEps)));
   }
 
@@ -142,17 +145,17 @@ export class ReferenceModel {
   }
 
   /**
-   * MTP draft logits (needs options.mtp). For each hidden state h_i of the last main forward (lastHidden, at
-   * positions startPos, …) and the token that followed it, `nextTokens[j]` = t_{i+1}, predicts t_{i+2}.
-   * `startPos` is the position of lastHidden[0]; the MTP module keeps its own cache like the main model.
+   * MTP draft logits (needs options.mtp). For each position i fed by the last forward, from its hidden state h_i
+   * (lastHidden) and the token that follows it, `nextTokens[j]` = t_{i+1}, predicts t_{i+2}. The MTP module keeps
+   * its own cache, at the same positions as the main model's.
    */
-  mtpForward(nextTokens: number[], startPos: number): Float64Array[] {
-    if (!this.mtpHead) throw new Error('mtpForward: construct the model with options.mtp to load the MTP module');
+  mtpForward(nextTokens: number[]): Float64Array[] {
+    if (!this.mtpHead) throw new WebmoeError('invalid-request', 'mtpForward: construct the model with options.mtp to load the MTP module');
     if (nextTokens.length !== this.lastHidden.length) {
       throw new WebmoeError('invalid-request', `mtpForward: ${nextTokens.length} next tokens for ${this.lastHidden.length} hidden states of the last forward`);
     }
     checkTokens(nextTokens, this.args.vocabSize);
-    return this.mtpHead.forward(nextTokens, this.lastHidden, startPos);
+    return this.mtpHead.forward(nextTokens, this.lastHidden, this.lastStart);
   }
 }
 
@@ -187,7 +190,9 @@ class MtpHead {
 
   forward(nextTokens: number[], hidden: Float64Array[], startPos: number): Float64Array[] {
     const { dim: d, vocabSize: V, rmsNormEps: eps } = this.args;
-    if (startPos > this.layer.attention.length) throw new WebmoeError('invalid-request', `mtpForward: startPos ${startPos} is past the ${this.layer.attention.length} positions in the MTP cache`);
+    if (startPos > this.layer.attention.length) {
+      throw new WebmoeError('invalid-request', `mtpForward: the last forward started at ${startPos}, but the MTP cache holds only ${this.layer.attention.length} positions (draft every forward)`);
+    }
     this.truncate(startPos);
     const hs = nextTokens.map((t, j) => {
       const both = new Float64Array(2 * d);

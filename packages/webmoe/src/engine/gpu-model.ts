@@ -245,6 +245,36 @@ export class GpuModel implements Generator {
     return out;
   }
 
+  /**
+   * Debugging aid: feeds `ids` from position 0 running the recorded plan only up to and including the
+   * dispatch labelled `label`, then returns the named activation buffer. Leaves the cache reset.
+   */
+  async trace(ids: readonly number[], label: string, buffer: keyof Activations, count: number): Promise<Float32Array> {
+    this.checkIds(ids);
+    const device = this.gpu.device;
+    const plan = this.plan(ids.length);
+    const end = plan.findIndex((d) => d.label === label);
+    if (end < 0) throw new WebmoeError('invalid-request', `no dispatch labelled ${label}; labels: ${plan.map((d) => d.label).join(' ')}`);
+    device.queue.writeBuffer(this.act.ids, 0, new Uint32Array(ids));
+    device.queue.writeBuffer(this.act.positions, 0, new Uint32Array([0, 0, 0, 0]));
+    const encoder = device.createCommandEncoder({ label: 'trace' });
+    const pass = encoder.beginComputePass({ label: 'trace' });
+    recordDispatches(pass, plan.slice(0, end + 1));
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    this.length = 0;
+    const src = this.act[buffer] as GPUBuffer;
+    const staging = device.createBuffer({ label: 'trace:readback', size: count * 4, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    const enc2 = device.createCommandEncoder({ label: 'trace:readback' });
+    enc2.copyBufferToBuffer(src, 0, staging, 0, count * 4);
+    device.queue.submit([enc2.finish()]);
+    await staging.mapAsync(1);
+    const out = new Float32Array(staging.getMappedRange().slice(0));
+    staging.destroy();
+    this.gpu.check();
+    return out;
+  }
+
   /** Expert choices per MoE layer since the last reset, read back once: layer → counts [E]. */
   async expertUsage(): Promise<Map<number, Uint32Array>> {
     const device = this.gpu.device;

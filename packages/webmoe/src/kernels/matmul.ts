@@ -9,10 +9,13 @@
 //   4 sw  f32[]  per-slot weights (experts.weights); otherwise `x` again
 //   5 y   f32[]  output (read_write: accumulate reads it)
 //   6 params (Params in the .wgsl): sizes, word offsets of the weight sections, row_base/row_stride,
-//     expert_stride (words), offsets and strides of x and y, idx_offset, sw_offset, span/spans (token tiling)
-//   Overrides: FORMAT, WG, ROWS, TT, ACCUM, SWIGLU, SUM, SLOT_W, INDEX (meanings in the .wgsl).
+//     expert_stride (words), offsets and strides of x and y, idx_offset, sw_offset, span/spans (token
+//     tiling), flags (accumulate, sum over slots, slot weights) and index (how entries find their expert)
+//   Overrides: FORMAT, WG, TT (tokens per tile), SWIGLU; the rest are params (meanings in the .wgsl).
 //   Grid: flat, blocks × spans × batch (one batch entry when summed), split over x/y by grid1d.
-//     matmul_wg blocks: ROWS rows each; matmul_row: WG rows each; matmul_t: WG units of 8 columns each.
+//     matmul_wg blocks: one row each; matmul_row: WG rows each; matmul_t: WG units of 8 columns each.
+//   Which entry: transposed → matmul_t; shape 'row' → matmul_row; shape 'workgroup' → matmul_wg up to
+//   WG_MAX_TOKENS tokens per weight (decode), matmul_row beyond (prefill: see the .wgsl).
 // gather_rows: 0 ids u32[], 1 w u32[], 2 y f32[], 3 params (tokens, rows, cols, section word offsets,
 //   ids_offset, y_offset, y_tok); grid: one invocation per (token, 8 columns).
 //
@@ -26,8 +29,9 @@ import { WEIGHT_FORMATS, type TensorLayout } from '../model/formats';
 
 const WG = 64;
 const MAX_TT = 8;
-const MAX_ACC = 32;
+const WG_MAX_TOKENS = 4;
 const INDEX = { batch: 0, ids: 1, grouped: 2 } as const;
+const FLAG = { accumulate: 1, sum: 2, slotWeights: 4 } as const;
 
 /** A weight tensor in a GPU buffer: its bytes as laid out by formats.ts, starting at `offset`. */
 export interface WeightRef {
@@ -123,11 +127,10 @@ function formatIndex(w: WeightRef): number {
   return WEIGHT_FORMATS.indexOf(w.layout.format);
 }
 
-/** Tokens per tile: a power of two up to MAX_TT, so that few pipelines cover all T. */
-function tokenTile(maxTokens: number): number {
-  let tt = 1;
-  while (tt < MAX_TT && tt < maxTokens) tt *= 2;
-  return tt;
+/** Tokens per tile: few values, so that few pipelines cover all T. */
+function tokenTile(entry: string, maxTokens: number): number {
+  if (maxTokens <= 1) return 1;
+  return entry === 'matmul_wg' ? WG_MAX_TOKENS : MAX_TT;
 }
 
 function check(ok: boolean, label: string, message: string): void {
@@ -168,12 +171,11 @@ export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dis
   const yTok = a.yTokenStride ?? (flatY ? outLen : B * outLen);
 
   const maxRows = grouped ? Math.max(1, a.groups!.maxRows ?? T) : T;
-  const TT = tokenTile(maxRows);
+  const entry = transposed ? 'matmul_t' : shape === 'row' || maxRows > WG_MAX_TOKENS ? 'matmul_row' : 'matmul_wg';
+  const TT = tokenTile(entry, maxRows);
   const span = grouped ? Math.max(1, a.groups!.span ?? 4 * TT) : TT;
   const spans = Math.ceil(maxRows / span);
   const swiglu = a.up !== undefined;
-  const entry = transposed ? 'matmul_t' : shape === 'row' ? 'matmul_row' : 'matmul_wg';
-  const ROWS = entry === 'matmul_wg' && TT > 1 ? Math.min(4, MAX_ACC / (TT * (swiglu ? 2 : 1))) : 1;
   const index = a.experts ? INDEX.ids : grouped ? INDEX.grouped : INDEX.batch;
   const slotWeights = a.experts?.weights;
 
@@ -187,18 +189,17 @@ export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dis
     .u32(a.xOffset ?? 0).u32(xTok).u32(xBatch)
     .u32(a.yOffset ?? 0).u32(yTok).u32(yBatch)
     .u32(a.experts?.idsOffset ?? a.groups?.offsetsOffset ?? 0).u32(a.experts?.weightsOffset ?? 0)
-    .u32(span).u32(spans);
+    .u32(span).u32(spans)
+    .u32((a.output === 'accumulate' ? FLAG.accumulate : 0) | (sum ? FLAG.sum : 0) | (slotWeights ? FLAG.slotWeights : 0))
+    .u32(index);
 
-  const constants = {
-    FORMAT: formatIndex(a.weight), WG, ROWS, TT,
-    ACCUM: a.output === 'accumulate' ? 1 : 0, SWIGLU: swiglu ? 1 : 0, SUM: sum ? 1 : 0, SLOT_W: slotWeights ? 1 : 0, INDEX: index,
-  };
+  const constants = { FORMAT: formatIndex(a.weight), WG, TT, SWIGLU: swiglu ? 1 : 0 };
   const variant = `${transposed ? 'transposed' : shape}.${L.format}`;
   const pipeline = ctx.pipelines.get({ kernel: 'matmul', entryPoint: entry, variant, constants }, source);
   const uniform = createUniform(ctx.device, `${label}:params`, p);
   const idx = a.experts?.ids ?? a.groups?.offsets ?? a.weight.buffer;
   const inputs = [a.x, a.weight.buffer, a.up?.buffer ?? a.weight.buffer, idx, slotWeights ?? a.x];
-  const blocks = entry === 'matmul_wg' ? Math.ceil(outLen / ROWS) : entry === 'matmul_row' ? Math.ceil(outLen / WG) : Math.ceil(Math.ceil(outLen / 8) / WG);
+  const blocks = entry === 'matmul_wg' ? outLen : entry === 'matmul_row' ? Math.ceil(outLen / WG) : Math.ceil(Math.ceil(outLen / 8) / WG);
   return {
     label,
     pipeline,

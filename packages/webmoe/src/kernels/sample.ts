@@ -1,6 +1,6 @@
 // Launcher for shaders/sample.wgsl: logits → token id on the GPU (greedy, temperature, top-k, top-p, seeded).
 import source from '../../../../shaders/sample.wgsl?raw';
-import type { KernelContext } from '../gpu/kernel-context';
+import type { KernelContext, KernelShape } from '../gpu/kernel-context';
 import { ParamsWriter, createUniform } from '../gpu/buffers';
 import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
 
@@ -29,19 +29,24 @@ export interface SampleArgs extends SamplingOptions {
   state: GPUBuffer;
   stepIndex?: number;
   stepOffset?: number;
+  shape?: KernelShape;
 }
 
+/** Invocations per row: software adapters pay per invocation at every barrier, so they get fewer. */
+const WG = { workgroup: 256, row: 64 } as const;
+
 /**
- * Entry `sample`, a workgroup of 256 per row. Bindings: 0 logits (f32), 1 state (u32), 2 ids (u32,
- * read-write), 3 params {rows, vocab, logits_stride, top_k, top_p, temperature, seed, step_index,
- * step_offset}. A single shape: one row is one workgroup's work on every adapter.
+ * Entry `sample`, one workgroup per row (override WG: 256 for 'workgroup', 64 for 'row'). Bindings:
+ * 0 logits (f32), 1 state (u32), 2 ids (u32, read-write), 3 params {rows, vocab, logits_stride, top_k,
+ * top_p, temperature, seed, step_index, step_offset}.
  */
 export function sample(ctx: KernelContext, a: SampleArgs, label = 'sample'): Dispatch {
   const rows = a.rows ?? 1;
   if (a.vocab < 1) throw new RangeError('sample: empty vocabulary');
   const p = new ParamsWriter().u32(rows).u32(a.vocab).u32(a.logitsStride ?? a.vocab).u32(a.topK ?? 0).f32(a.topP ?? 1)
     .f32(a.temperature).u32(a.seed ?? 0).u32(a.stepIndex ?? 0).u32(a.stepOffset ?? 0).u32(0).u32(0).u32(0);
-  const pipeline = ctx.pipelines.get({ kernel: 'sample', entryPoint: 'sample', variant: 'workgroup', constants: {} }, source);
+  const shape = a.shape ?? ctx.shape;
+  const pipeline = ctx.pipelines.get({ kernel: 'sample', entryPoint: 'sample', variant: shape, constants: { WG: WG[shape] } }, source);
   return {
     label,
     pipeline,

@@ -11,7 +11,8 @@
 //   down's last, alignment padding between them), so that an expert can be fetched and paged as one piece.
 // - A tensor or expert range never straddles a shard boundary, except one that alone is larger than a shard
 //   (`shardBytes`): that one starts at offset 0 of a fresh shard, fills it to exactly `shardBytes` bytes
-//   and continues at offset 0 of the following shard(s). `rangePieces` splits any range accordingly.
+//   and continues at offset 0 of the following shard(s); the tensors inside such an expert range follow it
+//   across the boundary. `rangePieces` splits any range accordingly.
 // - Each shard's SHA-256 covers its whole file; norms, router weights and the correction bias are f32.
 import { WebmoeError } from '../errors';
 import { parseHfConfig, type ModelConfig } from './config';

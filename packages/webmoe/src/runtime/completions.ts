@@ -31,25 +31,32 @@ function completionId(): string {
   return `chatcmpl-${Date.now().toString(36)}${(counter++).toString(36)}`;
 }
 
-/** An AbortSignal that fires when the caller's does, or when we cancel (the consumer stopped iterating). */
-function linkedController(outer?: AbortSignal): AbortController {
-  const c = new AbortController();
-  if (outer?.aborted) c.abort();
-  else outer?.addEventListener('abort', () => c.abort(), { once: true });
-  return c;
+/**
+ * An AbortSignal that fires when the caller's does, or when we cancel (the consumer stopped iterating);
+ * `unlink` detaches it from the caller's signal, which may outlive many requests.
+ */
+function linkedController(outer?: AbortSignal): { controller: AbortController; unlink: () => void } {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort();
+  outer?.addEventListener('abort', onAbort, { once: true });
+  return { controller, unlink: () => outer?.removeEventListener('abort', onAbort) };
 }
 
 export function createChatCompletions(modelId: () => string, runner: RequestRunner): ChatCompletions {
   async function create(params: ChatCompletionCreateParams): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
     if (params?.signal?.aborted) throw new WebmoeError('aborted', 'the request was aborted before it started');
-    const controller = linkedController(params?.signal);
+    const { controller, unlink } = linkedController(params?.signal);
     const id = completionId();
     const created = Math.floor(Date.now() / 1000);
     const model = modelId();
 
     if (!params.stream) {
-      const { result } = await runner.start(params, () => {}, controller.signal);
-      const r = await result;
+      let r: GenerationResult;
+      try {
+        r = await (await runner.start(params, () => {}, controller.signal)).result;
+      } finally {
+        unlink();
+      }
       return {
         id,
         object: 'chat.completion',
@@ -67,21 +74,27 @@ export function createChatCompletions(modelId: () => string, runner: RequestRunn
     };
     const stream = new PushStream<ChatCompletionChunk>(() => controller.abort());
     let first = true;
-    const { result } = await runner.start(
-      params,
-      (text) => {
-        stream.push(chunk(first ? { role: 'assistant', content: text } : { content: text }));
-        first = false;
-      },
-      controller.signal,
-    );
-    result.then(
+    let started;
+    try {
+      started = await runner.start(
+        params,
+        (text) => {
+          stream.push(chunk(first ? { role: 'assistant', content: text } : { content: text }));
+          first = false;
+        },
+        controller.signal,
+      );
+    } catch (e) {
+      unlink();
+      throw e;
+    }
+    started.result.then(
       (r) => {
         stream.push(chunk(first ? { role: 'assistant' } : {}, { finish_reason: r.finishReason, usage: r.usage, timings: r.timings }));
         stream.end();
       },
       (e) => stream.fail(e),
-    );
+    ).finally(unlink);
     return stream;
   }
   return { create } as ChatCompletions;

@@ -102,7 +102,7 @@ export class LocalEngine implements Engine {
 }
 
 /** Loads a model in this thread (use createWorkerEngine to keep the page responsive). */
-export async function createEngine(options: CreateEngineOptions): Promise<Engine> {
+export async function createEngine(options: CreateEngineOptions): Promise<LocalEngine> {
   const baseUrl = modelBaseUrl(options.model);
   const modelId = options.modelId ?? defaultModelId(baseUrl);
   const onProgress = options.onProgress ?? (() => {});
@@ -128,7 +128,7 @@ export async function createEngine(options: CreateEngineOptions): Promise<Engine
     modelId,
     manifest: { ...manifest, shards },
     ...(options.contextLength ? { contextLength: options.contextLength } : {}),
-    fetchJson: (name) => source.json(name),
+    fetchJson: (name) => source.json(name, hashOf(name)),
     loadShards: (onShard) => source.loadShards(shards, onShard),
     onProgress,
     ...(options.signal ? { signal: options.signal } : {}),

@@ -3,7 +3,7 @@
 // with another backend.
 import * as Comlink from 'comlink';
 import { WebmoeError } from '../errors';
-import { createEngine, LocalEngine, type EngineEnvironment } from './engine';
+import { createEngine, type EngineEnvironment, type LocalEngine } from './engine';
 import { toErrorData, type EngineEvent, type EngineRequest, type EngineResult, type EngineWorkerApi } from './worker-protocol';
 
 type RemoteCallback = ((e: EngineEvent) => Promise<void>) & { [Comlink.releaseProxy]?: () => void };
@@ -31,8 +31,7 @@ export function serveEngine(env: EngineEnvironment = {}, endpoint: Comlink.Endpo
           engine = null;
           await old?.dispose();
           const send = sender(cb);
-          const e = await createEngine({ ...env, ...req.options, signal: controller.signal, onProgress: (progress) => send({ type: 'progress', progress }) });
-          engine = e as LocalEngine;
+          engine = await createEngine({ ...env, ...req.options, signal: controller.signal, onProgress: (progress) => send({ type: 'progress', progress }) });
           return { type: 'loaded', model: engine.model };
         } finally {
           controllers.delete(req.id);

@@ -66,6 +66,7 @@ export class TextTokenizer {
       throw new WebmoeError('model-format', 'tokenizer.json: expected an object with "model" and "added_tokens"');
     }
     if (!isObject(tokenizerConfig)) throw new WebmoeError('model-format', 'tokenizer_config.json: expected a JSON object');
+    chatTemplateSource(tokenizerConfig); // fail on a missing template before the (slow) vocabulary build
     let tok: Tokenizer;
     try {
       tok = new Tokenizer(tokenizerJson, tokenizerConfig);

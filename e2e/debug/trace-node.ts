@@ -1,0 +1,105 @@
+import { openBrowserSession } from '../../packages/cli/src/browser';
+import { openCheckpoint } from '../../packages/converter/src/index';
+import { matvec, rmsnorm } from '../../packages/reference/src/math';
+
+const dir = process.argv[2];
+const hf = process.argv[3];
+const ids = (process.env.IDS ?? '0,17,291').split(',').map(Number);
+const s = await openBrowserSession({ page: 'e2e/debug/trace.html', mounts: { '/__model/': dir }, onConsole: (l) => console.error(l) });
+await s.page.waitForFunction(() => 'trace' in window);
+const ck = await openCheckpoint(hf);
+const c = ck.config as any;
+const cfg = ck.model ?? c;
+const d = 96;
+const t = async (label: string, buf: string, n: number) => s.page.evaluate(([u, i, l, b, n]) => (window as any).trace(u, i, l, b, n), [`${s.baseUrl}/__model/`, ids, label, buf, n] as const) as Promise<number[]>;
+const cmp = (name: string, g: number[], r: ArrayLike<number>) => {
+  let m = 0, mr = 0;
+  for (let i = 0; i < r.length; i++) { m = Math.max(m, Math.abs(g[i] - r[i])); mr = Math.max(mr, Math.abs(r[i])); }
+  console.log(`${name}: max|err| ${m.toExponential(2)} (max|ref| ${mr.toFixed(3)})  gpu[0..4]=${g.slice(0, 4).map((v) => v.toFixed(4))} ref=${Array.from(r).slice(0, 4).map((v) => v.toFixed(4))}`);
+};
+const emb = await ck.readF64('model.embed_tokens.weight');
+const h = new Float64Array(ids.length * d);
+ids.forEach((id, i) => h.set(emb.subarray(id * d, id * d + d), i * d));
+cmp('embed', await t('embed', 'h', ids.length * d), h);
+const w = await ck.readF64('model.layers.0.input_layernorm.weight');
+const xn = new Float64Array(ids.length * d);
+for (let i = 0; i < ids.length; i++) xn.set(rmsnorm(h.subarray(i * d, i * d + d), w, 1e-6), i * d);
+cmp('input_norm', await t('L0.input_norm', 'xn', ids.length * d), xn);
+const qa = await ck.readF64('model.layers.0.self_attn.q_a_proj.weight');
+const qaRef = new Float64Array(ids.length * 48);
+for (let i = 0; i < ids.length; i++) qaRef.set(matvec(qa, 48, d, xn, i * d), i * 48);
+cmp('q_a', await t('L0.q_a', 'qa', ids.length * 48), qaRef);
+const kva = await ck.readF64('model.layers.0.self_attn.kv_a_proj_with_mqa.weight');
+const kvRef = new Float64Array(ids.length * 32);
+for (let i = 0; i < ids.length; i++) kvRef.set(matvec(kva, 32, d, xn, i * d), i * 32);
+cmp('kv_a', await t('L0.kv_a', 'kva', ids.length * 32), kvRef);
+const { loadCheckpointWeights } = await import('../../packages/reference/src/load');
+const { MlaAttention } = await import('../../packages/reference/src/attention');
+const { Rope } = await import('../../packages/reference/src/rope');
+const lw: any = await loadCheckpointWeights(hf);
+const { referenceArgs } = await import('../../packages/reference/src/args');
+const args = referenceArgs(lw.config);
+const mla: any = new MlaAttention(args, lw.source, 'model.layers.0', new Rope(args));
+const xs = ids.map((_, i) => xn.slice(i * d, i * d + d));
+const qRef = new Float64Array(ids.length * 72);
+xs.forEach((x, i) => qRef.set(mla.query(x, i), i * 72));
+cmp('q (roped)', await t('L0.q_rope', 'q', ids.length * 72), qRef);
+const attn = mla.forward(xs, 0);
+const aRef = new Float64Array(ids.length * d);
+attn.forEach((a: Float64Array, i: number) => aRef.set(a, i * d));
+cmp('o_proj', await t('L0.o_proj', 'delta', ids.length * d), aRef);
+const post = await ck.readF64('model.layers.0.post_attention_layernorm.weight');
+const h1 = Float64Array.from(h, (v, i) => v + aRef[i]);
+const xn2 = new Float64Array(ids.length * d);
+for (let i = 0; i < ids.length; i++) xn2.set(rmsnorm(h1.subarray(i * d, i * d + d), post, 1e-6), i * d);
+cmp('post_norm', await t('L0.add_post_norm', 'xn', ids.length * d), xn2);
+const g = await ck.readF64('model.layers.0.mlp.gate_proj.weight'), u = await ck.readF64('model.layers.0.mlp.up_proj.weight'), dn = await ck.readF64('model.layers.0.mlp.down_proj.weight');
+const I = 160;
+const hid = new Float64Array(ids.length * I), out = new Float64Array(ids.length * d);
+for (let i = 0; i < ids.length; i++) {
+  const gg = matvec(g, I, d, xn2, i * d), uu = matvec(u, I, d, xn2, i * d);
+  for (let j = 0; j < I; j++) hid[i * I + j] = gg[j] / (1 + Math.exp(-gg[j])) * uu[j];
+  out.set(matvec(dn, d, I, hid, i * I), i * d);
+}
+cmp('mlp_gate_up', await t('L0.mlp_gate_up', 'hidden', ids.length * I), hid);
+cmp('mlp_down', await t('L0.mlp_down', 'delta', ids.length * d), out);
+const { Moe } = await import('../../packages/reference/src/ffn');
+const moe: any = new Moe(args, lw.source, 'model.layers.1.mlp');
+const xg = await t('L1.add_post_norm', 'xn', ids.length * d);
+const ys = moe.forward(ids.map((_, i) => Float64Array.from(xg.slice(i * d, i * d + d))));
+console.log('ref routing', JSON.stringify(moe.lastRouting));
+const K = 2;
+console.log('gpu ids', await t('L1.router', 'routerIds', ids.length * K).then((f) => Array.from(new Uint32Array(new Float32Array(f).buffer))));
+//console.log('gpu weights', await t('L1.router', 'routerWeights', ids.length * K));
+const u32 = (f: number[]) => Array.from(new Uint32Array(new Float32Array(f).buffer));
+console.log('offsets', u32(await t('L1.moe_plan', 'offsets', 9)));
+console.log('slot', u32(await t('L1.moe_plan', 'slot', ids.length * K)));
+console.log('pairOf', u32(await t('L1.moe_plan', 'pairOf', ids.length * K)));
+{
+  const pairOf = u32(await t('L1.moe_plan', 'pairOf', ids.length * K));
+  const gids = u32(await t('L1.router', 'routerIds', ids.length * K));
+  const xgr = await t('L1.moe_gather', 'xGrouped', ids.length * K * d);
+  const hid = await t('L1.experts_gate_up', 'hidden', ids.length * K * 32);
+  const yg = await t('L1.experts_down', 'yGrouped', ids.length * K * d);
+  for (let r = 0; r < ids.length * K; r++) {
+    const pair = pairOf[r], tok = Math.floor(pair / K), e = gids[pair];
+    const xrow = Float64Array.from(xg.slice(tok * d, tok * d + d));
+    let ex = 0; for (let j = 0; j < d; j++) ex = Math.max(ex, Math.abs(xgr[r * d + j] - xrow[j]));
+    const sw: any = moe.experts[e];
+    const gg = matvec(sw.gate ?? sw.wGate ?? sw.w1, 32, d, xrow);
+    const yRef = sw.forward(xrow);
+    let ey = 0; for (let j = 0; j < d; j++) ey = Math.max(ey, Math.abs(yg[r * d + j] - yRef[j]));
+    console.log(`row ${r} pair ${pair} tok ${tok} e ${e}: gather err ${ex.toExponential(1)} y err ${ey.toExponential(1)}`);
+  }
+}
+const mRef = new Float64Array(ids.length * d);
+ys.forEach((y: Float64Array, i: number) => mRef.set(y, i * d));
+cmp('shared_down', await t('L1.shared_down', 'delta', ids.length * d), mRef);
+cmp('moe_scatter', await t('L1.moe_scatter', 'delta', ids.length * d), mRef);
+const { ReferenceModel } = await import('../../packages/reference/src/model');
+const ref: any = new ReferenceModel(lw.config, lw.source);
+const rows = ref.forward(ids, 0);
+cmp('final_norm', await t('final_norm', 'xn', ids.length * d).then((x) => x.slice(0, d)), new Float64Array(d));
+cmp('logits', await t('lm_head', 'logits', 320), rows[rows.length - 1]);
+await s.close();
+process.exit(0);

@@ -1,0 +1,137 @@
+// The runtime in Chromium: IndexedDB shard cache (Web Crypto hashes, resume, corruption, quota), and the
+// Worker engine against the in-process one. Backend and model server are test-only toys
+// (e2e/runtime/toy-*.ts); the scenarios run in e2e/runtime/main.ts and return plain data.
+import { expect, test, type Page } from '@playwright/test';
+import type { RuntimeApi } from './runtime/main';
+
+test.describe.configure({ mode: 'serial' });
+
+let page: Page;
+
+test.beforeAll(async ({ browser }) => {
+  page = await browser.newPage();
+  page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
+  page.on('console', (m) => m.type() === 'error' && console.error(`[console] ${m.text()}`));
+  await page.goto('/e2e/runtime/index.html');
+  await page.waitForFunction(() => 'webmoeRuntime' in window);
+});
+
+test.afterAll(async () => {
+  await page?.close();
+});
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function run(name: string): Promise<any> {
+  return page.evaluate((n) => (window as unknown as { webmoeRuntime: RuntimeApi }).webmoeRuntime.run(n), name);
+}
+
+interface Cached {
+  id: string;
+  shardsCached: number;
+  shardsTotal: number;
+  bytesCached: number;
+  bytesTotal: number;
+  complete: boolean;
+}
+
+test('runtime cache: second load fetches no weights', async () => {
+  const r = await run('cache: second load fetches no weights');
+  expect(r.firstShardRequests).toEqual(r.shardFiles);
+  expect(r.secondShardRequests).toEqual([]);
+  // The second load may ask for manifest.json (network first) but for nothing else.
+  expect(r.allRequests.filter((f: string) => f !== 'manifest.json').sort()).toEqual([...r.shardFiles, 'tokenizer.json', 'tokenizer_config.json'].sort());
+  expect(r.firstPhases).toEqual(expect.arrayContaining(['download', 'verify', 'upload', 'compile']));
+  expect(r.firstPhases.indexOf('download')).toBeLessThan(r.firstPhases.indexOf('compile'));
+  expect(r.secondPhases).not.toContain('download');
+  expect(r.lastUpload).toMatchObject({ bytesDone: r.totalBytes, bytesTotal: r.totalBytes, shardsDone: 4, shardsTotal: 4 });
+  expect(r.last.phase).toBe('compile');
+  expect(r.sameReply).toBe(true);
+  const [m] = r.list as Cached[];
+  expect(r.list).toHaveLength(1);
+  expect(m).toMatchObject({ shardsCached: 4, shardsTotal: 4, bytesCached: r.totalBytes, complete: true });
+  expect(r.bytesUsed).toBe(r.totalBytes);
+});
+
+test('runtime cache: corrupt cached shard is fetched again', async () => {
+  const r = await run('cache: corrupt cached shard is fetched again');
+  expect(r.secondShardRequests).toHaveLength(1);
+  expect(r.thirdShardRequests).toEqual([]);
+  expect(r.sameReply).toBe(true);
+  expect(r.list[0].complete).toBe(true);
+});
+
+test('runtime cache: interrupted download resumes', async () => {
+  const r = await run('cache: interrupted download resumes');
+  expect(r.error?.code).toBe('network');
+  expect(r.error.message).toContain(r.shardFiles[2]);
+  expect(r.firstShardRequests).toEqual(r.shardFiles.slice(0, 3));
+  expect(r.listAfterFailure[0]).toMatchObject({ shardsCached: 2, complete: false });
+  expect(r.secondShardRequests).toEqual(r.shardFiles.slice(2));
+  expect(r.reply.length).toBeGreaterThan(0);
+});
+
+test('runtime cache: integrity error for a bad download', async () => {
+  const r = await run('cache: a shard that does not match its hash is an integrity error');
+  expect(r.error?.code).toBe('integrity');
+  expect(r.error.message).toMatch(/shard-00001\.bin: SHA-256 [0-9a-f]{64} instead of [0-9a-f]{64}/);
+  expect(r.shardRequests).toEqual(['shard-00000.bin', 'shard-00001.bin', 'shard-00001.bin']);
+  expect(r.list[0].shardsCached).toBe(1);
+});
+
+test('runtime cache: quota error from the storage estimate', async () => {
+  const r = await run('cache: quota error (estimate) says what is needed and deletes nothing');
+  expect(r.error?.code).toBe('storage-quota');
+  expect(r.error.message).toMatch(/needs 787\.\d KiB more, and 97\.\d KiB is available/);
+  expect(r.error.message).toContain('other-model');
+  expect(r.error.detail).toMatchObject({ neededBytes: r.totalBytes, availableBytes: 100_000 });
+  expect(r.shardRequests).toEqual([]);
+  expect(r.listAfter.filter((m: Cached) => m.bytesCached > 0)).toEqual(r.listBefore);
+});
+
+test('runtime cache: quota error from IndexedDB keeps what is cached', async () => {
+  const r = await run('cache: quota error (QuotaExceededError from IndexedDB) keeps what is cached');
+  expect(r.error?.code).toBe('storage-quota');
+  const remaining = r.shardBytes.slice(2).reduce((a: number, b: number) => a + b, 0);
+  expect(r.error.detail.neededBytes).toBe(remaining);
+  expect(r.list[0]).toMatchObject({ shardsCached: 2, complete: false });
+});
+
+test('runtime cache: delete a model, persistent storage', async () => {
+  const r = await run('cache: delete a model, persistent storage');
+  expect(r.listBefore.map((m: Cached) => m.id)).toEqual(['https://models.test/toy', 'second-copy']);
+  expect(r.deleted).toBe(true);
+  expect(r.deletedAgain).toBe(false);
+  expect(r.listAfter.map((m: Cached) => m.id)).toEqual(['second-copy']);
+  expect(r.persistent).toBe('boolean');
+  expect(r.reloadShardRequests).toBe(4);
+});
+
+test('runtime worker: same tokens as in-process, streaming, progress', async () => {
+  const r = await run('worker: same tokens as in-process, streaming across the worker, progress');
+  for (const row of r.rows) {
+    expect(row.local.length).toBeGreaterThan(0);
+    expect(row.localStream).toBe(row.local);
+    expect(row.worker).toBe(row.local);
+    expect(row.workerStream).toBe(row.local);
+  }
+  expect(new Set(r.rows.map((x: { local: string }) => x.local)).size).toBe(r.rows.length);
+  expect(r.progressPhases).toEqual(expect.arrayContaining(['download', 'verify', 'upload', 'compile']));
+  expect(r.model).toEqual({ id: 'https://models.test/toy', contextLength: 256 });
+  expect(r.lastChunk.usage.total_tokens).toBe(r.lastChunk.usage.prompt_tokens + r.lastChunk.usage.completion_tokens);
+  expect(r.lastChunk.timings.decode_tokens_per_second).toBeGreaterThan(0);
+});
+
+test('runtime worker: errors keep their type, abort, queue', async () => {
+  const r = await run('worker: errors keep their type, abort mid-reply, queue');
+  expect(r.overflow).toMatchObject({ code: 'context-overflow', isWebmoeError: true });
+  expect(r.overflow.message).toMatch(/context holds 256/);
+  expect(r.invalid).toMatchObject({ code: 'invalid-request', isWebmoeError: true });
+  expect(r.invalid.message).toMatch(/temperature/);
+  expect(r.aborted).toMatchObject({ code: 'aborted', isWebmoeError: true });
+  expect(r.piecesAtAbort).toBeGreaterThanOrEqual(4);
+  expect(r.piecesAtAbort).toBeLessThanOrEqual(6);
+  expect(r.afterAbortMatches).toBe(true);
+  expect(r.order).toMatch(/^a+b+$/);
+  expect(r.queueMatches).toBe(true);
+  expect(r.droppedError).toMatchObject({ code: 'aborted', isWebmoeError: true });
+});

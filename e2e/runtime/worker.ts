@@ -1,0 +1,14 @@
+// TEST ONLY: the engine worker of the runtime tests: webmoe's serveEngine with the toy backend and the
+// toy model server (the worker makes its own, identical one: same seed, same bytes).
+import { ModelCache, idbCacheStore, serveEngine } from 'webmoe';
+import { createToyServer } from './toy-server';
+import { toyGeneratorFactory } from './toy-generator';
+
+// serveEngine must run before the first message arrives, so the server is awaited lazily.
+const server = createToyServer();
+
+serveEngine({
+  generator: toyGeneratorFactory({ stepDelayMs: 2 }),
+  fetch: async (input, init) => (await server).fetch(input, init),
+  cache: new ModelCache({ store: idbCacheStore('webmoe-test-worker') }),
+});
