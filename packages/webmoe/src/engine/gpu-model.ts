@@ -25,6 +25,8 @@ export interface GpuModelOptions {
   shape?: KernelShape;
   /** Count expert choices per MoE layer on the GPU (read with expertUsage()). Default true. */
   collectExpertUsage?: boolean;
+  /** Called when the weights are on the GPU and pipelines start compiling. */
+  onCompile?: () => void;
 }
 
 export interface GpuMemory {
@@ -97,6 +99,7 @@ export class GpuModel implements Generator {
       uploader.abort();
       throw e;
     }
+    opts.onCompile?.();
     const model = new GpuModel(gpu, weights, config, opts);
     // Record the decode plan now so that pipeline compilation happens during loading, not on the first token.
     model.plan(1);

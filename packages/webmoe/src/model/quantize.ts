@@ -47,10 +47,22 @@ export function f32ToE4m3(v: number): number {
   return sign | ((r >>> 20) - 960); // 960 = (127 - 7) << 3 rebiases the exponent
 }
 
+let halfTable: Float32Array | null = null;
+
+/** f16ToF32 as a table lookup: the quantizers decode two scales per group of 32 values. */
+function half(h: number): number {
+  if (!halfTable) {
+    halfTable = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) halfTable[i] = f16ToF32(i);
+  }
+  return halfTable[h];
+}
+
 /** The f16 nearest to v on the side `dir` (+1: ≥ v, −1: ≤ v). Throws on overflow. */
 export function f16Toward(v: number, dir: 1 | -1): number {
+  // Rounding v to f32 and then to f16 lands on one of the two f16 neighbours of v; one step fixes the side.
   let h = f32ToF16(v);
-  const x = f16ToF32(h);
+  const x = half(h);
   if ((x - v) * dir < 0) {
     if (x === 0) h = dir > 0 ? 0x0001 : 0x8001;
     else h += (x > 0) === dir > 0 ? 1 : -1; // one f16 step towards `dir`: magnitude up or down by sign
@@ -66,6 +78,19 @@ function nonFinite(values: Float32Array, from: number, to: number, cols: number)
   throw new RangeError('non-finite value');
 }
 
+/** Largest |x| over v[from, to); NaN when any value is NaN or infinite. */
+function absMax(v: Float32Array, from: number, to: number): number {
+  let amax = 0;
+  let poison = 0; // x·0 is 0 for finite x, NaN otherwise
+  for (let i = from; i < to; i++) {
+    const x = v[i];
+    poison += x * 0;
+    const a = x < 0 ? -x : x;
+    if (a > amax) amax = a;
+  }
+  return amax + poison;
+}
+
 function quantizeQ8(v: Float32Array, rows: number, cols: number): QuantizedRows {
   const G = groupsPerRow(cols);
   const q = new Int8Array(rows * G * GROUP);
@@ -73,24 +98,14 @@ function quantizeQ8(v: Float32Array, rows: number, cols: number): QuantizedRows 
   for (let r = 0; r < rows; r++) {
     for (let g = 0; g < G; g++) {
       const base = r * cols + g * GROUP;
-      const n = Math.min(GROUP, cols - g * GROUP);
-      let amax = 0;
-      let poison = 0; // becomes NaN when any value is NaN or infinite
-      for (let i = 0; i < n; i++) {
-        const x = v[base + i];
-        poison += x * 0;
-        const a = x < 0 ? -x : x;
-        if (a > amax) amax = a;
-      }
-      if (poison !== 0) nonFinite(v, base, base + n, cols);
+      const end = base + Math.min(GROUP, cols - g * GROUP);
+      const amax = absMax(v, base, end);
+      if (amax !== amax) nonFinite(v, base, end, cols);
       const h = f16Toward(amax / 127, 1);
-      const s = f16ToF32(h);
+      const s = half(h);
       const inv = s > 0 ? 1 / s : 0;
-      const out = (r * G + g) * GROUP;
-      for (let i = 0; i < n; i++) {
-        const k = Math.round(v[base + i] * inv);
-        q[out + i] = k > 127 ? 127 : k < -127 ? -127 : k;
-      }
+      // |x·inv| ≤ 127 because the scale was rounded up, so no clamp is needed.
+      for (let i = base, o = (r * G + g) * GROUP; i < end; i++, o++) q[o] = Math.round(v[i] * inv);
       scales[r * G + g] = h;
     }
   }
@@ -102,33 +117,30 @@ function quantizeQ4(v: Float32Array, rows: number, cols: number): QuantizedRows 
   const q = new Uint8Array((rows * G * GROUP) / 2);
   const scales = new Uint16Array(rows * G);
   const mins = new Uint16Array(rows * G);
-  const nib = new Uint8Array(GROUP);
   for (let r = 0; r < rows; r++) {
     for (let g = 0; g < G; g++) {
       const base = r * cols + g * GROUP;
-      const n = Math.min(GROUP, cols - g * GROUP);
-      let lo = Infinity;
-      let hi = -Infinity;
+      const end = base + Math.min(GROUP, cols - g * GROUP);
+      let lo = v[base];
+      let hi = lo;
       let poison = 0;
-      for (let i = 0; i < n; i++) {
-        const x = v[base + i];
+      for (let i = base; i < end; i++) {
+        const x = v[i];
         poison += x * 0;
         if (x < lo) lo = x;
         if (x > hi) hi = x;
       }
-      if (poison !== 0) nonFinite(v, base, base + n, cols);
+      if (poison !== 0) nonFinite(v, base, end, cols);
       const mh = f16Toward(lo, -1);
-      const m = f16ToF32(mh);
+      const m = half(mh);
       const sh = f16Toward((hi - m) / 15, 1);
-      const s = f16ToF32(sh);
+      const s = half(sh);
       const inv = s > 0 ? 1 / s : 0;
-      nib.fill(0);
-      for (let i = 0; i < n; i++) {
-        const k = Math.round((v[base + i] - m) * inv);
-        nib[i] = k > 15 ? 15 : k < 0 ? 0 : k;
-      }
-      const out = ((r * G + g) * GROUP) >> 1;
-      for (let i = 0; i < GROUP; i += 2) q[out + (i >> 1)] = nib[i] | (nib[i + 1] << 4);
+      // 0 ≤ (x − m)·inv ≤ 15 by the rounding directions, so no clamp; +0.5 then truncation rounds half up.
+      let o = ((r * G + g) * GROUP) >> 1;
+      let i = base;
+      for (; i + 1 < end; i += 2, o++) q[o] = (((v[i] - m) * inv + 0.5) | 0) | ((((v[i + 1] - m) * inv + 0.5) | 0) << 4);
+      if (i < end) q[o] = ((v[i] - m) * inv + 0.5) | 0; // odd tail; padding nibbles stay 0
       scales[r * G + g] = sh;
       mins[r * G + g] = mh;
     }
@@ -149,16 +161,8 @@ function quantizeFp8(v: Float32Array, rows: number, cols: number): QuantizedRows
       const c0 = bj * FP8_BLOCK;
       const c1 = Math.min(cols, c0 + FP8_BLOCK);
       let amax = 0;
-      let poison = 0;
-      for (let r = r0; r < r1; r++) {
-        for (let i = r * cols + c0, e = r * cols + c1; i < e; i++) {
-          const x = v[i];
-          poison += x * 0;
-          const a = x < 0 ? -x : x;
-          if (a > amax) amax = a;
-        }
-      }
-      if (poison !== 0) nonFinite(v, r0 * cols, r1 * cols, cols);
+      for (let r = r0; r < r1; r++) amax = Math.max(amax, absMax(v, r * cols + c0, r * cols + c1));
+      if (amax !== amax) nonFinite(v, r0 * cols, r1 * cols, cols);
       const s = Math.fround(amax / E4M3_MAX);
       const inv = s > 0 ? 1 / s : 0;
       for (let r = r0; r < r1; r++) {

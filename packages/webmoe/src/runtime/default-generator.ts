@@ -1,9 +1,26 @@
-// The backend createEngine uses when the application names none: the WebGPU forward pass.
-// It is built separately (issue 5's GPU half); until it lands, loading without an explicit backend fails
-// in plain words instead of half-working.
-import { WebmoeError } from '../errors';
+// The backend createEngine uses when the application names none: the WebGPU forward pass (GpuModel).
+import { acquireGpu } from '../gpu/device';
+import { parseManifest } from '../model/manifest';
+import { GpuModel } from '../engine/gpu-model';
 import type { GeneratorFactory } from './generator';
 
-export const defaultGeneratorFactory: GeneratorFactory = async () => {
-  throw new WebmoeError('internal', 'this build of webmoe has no WebGPU forward pass yet; pass `generator` to createEngine/serveEngine');
+export const defaultGeneratorFactory: GeneratorFactory = async (ctx) => {
+  const manifest = parseManifest(ctx.manifest, `${ctx.modelId}/manifest.json`);
+  const bytes = manifest.shards.reduce((n, s) => n + s.bytes, 0);
+  const gpu = await acquireGpu();
+  try {
+    const model = await GpuModel.load(gpu, manifest, (onShard) => ctx.loadShards((_shard, data, index) => onShard(index, data)), {
+      ...(ctx.contextLength ? { contextLength: ctx.contextLength } : {}),
+      onCompile: () => ctx.onProgress({ phase: 'compile', bytesDone: bytes, bytesTotal: bytes, shardsDone: manifest.shards.length, shardsTotal: manifest.shards.length }),
+    });
+    const dispose = model.dispose.bind(model);
+    model.dispose = () => {
+      dispose();
+      gpu.destroy();
+    };
+    return model;
+  } catch (e) {
+    gpu.destroy();
+    throw e;
+  }
 };
