@@ -19,12 +19,16 @@ function demoAtRoot(): Plugin {
   };
 }
 
-export default defineConfig({
-  root: here('.'),
+// The build's root is demo/ so that the static site has index.html at its top; demo/public/ (the bundled
+// default model) is served at the site root in both.
+export default defineConfig(({ command }) => ({
+  root: command === 'build' ? here('demo') : here('.'),
   base: './',
+  publicDir: here('demo/public'),
   plugins: [demoAtRoot()],
   resolve: { alias: { webmoe: here('packages/webmoe/src/index.ts') } },
-  server: { host: 'localhost' },
+  // Tests set WEBMOE_NO_HMR: a page reload in the middle of a GPU test would lose its state.
+  server: { host: 'localhost', ...(process.env.WEBMOE_NO_HMR ? { hmr: false, watch: null } : {}) },
   preview: { host: 'localhost' },
   build: {
     outDir: here('dist/demo'),
@@ -33,5 +37,5 @@ export default defineConfig({
     rollupOptions: { input: { index: here('demo/index.html') } },
   },
   worker: { format: 'es' },
-  test: { include: ['packages/**/*.test.ts', 'scripts/**/*.test.ts'], environment: 'node', testTimeout: 60_000 },
-});
+  test: { include: ['packages/**/*.test.ts', 'scripts/**/*.test.ts', 'demo/**/*.test.ts'], environment: 'node', testTimeout: 60_000 },
+}));

@@ -17,10 +17,11 @@ export default defineConfig({
     launchOptions: { executablePath: chromiumPath(), args: [...CHROMIUM_ARGS] },
   },
   webServer: {
-    command: `pnpm exec vite --port ${port} --strictPort`,
+    command: `pnpm exec vite --port ${port} --strictPort --bypass-lock`,
     cwd: '..',
     url: `http://localhost:${port}/e2e/harness/index.html`,
     reuseExistingServer: !process.env.CI,
+    env: { WEBMOE_NO_HMR: '1' },
     timeout: 120_000,
   },
 });

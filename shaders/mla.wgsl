@@ -159,9 +159,10 @@ fn mla_combine_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 // ---- row: one invocation per (token, head, latent chunk) ----
 
 @compute @workgroup_size(WG)
-fn mla_attend_row(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn mla_attend_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let chunks = (R + p.latent_chunk - 1u) / p.latent_chunk;
-  let idx = gid.x;
+  // The grid may be folded into two dimensions when it exceeds one dimension's limit.
+  let idx = (wid.y * nwg.x + wid.x) * WG + lid;
   if (idx >= p.tokens * p.heads * chunks) { return; }
   let chunk = idx % chunks;
   let th = idx / chunks;

@@ -144,13 +144,24 @@ class Conversion {
     const step = rowsPerRun(format, layout.cols);
     const rowBytes = layout.cols * DTYPE_BYTES[src.dtype];
     let written = 0;
+    // The next run of rows is read while this one is quantized.
+    const read = (start: number) => {
+      if (start >= layout.rows) return null;
+      const count = Math.min(step, layout.rows - start);
+      const p = passthrough ? ckpt.readRows(spec.name, start, count) : ckpt.readF32(spec.name, { start, count });
+      p.catch(() => {}); // awaited below; this only keeps an abandoned read from being an unhandled rejection
+      return p;
+    };
+    let next = read(0);
     for (let start = 0; start < layout.rows; start += step) {
       const count = Math.min(step, layout.rows - start);
+      const run = await next!;
+      next = read(start + step);
       let parts: QuantizedRows;
       if (passthrough) {
-        parts = { q: await ckpt.readRows(spec.name, start, count), scales: null, mins: null };
+        parts = { q: run as Uint8Array, scales: null, mins: null };
       } else {
-        const values = await ckpt.readF32(spec.name, { start, count });
+        const values = run as Float32Array;
         try {
           parts = quantizeRows(format, values, count, layout.cols);
         } catch (e) {

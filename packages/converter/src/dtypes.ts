@@ -53,7 +53,7 @@ export function decodeInto(dtype: Dtype, bytes: Uint8Array, out: Float32Array | 
       const src = u16View(bytes);
       if (out instanceof Float32Array) {
         // bf16 is the top half of an f32: shift the bits into place, no float math.
-        const dst = new Uint32Array(out.buffer, out.byteOffset, n);
+        const dst = new Int32Array(out.buffer, out.byteOffset, n); // Int32: `<<` yields int32, no conversion
         for (let i = 0; i < n; i++) dst[i] = src[i] << 16;
       } else {
         const tmp = new Float32Array(n);

@@ -14,6 +14,8 @@ export class ShardWriter {
   private hash: Hash | null = null;
   private index = 0;
   private offset = 0;
+  /** The write in flight: one is kept outstanding so that the disk works while the caller computes. */
+  private pending: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly dir: string, readonly shardBytes: number, private readonly onShard?: (f: ManifestFile) => void) {
     if (!Number.isSafeInteger(shardBytes) || shardBytes < TENSOR_ALIGNMENT || shardBytes % TENSOR_ALIGNMENT !== 0) {
@@ -40,7 +42,9 @@ export class ShardWriter {
       const n = Math.min(chunk.byteLength - at, this.shardBytes - this.offset);
       const piece = at === 0 && n === chunk.byteLength ? chunk : chunk.subarray(at, at + n);
       this.hash!.update(piece);
-      await this.fh.write(piece);
+      await this.pending;
+      this.pending = this.fh.write(piece); // callers never reuse a buffer they have written
+      this.pending.catch(() => {}); // a failure surfaces at the next await of `pending`, not as an unhandled rejection
       this.offset += n;
       at += n;
     }
@@ -58,12 +62,14 @@ export class ShardWriter {
 
   /** Closes the open file without recording it (for error paths; the caller removes the folder). */
   async abort(): Promise<void> {
+    await this.pending.catch(() => {});
     await this.fh?.close();
     this.fh = null;
   }
 
   private async closeShard(): Promise<void> {
     if (!this.fh) return;
+    await this.pending;
     await this.fh.close();
     const f = { file: shardFileName(this.index), bytes: this.offset, sha256: this.hash!.digest('hex') };
     this.done.push(f);

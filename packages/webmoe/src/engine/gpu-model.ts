@@ -11,18 +11,21 @@ import type { Manifest } from '../model/manifest';
 import { ropeTable } from '../model/rope';
 import { createLatentCache, kvCacheBytesPerToken, latentCacheLayout, type LatentCacheLayout } from '../kernels/mla';
 import { sample } from '../kernels/sample';
-import type { Generator, PrefillOptions, PrefillResult, SamplingParams } from '../runtime/generator';
+import type { Generator, GeneratorStats, PrefillOptions, PrefillResult, SamplingParams } from '../runtime/generator';
 import { createActivations, destroyActivations, type Activations } from './buffers';
 import { recordForward } from './forward';
 import { GpuWeights } from './weights';
+import { autotune, uniformTuning, type KernelTuning } from './autotune';
 
 export interface GpuModelOptions {
   /** Positions the KV cache holds (prompt + reply). Default min(4096, the model's maximum). */
   contextLength?: number;
   /** Most tokens fed to one forward call during prefill. Default 64. */
   prefillChunk?: number;
-  /** Kernel shape; default from the adapter (software adapters get 'row'). */
+  /** One kernel shape for every family, skipping the measurement; default: chosen per family (autotune). */
   shape?: KernelShape;
+  /** Measure the hot kernels' shapes at load (cached per adapter). Default true; false: the adapter heuristic. */
+  autotune?: boolean;
   /** Count expert choices per MoE layer on the GPU (read with expertUsage()). Default true. */
   collectExpertUsage?: boolean;
   /** Called when the weights are on the GPU and pipelines start compiling. */
@@ -49,6 +52,8 @@ export class GpuModel implements Generator {
   readonly config: ModelConfig;
   readonly cacheLayout: LatentCacheLayout;
   readonly memory: GpuMemory;
+  /** The kernel shape each hot family uses, and how it was chosen. */
+  readonly tuning: KernelTuning;
   private readonly ctx: KernelContext;
   private readonly act: Activations;
   private readonly cache: GPUBuffer[];
@@ -63,10 +68,12 @@ export class GpuModel implements Generator {
   private length = 0;
   private disposed = false;
 
-  private constructor(private readonly gpu: GpuContext, readonly weights: GpuWeights, config: ModelConfig, opts: GpuModelOptions) {
+  private constructor(private readonly gpu: GpuContext, readonly weights: GpuWeights, config: ModelConfig, opts: GpuModelOptions,
+    ctx: KernelContext, tuning: KernelTuning) {
     this.config = config;
     const device = gpu.device;
-    this.ctx = createKernelContext(gpu, opts.shape);
+    this.ctx = { ...ctx, shapes: tuning.shapes };
+    this.tuning = tuning;
     this.contextLength = Math.max(1, Math.min(opts.contextLength ?? 4096, config.maxPositionEmbeddings));
     this.prefillChunk = Math.max(1, opts.prefillChunk ?? 64);
     this.cacheLayout = latentCacheLayout(config, this.contextLength);
@@ -100,7 +107,12 @@ export class GpuModel implements Generator {
       throw e;
     }
     opts.onCompile?.();
-    const model = new GpuModel(gpu, weights, config, opts);
+    const ctx = createKernelContext(gpu, opts.shape);
+    const contextLength = Math.max(1, Math.min(opts.contextLength ?? 4096, config.maxPositionEmbeddings));
+    const tuning = opts.shape ? uniformTuning(opts.shape, 'override')
+      : opts.autotune === false ? uniformTuning(ctx.shape, 'default')
+      : await autotune(gpu, ctx, weights, config, { contextLength });
+    const model = new GpuModel(gpu, weights, config, opts, ctx, tuning);
     // Record the decode plan now so that pipeline compilation happens during loading, not on the first token.
     model.plan(1);
     await gpu.device.queue.onSubmittedWorkDone();
@@ -114,6 +126,15 @@ export class GpuModel implements Generator {
 
   get cachedTokens(): number {
     return this.length;
+  }
+
+  /**
+   * The recorded forward pass for one token (no sampling), for profiling and the benchmark's probes.
+   * Replaying it recomputes the last decoded position (same ids and position: the cache row is rewritten
+   * with the same values).
+   */
+  decodePlan(): readonly Dispatch[] {
+    return this.plan(1);
   }
 
   stepStats(): StepStats {
@@ -300,6 +321,25 @@ export class GpuModel implements Generator {
     const encoder = this.gpu.device.createCommandEncoder({ label: 'usage:clear' });
     for (const u of this.usage.values()) encoder.clearBuffer(u);
     this.gpu.device.queue.submit([encoder.finish()]);
+  }
+
+  /** Generator.resetStats: a new reply's expert counters. */
+  resetStats(): void {
+    this.resetExpertUsage();
+  }
+
+  /** Generator.stats: sizes, and the expert counters read back once. */
+  async stats(): Promise<GeneratorStats> {
+    const usage = await this.expertUsage();
+    const { latent, mha } = this.kvBytesPerToken;
+    return {
+      memory: { ...this.memory },
+      kvBytesPerToken: { latent, mha },
+      cachedTokens: this.length,
+      experts: this.config.moe?.nRoutedExperts ?? 0,
+      expertUsage: [...usage].map(([layer, counts]) => ({ layer, counts: [...counts] })),
+      adapter: this.gpu.summary,
+    };
   }
 
   reset(): void {

@@ -9,12 +9,24 @@ import { PipelineCache } from './pipelines';
  */
 export type KernelShape = 'workgroup' | 'row';
 
+/** The hot kernel families whose shape is chosen per adapter (engine/autotune.ts measures them). */
+export type KernelFamily = 'matmul' | 'mla' | 'rmsnorm';
+export const KERNEL_FAMILIES: readonly KernelFamily[] = ['matmul', 'mla', 'rmsnorm'];
+export type KernelShapes = Readonly<Record<KernelFamily, KernelShape>>;
+
 export interface KernelContext {
   readonly device: GPUDevice;
   readonly pipelines: PipelineCache;
   readonly features: GpuFeatures;
   /** Default shape; a launcher may be told a specific one (tests run both). */
   readonly shape: KernelShape;
+  /** Per-family shapes that override `shape` (the model's measured choice); absent families use `shape`. */
+  readonly shapes?: Partial<KernelShapes>;
+}
+
+/** The shape a launcher of `family` uses: its argument, else the context's choice for the family, else the default. */
+export function shapeFor(ctx: KernelContext, family: KernelFamily, override?: KernelShape): KernelShape {
+  return override ?? ctx.shapes?.[family] ?? ctx.shape;
 }
 
 export function createKernelContext(gpu: GpuContext, shape?: KernelShape): KernelContext {

@@ -22,7 +22,7 @@
 // Placeholders: unused bindings are bound to buffers the dispatch binds anyway (read-only twice is
 // allowed), so no launch allocates more than its params block.
 import source from '../../../../shaders/matmul.wgsl?raw';
-import type { KernelContext, KernelShape } from '../gpu/kernel-context';
+import { shapeFor, type KernelContext, type KernelShape } from '../gpu/kernel-context';
 import { ParamsWriter, createUniform } from '../gpu/buffers';
 import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
 import { WEIGHT_FORMATS, type TensorLayout } from '../model/formats';
@@ -139,7 +139,7 @@ function check(ok: boolean, label: string, message: string): void {
 
 /** One launch of the matmul family: returns a pre-bound Dispatch that can be recorded any number of times. */
 export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dispatch {
-  const shape = a.shape ?? ctx.shape;
+  const shape = shapeFor(ctx, 'matmul', a.shape);
   const L = a.weight.layout;
   const transposed = a.transposed ?? false;
   const grouped = a.groups !== undefined;

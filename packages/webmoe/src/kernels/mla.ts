@@ -1,8 +1,8 @@
 // Launcher for shaders/mla.wgsl (absorbed-form MLA attention), and the latent KV cache's layout.
 import source from '../../../../shaders/mla.wgsl?raw';
-import type { KernelContext, KernelShape } from '../gpu/kernel-context';
+import { shapeFor, type KernelContext, type KernelShape } from '../gpu/kernel-context';
 import { ParamsWriter, createStorage, createUniform } from '../gpu/buffers';
-import { bindKernel, type Dispatch } from '../gpu/pipelines';
+import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
 import type { ModelConfig } from '../model/config';
 import { WebmoeError } from '../errors';
 
@@ -114,7 +114,7 @@ export function mlaScratchBytes(tokens: number, heads: number, splits: number, k
  * Returns the dispatches in order (one or two).
  */
 export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'mla'): Dispatch[] {
-  const shape = a.shape ?? ctx.shape;
+  const shape = shapeFor(ctx, 'mla', a.shape);
   const { kvLoraRank: R, rope, maxContext } = a.layout;
   const qpeHeadStride = a.qpeHeadStride ?? rope;
   const latentChunk = Math.min(a.latentChunk ?? R, R);
@@ -130,7 +130,7 @@ export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'm
     const pipeline = ctx.pipelines.get({ kernel: 'mla', entryPoint: 'mla_attend_row', variant: 'row', constants }, source);
     const uniform = createUniform(ctx.device, `${label}:params`, params(1));
     const invocations = a.tokens * a.heads * Math.ceil(R / latentChunk);
-    return [{ label, pipeline, bindGroup: bindKernel(ctx.device, label, pipeline, inputs, [a.out], uniform), workgroups: [Math.ceil(invocations / WG_ROW), 1, 1] }];
+    return [{ label, pipeline, bindGroup: bindKernel(ctx.device, label, pipeline, inputs, [a.out], uniform), workgroups: grid1d(Math.ceil(invocations / WG_ROW)) }];
   }
 
   const constants = { R, ROPE: rope, WG: WG_GROUP };
@@ -139,7 +139,9 @@ export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'm
   if (splits === 1) {
     return [{ label, pipeline: attend, bindGroup: bindKernel(ctx.device, label, attend, inputs, [a.out], uniform), workgroups: [a.heads, a.tokens, 1] }];
   }
-  const scratch = a.scratch ?? createStorage(ctx.device, `${label}:partials`, mlaScratchBytes(a.tokens, a.heads, splits, R));
+  const scratchBytes = mlaScratchBytes(a.tokens, a.heads, splits, R);
+  if (a.scratch && a.scratch.size < scratchBytes) throw new RangeError(`mla: scratch of ${a.scratch.size} bytes, ${splits} splits need ${scratchBytes}`);
+  const scratch = a.scratch ?? createStorage(ctx.device, `${label}:partials`, scratchBytes);
   const combine = ctx.pipelines.get({ kernel: 'mla', entryPoint: 'mla_combine_wg', variant: 'workgroup', constants }, source);
   return [
     { label: `${label}:attend`, pipeline: attend, bindGroup: bindKernel(ctx.device, `${label}:attend`, attend, inputs, [scratch], uniform), workgroups: [a.heads, a.tokens, splits] },

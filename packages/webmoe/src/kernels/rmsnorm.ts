@@ -1,6 +1,6 @@
 // Launcher for shaders/rmsnorm.wgsl: RMSNorm, and the residual add fused with it.
 import source from '../../../../shaders/rmsnorm.wgsl?raw';
-import type { KernelContext, KernelShape } from '../gpu/kernel-context';
+import { shapeFor, type KernelContext, type KernelShape } from '../gpu/kernel-context';
 import { ParamsWriter, createUniform } from '../gpu/buffers';
 import { bindKernel, type Dispatch } from '../gpu/pipelines';
 
@@ -52,14 +52,14 @@ function launch(ctx: KernelContext, entry: 'rmsnorm' | 'add_rmsnorm', shape: Ker
 }
 
 export function rmsnorm(ctx: KernelContext, a: RmsNormArgs, label = 'rmsnorm'): Dispatch {
-  const shape = a.shape ?? ctx.shape;
+  const shape = shapeFor(ctx, 'rmsnorm', a.shape);
   if (shape === 'workgroup' && a.rows > 65535) throw new RangeError(`rmsnorm: ${a.rows} rows exceed one dispatch dimension`);
   const p = params(a.rows, a.cols, a.eps, a.xStride ?? a.cols, a.xOffset ?? 0, a.yStride ?? a.cols, a.yOffset ?? 0);
   return launch(ctx, 'rmsnorm', shape, a.rows, label, [a.x, a.weight], [a.y], p);
 }
 
 export function addRmsnorm(ctx: KernelContext, a: AddRmsNormArgs, label = 'add_rmsnorm'): Dispatch {
-  const shape = a.shape ?? ctx.shape;
+  const shape = shapeFor(ctx, 'rmsnorm', a.shape);
   if (shape === 'workgroup' && a.rows > 65535) throw new RangeError(`add_rmsnorm: ${a.rows} rows exceed one dispatch dimension`);
   const p = params(a.rows, a.cols, a.eps, a.cols, 0, a.cols, 0);
   return launch(ctx, 'add_rmsnorm', shape, a.rows, label, [a.delta, a.weight], [a.h, a.y], p);

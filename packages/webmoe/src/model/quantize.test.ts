@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../util/random';
-import { FP8_BLOCK, GROUP, dequantize, e4m3ToF32, f16ToF32, tensorLayout, type WeightFormat } from './formats';
+import { FP8_BLOCK, GROUP, dequantize, e4m3ToF32, f16ToF32, f32ToF16, tensorLayout, type WeightFormat } from './formats';
 import { E4M3_MAX, f16Toward, f32ToE4m3, quantize } from './quantize';
 
 /** Nearest e4m3 by exhaustive search over the finite codes, ties to the even code (independent of f32ToE4m3). */
@@ -30,6 +30,19 @@ describe('f32ToE4m3', () => {
     for (let i = 0; i < 20000; i++) values.push(Math.fround((rng.next() - 0.5) * 2 ** (rng.int(24) - 12)));
     expect(values.filter((v) => f32ToE4m3(v) !== nearestE4m3(v))).toEqual([]);
     expect(f32ToE4m3(NaN) & 0x7f).toBe(0x7f);
+  });
+});
+
+describe('f16 quantization', () => {
+  it('rounds like formats.ts f32ToF16 (nearest even) across the range, ties included', () => {
+    const rng = createRng(13);
+    const v = new Float32Array(40000);
+    for (let i = 0; i < v.length; i++) v[i] = (rng.next() - 0.5) * 2 ** (rng.int(36) - 26);
+    for (let i = 0; i < 2000; i++) v[i] = Math.fround((1 + (2 * rng.int(1024) + 1) / 2048) * 2 ** (rng.int(30) - 14)); // exact ties
+    v.set([0, -0, 65504, -65504, 65519, 2 ** -14, 2 ** -15, 2 ** -24, 2 ** -25, 6e-8], 2000);
+    const h = new Uint16Array(quantize('f16', [v.length], v).buffer.slice(0, 2 * v.length));
+    const wrong = Array.from(v).filter((x, i) => h[i] !== f32ToF16(x));
+    expect(wrong).toEqual([]);
   });
 });
 

@@ -8,9 +8,10 @@ import { ModelCache } from './cache/model-cache';
 import { readShardList, type LoadProgress } from './cache/shards';
 import { prepareRequest } from './chat-request';
 import { createChatCompletions, type ChatCompletions, type RequestRunner } from './completions';
-import { Conversation } from './conversation';
+import { Conversation, type GenerationResult } from './conversation';
 import { defaultGeneratorFactory } from './default-generator';
-import type { Generator, GeneratorFactory } from './generator';
+import type { Generator, GeneratorFactory, GeneratorStats } from './generator';
+import type { CompletionTimings, CompletionUsage, FinishReason } from './openai-types';
 import { SerialQueue } from './serial-queue';
 
 export interface ModelInfo {
@@ -18,9 +19,19 @@ export interface ModelInfo {
   readonly contextLength: number;
 }
 
+/** What a dashboard shows: the backend's report and the last finished reply's figures; plain data. */
+export interface EngineStats {
+  /** Null for a backend that reports nothing. */
+  readonly model: GeneratorStats | null;
+  /** The last request that finished (an aborted one does not count); null before the first. */
+  readonly lastReply: { readonly finishReason: FinishReason; readonly usage: CompletionUsage; readonly timings: CompletionTimings } | null;
+}
+
 export interface Engine {
   readonly model: ModelInfo;
   readonly chat: { readonly completions: ChatCompletions };
+  /** Reads the statistics once the running request is done (expert choices cover the last reply only). */
+  stats(): Promise<EngineStats>;
   /** Forgets the conversation kept in the KV cache: the next request prefills from scratch. */
   resetChat(): Promise<void>;
   /** Frees the model (GPU memory); waits for the running request. The engine is unusable afterwards. */
@@ -71,6 +82,7 @@ export class LocalEngine implements Engine {
   readonly runner: RequestRunner;
   private readonly queue = new SerialQueue();
   private readonly conversation: Conversation;
+  private lastReply: EngineStats['lastReply'] = null;
   private disposed = false;
 
   constructor(
@@ -84,10 +96,21 @@ export class LocalEngine implements Engine {
         if (this.disposed) throw new WebmoeError('invalid-request', 'the engine has been disposed');
         const prepared = prepareRequest(params, tokenizer, generator.contextLength);
         const queuedAt = performance.now();
-        return { result: this.queue.run(() => this.conversation.generate(prepared, onText, signal, queuedAt), signal) };
+        return { result: this.queue.run(() => this.generate(prepared, onText, signal, queuedAt), signal) };
       },
     };
     this.chat = { completions: createChatCompletions(() => this.model.id, this.runner) };
+  }
+
+  private async generate(...args: Parameters<Conversation['generate']>): Promise<GenerationResult> {
+    this.generator.resetStats?.();
+    const r = await this.conversation.generate(...args);
+    this.lastReply = { finishReason: r.finishReason, usage: r.usage, timings: r.timings };
+    return r;
+  }
+
+  stats(): Promise<EngineStats> {
+    return this.queue.run(async () => ({ model: this.disposed ? null : ((await this.generator.stats?.()) ?? null), lastReply: this.lastReply }));
   }
 
   resetChat(): Promise<void> {

@@ -1,6 +1,7 @@
 // The contract between the chat runtime and a model backend (the WebGPU forward pass). The runtime owns
 // the conversation: prompts, prefix reuse decisions, sampling randomness, stopping; the backend owns the
 // weights, the KV cache and the logits, and is driven one request at a time.
+import type { AdapterSummary } from '../gpu/device';
 import type { LoadProgress, ShardEntry } from './cache/shards';
 
 /** How to pick a token from logits; the rule is written at the top of sampling.ts (and shaders/sample.wgsl). */
@@ -36,6 +37,22 @@ export interface PrefillResult {
   readonly next: number;
 }
 
+/** What a backend reports about itself for dashboards (Generator.stats); plain data, so it crosses to the page. */
+export interface GeneratorStats {
+  /** GPU bytes the backend holds, by kind. */
+  readonly memory: { readonly weights: number; readonly kvCache: number; readonly scratch: number };
+  /** KV-cache bytes per cached token: the latent cache kept here, and a standard multi-head cache for the same model. */
+  readonly kvBytesPerToken: { readonly latent: number; readonly mha: number };
+  /** Positions the KV cache holds now. */
+  readonly cachedTokens: number;
+  /** Routed experts per MoE layer (0 for a dense model). */
+  readonly experts: number;
+  /** Experts chosen per MoE layer since resetStats(), prompt and reply tokens: counts[e] = picks of expert e. */
+  readonly expertUsage: readonly { readonly layer: number; readonly counts: readonly number[] }[];
+  /** The adapter the backend runs on. */
+  readonly adapter?: AdapterSummary;
+}
+
 export interface Generator {
   /** Positions the KV cache was sized for: prompt plus reply must fit. */
   readonly contextLength: number;
@@ -47,6 +64,10 @@ export interface Generator {
   reset(): void;
   /** Frees GPU memory; the generator is unusable afterwards. */
   dispose?(): void;
+  /** Starts a reply's counters (expert choices); the runtime calls it before each request's prefill. */
+  resetStats?(): void;
+  /** Reads the statistics back (one GPU readback); the runtime calls it between requests, never per token. */
+  stats?(): Promise<GeneratorStats>;
 }
 
 /** What a backend gets to build itself: the model's files, streamed weights, and progress reporting. */

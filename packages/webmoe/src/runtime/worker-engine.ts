@@ -5,7 +5,7 @@ import { WebmoeError } from '../errors';
 import type { LoadProgress } from './cache/shards';
 import { createChatCompletions, type ChatCompletions, type RequestRunner } from './completions';
 import type { GenerationResult } from './conversation';
-import { modelBaseUrl, type Engine, type LoadOptions, type ModelInfo } from './engine';
+import { modelBaseUrl, type Engine, type EngineStats, type LoadOptions, type ModelInfo } from './engine';
 import type { EngineEvent, EngineRequest, EngineResult, EngineWorkerApi } from './worker-protocol';
 
 export interface CreateWorkerEngineOptions extends LoadOptions {
@@ -90,6 +90,11 @@ export async function createWorkerEngine(worker: Comlink.Endpoint, options: Crea
     model,
     chat,
     resetChat: async () => void (await call({ type: 'reset-chat' })),
+    async stats(): Promise<EngineStats> {
+      const r = await call({ type: 'stats' });
+      if (r.type !== 'stats') throw new WebmoeError('internal', `the engine worker answered ${r.type} to stats`);
+      return r.stats;
+    },
     async dispose() {
       if (disposed) return;
       disposed = true;

@@ -66,6 +66,8 @@ export function serveEngine(env: EngineEnvironment = {}, endpoint: Comlink.Endpo
       case 'reset-chat':
         await loaded().resetChat();
         return { type: 'done' };
+      case 'stats':
+        return { type: 'stats', stats: await loaded().stats() };
       case 'dispose': {
         const old = engine;
         engine = null;

@@ -4,7 +4,7 @@
 import { WebmoeError, type WebmoeErrorData } from '../errors';
 import type { LoadProgress } from './cache/shards';
 import type { GenerationResult } from './conversation';
-import type { LoadOptions, ModelInfo } from './engine';
+import type { EngineStats, LoadOptions, ModelInfo } from './engine';
 import type { ChatCompletionCreateParamsBase } from './openai-types';
 
 /** A chat request as it crosses: everything but the AbortSignal (abort is its own message). */
@@ -16,12 +16,15 @@ export type EngineRequest =
   /** Aborts the load or chat request with that id; a no-op when it has finished. */
   | { readonly type: 'abort'; readonly id: number }
   | { readonly type: 'reset-chat' }
+  /** Answered once the running chat request is done. */
+  | { readonly type: 'stats' }
   | { readonly type: 'dispose' };
 
 export type EngineResult =
   | { readonly type: 'loaded'; readonly model: ModelInfo }
   /** The chat request passed its checks and is queued; its events follow through the callback. */
   | { readonly type: 'accepted'; readonly id: number }
+  | { readonly type: 'stats'; readonly stats: EngineStats }
   | { readonly type: 'done' };
 
 export type EngineResponse = { readonly ok: true; readonly result: EngineResult } | { readonly ok: false; readonly error: WebmoeErrorData };

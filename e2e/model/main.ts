@@ -1,0 +1,76 @@
+// The page e2e/model.spec.ts drives: whole models on the GPU (GpuModel), loaded from converted folders
+// that the spec prepared, returning logits rows and tokens as plain arrays.
+import { GpuModel, WebmoeError, acquireGpu, createModelCache, memoryCacheStore, parseManifest, type GpuContext } from 'webmoe';
+import { ModelSource } from '../../packages/webmoe/src/runtime/cache/loader';
+
+export interface ModelHarness {
+  load(url: string, contextLength: number, prefillChunk?: number): Promise<{ dispatchesPerToken: number }>;
+  /** Feeds ids after what the cache holds; returns the logits after the last one. */
+  logitsAfter(ids: number[]): Promise<number[]>;
+  /** Greedy continuation from a fresh cache: logits[0] after the prompt, logits[i] after tokens[i-1]. */
+  greedy(prompt: number[], n: number): Promise<{ tokens: number[]; logits: number[][] }>;
+  /** Same through prefill/decode with GPU sampling at temperature 0 (4-byte readback per step). */
+  sampleGreedy(prompt: number[], n: number): Promise<number[]>;
+  reset(): void;
+  /** Runs `f` and returns the error's code and message (or null). */
+  errorOf(what: 'logits' | 'prefill', ids: number[]): Promise<{ code: string; message: string } | null>;
+}
+
+let gpu: GpuContext | null = null;
+let model: GpuModel | null = null;
+
+const argmax = (r: ArrayLike<number>) => {
+  let b = 0;
+  for (let i = 1; i < r.length; i++) if (r[i] > r[b]) b = i;
+  return b;
+};
+const greedyParams = (step: number) => ({ temperature: 0, topP: 1, topK: 0, seed: 0, step });
+
+const harness: ModelHarness = {
+  async load(path, contextLength, prefillChunk) {
+    const url = new URL(path, location.href).href;
+    model?.dispose();
+    gpu ??= await acquireGpu();
+    const source = new ModelSource({ modelId: url, baseUrl: url, cache: createModelCache({ store: memoryCacheStore(), storage: null }) });
+    const manifest = parseManifest(await source.json('manifest.json'), `${url}manifest.json`);
+    model = await GpuModel.load(gpu, manifest, (on) => source.loadShards(manifest.shards, (_s, d, i) => on(i, d)), {
+      contextLength, ...(prefillChunk ? { prefillChunk } : {}),
+    });
+    return { dispatchesPerToken: model.stepStats().dispatchesPerToken };
+  },
+  async logitsAfter(ids) {
+    return Array.from(await model!.logitsAfter(ids));
+  },
+  async greedy(prompt, n) {
+    model!.reset();
+    const logits: number[][] = [];
+    const tokens: number[] = [];
+    let row = await model!.logitsAfter(prompt);
+    for (let i = 0; i < n; i++) {
+      logits.push(Array.from(row));
+      tokens.push(argmax(row));
+      if (i < n - 1) row = await model!.logitsAfter([tokens[i]]);
+    }
+    return { tokens, logits };
+  },
+  async sampleGreedy(prompt, n) {
+    model!.reset();
+    const tokens = [(await model!.prefill(prompt, { reusePrefix: 0, sampling: greedyParams(0) })).next];
+    for (let i = 1; i < n; i++) tokens.push(await model!.decode(tokens[i - 1], greedyParams(i)));
+    return tokens;
+  },
+  reset() {
+    model!.reset();
+  },
+  async errorOf(what, ids) {
+    try {
+      if (what === 'logits') await model!.logitsAfter(ids);
+      else await model!.prefill(ids, { reusePrefix: 0, sampling: greedyParams(0) });
+      return null;
+    } catch (e) {
+      return e instanceof WebmoeError ? { code: e.code, message: e.message } : { code: 'not-a-webmoe-error', message: String(e) };
+    }
+  },
+};
+
+(window as unknown as { modelHarness: ModelHarness }).modelHarness = harness;

@@ -1,0 +1,89 @@
+// parseManifest (webmoe/src/model/manifest.ts) on a real converted folder's manifest and broken variants.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MANIFEST_FILE, isWebmoeError, parseManifest, type Manifest } from './engine';
+import { convertCheckpoint } from './convert';
+import { removeTempDirs, tempDir } from './test-helpers';
+
+const GOLDEN_V3 = fileURLToPath(new URL('../../../fixtures/golden/v3', import.meta.url));
+
+let json: Manifest;
+
+beforeAll(async () => {
+  const out = join(await tempDir('manifest'), 'model');
+  await convertCheckpoint(GOLDEN_V3, out, { quant: 'q4', shardBytes: 64 * 1024 });
+  json = JSON.parse(await readFile(join(out, MANIFEST_FILE), 'utf8'));
+});
+afterAll(removeTempDirs);
+
+type Mutable = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function broken(change: (m: Mutable) => void, ...names: string[]): void {
+  const m = structuredClone(json) as Mutable;
+  change(m);
+  let error: unknown = null;
+  try {
+    parseManifest(m, 'models/x/manifest.json');
+  } catch (e) {
+    error = e;
+  }
+  expect(isWebmoeError(error, 'model-format'), `expected a model-format error, got ${error}`).toBe(true);
+  const message = (error as Error).message;
+  expect(message).toContain('models/x/manifest.json');
+  for (const n of names) expect(message).toContain(n);
+}
+
+const index = (name: string) => json.tensors.findIndex((t) => t.name === name);
+
+describe('parseManifest', () => {
+  it('accepts the converter\'s manifest and recomputes the model description from the HF config', () => {
+    const m = parseManifest(structuredClone(json));
+    expect(m.model.config).toEqual(json.model.config);
+    expect(m.tensors.length).toBe(135);
+    expect(m.tensors.filter((t) => t.mtp).every((t) => t.layer === 3)).toBe(true);
+  });
+
+  it('rejects a wrong format or version', () => {
+    broken((m) => { m.format = 'gguf'; }, '"format"');
+    broken((m) => { m.version = 2; }, '"version"', '2');
+  });
+
+  it('rejects a tensor whose byte length disagrees with its format and shape', () => {
+    const i = index('model.layers.0.self_attn.q_a_proj.weight');
+    broken((m) => { m.tensors[i].bytes += 16; }, `tensors[${i}].bytes`, 'q_a_proj');
+  });
+
+  it('rejects an unaligned offset, a missing shard and a range past the shards\' end', () => {
+    const i = index('model.norm.weight');
+    broken((m) => { m.tensors[i].offset += 16; }, `tensors[${i}].offset`, 'aligned');
+    broken((m) => { m.tensors[i].shard = 99; }, `tensors[${i}].shard`, 'does not exist');
+    const last = json.tensors.length - 1;
+    broken((m) => { m.tensors[last].offset = m.shards[m.tensors[last].shard].bytes; }, `tensors[${last}]`);
+  });
+
+  it('rejects a missing tensor, an extra one, and a norm that is not f32', () => {
+    broken((m) => { m.tensors.splice(index('model.layers.2.mlp.gate.e_score_correction_bias'), 1); }, 'model.layers.2.mlp.gate.e_score_correction_bias');
+    broken((m) => { m.tensors.push({ ...m.tensors[0], name: 'model.layers.9.extra.weight' }); }, 'model.layers.9.extra.weight');
+    const i = index('model.norm.weight');
+    broken((m) => { m.tensors[i].format = 'q4'; m.tensors[i].bytes = 128; }, 'model.norm.weight');
+    const j = index('model.layers.3.eh_proj.weight');
+    broken((m) => { m.tensors[j].mtp = false; }, 'model.layers.3.eh_proj.weight', 'mtp');
+  });
+
+  it('rejects an expert range that does not hold its three matrices in order', () => {
+    broken((m) => { m.experts[2].offset += 256; }, 'experts[2]');
+    broken((m) => { m.experts[2].bytes -= 256; }, 'experts[2]');
+    broken((m) => { m.experts.pop(); }, 'experts', 'has no range for expert');
+  });
+
+  it('rejects shard entries that are not plain file names or lack a proper SHA-256', () => {
+    broken((m) => { m.shards[0].file = '../../etc/passwd'; }, 'shards[0].file');
+    broken((m) => { m.shards[0].sha256 = 'abc'; }, 'shards[0].sha256');
+  });
+
+  it('rejects a model description with a missing field, naming it', () => {
+    broken((m) => { delete m.model.hf.hidden_size; }, 'model.hf', 'hidden_size');
+  });
+});

@@ -1,0 +1,207 @@
+// Which kernel shape each hot family uses on this adapter, chosen by a short measurement at model load.
+// A GPU wants workgroup reductions and coalesced loads; a software adapter running WGSL on CPU threads wants
+// one invocation per output row (about 5× faster there). A name-based guess (isSoftware) is only the
+// fallback: the measurement runs both shapes on the model's own decode-sized work (its largest matrix, the
+// first MoE layer's selected experts, attention over a few hundred positions, one RMSNorm row) and keeps
+// the faster. Choices are cached per adapter and weight format (localStorage where the page has it, and
+// in memory for the session), so only the first load on an adapter pays for the measurement.
+import type { GpuContext } from '../gpu/device';
+import { createStorage, uploadStorage } from '../gpu/buffers';
+import { KERNEL_FAMILIES, type KernelContext, type KernelFamily, type KernelShape, type KernelShapes } from '../gpu/kernel-context';
+import { recordDispatches, type Dispatch } from '../gpu/pipelines';
+import type { ModelConfig } from '../model/config';
+import { matmul, type WeightRef } from '../kernels/matmul';
+import { latentCacheLayout, mlaAttention } from '../kernels/mla';
+import { rmsnorm } from '../kernels/rmsnorm';
+import type { GpuWeights } from './weights';
+
+export type TuningSource = 'measured' | 'cached' | 'default' | 'override';
+
+export interface KernelTuning {
+  shapes: KernelShapes;
+  /** How each family's shape was decided. */
+  source: Record<KernelFamily, TuningSource>;
+  /** Milliseconds per launch of each shape, for the families measured in this load. */
+  ms: Partial<Record<KernelFamily, Record<KernelShape, number>>>;
+}
+
+/** Key/value storage the choices persist in (localStorage's shape). */
+export interface TuningStore {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+}
+
+export interface AutotuneOptions {
+  /** Positions the model's KV cache holds (attention is measured over up to 256 of them). */
+  contextLength: number;
+  /** Default: localStorage where available. null: the session's memory only. */
+  store?: TuningStore | null;
+  /** Measure even when a cached choice exists. */
+  remeasure?: boolean;
+}
+
+const STORE_KEY = 'webmoe.kernel-shapes.v1';
+const SHAPES: readonly KernelShape[] = ['row', 'workgroup'];
+const session = new Map<string, KernelShape>();
+
+/** Every family on one shape: an explicit override, or the adapter heuristic. */
+export function uniformTuning(shape: KernelShape, source: TuningSource): KernelTuning {
+  const shapes = Object.fromEntries(KERNEL_FAMILIES.map((f) => [f, shape])) as Record<KernelFamily, KernelShape>;
+  const src = Object.fromEntries(KERNEL_FAMILIES.map((f) => [f, source])) as Record<KernelFamily, TuningSource>;
+  return { shapes, source: src, ms: {} };
+}
+
+function defaultStore(): TuningStore | null {
+  try {
+    const ls = (globalThis as { localStorage?: TuningStore }).localStorage;
+    return ls ?? null;
+  } catch {
+    return null; // opaque origins and some sandboxed frames throw on access
+  }
+}
+
+function readStored(store: TuningStore | null): Record<string, KernelShape> {
+  if (!store) return {};
+  try {
+    const v = JSON.parse(store.getItem(STORE_KEY) ?? '{}') as unknown;
+    return v && typeof v === 'object' ? (v as Record<string, KernelShape>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function writeStored(store: TuningStore | null, key: string, shape: KernelShape): void {
+  session.set(key, shape);
+  if (!store) return;
+  try {
+    store.setItem(STORE_KEY, JSON.stringify({ ...readStored(store), [key]: shape }));
+  } catch {
+    // a full or disabled storage only costs a measurement next time
+  }
+}
+
+/** Milliseconds per replay of `list`: one warm-up (compiles), then the best of a few timed submissions. */
+async function timeDispatches(device: GPUDevice, list: readonly Dispatch[]): Promise<number> {
+  const submit = (reps: number) => {
+    const encoder = device.createCommandEncoder({ label: 'autotune' });
+    const pass = encoder.beginComputePass({ label: 'autotune' });
+    for (let r = 0; r < reps; r++) recordDispatches(pass, list);
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    return device.queue.onSubmittedWorkDone();
+  };
+  await submit(1);
+  let t = performance.now();
+  await submit(1);
+  const once = performance.now() - t;
+  // Enough replays for ~20 ms of work per trial, at most 16; a slow shape gets a single trial.
+  const reps = Math.max(1, Math.min(16, Math.floor(20 / Math.max(once, 0.05))));
+  let best = once;
+  for (let trial = 0; trial < (once > 50 ? 0 : 3); trial++) {
+    t = performance.now();
+    await submit(reps);
+    best = Math.min(best, (performance.now() - t) / reps);
+  }
+  return best;
+}
+
+/** The decode-sized work of one family in a given shape, built on the model's own weights. */
+type Workload = (shape: KernelShape) => Dispatch[];
+
+function workloads(ctx: KernelContext, weights: GpuWeights, config: ModelConfig, contextLength: number, scratch: GPUBuffer[]): Partial<Record<KernelFamily, Workload>> {
+  const device = ctx.device;
+  const buf = (label: string, floats: number) => {
+    const b = createStorage(device, `autotune:${label}`, floats * 4);
+    scratch.push(b);
+    return b;
+  };
+  const d = config.hiddenSize;
+  const out: Partial<Record<KernelFamily, Workload>> = {};
+
+  // matmul: the largest non-expert matrix (usually lm_head), plus the first MoE layer's K selected experts.
+  const names = ['lm_head.weight', 'model.layers.0.self_attn.o_proj.weight'].filter((n) => weights.has(n));
+  const big = names.map((n) => weights.tensor(n)).sort((a, b) => b.layout.bytes - a.layout.bytes)[0];
+  const moeLayer = config.moe ? config.layers.findIndex((l) => l.ffn === 'moe') : -1;
+  const maxIn = Math.max(d, config.vocabSize, config.intermediateSize, config.numHeads * config.vHeadDim);
+  const x = buf('x', maxIn);
+  const y = buf('y', Math.max(config.vocabSize, (config.moe?.topK ?? 0) * (config.moe?.intermediateSize ?? 0), d));
+  if (big) {
+    out.matmul = (shape) => {
+      const list = [matmul(ctx, { weight: { buffer: big.buffer, offset: big.byteOffset, layout: big.layout }, x, y, shape }, 'autotune:matmul')];
+      if (moeLayer >= 0) {
+        const ex = weights.experts(moeLayer);
+        const K = config.moe!.topK;
+        const ids = uploadStorage(device, 'autotune:ids', new Uint32Array(Array.from({ length: K }, (_, k) => k % ex.count)));
+        scratch.push(ids);
+        const ref = (m: typeof ex.gate): WeightRef => ({ buffer: ex.buffer, offset: m.offset, layout: m.layout });
+        list.push(matmul(ctx, {
+          weight: ref(ex.gate), up: ref(ex.up), x, y, batch: K, xBatchStride: 0, yBatchStride: config.moe!.intermediateSize,
+          experts: { ids, strideBytes: ex.strideBytes }, shape,
+        }, 'autotune:experts'));
+      }
+      return list;
+    };
+  }
+
+  // Attention of one decode token over up to 256 cached positions.
+  const layout = latentCacheLayout(config, Math.min(contextLength, 256));
+  const H = config.numHeads, R = config.kvLoraRank, qHead = config.qkNopeHeadDim + config.qkRopeHeadDim;
+  const cache = buf('cache', layout.maxContext * layout.rowFloats);
+  const qt = buf('qt', H * R);
+  const q = buf('q', H * qHead);
+  const olat = buf('olat', H * R);
+  const positions = uploadStorage(device, 'autotune:positions', new Uint32Array([layout.maxContext - 1, 0, 0, 0]));
+  scratch.push(positions);
+  out.mla = (shape) => mlaAttention(ctx, {
+    qt, qpe: q, cache, layout, positions, out: olat, tokens: 1, heads: H, scale: 0.1,
+    qpeTokenStride: H * qHead, qpeHeadStride: qHead, qpeOffset: config.qkNopeHeadDim, shape,
+  }, 'autotune:mla');
+
+  const norm = weights.has('model.norm.weight') ? weights.tensor('model.norm.weight').buffer : null;
+  if (norm) out.rmsnorm = (shape) => [rmsnorm(ctx, { x, weight: norm, y, rows: 1, cols: d, eps: 1e-6, shape }, 'autotune:rmsnorm')];
+  return out;
+}
+
+/**
+ * Picks a shape per family for this model on this adapter: cached choices first, else measured; a
+ * family that cannot be measured (or fails) keeps the adapter heuristic, `ctx.shape`.
+ */
+export async function autotune(gpu: GpuContext, ctx: KernelContext, weights: GpuWeights, config: ModelConfig, opts: AutotuneOptions): Promise<KernelTuning> {
+  const store = opts.store === undefined ? defaultStore() : opts.store;
+  const s = gpu.summary;
+  const adapterKey = [s.vendor, s.architecture, s.device, s.description].join('|');
+  const format = weights.has('lm_head.weight') ? weights.tensor('lm_head.weight').layout.format : 'f32';
+  const keyOf = (f: KernelFamily) => `${adapterKey}|${f === 'matmul' ? `matmul.${format}` : f}`;
+  const stored = readStored(store);
+  const tuning = uniformTuning(ctx.shape, 'default');
+  const shapes = tuning.shapes as Record<KernelFamily, KernelShape>;
+  const scratch: GPUBuffer[] = [];
+  try {
+    let work: Partial<Record<KernelFamily, Workload>> | null = null;
+    for (const f of KERNEL_FAMILIES) {
+      const cached = session.get(keyOf(f)) ?? stored[keyOf(f)];
+      if (!opts.remeasure && (cached === 'row' || cached === 'workgroup')) {
+        shapes[f] = cached;
+        tuning.source[f] = 'cached';
+        continue;
+      }
+      work ??= workloads(ctx, weights, config, opts.contextLength, scratch);
+      const w = work[f];
+      if (!w) continue;
+      try {
+        const ms = {} as Record<KernelShape, number>;
+        for (const shape of SHAPES) ms[shape] = await timeDispatches(ctx.device, w(shape));
+        gpu.check();
+        shapes[f] = ms.row <= ms.workgroup ? 'row' : 'workgroup';
+        tuning.source[f] = 'measured';
+        tuning.ms[f] = ms;
+        writeStored(store, keyOf(f), shapes[f]);
+      } catch {
+        // keep the heuristic for this family
+      }
+    }
+  } finally {
+    for (const b of scratch) b.destroy();
+  }
+  return tuning;
+}
