@@ -10,11 +10,16 @@ const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 function demoAtRoot(): Plugin {
   return {
     name: 'webmoe-demo-at-root',
+    apply: 'serve',
     configureServer(server) {
       server.middlewares.use((req, _res, next) => {
         if (req.url === '/' || req.url?.startsWith('/?')) req.url = '/demo/index.html' + req.url.slice(1);
         next();
       });
+    },
+    // Served at /, the page's relative URLs (./main.ts, ./style.css) must still resolve inside demo/.
+    transformIndexHtml(html, ctx) {
+      return ctx.path === '/demo/index.html' ? html.replace(/<head>/i, '<head><base href="/demo/" />') : html;
     },
   };
 }

@@ -10,7 +10,8 @@ export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ESCAPES[c]);
 }
 
-const FENCE = /^\s{0,3}(```|~~~)\s*([\w+-]*)[^`]*$/;
+/** A fence line; what follows the language name (the rest of the info string) is not shown. */
+const FENCE = /^\s*(```|~~~)\s*([\w+-]*).*$/;
 const BULLET = /^\s{0,3}[-*+]\s+(.*)$/;
 const NUMBERED = /^\s{0,3}(\d{1,9})[.)]\s+(.*)$/;
 const HEADING = /^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$/;
@@ -34,7 +35,8 @@ export function renderMarkdown(source: string): string {
   const lines = escapeHtml(source.replace(/\r\n?/g, '\n')).split('\n');
   const out: string[] = [];
   let paragraph: string[] = [];
-  let list: { tag: 'ul' | 'ol'; items: string[]; start: number } | null = null;
+  // (`as`: the closures below reassign it, which TypeScript's narrowing does not see.)
+  let list = null as { tag: 'ul' | 'ol'; items: string[]; start: number } | null;
 
   const flushParagraph = () => {
     if (paragraph.length) out.push(`<p>${paragraph.map(inline).join('<br>')}</p>`);

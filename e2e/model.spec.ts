@@ -71,6 +71,18 @@ test('decoding token by token equals prefilling the whole sequence', async () =>
   expect(sampled).toEqual(viaLogits.tokens);
 });
 
+test('a second turn reuses the cached prefix and gives the logits of a fresh run', async () => {
+  await h((m, a) => m.load(a.url, 128, 32), { url: v3.url('f32') });
+  const first = PROMPT.slice(0, 30), second = PROMPT.slice(0, 45);
+  const fresh = await h((m, a) => { m.reset(); return m.prefillLogits(a.ids, 0); }, { ids: second });
+  await h((m, a) => { m.reset(); return m.prefillLogits(a.ids, 0); }, { ids: first });
+  const reused = await h((m, a) => m.prefillLogits(a.ids, a.reuse), { ids: second, reuse: first.length });
+  console.log(`  second turn: reused ${reused.reused} of ${second.length} tokens; logits vs fresh ${relError(reused.logits, fresh.logits).toExponential(2)}`);
+  expect(fresh.reused).toBe(0);
+  expect(reused.reused).toBe(first.length);
+  expect(relError(reused.logits, fresh.logits)).toBeLessThan(1e-5);
+});
+
 test('quantized formats: exact against the reference on the same dequantized weights; figures against f32', async () => {
   await h((m, a) => m.load(a.url, 128, 32), { url: v3.url('f32') });
   const f32 = await h((m, a) => m.greedy(a.prompt, a.n), { prompt: PROMPT, n: 8 });

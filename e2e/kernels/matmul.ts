@@ -1,13 +1,14 @@
 // The matmul family (plain, transposed, batched heads, output modes, MoE slots, grouped experts, row gather)
-// against float64 CPU references written from the math. Weights are random codes of each format (every
-// bit pattern a kernel must decode, subnormal f16 scales included), and the reference dequantizes them with
-// formats.ts `dequantize`, the definition of the formats. Tensors sit at an offset inside a buffer
-// filled with 0xFF bytes (NaN as f32/f16) so that a read outside the tensor shows.
+// against float64 CPU references written from the math. Weights are quantized with model/quantize.ts and
+// the reference dequantizes them with formats.ts `dequantize`, the definition of the formats; the values
+// are shaped so that the codes include subnormal f16 scales and subnormal e4m3 values. Tensors sit at an
+// offset inside a buffer filled with 0xFF bytes (NaN as f32/f16) so that a read outside the tensor shows.
 import {
-  FP8_BLOCK, GROUP, WEIGHT_FORMATS, createKernelContext, acquireGpu, createRng, dequantize, f32ToF16, gatherRows, matmul, tensorLayout,
+  WEIGHT_FORMATS, createKernelContext, acquireGpu, createRng, dequantize, gatherRows, matmul, tensorLayout,
   uploadStorage, createStorage, recordDispatches,
   type Dispatch, type KernelContext, type KernelShape, type Rng, type TensorLayout, type WeightFormat, type WeightRef,
 } from 'webmoe';
+import { quantize } from '../../packages/webmoe/src/model/quantize';
 import { compare, type Comparison, type Tolerance } from '../lib/compare';
 import { caseName, grid, type KernelCase, type KernelFamily } from '../lib/cases';
 import { CaseBuffers } from '../lib/gpu';
@@ -23,49 +24,19 @@ interface TestTensor {
   w: Float32Array;
 }
 
-/** Random valid codes of `format` for a [rows, cols] tensor; padding stays zero as the layout requires. */
-export function randomTensor(format: WeightFormat, rows: number, cols: number, rng: Rng, withValues = true): TestTensor {
-  const layout = tensorLayout(format, [rows, cols]);
-  const bytes = new Uint8Array(layout.bytes);
-  const dv = new DataView(bytes.buffer);
-  const G = Math.ceil(cols / GROUP);
-  const q = layout.q.offset;
-  const between = (lo: number, hi: number) => lo + (hi - lo) * rng.next();
-  // Every 7th group gets a scale below f16's normal range, which a kernel must not flush to zero.
-  const scale = (g: number) => f32ToF16(g % 7 === 3 ? between(1e-6, 6e-5) : between(2e-3, 2e-2));
-  switch (format) {
-    case 'f32':
-      for (let i = 0; i < rows * cols; i++) dv.setFloat32(q + 4 * i, between(-1, 1), true);
-      break;
-    case 'f16':
-      for (let i = 0; i < rows * cols; i++) dv.setUint16(q + 2 * i, f32ToF16(between(-1, 1)), true);
-      break;
-    case 'q8':
-      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) dv.setInt8(q + r * G * GROUP + c, rng.int(256) - 128);
-      for (let g = 0; g < rows * G; g++) dv.setUint16(layout.scales!.offset + 2 * g, scale(g), true);
-      break;
-    case 'q4':
-      for (let r = 0; r < rows; r++) {
-        for (let c = 0; c < cols; c++) {
-          const i = r * G * GROUP + c;
-          bytes[q + (i >> 1)] |= rng.int(16) << ((i & 1) * 4);
-        }
-      }
-      for (let g = 0; g < rows * G; g++) {
-        dv.setUint16(layout.scales!.offset + 2 * g, scale(g), true);
-        dv.setUint16(layout.mins!.offset + 2 * g, f32ToF16(between(-0.1, 0)), true);
-      }
-      break;
-    case 'fp8': {
-      for (let i = 0; i < rows * cols; i++) {
-        const b = rng.int(256);
-        bytes[q + i] = (b & 0x7f) === 0x7f ? b ^ 1 : b; // not the NaN codes
-      }
-      const blocks = Math.ceil(rows / FP8_BLOCK) * Math.ceil(cols / FP8_BLOCK);
-      for (let k = 0; k < blocks; k++) dv.setFloat32(layout.scales!.offset + 4 * k, between(5e-4, 4e-3), true);
-      break;
-    }
+/**
+ * A [rows, cols] tensor of values in (-1, 1) quantized to `format`. Every 7th group of 32 columns is
+ * scaled by 1e-4 (its q8/q4 scales fall below f16's normal range, which a kernel must not flush to zero)
+ * and every 13th value by 1e-5 (subnormal e4m3 codes).
+ */
+export function testTensor(format: WeightFormat, rows: number, cols: number, rng: Rng, withValues = true): TestTensor {
+  const values = rng.uniform(rows * cols, -1, 1);
+  for (let i = 0; i < values.length; i++) {
+    if (Math.floor((i % cols) / 32) % 7 === 3) values[i] *= 1e-4;
+    else if (i % 13 === 5) values[i] *= 1e-5;
   }
+  const layout = tensorLayout(format, [rows, cols]);
+  const bytes = quantize(format, [rows, cols], values);
   return { layout, bytes, w: withValues ? dequantize(layout, bytes) : new Float32Array(0) };
 }
 
@@ -112,11 +83,13 @@ function weightRef(io: CaseBuffers, name: string, packed: { bytes: Uint8Array; o
 // Plain and transposed products: y[t, r] = Σ_c W[r, c] x[t, c]; y[t, c] = Σ_r W[r, c] x[t, r].
 // ---------------------------------------------------------------------------------------------------
 
+// Odd sizes throughout; 1031 columns give every lane of a 64-wide workgroup two units and a partial third.
 const SIZES = [
   { rows: 1, cols: 5, T: 1 },
   { rows: 7, cols: 33, T: 3 },
   { rows: 67, cols: 257, T: 1 },
   { rows: 133, cols: 130, T: 17 },
+  { rows: 19, cols: 1031, T: 2 },
 ] as const;
 
 function plainCase(format: WeightFormat, shape: KernelShape, dir: 'n' | 't', size: (typeof SIZES)[number]): KernelCase {
@@ -124,7 +97,7 @@ function plainCase(format: WeightFormat, shape: KernelShape, dir: 'n' | 't', siz
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { rows, cols, T } = size;
     const rng = createRng(rows * 131 + cols * 7 + T + WEIGHT_FORMATS.indexOf(format) * 1009 + (dir === 't' ? 5 : 0));
-    const W = randomTensor(format, rows, cols, rng);
+    const W = testTensor(format, rows, cols, rng);
     const [inLen, outLen] = dir === 'n' ? [cols, rows] : [rows, cols];
     const x = rng.uniform(T * inLen, -1, 1);
     const ref = new Float64Array(T * outLen);
@@ -156,7 +129,7 @@ function headsCase(format: WeightFormat, shape: KernelShape, part: 'absorb' | 'u
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { H, nope, rope, v, lora, T } = MLA;
     const rng = createRng(4242 + WEIGHT_FORMATS.indexOf(format) * 17 + part.length);
-    const W = randomTensor(format, H * (nope + v), lora, rng);
+    const W = testTensor(format, H * (nope + v), lora, rng);
     const weight = weightRef(io, 'kv_b', pack([W]), W.layout);
     const at = (h: number, i: number, c: number) => W.w[(h * (nope + v) + i) * lora + c];
     if (part === 'absorb') {
@@ -202,8 +175,10 @@ function headsCase(format: WeightFormat, shape: KernelShape, part: 'absorb' | 'u
 // Output modes: accumulate (recorded twice: the Dispatch is reusable) and the fused SwiGLU pair.
 // ---------------------------------------------------------------------------------------------------
 
+// Accumulating over T = 10 spans two token tiles: a tile that ran twice would add twice.
 const OUT_SIZES = [
   { mode: 'accumulate', rows: 67, cols: 130, T: 3 },
+  { mode: 'accumulate', rows: 67, cols: 130, T: 10 },
   { mode: 'swiglu', rows: 67, cols: 130, T: 1 },
   { mode: 'swiglu', rows: 9, cols: 257, T: 5 },
 ] as const;
@@ -213,7 +188,7 @@ function outputCase(format: WeightFormat, shape: KernelShape, size: (typeof OUT_
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { mode, rows, cols, T } = size;
     const rng = createRng(777 + rows * 3 + T + WEIGHT_FORMATS.indexOf(format) * 101);
-    const G = randomTensor(format, rows, cols, rng);
+    const G = testTensor(format, rows, cols, rng);
     const x = rng.uniform(T * cols, -1, 1);
     const tol = dotTolerance(cols, maxAbs(G.w));
     if (mode === 'accumulate') {
@@ -228,7 +203,7 @@ function outputCase(format: WeightFormat, shape: KernelShape, size: (typeof OUT_
       return { y: compare(await io.read(bufs.y, T * rows), ref, { atol: 2 * tol.atol, rtol: tol.rtol }) };
     }
     // Gate and up in one buffer at different offsets, as a loader may pack them.
-    const U = randomTensor(format, rows, cols, rng);
+    const U = testTensor(format, rows, cols, rng);
     const packed = pack([G, U]);
     const buffer = io.input('gate_up', packed.bytes);
     const ref = new Float64Array(T * rows);
@@ -272,8 +247,8 @@ function expertsCase(format: WeightFormat, shape: KernelShape, part: 'gate_up' |
     const ids = [3, 0, 4];
     const idsBuf = io.input('ids', new Uint32Array([2, ...ids]));
     if (part === 'gate_up') {
-      const gates = Array.from({ length: E }, () => randomTensor(format, inter, d, rng));
-      const ups = Array.from({ length: E }, () => randomTensor(format, inter, d, rng));
+      const gates = Array.from({ length: E }, () => testTensor(format, inter, d, rng));
+      const ups = Array.from({ length: E }, () => testTensor(format, inter, d, rng));
       const gp = pack(gates);
       const up = pack(ups);
       const x = rng.uniform(d, -1, 1);
@@ -289,7 +264,7 @@ function expertsCase(format: WeightFormat, shape: KernelShape, part: 'gate_up' |
       const e = dotTolerance(d, Math.max(...gates.map((t) => maxAbs(t.w)), ...ups.map((t) => maxAbs(t.w)))).atol;
       return { y: compare(await io.read(bufs.y, K * inter), ref, { atol: e * (2.1 * maxAbs(ref) + 2), rtol: 1e-5 }) };
     }
-    const downs = Array.from({ length: E }, () => randomTensor(format, d, inter, rng));
+    const downs = Array.from({ length: E }, () => testTensor(format, d, inter, rng));
     const packed = pack(downs);
     const h = rng.uniform(K * inter, -1, 1);
     const slotW = Float32Array.from([0, 0.5, 0.3, 0.2]); // from offset 1
@@ -329,8 +304,8 @@ function groupedCase(format: WeightFormat, shape: KernelShape, mode: 'write' | '
     for (const n of counts) offsets.push(offsets[offsets.length - 1] + n);
     const N = offsets[E];
     const expertOf = (i: number) => offsets.findIndex((o, e) => i >= o && i < offsets[e + 1]);
-    const gates = Array.from({ length: E }, () => randomTensor(format, rows, cols, rng));
-    const ups = mode === 'swiglu' ? Array.from({ length: E }, () => randomTensor(format, rows, cols, rng)) : [];
+    const gates = Array.from({ length: E }, () => testTensor(format, rows, cols, rng));
+    const ups = mode === 'swiglu' ? Array.from({ length: E }, () => testTensor(format, rows, cols, rng)) : [];
     const x = rng.uniform(N * cols, -1, 1);
     const ref = new Float64Array(N * rows);
     for (let i = 0; i < N; i++) {
@@ -370,7 +345,7 @@ function gatherCase(format: WeightFormat, size: (typeof GATHER)[number]): Kernel
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { rows, cols, ids } = size;
     const T = ids.length;
-    const W = randomTensor(format, rows, cols, createRng(55 + rows + WEIGHT_FORMATS.indexOf(format)));
+    const W = testTensor(format, rows, cols, createRng(55 + rows + WEIGHT_FORMATS.indexOf(format)));
     const yOffset = 3;
     const yTok = cols + 2;
     const yLen = yOffset + T * yTok;
@@ -430,7 +405,7 @@ export async function benchMatmul(opts: { ctx?: KernelContext; size?: number; it
     return (performance.now() - t0) / count;
   };
   for (const format of opts.formats ?? WEIGHT_FORMATS) {
-    const W = randomTensor(format, n, n, rng, false);
+    const W = testTensor(format, n, n, rng, false);
     const buffer = uploadStorage(device, `bench:${format}`, W.bytes);
     for (const shape of opts.shapes ?? SHAPES) {
       const d = matmul(ctx, { weight: { buffer, layout: W.layout }, x, y, shape }, `bench:${format}:${shape}`);

@@ -12,6 +12,8 @@ export interface ModelHarness {
   /** Same through prefill/decode with GPU sampling at temperature 0 (4-byte readback per step). */
   sampleGreedy(prompt: number[], n: number): Promise<number[]>;
   reset(): void;
+  /** prefill() keeping `reuse` cached positions, then the logits after the prompt and the reused count. */
+  prefillLogits(ids: number[], reuse: number): Promise<{ logits: number[]; reused: number }>;
   /** Runs `f` and returns the error's code and message (or null). */
   errorOf(what: 'logits' | 'prefill', ids: number[]): Promise<{ code: string; message: string } | null>;
 }
@@ -61,6 +63,10 @@ const harness: ModelHarness = {
   },
   reset() {
     model!.reset();
+  },
+  async prefillLogits(ids, reuse) {
+    const r = await model!.prefill(ids, { reusePrefix: reuse, sampling: greedyParams(0) });
+    return { logits: Array.from(await model!.readLogits()), reused: r.reusedTokens };
   },
   async errorOf(what, ids) {
     try {

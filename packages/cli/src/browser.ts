@@ -55,26 +55,38 @@ function serveFolder(prefix: string, dir: string) {
   };
 }
 
+/** Vite's dev server over the repository with `mounts` (port 0: any free port). */
+export async function startPageServer(mounts: Record<string, string> = {}, port = 0): Promise<{ server: ViteDevServer; baseUrl: string }> {
+  const server = await createServer({
+    configFile: join(REPO_ROOT, 'vite.config.ts'),
+    root: REPO_ROOT,
+    logLevel: 'error',
+    server: { port, host: 'localhost', strictPort: port !== 0, hmr: false },
+    plugins: [{
+      name: 'webmoe-mounts',
+      configureServer(s) {
+        for (const [prefix, dir] of Object.entries(mounts)) s.middlewares.use(serveFolder(prefix, dir));
+      },
+    }],
+  });
+  try {
+    await server.listen();
+    const address = server.httpServer?.address();
+    if (!address || typeof address === 'string') throw new Error('the Vite server has no TCP address');
+    return { server, baseUrl: `http://localhost:${address.port}` };
+  } catch (e) {
+    await server.close().catch(() => undefined);
+    throw e;
+  }
+}
+
 export async function openBrowserSession(opts: SessionOptions): Promise<BrowserSession> {
   let server: ViteDevServer | null = null;
   let browser: Browser | null = null;
   try {
-    server = await createServer({
-      configFile: join(REPO_ROOT, 'vite.config.ts'),
-      root: REPO_ROOT,
-      logLevel: 'error',
-      server: { port: 0, host: 'localhost', strictPort: false, hmr: false },
-      plugins: [{
-        name: 'webmoe-mounts',
-        configureServer(s) {
-          for (const [prefix, dir] of Object.entries(opts.mounts ?? {})) s.middlewares.use(serveFolder(prefix, dir));
-        },
-      }],
-    });
-    await server.listen();
-    const address = server.httpServer?.address();
-    if (!address || typeof address === 'string') throw new Error('the Vite server has no TCP address');
-    const baseUrl = `http://localhost:${address.port}`;
+    const started = await startPageServer(opts.mounts);
+    server = started.server;
+    const baseUrl = started.baseUrl;
     browser = await chromium.launch({ executablePath: chromiumPath(), args: [...CHROMIUM_ARGS] });
     const page = await browser.newPage();
     if (opts.onConsole) {

@@ -16,6 +16,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'run a model in headless Chromium on WebGPU: greedy or sampled tokens, timings, logits',
     run: async (args) => (await import('./run')).runCommand(args),
   },
+  bench: {
+    summary: 'benchmark generated models in headless Chromium on WebGPU: prefill, decode, probes, MoE scaling',
+    run: async (args) => (await import('./bench')).benchCommand(args),
+  },
   generate: {
     summary: 'write a seeded random checkpoint in the Hugging Face layout',
     run: async (args) => (await import('@webmoe/converter/cli')).generate(args),

@@ -6,7 +6,7 @@
 // max|ŵ−w| / max|w| of any tensor.
 import { rm, stat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { mkdtemp } from 'node:fs/promises';
 import { BITS_PER_WEIGHT, WEIGHT_FORMATS, type WeightFormat } from './engine';
 import { convertCheckpoint } from './convert';
@@ -50,9 +50,14 @@ async function throughput(work: string): Promise<void> {
   for (const quant of ['q4', 'fp8', 'q8'] as WeightFormat[]) {
     const out = join(work, `big-${quant}`);
     t = performance.now();
+    const cpu0 = process.cpuUsage();
     await convertCheckpoint(src, out, { quant });
     const secs = (performance.now() - t) / 1000;
-    console.log(`convert → ${quant}: ${secs.toFixed(1)} s, ${(bytes / 1e6 / secs).toFixed(0)} MB/s of source (${((await folderBytes(out)) / 1e6).toFixed(0)} MB written)`);
+    const cpu = process.cpuUsage(cpu0);
+    const cpuSecs = (cpu.user + cpu.system) / 1e6;
+    // CPU time too: on a shared machine the wall clock mostly measures the other processes.
+    console.log(`convert → ${quant}: ${secs.toFixed(1)} s, ${(bytes / 1e6 / secs).toFixed(0)} MB/s of source (${(bytes / 1e6 / cpuSecs).toFixed(0)} MB per CPU-second; ` +
+      `${((await folderBytes(out)) / 1e6).toFixed(0)} MB written; load average ${loadavg()[0].toFixed(1)} on ${cpus().length} cores)`);
     await rm(out, { recursive: true, force: true });
   }
 }

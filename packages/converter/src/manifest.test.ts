@@ -18,7 +18,7 @@ beforeAll(async () => {
 });
 afterAll(removeTempDirs);
 
-type Mutable = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Mutable = Record<string, any>;
 
 function broken(change: (m: Mutable) => void, ...names: string[]): void {
   const m = structuredClone(json) as Mutable;

@@ -34,3 +34,5 @@ export { readShardList, sha256Hex, formatBytes, type ShardEntry, type LoadProgre
 export { GpuModel, type GpuModelOptions, type GpuMemory, type StepStats } from './engine/gpu-model';
 export { GpuWeights, type GpuTensor, type GpuExperts, type WeightUploader } from './engine/weights';
 export { parseManifest, rangePieces, shardFileName, MANIFEST_FILE, TENSOR_ALIGNMENT, DEFAULT_SHARD_BYTES, type Manifest, type ManifestTensor, type ManifestExpert, type ManifestFile, type ByteRange } from './model/manifest';
+export { quantize, quantizeRows, packTensor, f32ToE4m3, f16Toward, E4M3_MAX, type QuantizedRows } from './model/quantize';
+export { MANIFEST_FORMAT, MANIFEST_VERSION, type ManifestSource } from './model/manifest';

@@ -74,7 +74,7 @@ export class GpuModel implements Generator {
     const device = gpu.device;
     this.ctx = { ...ctx, shapes: tuning.shapes };
     this.tuning = tuning;
-    this.contextLength = Math.max(1, Math.min(opts.contextLength ?? 4096, config.maxPositionEmbeddings));
+    this.contextLength = contextLengthOf(config, opts);
     this.prefillChunk = Math.max(1, opts.prefillChunk ?? 64);
     this.cacheLayout = latentCacheLayout(config, this.contextLength);
     this.cache = createLatentCache(device, this.cacheLayout, config.numLayers);
@@ -108,7 +108,7 @@ export class GpuModel implements Generator {
     }
     opts.onCompile?.();
     const ctx = createKernelContext(gpu, opts.shape);
-    const contextLength = Math.max(1, Math.min(opts.contextLength ?? 4096, config.maxPositionEmbeddings));
+    const contextLength = contextLengthOf(config, opts);
     const tuning = opts.shape ? uniformTuning(opts.shape, 'override')
       : opts.autotune === false ? uniformTuning(ctx.shape, 'default')
       : await autotune(gpu, ctx, weights, config, { contextLength });
@@ -256,6 +256,11 @@ export class GpuModel implements Generator {
     this.checkIds(ids);
     this.checkContext(this.length + ids.length);
     this.feed(ids, null);
+    return this.readLogits();
+  }
+
+  /** The logits after the last token fed (by prefill, decode or logitsAfter), read back whole: tests and tools only. */
+  async readLogits(): Promise<Float32Array> {
     const device = this.gpu.device;
     const bytes = this.config.vocabSize * 4;
     const staging = device.createBuffer({ label: 'logits:readback', size: bytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
@@ -357,6 +362,10 @@ export class GpuModel implements Generator {
     this.samplerState.destroy();
     this.staging.destroy();
   }
+}
+
+function contextLengthOf(config: ModelConfig, opts: GpuModelOptions): number {
+  return Math.max(1, Math.min(opts.contextLength ?? 4096, config.maxPositionEmbeddings));
 }
 
 /** Fails early, in plain words, when a buffer the model needs exceeds what this adapter can bind. */

@@ -1,0 +1,178 @@
+// The browser half of `webmoe bench`, also usable by hand (bench.html?models=<url>,<url>[&quick]): loads
+// each converted model from its URL, measures prefill and decode, runs the two probes and the timestamp
+// profile, and returns plain data (the CLI prints it; by hand the page renders the same table).
+import { GpuModel, WebmoeError, acquireGpu, createRng, parseManifest, type GpuContext, type Manifest, type SamplingParams } from 'webmoe';
+import { ModelSource } from '../../webmoe/src/runtime/cache/loader';
+import { createModelCache } from '../../webmoe/src/runtime/cache/model-cache';
+import { memoryCacheStore } from '../../webmoe/src/runtime/cache/store';
+import { decodeStepBytes, paramCounts } from '../src/bench-models';
+import { formatTable, type BenchModelResult } from '../src/bench-report';
+import { median, profileDispatches, readProbeMs, variantOf, kernelGroup, weightsProbeMs } from './probes';
+
+export interface BenchRequest {
+  modelUrl: string;
+  /** Table name, e.g. "100M". */
+  model: string;
+  /** Prompt lengths to time prefill over. */
+  prompts: number[];
+  /** Prompt length the decode run starts after. */
+  decodePrompt: number;
+  decodeTokens: number;
+  /** Timed runs after one warm-up. */
+  repeats: number;
+  /** Probes and the timestamp profile (off for the MoE scaling models). */
+  probes: boolean;
+}
+
+export interface BenchError {
+  error: { code: string; message: string };
+}
+
+let gpuPromise: Promise<GpuContext> | null = null;
+const gpu = () => (gpuPromise ??= acquireGpu());
+
+const greedy = (step: number): SamplingParams => ({ temperature: 0, topP: 1, topK: 0, seed: 0, step });
+
+async function loadModel(g: GpuContext, url: string, contextLength: number): Promise<{ model: GpuModel; manifest: Manifest; loadMs: number }> {
+  const t = performance.now();
+  const source = new ModelSource({ modelId: url, baseUrl: url, cache: createModelCache({ store: memoryCacheStore(), storage: null }) });
+  const manifest = parseManifest(await source.json('manifest.json'), `${url}manifest.json`);
+  const model = await GpuModel.load(g, manifest, (onShard) => source.loadShards(manifest.shards, (_s, data, i) => onShard(i, data)), {
+    contextLength, collectExpertUsage: false,
+  });
+  return { model, manifest, loadMs: performance.now() - t };
+}
+
+async function measure(req: BenchRequest): Promise<BenchModelResult> {
+  const g = await gpu();
+  const device = g.device;
+  const contextLength = Math.max(...req.prompts, req.decodePrompt) + req.decodeTokens + 2;
+  const { model, manifest, loadMs } = await loadModel(g, req.modelUrl, contextLength);
+  try {
+    const config = manifest.model.config;
+    const rng = createRng(1234);
+    const prompt = (n: number) => Array.from({ length: n }, () => 2 + rng.int(config.vocabSize - 2));
+
+    // Prefill: the whole prompt, through to the sampled token (one 4-byte readback at the end).
+    const prefill: Record<string, number> = {};
+    for (const n of req.prompts) {
+      const ids = prompt(n);
+      const times: number[] = [];
+      for (let i = 0; i <= req.repeats; i++) {
+        model.reset();
+        const t = performance.now();
+        await model.prefill(ids, { reusePrefix: 0, sampling: greedy(0) });
+        if (i > 0) times.push(performance.now() - t);
+      }
+      prefill[n] = n / (median(times) / 1000);
+    }
+
+    // Decode: per-step wall time (submit, GPU, 4-byte readback) after a prompt; the median over runs.
+    const ids = prompt(req.decodePrompt);
+    const steps: number[] = [];
+    for (let i = 0; i <= req.repeats; i++) {
+      model.reset();
+      let next = (await model.prefill(ids, { reusePrefix: 0, sampling: greedy(0) })).next;
+      for (let s = 1; s <= req.decodeTokens; s++) {
+        const t = performance.now();
+        next = await model.decode(next, greedy(s));
+        if (i > 0) steps.push(performance.now() - t);
+      }
+    }
+    const decodeMs = median(steps);
+
+    const params = paramCounts(config);
+    const bytes = decodeStepBytes(manifest, req.decodePrompt + req.decodeTokens / 2);
+    const step = model.stepStats();
+    const kv = model.kvBytesPerToken;
+    const plan = model.decodePlan();
+    const variants: Record<string, string[]> = {};
+    for (const d of plan) {
+      const k = kernelGroup(d.label);
+      (variants[k] ??= []).includes(variantOf(d)) || variants[k].push(variantOf(d));
+    }
+    let probes: BenchModelResult['probes'] = null;
+    let kernels: BenchModelResult['kernels'] = null;
+    if (req.probes) {
+      const reps = Math.max(3, req.repeats * 2);
+      const read = await readProbeMs(device, bytes.total, reps);
+      const weightsMs = await weightsProbeMs(device, plan, bytes.kv, reps);
+      probes = { read_ms: read.ms, read_shape: read.shape, weights_ms: weightsMs };
+      kernels = await profileDispatches(device, plan);
+    }
+    g.check();
+    return {
+      model: req.model,
+      quant: manifest.quant,
+      adapter: `${g.summary.vendor} ${g.summary.architecture} ${g.summary.description}`.replace(/\s+/g, ' ').trim(),
+      software: g.summary.isSoftware,
+      experts: config.moe?.nRoutedExperts ?? 0,
+      params_total: params.total,
+      params_active: params.active,
+      load_ms: loadMs,
+      prefill_tokens_per_s: prefill,
+      decode_tokens_per_s: 1000 / decodeMs,
+      decode_ms_per_token: decodeMs,
+      decode_steps: steps.length,
+      dispatches_per_token: step.dispatchesPerToken,
+      submits_per_token: step.submitsPerToken,
+      readback_bytes_per_token: step.readbackBytesPerToken,
+      bytes_read_per_token: bytes.total,
+      bytes_read_breakdown: { weights: bytes.weights, experts: bytes.experts, kv: bytes.kv },
+      read_probe_ms: probes?.read_ms ?? null,
+      dequant_probe_ms: probes?.weights_ms ?? null,
+      probes,
+      kernels,
+      kernel_shapes: { ...model.tuning.shapes },
+      kernel_shape_source: { ...model.tuning.source },
+      kernel_shape_ms: model.tuning.ms,
+      kernel_variants: variants,
+      memory: { ...model.memory },
+      kv_bytes_per_token: kv.latent,
+      mha_kv_bytes_per_token: kv.mha,
+      kv_expected_bytes_per_token: (config.kvLoraRank + config.qkRopeHeadDim) * config.numLayers * 4,
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+export interface BenchPageApi {
+  measure(r: BenchRequest): Promise<BenchModelResult | BenchError>;
+}
+
+const api: BenchPageApi = {
+  async measure(r) {
+    try {
+      return await measure(r);
+    } catch (e) {
+      return { error: e instanceof WebmoeError ? { code: e.code, message: e.message } : { code: 'internal', message: e instanceof Error ? e.message : String(e) } };
+    }
+  },
+};
+(window as unknown as { webmoeBench: BenchPageApi }).webmoeBench = api;
+
+/** By hand: bench.html?models=/__bench/v3-10m-q4/,/__bench/v3-10m-f32/[&quick] runs them and shows the table. */
+async function runFromQuery(): Promise<void> {
+  const q = new URLSearchParams(location.search);
+  const out = document.getElementById('out');
+  const models = (q.get('models') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (!out || !models.length) return;
+  const quick = q.has('quick');
+  const results: BenchModelResult[] = [];
+  for (const url of models) {
+    out.textContent = `${formatTable(results)}\nmeasuring ${url} …`;
+    const r = await api.measure({
+      modelUrl: new URL(url, location.href).href, model: url.replace(/\/$/, '').split('/').pop() ?? url,
+      prompts: quick ? [16, 128] : [16, 128, 1024], decodePrompt: 16, decodeTokens: quick ? 16 : 64, repeats: quick ? 2 : 3, probes: true,
+    });
+    if ('error' in r) {
+      out.textContent = `${formatTable(results)}\n${url}: ${r.error.code}: ${r.error.message}`;
+      return;
+    }
+    results.push(r);
+  }
+  out.textContent = formatTable(results);
+}
+
+if (typeof document !== 'undefined') void runFromQuery();

@@ -1,0 +1,209 @@
+// What `webmoe bench` reports: the per-model results the bench page returns, the JSON summary and the
+// text table, and the performance bar evaluated on them. Pure TypeScript, shared by the CLI and the page.
+import type { KernelShape } from '../../webmoe/src/gpu/kernel-context';
+
+export interface KernelTimeRow {
+  kernel: string;
+  ms: number;
+  launches: number;
+  variants: string[];
+}
+
+/** One model in one weight format, as measured by the bench page. */
+export interface BenchModelResult {
+  model: string;
+  quant: string;
+  adapter: string;
+  software: boolean;
+  experts: number;
+  params_total: number;
+  params_active: number;
+  load_ms: number;
+  /** Prompt length → tokens per second, prompt fed through to the first sampled token. */
+  prefill_tokens_per_s: Record<string, number>;
+  decode_tokens_per_s: number;
+  decode_ms_per_token: number;
+  decode_steps: number;
+  dispatches_per_token: number;
+  submits_per_token: number;
+  readback_bytes_per_token: number;
+  /** Weights and KV bytes a decode step must read (bench-models.ts decodeStepBytes). */
+  bytes_read_per_token: number;
+  bytes_read_breakdown: { weights: number; experts: number; kv: number };
+  /** Probe (a): streaming read of bytes_read_per_token. */
+  read_probe_ms: number | null;
+  /** Probe (b): the step's weight kernels alone (and a streaming read of its KV rows). */
+  dequant_probe_ms: number | null;
+  probes: { read_ms: number; read_shape: string; weights_ms: number } | null;
+  /** Timestamp profile of one decode step, per kernel (summed over layers); null without timestamp-query. */
+  kernels: KernelTimeRow[] | null;
+  kernel_shapes: Record<string, KernelShape>;
+  kernel_shape_source: Record<string, string>;
+  kernel_shape_ms: Partial<Record<string, Record<KernelShape, number>>>;
+  /** Decode plan: kernel → pipelines (kernel/entry point/variant.format) it ran. */
+  kernel_variants: Record<string, string[]>;
+  memory: { weights: number; kvCache: number; scratch: number };
+  kv_bytes_per_token: number;
+  mha_kv_bytes_per_token: number;
+  kv_expected_bytes_per_token: number;
+}
+
+export interface ScalingRow {
+  experts: number;
+  quant: string;
+  params_total: number;
+  params_active: number;
+  decode_ms_per_token: number;
+  bytes_read_per_token: number;
+  /** The routed experts' share of bytes_read_per_token. */
+  expert_bytes_per_token: number;
+}
+
+export interface BarItem {
+  item: string;
+  target: string;
+  measured: string;
+  pass: boolean | null;
+}
+
+export interface BenchSummary {
+  adapter: string;
+  software: boolean;
+  quick: boolean;
+  settings: { prompts: number[]; decode_prompt: number; decode_tokens: number; repeats: number };
+  notes: string[];
+  models: (BenchModelResult & { decode_over_read_probe: number | null; decode_over_dequant_probe: number | null })[];
+  moe_scaling: ScalingRow[];
+  bar: BarItem[];
+}
+
+const ratio = (a: number, b: number | null) => (b && b > 0 ? a / b : null);
+
+export function scalingRow(r: BenchModelResult): ScalingRow {
+  return {
+    experts: r.experts, quant: r.quant, params_total: r.params_total, params_active: r.params_active,
+    decode_ms_per_token: r.decode_ms_per_token, bytes_read_per_token: r.bytes_read_per_token,
+    expert_bytes_per_token: r.bytes_read_breakdown.experts,
+  };
+}
+
+const spread = (v: number[]) => (v.length ? Math.max(...v) / Math.min(...v) - 1 : NaN);
+const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+
+/** The issue's bar, item by item; null `pass` where this run did not measure the item. */
+export function evaluateBar(models: BenchModelResult[], scaling: ScalingRow[], prompts: number[]): BarItem[] {
+  const bar: BarItem[] = [];
+  for (const quant of ['q4', 'f32']) {
+    const m = models.find((r) => r.model === '100M' && r.quant === quant);
+    const x = m ? ratio(m.decode_ms_per_token, m.dequant_probe_ms) : null;
+    bar.push({
+      item: `decode 100M ${quant} vs probe (b)`, target: '≤ 1.5×',
+      measured: x === null ? 'not measured' : `${x.toFixed(2)}× (${m!.decode_ms_per_token.toFixed(2)} ms vs ${m!.dequant_probe_ms!.toFixed(2)} ms)`,
+      pass: x === null ? null : x <= 1.5,
+    });
+  }
+  const subs = models.map((r) => r.submits_per_token);
+  const rb = models.map((r) => r.readback_bytes_per_token);
+  bar.push({
+    item: 'queue submissions and readback per decode step', target: '1 submission, ≤ 8 bytes',
+    measured: models.length ? `${Math.max(...subs)} submission(s), ${Math.max(...rb)} bytes` : 'not measured',
+    pass: models.length ? subs.every((s) => s === 1) && rb.every((b) => b <= 8) : null,
+  });
+  const byQuant = new Map<string, ScalingRow[]>();
+  for (const s of scaling) byQuant.set(s.quant, [...(byQuant.get(s.quant) ?? []), s]);
+  for (const [quant, rows] of byQuant) {
+    const bytes = spread(rows.map((r) => r.bytes_read_per_token));
+    const expertBytes = spread(rows.map((r) => r.expert_bytes_per_token));
+    const time = spread(rows.map((r) => r.decode_ms_per_token));
+    bar.push({
+      item: `bytes read per step across ${rows.map((r) => r.experts).join('/')} experts (${quant})`, target: 'within 10%',
+      measured: `${pct(bytes)} (routed experts' bytes: ${pct(expertBytes)}; the rest is the router, E × d f32 per layer)`, pass: bytes <= 0.1,
+    });
+    bar.push({ item: `decode time across ${rows.map((r) => r.experts).join('/')} experts (${quant})`, target: 'within 15%', measured: pct(time), pass: time <= 0.15 });
+  }
+  if (!byQuant.size) bar.push({ item: 'MoE scaling', target: 'within 10% / 15%', measured: 'not measured', pass: null });
+  const q = models.find((r) => r.model === '100M' && r.quant === 'q4');
+  const longest = Math.max(...prompts);
+  if (q) {
+    const x = q.prefill_tokens_per_s[longest] / q.decode_tokens_per_s;
+    bar.push({
+      item: `prefill of ${longest} tokens vs decode, 100M q4`, target: `≥ 4× decode tokens/s${longest < 1024 ? ' (issue: 1024-token prompt)' : ''}`,
+      measured: `${x.toFixed(2)}×`, pass: longest >= 1024 ? x >= 4 : null,
+    });
+  }
+  const kvOk = models.every((r) => r.kv_bytes_per_token === r.kv_expected_bytes_per_token);
+  bar.push({
+    item: 'KV bytes per token', target: '(kv_lora_rank + rope) × layers × 4',
+    measured: models.map((r) => `${r.model}: ${r.kv_bytes_per_token} (MHA ${r.mha_kv_bytes_per_token})`).filter((v, i, a) => a.indexOf(v) === i).join('; '),
+    pass: models.length ? kvOk : null,
+  });
+  return bar;
+}
+
+export function summarize(models: BenchModelResult[], scaling: BenchModelResult[], o: { quick: boolean; prompts: number[]; decodePrompt: number; decodeTokens: number; repeats: number; notes: string[] }): BenchSummary {
+  const rows = scaling.map(scalingRow);
+  const first = models[0] ?? scaling[0];
+  return {
+    adapter: first?.adapter ?? 'unknown',
+    software: first?.software ?? false,
+    quick: o.quick,
+    settings: { prompts: o.prompts, decode_prompt: o.decodePrompt, decode_tokens: o.decodeTokens, repeats: o.repeats },
+    notes: o.notes,
+    models: models.map((r) => ({ ...r, decode_over_read_probe: ratio(r.decode_ms_per_token, r.read_probe_ms), decode_over_dequant_probe: ratio(r.decode_ms_per_token, r.dequant_probe_ms) })),
+    moe_scaling: rows,
+    bar: evaluateBar(models, rows, o.prompts),
+  };
+}
+
+const mb = (b: number) => `${(b / 2 ** 20).toFixed(b < 2 ** 20 ? 3 : 1)}`;
+const num = (v: number | null | undefined, d = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(d));
+const m = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 2 : 1)}M`;
+
+function columns(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => r.map((c, i) => (i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd();
+  return [line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n');
+}
+
+/** The main table: one row per model and format. */
+export function formatTable(models: BenchModelResult[]): string {
+  if (!models.length) return '';
+  const prompts = [...new Set(models.flatMap((r) => Object.keys(r.prefill_tokens_per_s)))].sort((a, b) => Number(a) - Number(b));
+  const head = ['model', 'quant', 'params', 'active', ...prompts.map((p) => `pre@${p} t/s`), 'dec t/s', 'ms/tok', 'disp', 'subm', 'rb B',
+    'MiB/step', 'read ms', '×', 'deq ms', '×', 'KV B/tok', 'MHA B/tok'];
+  const rows = models.map((r) => [
+    r.model, r.quant, m(r.params_total), m(r.params_active), ...prompts.map((p) => num(r.prefill_tokens_per_s[p])),
+    num(r.decode_tokens_per_s), num(r.decode_ms_per_token, 2), String(r.dispatches_per_token), String(r.submits_per_token), String(r.readback_bytes_per_token),
+    mb(r.bytes_read_per_token), num(r.read_probe_ms, 2), num(ratio(r.decode_ms_per_token, r.read_probe_ms)), num(r.dequant_probe_ms, 2),
+    num(ratio(r.decode_ms_per_token, r.dequant_probe_ms), 2), String(r.kv_bytes_per_token), String(r.mha_kv_bytes_per_token),
+  ]);
+  return columns(head, rows);
+}
+
+/** Everything after the main table: per-kernel times, variants, memory, MoE scaling, the bar. */
+export function formatDetails(s: BenchSummary): string {
+  const out: string[] = [];
+  for (const r of s.models) {
+    out.push('', `${r.model} ${r.quant}: kernel shapes ${Object.entries(r.kernel_shapes).map(([f, v]) => `${f}=${v} (${r.kernel_shape_source[f]})`).join(', ')}; ` +
+      `GPU memory: weights ${mb(r.memory.weights)} MiB, KV cache ${mb(r.memory.kvCache)} MiB, scratch ${mb(r.memory.scratch)} MiB; load ${num(r.load_ms / 1000, 1)} s`);
+    if (r.kernels) {
+      const total = r.kernels.reduce((a, k) => a + k.ms, 0);
+      out.push(`  timestamp profile of one decode step (${num(total, 2)} ms in ${r.dispatches_per_token - 1} passes; sampling not included):`);
+      for (const k of r.kernels.filter((k) => k.ms > 0).slice(0, 12)) {
+        out.push(`    ${k.kernel.padEnd(18)} ${num(k.ms, 3).padStart(9)} ms  ${String(k.launches).padStart(3)}×  ${k.variants.join(' ')}`);
+      }
+    } else {
+      out.push('  (no timestamp-query feature: no per-kernel times)');
+    }
+  }
+  if (s.moe_scaling.length) {
+    out.push('', 'MoE scaling (same active parameters):');
+    out.push(columns(['experts', 'quant', 'params', 'active', 'ms/tok', 'MiB/step', 'expert MiB/step'], s.moe_scaling.map((r) => [
+      String(r.experts), r.quant, m(r.params_total), m(r.params_active), num(r.decode_ms_per_token, 2), mb(r.bytes_read_per_token), mb(r.expert_bytes_per_token),
+    ])));
+  }
+  out.push('', 'The bar:');
+  for (const b of s.bar) out.push(`  [${b.pass === null ? ' -- ' : b.pass ? 'pass' : 'MISS'}] ${b.item}: ${b.measured} (target ${b.target})`);
+  if (s.notes.length) out.push('', ...s.notes.map((n) => `note: ${n}`));
+  return out.join('\n');
+}

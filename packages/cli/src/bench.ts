@@ -1,0 +1,133 @@
+// `webmoe bench`: generates the benchmark's models once (BF16 checkpoints with DeepSeek-V3's proportions,
+// converted to q4 and f32, cached under ~/.cache/webmoe/bench), measures them in headless Chromium on
+// WebGPU through packages/cli/page/bench.ts, and prints a table, or with --json one JSON object on the
+// last line of standard output. What each figure means: packages/cli/BENCH.md.
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs, UsageError } from './args';
+import { openBrowserSession, startPageServer } from './browser';
+import { BENCH_MODELS, SCALING_EXPERTS, scalingModel, v3Config, type BenchModel } from './bench-models';
+import { formatDetails, formatTable, summarize, type BenchModelResult } from './bench-report';
+import type { BenchError, BenchPageApi, BenchRequest } from '../page/bench';
+
+const USAGE = `usage: webmoe bench [--quick] [--json] [--verbose] [--cache <dir>] [--serve [--port N]]
+  Measures generated DeepSeek-V3-proportioned models (about 10M, 100M and 500M parameters; --quick: 10M and
+  100M with shorter prompts and fewer tokens) in q4 and f32, the two probes, a timestamp profile and MoE
+  scaling over 8, 32 and 128 experts. --json: one JSON object on the last line of standard output.
+  --cache: where the generated models live (default ~/.cache/webmoe/bench). --serve: prepare the models,
+  then serve the bench page and print its address, to run the same benchmark in a browser on a real GPU.`;
+
+const SPEC = {
+  quick: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' }, cache: { type: 'string' },
+  serve: { type: 'flag' }, port: { type: 'number' }, help: { type: 'flag' },
+} as const;
+
+const QUANTS = ['q4', 'f32'] as const;
+
+interface Settings {
+  prompts: number[];
+  decodePrompt: number;
+  decodeTokens: number;
+  repeats: number;
+  scalingQuant: (typeof QUANTS)[number];
+}
+
+const FULL: Settings = { prompts: [16, 128, 1024], decodePrompt: 16, decodeTokens: 64, repeats: 3, scalingQuant: 'q4' };
+/** Sized to finish in under a minute on a 2-core machine running SwiftShader (models already cached). */
+const QUICK: Settings = { prompts: [16, 128], decodePrompt: 16, decodeTokens: 16, repeats: 2, scalingQuant: 'q4' };
+
+/** The checkpoint and its conversion, made once; remade when the model's config changed. */
+async function prepare(root: string, m: BenchModel, quant: (typeof QUANTS)[number], log: (s: string) => void): Promise<string> {
+  const config = v3Config(m.shape);
+  const src = join(root, m.name);
+  const out = join(root, `${m.name}-${quant}`);
+  const same = (file: string, get: (j: Record<string, unknown>) => unknown) => {
+    try {
+      return JSON.stringify(get(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)) === JSON.stringify(config);
+    } catch {
+      return false;
+    }
+  };
+  if (same(join(out, 'manifest.json'), (j) => (j.model as { hf: unknown }).hf)) return out;
+  const { convertCheckpoint, generateCheckpoint } = await import('@webmoe/converter');
+  if (!same(join(src, 'config.json'), (j) => j)) {
+    log(`generating ${m.name} (BF16) in ${src}`);
+    await generateCheckpoint(src, { config, seed: 1, force: true });
+  }
+  log(`converting ${m.name} to ${quant}`);
+  await convertCheckpoint(src, out, { quant, force: true });
+  return out;
+}
+
+export async function benchCommand(argv: string[]): Promise<void> {
+  const { options: o, positionals } = parseArgs(argv, SPEC);
+  if (o.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
+  const quick = Boolean(o.quick);
+  const s = quick ? QUICK : FULL;
+  const log = (line: string) => {
+    if (o.verbose || !o.json) process.stderr.write(`${line}\n`);
+  };
+  const root = resolve(typeof o.cache === 'string' ? o.cache : join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'webmoe', 'bench'));
+  const models = quick ? BENCH_MODELS.slice(0, 2) : BENCH_MODELS;
+  const scaling = SCALING_EXPERTS.map(scalingModel);
+
+  const t0 = performance.now();
+  const work: { m: BenchModel; quant: (typeof QUANTS)[number]; folder: string; scaling: boolean }[] = [];
+  for (const m of models) for (const quant of QUANTS) work.push({ m, quant, folder: await prepare(root, m, quant, log), scaling: false });
+  for (const m of scaling) work.push({ m, quant: s.scalingQuant, folder: await prepare(root, m, s.scalingQuant, log), scaling: true });
+
+  if (o.serve) {
+    const { baseUrl } = await startPageServer({ '/__bench/': root }, typeof o.port === 'number' ? o.port : 0);
+    const list = work.filter((w) => !w.scaling).map((w) => `/__bench/${w.m.name}-${w.quant}/`).join(',');
+    process.stdout.write(`open ${baseUrl}/packages/cli/page/bench.html?models=${list}${quick ? '&quick' : ''}\n(Ctrl-C to stop)\n`);
+    await new Promise(() => undefined);
+  }
+
+  const session = await openBrowserSession({
+    page: 'packages/cli/page/bench.html',
+    mounts: { '/__bench/': root },
+    onConsole: o.verbose ? (l) => process.stderr.write(`${l}\n`) : undefined,
+  });
+  const results: BenchModelResult[] = [];
+  const scaled: BenchModelResult[] = [];
+  try {
+    await session.page.waitForFunction(() => 'webmoeBench' in window);
+    for (const w of work) {
+      const t = performance.now();
+      const request: BenchRequest = {
+        modelUrl: `${session.baseUrl}/__bench/${w.m.name}-${w.quant}/`,
+        model: w.m.label,
+        prompts: w.scaling ? [s.decodePrompt] : s.prompts,
+        decodePrompt: s.decodePrompt,
+        decodeTokens: s.decodeTokens,
+        repeats: s.repeats,
+        probes: !w.scaling,
+      };
+      const r = await session.page.evaluate((req) => (window as unknown as { webmoeBench: BenchPageApi }).webmoeBench.measure(req), request);
+      if ('error' in r) throw new Error(`${w.m.name} ${w.quant}: ${(r as BenchError).error.code}: ${(r as BenchError).error.message}`);
+      (w.scaling ? scaled : results).push(r);
+      log(`measured ${w.m.label} ${w.quant} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    await session.close();
+  }
+
+  const notes: string[] = [];
+  if (results[0]?.software) notes.push(`${results[0].adapter} is a software adapter running WGSL on the CPU: absolute figures are not GPU figures.`);
+  if (quick) notes.push(`--quick: 10M and 100M only, prompts ${s.prompts.join('/')} (not 1024), ${s.decodeTokens} decode tokens, ${s.repeats} timed runs after a warm-up.`);
+  notes.push(`MoE scaling: ${scaling[0].label.split(' ')[0]}-model widths, top-${scaling[0].shape.topK}, ${s.scalingQuant}; bytes per step at position ${s.decodePrompt + s.decodeTokens / 2}.`);
+  notes.push(`total time ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const summary = summarize(results, scaled, { quick, prompts: s.prompts, decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, repeats: s.repeats, notes });
+  const text = `adapter: ${summary.adapter}${summary.software ? ' (software)' : ''}\n\n${formatTable(results)}\n${formatDetails(summary)}\n`;
+  if (o.json) {
+    if (o.verbose) process.stderr.write(text);
+    process.stdout.write(`${JSON.stringify(summary)}\n`);
+    return;
+  }
+  process.stdout.write(text);
+}
