@@ -1,6 +1,6 @@
 // The chat demo: loads the bundled model (or a pasted URL) through webmoe's public API, streams replies
 // into the conversation, and shows what the engine is doing. The model runs in a Worker when it can.
-import { ModelCache, formatBytes, isWebmoeError, type ChatMessage, type LoadProgress } from 'webmoe';
+import { ModelCache, formatBytes, isWebmoeError, type ChatMessage, type EngineStats, type LoadProgress } from 'webmoe';
 import { loadEngine, type LoadedEngine } from './engine-loader';
 import { renderMarkdown } from './markdown';
 import { describeError } from './messages';
@@ -344,18 +344,24 @@ async function send(): Promise<void> {
     if (ui.status.dataset.state === 'generating') setStatus('ready', 'Ready');
     updateButtons();
   }
-  await refreshStats();
+  const stats = await refreshStats();
+  const last = stats?.lastReply;
+  if (finish === 'stopped' && last?.finishReason === 'aborted') {
+    reply.meta.textContent = `stopped after ${last.usage.completion_tokens} tokens · ${last.timings.decode_tokens_per_second.toFixed(1)} tok/s`;
+  }
 }
 
-async function refreshStats(): Promise<void> {
+async function refreshStats(): Promise<EngineStats | null> {
   const loaded = current;
-  if (!loaded) return;
+  if (!loaded) return null;
   try {
     const stats = await loaded.engine.stats();
     renderStats(stats);
     renderAdapter(stats.model, loaded.where === 'worker' ? 'a Worker' : 'the page (no Worker)');
+    return stats;
   } catch (e) {
     showProblem(e);
+    return null;
   }
 }
 

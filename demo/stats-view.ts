@@ -26,7 +26,7 @@ function speeds(s: EngineStats): void {
   $('prefill-tps').textContent = rate(t?.prefill_tokens_per_second);
   $('decode-tps').textContent = rate(t?.decode_tokens_per_second);
   $('prefill-detail').textContent = u ? `${u.prefilled_tokens} prompt tokens${u.reused_tokens ? `, ${u.reused_tokens} reused` : ''}` : 'no reply yet';
-  $('decode-detail').textContent = u ? `${u.completion_tokens} reply tokens` : '';
+  $('decode-detail').textContent = u ? `${u.completion_tokens} reply tokens${s.lastReply?.finishReason === 'aborted' ? ', stopped' : ''}` : '';
 }
 
 /** A labelled horizontal bar whose length is `fraction` of the track. */
@@ -87,6 +87,9 @@ function heatmap(m: GeneratorStats): void {
     return;
   }
   grid.style.setProperty('--experts', String(E));
+  grid.style.setProperty('--rows', String(rows.length));
+  // Hundreds of experts (DeepSeek-V3 has 256) only fit without gaps between cells.
+  grid.classList.toggle('dense', E > 32 || rows.length > 16);
   let max = 0;
   for (const r of rows) for (const c of r.counts) max = Math.max(max, c);
   const summary: string[] = [];

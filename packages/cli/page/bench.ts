@@ -85,7 +85,7 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
     const bytes = decodeStepBytes(manifest, req.decodePrompt + req.decodeTokens / 2);
     const step = model.stepStats();
     const kv = model.kvBytesPerToken;
-    const plan = model.decodePlan();
+    const plan = model.recordedPlan(1);
     const variants: Record<string, string[]> = {};
     for (const d of plan) {
       const k = kernelGroup(d.label);

@@ -2,7 +2,7 @@
 // A GPU wants workgroup reductions and coalesced loads; a software adapter running WGSL on CPU threads wants
 // one invocation per output row (about 5× faster there). A name-based guess (isSoftware) is only the
 // fallback: the measurement runs both shapes on the model's own decode-sized work (its largest matrix, the
-// first MoE layer's selected experts, attention over a few hundred positions, one RMSNorm row) and keeps
+// first MoE layer's selected experts and router, attention over a few hundred positions, one RMSNorm row) and keeps
 // the faster. Choices are cached per adapter and weight format (localStorage where the page has it, and
 // in memory for the session), so only the first load on an adapter pays for the measurement.
 import type { GpuContext } from '../gpu/device';
@@ -13,6 +13,7 @@ import type { ModelConfig } from '../model/config';
 import { matmul, type WeightRef } from '../kernels/matmul';
 import { latentCacheLayout, mlaAttention } from '../kernels/mla';
 import { rmsnorm } from '../kernels/rmsnorm';
+import { router } from '../kernels/router';
 import type { GpuWeights } from './weights';
 
 export type TuningSource = 'measured' | 'cached' | 'default' | 'override';
@@ -156,6 +157,15 @@ function workloads(ctx: KernelContext, weights: GpuWeights, config: ModelConfig,
     qt, qpe: q, cache, layout, positions, out: olat, tokens: 1, heads: H, scale: 0.1,
     qpeTokenStride: H * qHead, qpeHeadStride: qHead, qpeOffset: config.qkNopeHeadDim, shape,
   }, 'autotune:mla');
+
+  if (moeLayer >= 0) {
+    const m = config.moe!;
+    const p = `model.layers.${moeLayer}.mlp.gate`;
+    const ids = buf('router_ids', m.topK);
+    const rw = buf('router_weights', m.topK);
+    const bias = m.hasCorrectionBias ? weights.tensor(`${p}.e_score_correction_bias`).buffer : null;
+    out.router = (shape) => [router(ctx, { x, weight: weights.tensor(`${p}.weight`).buffer, dim: d, ids, weights: rw, bias, tokens: 1, moe: m, shape }, 'autotune:router')];
+  }
 
   const norm = weights.has('model.norm.weight') ? weights.tensor('model.norm.weight').buffer : null;
   if (norm) out.rmsnorm = (shape) => [rmsnorm(ctx, { x, weight: norm, y, rows: 1, cols: d, eps: 1e-6, shape }, 'autotune:rmsnorm')];

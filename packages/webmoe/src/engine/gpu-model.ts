@@ -129,12 +129,12 @@ export class GpuModel implements Generator {
   }
 
   /**
-   * The recorded forward pass for one token (no sampling), for profiling and the benchmark's probes.
-   * Replaying it recomputes the last decoded position (same ids and position: the cache row is rewritten
-   * with the same values).
+   * The recorded forward pass for a call of `tokens` tokens (no sampling), for profiling and the
+   * benchmark's probes. Replaying it right after a call of that size recomputes that call (same ids and
+   * positions: the cache rows are rewritten with the same values).
    */
-  decodePlan(): readonly Dispatch[] {
-    return this.plan(1);
+  recordedPlan(tokens = 1): readonly Dispatch[] {
+    return this.plan(tokens);
   }
 
   stepStats(): StepStats {
@@ -335,6 +335,7 @@ export class GpuModel implements Generator {
 
   /** Generator.stats: sizes, and the expert counters read back once. */
   async stats(): Promise<GeneratorStats> {
+    this.checkUsable();
     const usage = await this.expertUsage();
     const { latent, mha } = this.kvBytesPerToken;
     return {

@@ -10,8 +10,8 @@ import { PipelineCache } from './pipelines';
 export type KernelShape = 'workgroup' | 'row';
 
 /** The hot kernel families whose shape is chosen per adapter (engine/autotune.ts measures them). */
-export type KernelFamily = 'matmul' | 'mla' | 'rmsnorm';
-export const KERNEL_FAMILIES: readonly KernelFamily[] = ['matmul', 'mla', 'rmsnorm'];
+export type KernelFamily = 'matmul' | 'mla' | 'rmsnorm' | 'router';
+export const KERNEL_FAMILIES: readonly KernelFamily[] = ['matmul', 'mla', 'rmsnorm', 'router'];
 export type KernelShapes = Readonly<Record<KernelFamily, KernelShape>>;
 
 export interface KernelContext {

@@ -137,6 +137,11 @@ function check(ok: boolean, label: string, message: string): void {
   if (!ok) throw new RangeError(`${label}: ${message}`);
 }
 
+/** Robust buffer access would turn an out-of-range index into a silent wrong value: refuse it here. */
+function fits(buffer: GPUBuffer, bytes: number, what: string, label: string): void {
+  check(buffer.size >= bytes, label, `${what} needs ${bytes} bytes of ${buffer.label || 'its buffer'}, which holds ${buffer.size}`);
+}
+
 /** One launch of the matmul family: returns a pre-bound Dispatch that can be recorded any number of times. */
 export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dispatch {
   const shape = shapeFor(ctx, 'matmul', a.shape);
@@ -170,6 +175,22 @@ export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dis
   const yBatch = a.yBatchStride ?? (flatY ? 0 : outLen);
   const yTok = a.yTokenStride ?? (flatY ? outLen : B * outLen);
 
+  const gridBatch = sum ? 1 : B;
+  const xOffset = a.xOffset ?? 0;
+  const yOffset = a.yOffset ?? 0;
+  if (T > 0) {
+    fits(a.x, 4 * (xOffset + (B - 1) * xBatch + (T - 1) * xTok + inLen), 'x', label);
+    fits(a.y, 4 * (yOffset + (gridBatch - 1) * yBatch + (T - 1) * yTok + outLen), 'y', label);
+  }
+  const tensorEnd = (w: WeightRef) => (w.offset ?? 0) + (grouped ? (B - 1) * a.groups!.strideBytes : 0) + w.layout.bytes;
+  fits(a.weight.buffer, tensorEnd(a.weight), 'the weight', label);
+  if (a.up) fits(a.up.buffer, tensorEnd(a.up), 'the up weight', label);
+  if (a.experts) {
+    fits(a.experts.ids, 4 * ((a.experts.idsOffset ?? 0) + B), 'expert ids', label);
+    if (a.experts.weights) fits(a.experts.weights, 4 * ((a.experts.weightsOffset ?? 0) + B), 'slot weights', label);
+  }
+  if (a.groups) fits(a.groups.offsets, 4 * ((a.groups.offsetsOffset ?? 0) + B + 1), 'segment offsets', label);
+
   const maxRows = grouped ? Math.max(1, a.groups!.maxRows ?? T) : T;
   const entry = transposed ? 'matmul_t' : shape === 'row' || maxRows > WG_MAX_TOKENS ? 'matmul_row' : 'matmul_wg';
   const TT = tokenTile(entry, maxRows);
@@ -186,8 +207,8 @@ export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dis
     .u32(rows).u32(L.cols).u32(T).u32(B)
     .u32(q).u32(sc).u32(mn).u32(q2).u32(sc2).u32(mn2)
     .u32(rowBase).u32(rowStride).u32(words(strideBytes, 'expert stride', label))
-    .u32(a.xOffset ?? 0).u32(xTok).u32(xBatch)
-    .u32(a.yOffset ?? 0).u32(yTok).u32(yBatch)
+    .u32(xOffset).u32(xTok).u32(xBatch)
+    .u32(yOffset).u32(yTok).u32(yBatch)
     .u32(a.experts?.idsOffset ?? a.groups?.offsetsOffset ?? 0).u32(a.experts?.weightsOffset ?? 0)
     .u32(span).u32(spans)
     .u32((a.output === 'accumulate' ? FLAG.accumulate : 0) | (sum ? FLAG.sum : 0) | (slotWeights ? FLAG.slotWeights : 0))
@@ -204,7 +225,7 @@ export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dis
     label,
     pipeline,
     bindGroup: bindKernel(ctx.device, label, pipeline, inputs, [a.y], uniform),
-    workgroups: grid1d(blocks * spans * (sum ? 1 : B)),
+    workgroups: grid1d(blocks * spans * gridBatch),
   };
 }
 
@@ -212,9 +233,15 @@ export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dis
 export function gatherRows(ctx: KernelContext, a: GatherRowsArgs, label = 'gather_rows'): Dispatch {
   const L = a.weight.layout;
   const [q, sc, mn] = sections(a.weight, label);
+  const yTok = a.yTokenStride ?? L.cols;
+  if (a.tokens > 0) {
+    fits(a.ids, 4 * ((a.idsOffset ?? 0) + a.tokens), 'ids', label);
+    fits(a.y, 4 * ((a.yOffset ?? 0) + (a.tokens - 1) * yTok + L.cols), 'y', label);
+  }
+  fits(a.weight.buffer, (a.weight.offset ?? 0) + L.bytes, 'the table', label);
   const p = new ParamsWriter()
     .u32(a.tokens).u32(L.rows).u32(L.cols).u32(q).u32(sc).u32(mn)
-    .u32(a.idsOffset ?? 0).u32(a.yOffset ?? 0).u32(a.yTokenStride ?? L.cols);
+    .u32(a.idsOffset ?? 0).u32(a.yOffset ?? 0).u32(yTok);
   const pipeline = ctx.pipelines.get({ kernel: 'matmul', entryPoint: 'gather_rows', variant: L.format, constants: { FORMAT: formatIndex(a.weight), WG } }, source);
   const uniform = createUniform(ctx.device, `${label}:params`, p);
   return {

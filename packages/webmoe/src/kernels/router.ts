@@ -10,7 +10,7 @@
 // ids of each token come in descending order of the biased score; ties go to the lower expert index.
 import source from '../../../../shaders/router.wgsl?raw';
 import { WebmoeError } from '../errors';
-import type { KernelContext, KernelShape } from '../gpu/kernel-context';
+import { shapeFor, type KernelContext, type KernelShape } from '../gpu/kernel-context';
 import { ParamsWriter, createStorage, createUniform } from '../gpu/buffers';
 import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
 import type { MoeConfig, TopkMethod } from '../model/config';
@@ -95,7 +95,7 @@ function params(a: RouterOutputs, dim: number): ParamsWriter {
 
 function launch(ctx: KernelContext, entry: 'router' | 'router_select', a: RouterOutputs, inputs: GPUBuffer[], dim: number, label: string): Dispatch {
   checkRouterConfig(a.moe);
-  const shape = a.shape ?? ctx.shape;
+  const shape = shapeFor(ctx, 'router', a.shape);
   const ph = placeholder(ctx.device);
   const pipeline = ctx.pipelines.get({
     kernel: 'router',

@@ -91,7 +91,8 @@ export class Conversation {
         finishReason = 'length';
         break;
       }
-      if (signal.aborted) throw abortedError('the request was aborted', { text, completion_tokens: completion });
+      // The figures so far come along, so that a stopped reply still reports its speed.
+      if (signal.aborted) throw abortedError('the request was aborted', { text, completion_tokens: completion, ...figures(ids.length, reused, completion, queuedAt, t0, t1, now()) });
       try {
         const next = await gen.decode(token, sampler.next());
         kv.push(token);
@@ -108,29 +109,30 @@ export class Conversation {
       if (r.stopped) finishReason = 'stop';
       else emit(stops.flush());
     }
-    const t2 = now();
-    const prefilled = ids.length - reused;
-    const decodeSteps = completion - 1;
-    return {
-      text,
-      finishReason,
-      usage: {
-        prompt_tokens: ids.length,
-        completion_tokens: completion,
-        total_tokens: ids.length + completion,
-        prompt_tokens_details: { cached_tokens: reused },
-        prefilled_tokens: prefilled,
-        reused_tokens: reused,
-      },
-      timings: {
-        queued_ms: t0 - queuedAt,
-        prefill_ms: t1 - t0,
-        decode_ms: t2 - t1,
-        prefill_tokens_per_second: rate(prefilled, t1 - t0),
-        decode_tokens_per_second: rate(decodeSteps, t2 - t1),
-      },
-    };
+    return { text, finishReason, ...figures(ids.length, reused, completion, queuedAt, t0, t1, now()) };
   }
+}
+
+/** Usage and timings of a request: queued until t0, prefill until t1, decoding until t2. */
+export function figures(prompt: number, reused: number, completion: number, queuedAt: number, t0: number, t1: number, t2: number): { usage: CompletionUsage; timings: CompletionTimings } {
+  const prefilled = prompt - reused;
+  return {
+    usage: {
+      prompt_tokens: prompt,
+      completion_tokens: completion,
+      total_tokens: prompt + completion,
+      prompt_tokens_details: { cached_tokens: reused },
+      prefilled_tokens: prefilled,
+      reused_tokens: reused,
+    },
+    timings: {
+      queued_ms: t0 - queuedAt,
+      prefill_ms: t1 - t0,
+      decode_ms: t2 - t1,
+      prefill_tokens_per_second: rate(prefilled, t1 - t0),
+      decode_tokens_per_second: rate(completion - 1, t2 - t1),
+    },
+  };
 }
 
 function rate(n: number, ms: number): number {

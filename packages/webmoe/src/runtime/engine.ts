@@ -1,7 +1,7 @@
 // The Engine a web app talks to, and its in-process implementation: load a converted model from a URL
 // (through the cache), then chat with it through the OpenAI-shaped API. The Worker engine
 // (worker-engine.ts) runs this same implementation inside a dedicated Worker.
-import { WebmoeError } from '../errors';
+import { WebmoeError, isWebmoeError } from '../errors';
 import { TextTokenizer } from '../text/tokenizer';
 import { ModelSource } from './cache/loader';
 import { ModelCache } from './cache/model-cache';
@@ -23,8 +23,8 @@ export interface ModelInfo {
 export interface EngineStats {
   /** Null for a backend that reports nothing. */
   readonly model: GeneratorStats | null;
-  /** The last request that finished (an aborted one does not count); null before the first. */
-  readonly lastReply: { readonly finishReason: FinishReason; readonly usage: CompletionUsage; readonly timings: CompletionTimings } | null;
+  /** The last reply, finished or stopped ('aborted') after its prefill; null before the first. */
+  readonly lastReply: { readonly finishReason: FinishReason | 'aborted'; readonly usage: CompletionUsage; readonly timings: CompletionTimings } | null;
 }
 
 export interface Engine {
@@ -104,9 +104,16 @@ export class LocalEngine implements Engine {
 
   private async generate(...args: Parameters<Conversation['generate']>): Promise<GenerationResult> {
     this.generator.resetStats?.();
-    const r = await this.conversation.generate(...args);
-    this.lastReply = { finishReason: r.finishReason, usage: r.usage, timings: r.timings };
-    return r;
+    try {
+      const r = await this.conversation.generate(...args);
+      this.lastReply = { finishReason: r.finishReason, usage: r.usage, timings: r.timings };
+      return r;
+    } catch (e) {
+      // A reply stopped while decoding carries its figures so far (conversation.ts).
+      const d = isWebmoeError(e, 'aborted') ? (e.detail as Partial<GenerationResult> | undefined) : undefined;
+      if (d?.usage && d.timings) this.lastReply = { finishReason: 'aborted', usage: d.usage, timings: d.timings };
+      throw e;
+    }
   }
 
   stats(): Promise<EngineStats> {

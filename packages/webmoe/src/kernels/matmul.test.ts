@@ -1,0 +1,85 @@
+// The matmul launcher's argument checks and its choice of entry point and tile, without a GPU: the checks
+// run before any device call, and a pipeline cache that records its key stops the launch there.
+import { describe, expect, it } from 'vitest';
+import { matmul, gatherRows, type MatmulArgs } from './matmul';
+import { tensorLayout } from '../model/formats';
+import type { KernelContext, KernelShape } from '../gpu/kernel-context';
+import type { PipelineKey } from '../gpu/pipelines';
+
+const buffer = (label: string, bytes: number) => ({ label, size: bytes }) as GPUBuffer;
+
+class Reached extends Error {
+  constructor(readonly key: PipelineKey) {
+    super('pipeline requested');
+  }
+}
+
+function fakeContext(shape: KernelShape): KernelContext {
+  const pipelines = { get: (key: PipelineKey) => { throw new Reached(key); } };
+  return { device: {} as GPUDevice, pipelines, features: { subgroups: false, timestampQuery: false, shaderF16: false }, shape } as unknown as KernelContext;
+}
+
+/** The pipeline key a launch asks for. */
+function keyOf(shape: KernelShape, a: MatmulArgs): PipelineKey {
+  try {
+    matmul(fakeContext(shape), a);
+  } catch (e) {
+    if (e instanceof Reached) return e.key;
+    throw e;
+  }
+  throw new Error('matmul did not ask for a pipeline');
+}
+
+const layout = tensorLayout('q4', [67, 130]);
+const weight = { buffer: buffer('w', 4096 + layout.bytes), offset: 256, layout };
+const args = (T: number, extra: Partial<MatmulArgs> = {}): MatmulArgs => ({
+  weight, x: buffer('x', 4 * T * 130), y: buffer('y', 4 * T * 67), tokens: T, ...extra,
+});
+
+describe('matmul entry points', () => {
+  it('spreads a row over a workgroup for decode and tiles prefill by rows', () => {
+    expect(keyOf('workgroup', args(1))).toMatchObject({ entryPoint: 'matmul_wg', constants: { TT: 1, FORMAT: 3 } });
+    expect(keyOf('workgroup', args(3))).toMatchObject({ entryPoint: 'matmul_wg', constants: { TT: 4 } });
+    expect(keyOf('workgroup', args(17))).toMatchObject({ entryPoint: 'matmul_row', constants: { TT: 8 } });
+    expect(keyOf('row', args(1))).toMatchObject({ entryPoint: 'matmul_row', constants: { TT: 1 } });
+  });
+
+  it('takes matmul_t for the transposed product on either shape', () => {
+    const t = { transposed: true, x: buffer('x', 4 * 2 * 67), y: buffer('y', 4 * 2 * 130) };
+    expect(keyOf('workgroup', args(2, t)).entryPoint).toBe('matmul_t');
+    expect(keyOf('row', args(2, t)).entryPoint).toBe('matmul_t');
+  });
+});
+
+describe('matmul argument checks', () => {
+  const fails = (a: MatmulArgs, message: RegExp) => expect(() => matmul(fakeContext('row'), a, 'L3.q_b')).toThrow(message);
+
+  it('names the buffer that is too small', () => {
+    fails(args(3, { y: buffer('q', 4 * 3 * 67 - 4) }), /L3\.q_b: y needs 804 bytes of q, which holds 800/);
+    fails(args(3, { x: buffer('xn', 4 * 130) }), /x needs 1560 bytes of xn/);
+    fails(args(1, { weight: { ...weight, buffer: buffer('shard', 256 + layout.bytes - 16) } }), /the weight needs/);
+  });
+
+  it('refuses rows past the tensor and unaligned offsets', () => {
+    fails(args(1, { rows: 40, rowBase: 10, rowStride: 20, batch: 2, y: buffer('y', 4 * 80) }), /rows 10\+1·20\+40 exceed the tensor's 67/);
+    fails(args(1, { weight: { ...weight, offset: 258 } }), /weight offset \(258\) must be a non-negative multiple of 4/);
+  });
+
+  it('refuses a SwiGLU pair of different shapes, transposed or summed', () => {
+    const other = tensorLayout('q4', [66, 130]);
+    fails(args(1, { up: { buffer: buffer('u', other.bytes), layout: other } }), /up q4\[66, 130\] differs from gate q4\[67, 130\]/);
+    fails(args(1, { up: weight, transposed: true, x: buffer('x', 4 * 67), y: buffer('y', 4 * 130) }), /SwiGLU is neither transposed nor summed/);
+  });
+
+  it('checks the router and segment buffers', () => {
+    const experts = { ids: buffer('ids', 8), strideBytes: 4096 };
+    fails(args(1, { batch: 3, experts, xBatchStride: 0, y: buffer('y', 4 * 3 * 67) }), /expert ids needs 12 bytes of ids/);
+    const groups = { offsets: buffer('offsets', 12), strideBytes: 0 };
+    fails(args(4, { batch: 3, groups }), /segment offsets needs 16 bytes/);
+  });
+
+  it('checks the gather table and output', () => {
+    const ctx = fakeContext('row');
+    expect(() => gatherRows(ctx, { weight, ids: buffer('ids', 8), y: buffer('h', 4 * 3 * 130), tokens: 3 }, 'embed')).toThrow(/embed: ids needs 12 bytes/);
+  });
+});
