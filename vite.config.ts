@@ -17,9 +17,10 @@ function demoAtRoot(): Plugin {
         next();
       });
     },
-    // Served at /, the page's relative URLs (./main.ts, ./style.css) must still resolve inside demo/.
-    transformIndexHtml(html, ctx) {
-      return ctx.path === '/demo/index.html' ? html.replace(/<head>/i, '<head><base href="/demo/" />') : html;
+    // Served at /, the page's relative URLs (./main.ts, ./style.css) must still point into demo/.
+    transformIndexHtml: {
+      order: 'pre',
+      handler: (html, ctx) => (ctx.path === '/demo/index.html' ? html.replace(/(src|href)="\.\//g, '$1="/demo/') : html),
     },
   };
 }

@@ -35,7 +35,7 @@ interface Settings {
 
 const FULL: Settings = { prompts: [16, 128, 1024], decodePrompt: 16, decodeTokens: 64, repeats: 3, scalingQuant: 'q4' };
 /** Sized to finish in under a minute on a 2-core machine running SwiftShader (models already cached). */
-const QUICK: Settings = { prompts: [16, 128], decodePrompt: 16, decodeTokens: 16, repeats: 2, scalingQuant: 'q4' };
+const QUICK: Settings = { prompts: [16, 64], decodePrompt: 16, decodeTokens: 16, repeats: 1, scalingQuant: 'q4' };
 
 /** The checkpoint and its conversion, made once; remade when the model's config changed. */
 async function prepare(root: string, m: BenchModel, quant: (typeof QUANTS)[number], log: (s: string) => void): Promise<string> {

@@ -113,8 +113,10 @@ export class GpuModel implements Generator {
       : opts.autotune === false ? uniformTuning(ctx.shape, 'default')
       : await autotune(gpu, ctx, weights, config, { contextLength });
     const model = new GpuModel(gpu, weights, config, opts, ctx, tuning);
-    // Record the decode plan now so that pipeline compilation happens during loading, not on the first token.
+    // Record the decode plan and a full prefill chunk's now, so that pipeline compilation happens during
+    // loading rather than on the first prompt and the first token.
     model.plan(1);
+    model.plan(model.prefillChunk);
     await gpu.device.queue.onSubmittedWorkDone();
     gpu.check();
     return model;

@@ -29,10 +29,16 @@ export function shapeFor(ctx: KernelContext, family: KernelFamily, override?: Ke
   return override ?? ctx.shapes?.[family] ?? ctx.shape;
 }
 
+// One pipeline cache per device: every model and context on it shares compiled pipelines (keys hold all
+// that distinguishes them), so loading a second model does not compile the same kernels again.
+const caches = new WeakMap<GPUDevice, PipelineCache>();
+
 export function createKernelContext(gpu: GpuContext, shape?: KernelShape): KernelContext {
+  let pipelines = caches.get(gpu.device);
+  if (!pipelines) caches.set(gpu.device, (pipelines = new PipelineCache(gpu.device)));
   return {
     device: gpu.device,
-    pipelines: new PipelineCache(gpu.device),
+    pipelines,
     features: gpu.features,
     shape: shape ?? (gpu.summary.isSoftware ? 'row' : 'workgroup'),
   };
