@@ -6,7 +6,7 @@ import { ModelSource } from '../../webmoe/src/runtime/cache/loader';
 import { createModelCache } from '../../webmoe/src/runtime/cache/model-cache';
 import { memoryCacheStore } from '../../webmoe/src/runtime/cache/store';
 import { decodeStepBytes, paramCounts } from '../src/bench-models';
-import { formatTable, type BenchModelResult } from '../src/bench-report';
+import { formatTable, type BenchModelResult, type ScalingRow } from '../src/bench-report';
 import { median, profileDispatches, readProbeMs, variantOf, kernelGroup, weightsProbeMs } from './probes';
 
 export interface BenchRequest {
@@ -22,6 +22,15 @@ export interface BenchRequest {
   repeats: number;
   /** Probes and the timestamp profile (off for the MoE scaling models). */
   probes: boolean;
+}
+
+/** MoE scaling: models that differ only in their number of routed experts, decoded in alternation. */
+export interface ScalingRequest {
+  modelUrls: string[];
+  decodePrompt: number;
+  decodeTokens: number;
+  /** Timed rounds after one warm-up round; each round decodes every model once. */
+  rounds: number;
 }
 
 export interface BenchError {
@@ -43,6 +52,24 @@ async function loadModel(g: GpuContext, url: string, contextLength: number): Pro
   return { model, manifest, loadMs: performance.now() - t };
 }
 
+/** Decodes `tokens` greedy tokens after `ids` from an empty cache; returns the per-step wall times. */
+async function decodeRun(model: GpuModel, ids: number[], tokens: number): Promise<number[]> {
+  model.reset();
+  let next = (await model.prefill(ids, { reusePrefix: 0, sampling: greedy(0) })).next;
+  const steps: number[] = [];
+  for (let s = 1; s <= tokens; s++) {
+    const t = performance.now();
+    next = await model.decode(next, greedy(s));
+    steps.push(performance.now() - t);
+  }
+  return steps;
+}
+
+const promptIds = (vocab: number, n: number, seed = 1234) => {
+  const rng = createRng(seed);
+  return Array.from({ length: n }, () => 2 + rng.int(vocab - 2));
+};
+
 async function measure(req: BenchRequest): Promise<BenchModelResult> {
   const g = await gpu();
   const device = g.device;
@@ -50,8 +77,7 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
   const { model, manifest, loadMs } = await loadModel(g, req.modelUrl, contextLength);
   try {
     const config = manifest.model.config;
-    const rng = createRng(1234);
-    const prompt = (n: number) => Array.from({ length: n }, () => 2 + rng.int(config.vocabSize - 2));
+    const prompt = (n: number) => promptIds(config.vocabSize, n);
 
     // Prefill: the whole prompt, through to the sampled token (one 4-byte readback at the end). The
     // warm-up compiles the chunk sizes' plans; a long prompt (all full chunks, already compiled by a
@@ -74,16 +100,9 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
     // Decode: per-step wall time (submit, GPU, 4-byte readback) after a prompt; the median of all timed
     // steps. The decode plan is compiled at load, so a short warm-up run suffices.
     const ids = prompt(req.decodePrompt);
+    await decodeRun(model, ids, Math.min(4, req.decodeTokens));
     const steps: number[] = [];
-    for (let i = 0; i <= req.repeats; i++) {
-      model.reset();
-      let next = (await model.prefill(ids, { reusePrefix: 0, sampling: greedy(0) })).next;
-      for (let s = 1; s <= (i === 0 ? Math.min(4, req.decodeTokens) : req.decodeTokens); s++) {
-        const t = performance.now();
-        next = await model.decode(next, greedy(s));
-        if (i > 0) steps.push(performance.now() - t);
-      }
-    }
+    for (let i = 0; i < req.repeats; i++) steps.push(...await decodeRun(model, ids, req.decodeTokens));
     const decodeMs = median(steps);
 
     const params = paramCounts(config);
@@ -142,18 +161,50 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
   }
 }
 
-export interface BenchPageApi {
-  measure(r: BenchRequest): Promise<BenchModelResult | BenchError>;
+/**
+ * All scaling models loaded at once and decoded in alternation, round after round, so that a change in
+ * the machine's load (a shared CPU, a GPU clocking up) touches every model alike.
+ */
+async function scaling(req: ScalingRequest): Promise<ScalingRow[]> {
+  const g = await gpu();
+  const loaded: Awaited<ReturnType<typeof loadModel>>[] = [];
+  try {
+    for (const url of req.modelUrls) loaded.push(await loadModel(g, url, req.decodePrompt + req.decodeTokens + 2));
+    const steps = loaded.map(() => [] as number[]);
+    for (let round = 0; round <= req.rounds; round++) {
+      for (const [i, { model, manifest }] of loaded.entries()) {
+        const ids = promptIds(manifest.model.config.vocabSize, req.decodePrompt);
+        const t = await decodeRun(model, ids, round === 0 ? Math.min(4, req.decodeTokens) : req.decodeTokens);
+        if (round > 0) steps[i].push(...t);
+      }
+    }
+    g.check();
+    return loaded.map(({ manifest }, i) => {
+      const c = manifest.model.config;
+      const p = paramCounts(c);
+      const bytes = decodeStepBytes(manifest, req.decodePrompt + req.decodeTokens / 2);
+      return {
+        experts: c.moe?.nRoutedExperts ?? 0, quant: manifest.quant, params_total: p.total, params_active: p.active,
+        decode_ms_per_token: median(steps[i]), bytes_read_per_token: bytes.total, expert_bytes_per_token: bytes.experts,
+      };
+    });
+  } finally {
+    for (const { model } of loaded) model.dispose();
+  }
 }
 
+export interface BenchPageApi {
+  measure(r: BenchRequest): Promise<BenchModelResult | BenchError>;
+  scaling(r: ScalingRequest): Promise<ScalingRow[] | BenchError>;
+}
+
+const asError = (e: unknown): BenchError => ({
+  error: e instanceof WebmoeError ? { code: e.code, message: e.message } : { code: 'internal', message: e instanceof Error ? e.message : String(e) },
+});
+
 const api: BenchPageApi = {
-  async measure(r) {
-    try {
-      return await measure(r);
-    } catch (e) {
-      return { error: e instanceof WebmoeError ? { code: e.code, message: e.message } : { code: 'internal', message: e instanceof Error ? e.message : String(e) } };
-    }
-  },
+  measure: (r) => measure(r).catch(asError),
+  scaling: (r) => scaling(r).catch(asError),
 };
 (window as unknown as { webmoeBench: BenchPageApi }).webmoeBench = api;
 

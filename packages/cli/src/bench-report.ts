@@ -79,14 +79,6 @@ export interface BenchSummary {
 
 const ratio = (a: number, b: number | null) => (b && b > 0 ? a / b : null);
 
-export function scalingRow(r: BenchModelResult): ScalingRow {
-  return {
-    experts: r.experts, quant: r.quant, params_total: r.params_total, params_active: r.params_active,
-    decode_ms_per_token: r.decode_ms_per_token, bytes_read_per_token: r.bytes_read_per_token,
-    expert_bytes_per_token: r.bytes_read_breakdown.experts,
-  };
-}
-
 const spread = (v: number[]) => (v.length ? Math.max(...v) / Math.min(...v) - 1 : NaN);
 const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
 
@@ -140,12 +132,11 @@ export function evaluateBar(models: BenchModelResult[], scaling: ScalingRow[], p
   return bar;
 }
 
-export function summarize(models: BenchModelResult[], scaling: BenchModelResult[], o: { quick: boolean; prompts: number[]; decodePrompt: number; decodeTokens: number; repeats: number; notes: string[] }): BenchSummary {
-  const rows = scaling.map(scalingRow);
-  const first = models[0] ?? scaling[0];
+export function summarize(models: BenchModelResult[], scaling: ScalingRow[], o: { quick: boolean; prompts: number[]; decodePrompt: number; decodeTokens: number; repeats: number; notes: string[] }): BenchSummary {
+  const rows = scaling;
   return {
-    adapter: first?.adapter ?? 'unknown',
-    software: first?.software ?? false,
+    adapter: models[0]?.adapter ?? 'unknown',
+    software: models[0]?.software ?? false,
     quick: o.quick,
     settings: { prompts: o.prompts, decode_prompt: o.decodePrompt, decode_tokens: o.decodeTokens, repeats: o.repeats },
     notes: o.notes,

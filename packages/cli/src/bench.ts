@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs, UsageError } from './args';
 import { openBrowserSession, startPageServer } from './browser';
 import { BENCH_MODELS, SCALING_EXPERTS, scalingModel, v3Config, type BenchModel } from './bench-models';
-import { formatDetails, formatTable, summarize, type BenchModelResult } from './bench-report';
+import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from './bench-report';
 import type { BenchError, BenchPageApi, BenchRequest } from '../page/bench';
 
 const USAGE = `usage: webmoe bench [--quick] [--json] [--verbose] [--cache <dir>] [--serve [--port N]]
@@ -31,11 +31,13 @@ interface Settings {
   decodeTokens: number;
   repeats: number;
   scalingQuant: (typeof QUANTS)[number];
+  /** Rounds of decoding every scaling model once. */
+  scalingRounds: number;
 }
 
-const FULL: Settings = { prompts: [16, 128, 1024], decodePrompt: 16, decodeTokens: 64, repeats: 3, scalingQuant: 'q4' };
+const FULL: Settings = { prompts: [16, 128, 1024], decodePrompt: 16, decodeTokens: 64, repeats: 3, scalingQuant: 'q4', scalingRounds: 5 };
 /** Sized to finish in under a minute on a 2-core machine running SwiftShader (models already cached). */
-const QUICK: Settings = { prompts: [16, 64], decodePrompt: 16, decodeTokens: 16, repeats: 1, scalingQuant: 'q4' };
+const QUICK: Settings = { prompts: [16, 64], decodePrompt: 16, decodeTokens: 16, repeats: 1, scalingQuant: 'q4', scalingRounds: 3 };
 
 /** The checkpoint and its conversion, made once; remade when the model's config changed. */
 async function prepare(root: string, m: BenchModel, quant: (typeof QUANTS)[number], log: (s: string) => void): Promise<string> {
@@ -77,13 +79,19 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const scaling = SCALING_EXPERTS.map(scalingModel);
 
   const t0 = performance.now();
-  const work: { m: BenchModel; quant: (typeof QUANTS)[number]; folder: string; scaling: boolean }[] = [];
-  for (const m of models) for (const quant of QUANTS) work.push({ m, quant, folder: await prepare(root, m, quant, log), scaling: false });
-  for (const m of scaling) work.push({ m, quant: s.scalingQuant, folder: await prepare(root, m, s.scalingQuant, log), scaling: true });
+  const work: { m: BenchModel; quant: (typeof QUANTS)[number] }[] = [];
+  for (const m of models) {
+    for (const quant of QUANTS) {
+      await prepare(root, m, quant, log);
+      work.push({ m, quant });
+    }
+  }
+  for (const m of scaling) await prepare(root, m, s.scalingQuant, log);
+  const url = (base: string, m: BenchModel, quant: string) => `${base}/__bench/${m.name}-${quant}/`;
 
   if (o.serve) {
     const { baseUrl } = await startPageServer({ '/__bench/': root }, typeof o.port === 'number' ? o.port : 0);
-    const list = work.filter((w) => !w.scaling).map((w) => `/__bench/${w.m.name}-${w.quant}/`).join(',');
+    const list = work.map((w) => url('', w.m, w.quant)).join(',');
     process.stdout.write(`open ${baseUrl}/packages/cli/page/bench.html?models=${list}${quick ? '&quick' : ''}\n(Ctrl-C to stop)\n`);
     await new Promise(() => undefined);
   }
@@ -94,25 +102,29 @@ export async function benchCommand(argv: string[]): Promise<void> {
     onConsole: o.verbose ? (l) => process.stderr.write(`${l}\n`) : undefined,
   });
   const results: BenchModelResult[] = [];
-  const scaled: BenchModelResult[] = [];
+  let scaled: ScalingRow[] = [];
+  const fail = (what: string, e: BenchError) => new Error(`${what}: ${e.error.code}: ${e.error.message}`);
   try {
-    await session.page.waitForFunction(() => 'webmoeBench' in window);
+    const page = session.page;
+    await page.waitForFunction(() => 'webmoeBench' in window);
     for (const w of work) {
       const t = performance.now();
       const request: BenchRequest = {
-        modelUrl: `${session.baseUrl}/__bench/${w.m.name}-${w.quant}/`,
-        model: w.m.label,
-        prompts: w.scaling ? [s.decodePrompt] : s.prompts,
-        decodePrompt: s.decodePrompt,
-        decodeTokens: s.decodeTokens,
-        repeats: s.repeats,
-        probes: !w.scaling,
+        modelUrl: url(session.baseUrl, w.m, w.quant), model: w.m.label, prompts: s.prompts,
+        decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, repeats: s.repeats, probes: true,
       };
-      const r = await session.page.evaluate((req) => (window as unknown as { webmoeBench: BenchPageApi }).webmoeBench.measure(req), request);
-      if ('error' in r) throw new Error(`${w.m.name} ${w.quant}: ${(r as BenchError).error.code}: ${(r as BenchError).error.message}`);
-      (w.scaling ? scaled : results).push(r);
+      const r = await page.evaluate((req) => (window as unknown as { webmoeBench: BenchPageApi }).webmoeBench.measure(req), request);
+      if ('error' in r) throw fail(`${w.m.name} ${w.quant}`, r);
+      results.push(r);
       log(`measured ${w.m.label} ${w.quant} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
+    const t = performance.now();
+    const r = await page.evaluate((req) => (window as unknown as { webmoeBench: BenchPageApi }).webmoeBench.scaling(req), {
+      modelUrls: scaling.map((m) => url(session.baseUrl, m, s.scalingQuant)), decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, rounds: s.scalingRounds,
+    });
+    if ('error' in r) throw fail('MoE scaling', r);
+    scaled = r;
+    log(`measured MoE scaling in ${((performance.now() - t) / 1000).toFixed(1)} s`);
   } finally {
     await session.close();
   }

@@ -1,0 +1,68 @@
+// The public Engine API over the real WebGPU backend, on the bundled demo model: streamed and non-streamed
+// replies agree at temperature 0, the Worker and the page give the same tokens, a second turn reuses the
+// cached prefix and answers as a fresh engine would, and an abort takes effect at once.
+import { expect, test, type Page } from '@playwright/test';
+
+test.describe.configure({ mode: 'serial' });
+
+type Api = {
+  complete(where: string, messages: unknown[], n: number): Promise<{ text: string; usage: any }>;
+  stream(where: string, messages: unknown[], n: number): Promise<{ text: string; chunks: number; usage: any }>;
+  abortMidReply(where: string, messages: unknown[]): Promise<{ aborted: boolean; pieces: number }>;
+  resetChat(where: string): Promise<void>;
+};
+
+let page: Page;
+const call = <K extends keyof Api>(name: K, ...args: Parameters<Api[K]>) =>
+  page.evaluate(([n, a]) => ((window as any).engineHarness[n] as (...x: unknown[]) => unknown)(...a), [name, args] as const) as ReturnType<Api[K]>;
+
+const Q1 = [{ role: 'user', content: 'In the beginning' }];
+
+test.beforeAll(async ({ browser }) => {
+  page = await browser.newPage();
+  page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
+  await page.goto('/e2e/engine/index.html');
+  await page.waitForFunction(() => 'engineHarness' in window);
+});
+
+test.afterAll(async () => {
+  await page?.close();
+});
+
+test('engine on the GPU model: stream equals non-stream, Worker equals page', async () => {
+  test.setTimeout(240_000);
+  const whole = await call('complete', 'page', Q1, 16);
+  await call('resetChat', 'page');
+  const streamed = await call('stream', 'page', Q1, 16);
+  const worker = await call('complete', 'worker', Q1, 16);
+  console.log(`  reply: ${JSON.stringify(whole.text)} (${whole.usage.completion_tokens} tokens, ${streamed.chunks} chunks)`);
+  expect(whole.text.length).toBeGreaterThan(0);
+  expect(streamed.text).toBe(whole.text);
+  expect(worker.text).toBe(whole.text);
+  expect(worker.usage.completion_tokens).toBe(whole.usage.completion_tokens);
+});
+
+test('engine on the GPU model: a second turn prefills only the new tokens and answers like a fresh engine', async () => {
+  test.setTimeout(240_000);
+  await call('resetChat', 'page');
+  const first = await call('complete', 'page', Q1, 12);
+  const turn2 = [...Q1, { role: 'assistant', content: first.text }, { role: 'user', content: 'And the earth' }];
+  const second = await call('complete', 'page', turn2, 12);
+  await call('resetChat', 'page');
+  const fresh = await call('complete', 'page', turn2, 12);
+  console.log(`  second turn: ${second.usage.prompt_tokens} prompt tokens, ${second.usage.prefilled_tokens} prefilled, ${second.usage.reused_tokens} reused`);
+  expect(second.usage.reused_tokens).toBeGreaterThan(0);
+  expect(second.usage.prefilled_tokens).toBeLessThan(second.usage.prompt_tokens);
+  expect(fresh.usage.reused_tokens).toBe(0);
+  expect(second.text).toBe(fresh.text);
+});
+
+test('engine on the GPU model: abort mid-reply, then the engine still answers', async () => {
+  test.setTimeout(240_000);
+  for (const where of ['page', 'worker']) {
+    const r = await call('abortMidReply', where, Q1);
+    expect(r.aborted, where).toBe(true);
+    const after = await call('complete', where, Q1, 4);
+    expect(after.usage.completion_tokens, where).toBeGreaterThan(0);
+  }
+});

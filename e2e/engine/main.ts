@@ -1,0 +1,51 @@
+// The page e2e/engine.spec.ts drives: the public Engine API over the real WebGPU backend (GpuModel) on the
+// bundled demo model, in this page and in a Worker.
+import { createEngine, createWorkerEngine, isWebmoeError, type ChatMessage, type Engine } from 'webmoe';
+
+const MODEL = new URL('/models/webmoe-tiny/', location.href).href;
+const engines: Record<string, Engine> = {};
+
+async function engine(where: 'page' | 'worker'): Promise<Engine> {
+  if (!engines[where]) {
+    engines[where] = where === 'page'
+      ? await createEngine({ model: MODEL, contextLength: 512 })
+      : await createWorkerEngine(new Worker(new URL('../../demo/engine-worker.ts', import.meta.url), { type: 'module' }), { model: MODEL, contextLength: 512 });
+  }
+  return engines[where]!;
+}
+
+const api = {
+  async complete(where: 'page' | 'worker', messages: ChatMessage[], maxTokens: number) {
+    const e = await engine(where);
+    const r = await e.chat.completions.create({ messages, max_tokens: maxTokens, temperature: 0 });
+    return { text: r.choices[0].message.content ?? '', usage: r.usage };
+  },
+  async stream(where: 'page' | 'worker', messages: ChatMessage[], maxTokens: number) {
+    const e = await engine(where);
+    const parts: string[] = [];
+    let usage: unknown = null;
+    for await (const chunk of await e.chat.completions.create({ messages, max_tokens: maxTokens, temperature: 0, stream: true })) {
+      parts.push(chunk.choices[0]?.delta?.content ?? '');
+      if (chunk.usage) usage = chunk.usage;
+    }
+    return { text: parts.join(''), chunks: parts.length, usage };
+  },
+  async abortMidReply(where: 'page' | 'worker', messages: ChatMessage[]) {
+    const e = await engine(where);
+    const ctl = new AbortController();
+    let pieces = 0;
+    try {
+      for await (const chunk of await e.chat.completions.create({ messages, max_tokens: 400, temperature: 0, stream: true, signal: ctl.signal })) {
+        if (chunk.choices[0]?.delta?.content && ++pieces === 3) ctl.abort();
+      }
+      return { aborted: false, pieces };
+    } catch (err) {
+      return { aborted: isWebmoeError(err, 'aborted'), pieces };
+    }
+  },
+  async resetChat(where: 'page' | 'worker') {
+    await (await engine(where)).resetChat();
+  },
+};
+
+(window as unknown as { engineHarness: typeof api }).engineHarness = api;
