@@ -36,6 +36,12 @@ function turn(reply: Locator): Locator {
   return reply.locator('xpath=..');
 }
 
+const ENGLISH = new Set(('the and of to a in that he shall unto i his is for be they him not them it with all thou was '
+  + 'which my me said their have will thy thee from as are by were upon out when this ye lord god there but so then '
+  + 'israel king before made an one or came even also into her son people land man up house day children come '
+  + 'hath did what go let these shalt at whom we if saying against had you men do now your us because went our '
+  + 'light sea earth heaven word give great place hand name may no servant moses over away spake any every').split(' '));
+
 test('demo: chat with the bundled model, stop a reply, stats, reload from the cache', async ({ page }, testInfo) => {
   test.setTimeout(240_000);
   const shardRequests: string[] = [];
@@ -64,6 +70,13 @@ test('demo: chat with the bundled model, stop a reply, stats, reload from the ca
   const growing = [...new Set(lengths.filter((n) => n > 0))];
   expect(growing.length, `reply lengths seen while streaming: ${lengths.join(' ')}`).toBeGreaterThanOrEqual(3);
   expect((await first.textContent())?.length).toBe(Math.max(...growing));
+  // The bundled model was trained on English (tools/train): most of its words are common English words,
+  // which random weights or a broken kernel would not produce.
+  const words = ((await first.textContent()) ?? '').toLowerCase().match(/[a-z]+/g) ?? [];
+  const known = words.filter((w) => ENGLISH.has(w));
+  console.log(`  reply: ${JSON.stringify(await first.textContent())} (${known.length}/${words.length} common English words)`);
+  expect(words.length).toBeGreaterThanOrEqual(5);
+  expect(known.length / words.length).toBeGreaterThanOrEqual(0.5);
   await expect(page.getByRole('status')).toHaveText('Ready');
 
   // Stats: both speeds above zero, and a heatmap with picked experts.

@@ -13,6 +13,7 @@ import sys
 
 import torch
 
+sys.dont_write_bytecode = True  # no __pycache__ in the repository
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
 from model import DeepseekV3  # noqa: E402

@@ -19,13 +19,16 @@ os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
 
 import torch  # noqa: E402
 
+sys.dont_write_bytecode = True  # no __pycache__ in the repository
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
 from check_golden import load_hf  # noqa: E402
 from model import greedy  # noqa: E402
 from tokenizer import Tokenizer, render_chat  # noqa: E402
 
-GREEDY_MESSAGES = [{'role': 'user', 'content': 'Tell me about light.'}]
+# Chosen among a dozen candidate prompts for the widest top-2 logit margins (0.16 over the first 16 steps,
+# 0.087 over 32) and no EOS within 32 tokens, so quantized conversions can be held to the same tokens.
+GREEDY_MESSAGES = [{'role': 'user', 'content': 'Hello'}]
 GREEDY_TOKENS = 32
 
 

@@ -297,6 +297,6 @@ def count_params(model):
     c = model.config
     expert = 3 * c['hidden_size'] * c['moe_intermediate_size']
     n_moe = len(model.moe_layers())
-    # Per token: everything except the unused routed experts and the embedding table (a row lookup).
+    # Per token: everything except the routed experts a token does not use (embedding rows counted in full).
     active = total - n_moe * (c['n_routed_experts'] - c['num_experts_per_tok']) * expert
     return total, active

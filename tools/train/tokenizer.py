@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 
 import regex
 
+sys.dont_write_bytecode = True  # no __pycache__ in the repository
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import ASSISTANT, BOS, EOS, SPECIAL_TOKENS, USER, load_verses, tokenizer_corpus  # noqa: E402
 

@@ -22,6 +22,7 @@ for var in ('OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'MKL_NUM_THREADS'):
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+sys.dont_write_bytecode = True  # no __pycache__ in the repository
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from data import documents, load_verses  # noqa: E402
 from model import TINY_CONFIG, DeepseekV3, count_params, greedy  # noqa: E402
@@ -118,7 +119,7 @@ def main():
     ap.add_argument('--max-steps', type=int, default=3000)
     ap.add_argument('--batch', type=int, default=16)
     ap.add_argument('--seq', type=int, default=128)
-    ap.add_argument('--lr', type=float, default=2e-3)
+    ap.add_argument('--lr', type=float, default=3e-3)
     ap.add_argument('--warmup', type=int, default=30)
     ap.add_argument('--weight-decay', type=float, default=0.1)
     ap.add_argument('--bias-rate', type=float, default=0.005, help='correction-bias update speed (V3: 0.001 over far more steps)')

@@ -5,7 +5,7 @@ import { GpuModel, WebmoeError, acquireGpu, createRng, parseManifest, type GpuCo
 import { ModelSource } from '../../webmoe/src/runtime/cache/loader';
 import { createModelCache } from '../../webmoe/src/runtime/cache/model-cache';
 import { memoryCacheStore } from '../../webmoe/src/runtime/cache/store';
-import { decodeStepBytes, paramCounts } from '../src/bench-models';
+import { BENCH_SETTINGS, decodeStepBytes, paramCounts } from '../src/bench-models';
 import { formatTable, type BenchModelResult, type ScalingRow } from '../src/bench-report';
 import { median, profileDispatches, readProbeMs, variantOf, kernelGroup, weightsProbeMs } from './probes';
 
@@ -214,13 +214,13 @@ async function runFromQuery(): Promise<void> {
   const out = document.getElementById('out');
   const models = (q.get('models') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   if (!out || !models.length) return;
-  const quick = q.has('quick');
+  const s = q.has('quick') ? BENCH_SETTINGS.quick : BENCH_SETTINGS.full;
   const results: BenchModelResult[] = [];
   for (const url of models) {
     out.textContent = `${formatTable(results)}\nmeasuring ${url} …`;
     const r = await api.measure({
       modelUrl: new URL(url, location.href).href, model: url.replace(/\/$/, '').split('/').pop() ?? url,
-      prompts: quick ? [16, 128] : [16, 128, 1024], decodePrompt: 16, decodeTokens: quick ? 16 : 64, repeats: quick ? 2 : 3, probes: true,
+      prompts: s.prompts, decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, repeats: s.repeats, probes: true,
     });
     if ('error' in r) {
       out.textContent = `${formatTable(results)}\n${url}: ${r.error.code}: ${r.error.message}`;

@@ -88,6 +88,25 @@ export const BENCH_MODELS: readonly BenchModel[] = [
 
 export const SCALING_EXPERTS = [8, 32, 128] as const;
 
+export interface BenchSettings {
+  /** Prompt lengths prefill is timed over. */
+  prompts: number[];
+  /** The prompt decoding starts after. */
+  decodePrompt: number;
+  decodeTokens: number;
+  /** Timed runs after a warm-up. */
+  repeats: number;
+  scalingQuant: 'q4' | 'f32';
+  /** Rounds of decoding every scaling model once. */
+  scalingRounds: number;
+}
+
+export const BENCH_SETTINGS: Readonly<Record<'full' | 'quick', BenchSettings>> = {
+  full: { prompts: [16, 128, 1024], decodePrompt: 16, decodeTokens: 64, repeats: 3, scalingQuant: 'q4', scalingRounds: 5 },
+  // Sized to finish in under a minute on a 2-core machine running SwiftShader, the models already cached.
+  quick: { prompts: [16, 64], decodePrompt: 16, decodeTokens: 16, repeats: 1, scalingQuant: 'q4', scalingRounds: 3 },
+};
+
 /**
  * MoE scaling: the 10M model's layers and widths with 8, 32 and 128 routed experts, top 8 and no group
  * limit (V3's 8 groups would leave fewer than 8 eligible experts at E = 8): the same active parameters.

@@ -175,8 +175,10 @@ export function formatTable(models: BenchModelResult[]): string {
 export function formatDetails(s: BenchSummary): string {
   const out: string[] = [];
   for (const r of s.models) {
-    out.push('', `${r.model} ${r.quant}: kernel shapes ${Object.entries(r.kernel_shapes).map(([f, v]) => `${f}=${v} (${r.kernel_shape_source[f]})`).join(', ')}; ` +
-      `GPU memory: weights ${mb(r.memory.weights)} MiB, KV cache ${mb(r.memory.kvCache)} MiB, scratch ${mb(r.memory.scratch)} MiB; load ${num(r.load_ms / 1000, 1)} s`);
+    const b = r.bytes_read_breakdown;
+    out.push('', `${r.model} ${r.quant}: kernel shapes ${Object.entries(r.kernel_shapes).map(([f, v]) => `${f}=${v} (${r.kernel_shape_source[f]})`).join(', ')}`,
+      `  GPU memory: weights ${mb(r.memory.weights)} MiB, KV cache ${mb(r.memory.kvCache)} MiB, scratch ${mb(r.memory.scratch)} MiB; load ${num(r.load_ms / 1000, 1)} s`,
+      `  read per decode step: non-expert weights ${mb(b.weights)} MiB + ${r.experts ? 'selected experts' : 'experts'} ${mb(b.experts)} MiB + KV ${mb(b.kv)} MiB; read probe: ${r.probes?.read_shape ?? '–'} shape`);
     if (r.kernels) {
       const total = r.kernels.reduce((a, k) => a + k.ms, 0);
       out.push(`  timestamp profile of one decode step (${num(total, 2)} ms in ${r.dispatches_per_token - 1} passes; sampling not included):`);

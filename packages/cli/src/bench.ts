@@ -7,7 +7,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, UsageError } from './args';
 import { openBrowserSession, startPageServer } from './browser';
-import { BENCH_MODELS, SCALING_EXPERTS, scalingModel, v3Config, type BenchModel } from './bench-models';
+import { BENCH_MODELS, BENCH_SETTINGS, SCALING_EXPERTS, scalingModel, v3Config, type BenchModel } from './bench-models';
 import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from './bench-report';
 import type { BenchError, BenchPageApi, BenchRequest } from '../page/bench';
 
@@ -25,22 +25,8 @@ const SPEC = {
 
 const QUANTS = ['q4', 'f32'] as const;
 
-interface Settings {
-  prompts: number[];
-  decodePrompt: number;
-  decodeTokens: number;
-  repeats: number;
-  scalingQuant: (typeof QUANTS)[number];
-  /** Rounds of decoding every scaling model once. */
-  scalingRounds: number;
-}
-
-const FULL: Settings = { prompts: [16, 128, 1024], decodePrompt: 16, decodeTokens: 64, repeats: 3, scalingQuant: 'q4', scalingRounds: 5 };
-/** Sized to finish in under a minute on a 2-core machine running SwiftShader (models already cached). */
-const QUICK: Settings = { prompts: [16, 64], decodePrompt: 16, decodeTokens: 16, repeats: 1, scalingQuant: 'q4', scalingRounds: 3 };
-
 /** The checkpoint and its conversion, made once; remade when the model's config changed. */
-async function prepare(root: string, m: BenchModel, quant: (typeof QUANTS)[number], log: (s: string) => void): Promise<string> {
+async function prepare(root: string, m: BenchModel, quant: 'q4' | 'f32', log: (s: string) => void): Promise<string> {
   const config = v3Config(m.shape);
   const src = join(root, m.name);
   const out = join(root, `${m.name}-${quant}`);
@@ -70,7 +56,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   }
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
   const quick = Boolean(o.quick);
-  const s = quick ? QUICK : FULL;
+  const s = quick ? BENCH_SETTINGS.quick : BENCH_SETTINGS.full;
   const log = (line: string) => {
     if (o.verbose || !o.json) process.stderr.write(`${line}\n`);
   };
@@ -131,8 +117,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
 
   const notes: string[] = [];
   if (results[0]?.software) notes.push(`${results[0].adapter} is a software adapter running WGSL on the CPU: absolute figures are not GPU figures.`);
-  if (quick) notes.push(`--quick: 10M and 100M only, prompts ${s.prompts.join('/')} (not 1024), ${s.decodeTokens} decode tokens, ${s.repeats} timed runs after a warm-up.`);
-  notes.push(`MoE scaling: ${scaling[0].label.split(' ')[0]}-model widths, top-${scaling[0].shape.topK}, ${s.scalingQuant}; bytes per step at position ${s.decodePrompt + s.decodeTokens / 2}.`);
+  if (quick) notes.push(`--quick: 10M and 100M only, prompts of ${s.prompts.join('/')} tokens (not 1024), ${s.decodeTokens} decode tokens, ${s.repeats} timed run(s) after a warm-up.`);
+  else notes.push(`medians of ${s.repeats} timed runs after a warm-up; the 1024-token prompt is timed once (16 submissions of 64 tokens).`);
+  notes.push(`MoE scaling: ${scaling[0].label.split(' ')[0]}-model widths, top-${scaling[0].shape.topK}, ${s.scalingQuant}, decoded in alternation over ${s.scalingRounds} rounds; bytes per step at position ${s.decodePrompt + s.decodeTokens / 2}.`);
   notes.push(`total time ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const summary = summarize(results, scaled, { quick, prompts: s.prompts, decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, repeats: s.repeats, notes });
   const text = `adapter: ${summary.adapter}${summary.software ? ' (software)' : ''}\n\n${formatTable(results)}\n${formatDetails(summary)}\n`;

@@ -1,7 +1,7 @@
 // webmoe's public API.
 export { WebmoeError, isWebmoeError, type WebmoeErrorCode, type WebmoeErrorData } from './errors';
 export { acquireGpu, withErrorScope, ENGINE_MIN_LIMITS, type GpuContext, type GpuRequest, type GpuFeatures, type AdapterSummary } from './gpu/device';
-export { createKernelContext, type KernelContext, type KernelShape } from './gpu/kernel-context';
+export { createKernelContext, shapeFor, KERNEL_FAMILIES, type KernelContext, type KernelShape, type KernelFamily, type KernelShapes } from './gpu/kernel-context';
 export { PipelineCache, pipelineKeyString, bindKernel, recordDispatches, submitDispatches, grid1d, type Dispatch, type PipelineKey } from './gpu/pipelines';
 export { createStorage, uploadStorage, readBuffer, readF32, createUniform, ParamsWriter, alignedSize } from './gpu/buffers';
 export { rmsnorm, addRmsnorm, type RmsNormArgs, type AddRmsNormArgs } from './kernels/rmsnorm';
@@ -36,3 +36,4 @@ export { GpuWeights, type GpuTensor, type GpuExperts, type WeightUploader } from
 export { parseManifest, rangePieces, shardFileName, MANIFEST_FILE, TENSOR_ALIGNMENT, DEFAULT_SHARD_BYTES, type Manifest, type ManifestTensor, type ManifestExpert, type ManifestFile, type ByteRange } from './model/manifest';
 export { quantize, quantizeRows, packTensor, f32ToE4m3, f16Toward, E4M3_MAX, type QuantizedRows } from './model/quantize';
 export { MANIFEST_FORMAT, MANIFEST_VERSION, type ManifestSource } from './model/manifest';
+export { autotune, uniformTuning, type KernelTuning, type TuningSource, type TuningStore, type AutotuneOptions } from './engine/autotune';

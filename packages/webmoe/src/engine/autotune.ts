@@ -2,16 +2,16 @@
 // A GPU wants workgroup reductions and coalesced loads; a software adapter running WGSL on CPU threads wants
 // one invocation per output row (about 5× faster there). A name-based guess (isSoftware) is only the
 // fallback: the measurement runs both shapes on the model's own decode-sized work (its largest matrix, the
-// first MoE layer's selected experts and router, attention over a few hundred positions, one RMSNorm row) and keeps
-// the faster. Choices are cached per adapter and weight format (localStorage where the page has it, and
-// in memory for the session), so only the first load on an adapter pays for the measurement.
+// first MoE layer's selected experts and its router, attention over up to 256 positions, one RMSNorm
+// row) and keeps the faster. Choices are cached per adapter and weight format (localStorage where the
+// page has it, and in memory for the session), so only the first load on an adapter pays for it.
 import type { GpuContext } from '../gpu/device';
-import { createStorage, uploadStorage } from '../gpu/buffers';
+import { createStorage, uploadStorage, USAGE } from '../gpu/buffers';
 import { KERNEL_FAMILIES, type KernelContext, type KernelFamily, type KernelShape, type KernelShapes } from '../gpu/kernel-context';
 import { recordDispatches, type Dispatch } from '../gpu/pipelines';
 import type { ModelConfig } from '../model/config';
 import { matmul, type WeightRef } from '../kernels/matmul';
-import { latentCacheLayout, mlaAttention } from '../kernels/mla';
+import { chooseSplits, latentCacheLayout, mlaAttention, mlaScratchBytes } from '../kernels/mla';
 import { rmsnorm } from '../kernels/rmsnorm';
 import { router } from '../kernels/router';
 import type { GpuWeights } from './weights';
@@ -43,6 +43,8 @@ export interface AutotuneOptions {
 
 const STORE_KEY = 'webmoe.kernel-shapes.v1';
 const SHAPES: readonly KernelShape[] = ['row', 'workgroup'];
+/** GPUBufferUsage.QUERY_RESOLVE, spelled out like buffers.ts USAGE so that this module loads without WebGPU's globals. */
+const QUERY_RESOLVE = 0x200;
 const session = new Map<string, KernelShape>();
 
 /** Every family on one shape: an explicit override, or the adapter heuristic. */
@@ -81,29 +83,54 @@ function writeStored(store: TuningStore | null, key: string, shape: KernelShape)
   }
 }
 
-/** Milliseconds per replay of `list`: one warm-up (compiles), then the best of a few timed submissions. */
+/**
+ * Milliseconds per replay of `list`: one warm-up (compiles), then the best of a few submissions of
+ * several replays each. GPU time from timestamp queries where the device has them (a small kernel's
+ * wall time is mostly the submission's latency), else wall time to the queue's completion.
+ */
 async function timeDispatches(device: GPUDevice, list: readonly Dispatch[]): Promise<number> {
-  const submit = (reps: number) => {
+  const timestamps = device.features.has('timestamp-query');
+  const querySet = timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
+  const resolve = timestamps ? device.createBuffer({ size: 16, usage: QUERY_RESOLVE | USAGE.COPY_SRC }) : null;
+  const read = timestamps ? device.createBuffer({ size: 16, usage: USAGE.MAP_READ | USAGE.COPY_DST }) : null;
+  const submit = async (reps: number): Promise<number> => {
+    const t = performance.now();
     const encoder = device.createCommandEncoder({ label: 'autotune' });
-    const pass = encoder.beginComputePass({ label: 'autotune' });
+    const pass = encoder.beginComputePass({
+      label: 'autotune',
+      ...(querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {}),
+    });
     for (let r = 0; r < reps; r++) recordDispatches(pass, list);
     pass.end();
+    if (querySet && resolve && read) {
+      encoder.resolveQuerySet(querySet, 0, 2, resolve, 0);
+      encoder.copyBufferToBuffer(resolve, 0, read, 0, 16);
+    }
     device.queue.submit([encoder.finish()]);
-    return device.queue.onSubmittedWorkDone();
+    if (!read) {
+      await device.queue.onSubmittedWorkDone();
+      return (performance.now() - t) / reps;
+    }
+    await read.mapAsync(1 /* GPUMapMode.READ */);
+    const [begin, end] = new BigUint64Array(read.getMappedRange());
+    const ns = end > begin ? Number(end - begin) : 0;
+    read.unmap();
+    // A zero span means the timestamps were unusable; fall back to wall time.
+    return (ns > 0 ? ns / 1e6 : performance.now() - t) / reps;
   };
-  await submit(1);
-  let t = performance.now();
-  await submit(1);
-  const once = performance.now() - t;
-  // Enough replays for ~20 ms of work per trial, at most 16; a slow shape gets a single trial.
-  const reps = Math.max(1, Math.min(16, Math.floor(20 / Math.max(once, 0.05))));
-  let best = once;
-  for (let trial = 0; trial < (once > 50 ? 0 : 3); trial++) {
-    t = performance.now();
-    await submit(reps);
-    best = Math.min(best, (performance.now() - t) / reps);
+  try {
+    await submit(1);
+    const once = await submit(1);
+    // Enough replays for ~20 ms of work per trial, at most 16; a slow shape gets a single trial.
+    const reps = Math.max(1, Math.min(16, Math.floor(20 / Math.max(once, 0.05))));
+    let best = once;
+    for (let trial = 0; trial < (once > 50 ? 0 : 3); trial++) best = Math.min(best, await submit(reps));
+    return best;
+  } finally {
+    querySet?.destroy();
+    resolve?.destroy();
+    read?.destroy();
   }
-  return best;
 }
 
 /** The decode-sized work of one family in a given shape, built on the model's own weights. */
@@ -151,11 +178,12 @@ function workloads(ctx: KernelContext, weights: GpuWeights, config: ModelConfig,
   const qt = buf('qt', H * R);
   const q = buf('q', H * qHead);
   const olat = buf('olat', H * R);
+  const partials = buf('partials', mlaScratchBytes(1, H, chooseSplits(H, layout.maxContext), R) / 4);
   const positions = uploadStorage(device, 'autotune:positions', new Uint32Array([layout.maxContext - 1, 0, 0, 0]));
   scratch.push(positions);
   out.mla = (shape) => mlaAttention(ctx, {
     qt, qpe: q, cache, layout, positions, out: olat, tokens: 1, heads: H, scale: 0.1,
-    qpeTokenStride: H * qHead, qpeHeadStride: qHead, qpeOffset: config.qkNopeHeadDim, shape,
+    qpeTokenStride: H * qHead, qpeHeadStride: qHead, qpeOffset: config.qkNopeHeadDim, scratch: partials, shape,
   }, 'autotune:mla');
 
   if (moeLayer >= 0) {
@@ -195,10 +223,10 @@ export async function autotune(gpu: GpuContext, ctx: KernelContext, weights: Gpu
         tuning.source[f] = 'cached';
         continue;
       }
-      work ??= workloads(ctx, weights, config, opts.contextLength, scratch);
-      const w = work[f];
-      if (!w) continue;
       try {
+        work ??= workloads(ctx, weights, config, opts.contextLength, scratch);
+        const w = work[f];
+        if (!w) continue;
         const ms = {} as Record<KernelShape, number>;
         for (const shape of SHAPES) ms[shape] = await timeDispatches(ctx.device, w(shape));
         gpu.check();

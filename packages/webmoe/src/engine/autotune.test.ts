@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import type { GpuContext } from '../gpu/device';
+import type { KernelContext } from '../gpu/kernel-context';
+import { parseHfConfig } from '../model/config';
+import { autotune, uniformTuning, type TuningStore } from './autotune';
+import type { GpuWeights } from './weights';
+
+const config = parseHfConfig({
+  model_type: 'deepseek_v3', vocab_size: 64, hidden_size: 32, intermediate_size: 48, moe_intermediate_size: 16, num_hidden_layers: 2,
+  first_k_dense_replace: 1, num_attention_heads: 2, n_routed_experts: 4, n_shared_experts: 1, num_experts_per_tok: 2, n_group: 1, topk_group: 1,
+  q_lora_rank: 16, kv_lora_rank: 16, qk_nope_head_dim: 8, qk_rope_head_dim: 8, v_head_dim: 8, scoring_func: 'sigmoid', topk_method: 'noaux_tc',
+}, 'test config');
+
+/** A GPU that fails every call: autotune must not touch it when the choices are cached, and survive it otherwise. */
+function setup(description: string, format = 'q4') {
+  const device = new Proxy({}, { get: () => { throw new Error('no GPU in this test'); } }) as GPUDevice;
+  const gpu = { summary: { vendor: 'v', architecture: 'a', device: 'd', description }, check() {} } as unknown as GpuContext;
+  const ctx = { device, shape: 'row', features: {}, pipelines: {} } as unknown as KernelContext;
+  const weights = { has: () => true, tensor: () => ({ layout: { format }, buffer: {}, byteOffset: 0 }), experts: () => { throw new Error('no GPU'); } } as unknown as GpuWeights;
+  return { gpu, ctx, weights };
+}
+
+function memoryStore(init: Record<string, string> = {}): TuningStore & { data: Map<string, string> } {
+  const data = new Map(Object.entries(init));
+  return { data, getItem: (k) => data.get(k) ?? null, setItem: (k, v) => void data.set(k, v) };
+}
+
+const STORE_KEY = 'webmoe.kernel-shapes.v1';
+
+describe('autotune', () => {
+  it('uses the cached choices of this adapter and format without touching the GPU', async () => {
+    const { gpu, ctx, weights } = setup('cached adapter');
+    const stored = { 'v|a|d|cached adapter|matmul.q4': 'workgroup', 'v|a|d|cached adapter|mla': 'row', 'v|a|d|cached adapter|rmsnorm': 'workgroup', 'v|a|d|cached adapter|router': 'workgroup' };
+    const t = await autotune(gpu, ctx, weights, config, { contextLength: 64, store: memoryStore({ [STORE_KEY]: JSON.stringify(stored) }) });
+    expect(t.shapes).toEqual({ matmul: 'workgroup', mla: 'row', rmsnorm: 'workgroup', router: 'workgroup' });
+    expect(Object.values(t.source)).toEqual(['cached', 'cached', 'cached', 'cached']);
+  });
+
+  it("keeps the adapter heuristic where a family is not cached for this format and cannot be measured", async () => {
+    const { gpu, ctx, weights } = setup('other adapter', 'f32');
+    const stored = { 'v|a|d|other adapter|matmul.q4': 'workgroup', 'v|a|d|other adapter|mla': 'sideways', 'v|a|d|other adapter|router': 'workgroup' };
+    const t = await autotune(gpu, ctx, weights, config, { contextLength: 64, store: memoryStore({ [STORE_KEY]: JSON.stringify(stored) }) });
+    expect(t.shapes).toEqual({ matmul: 'row', mla: 'row', rmsnorm: 'row', router: 'workgroup' });
+    expect(t.source).toEqual({ matmul: 'default', mla: 'default', rmsnorm: 'default', router: 'cached' });
+  });
+
+  it('survives unreadable storage', async () => {
+    const { gpu, ctx, weights } = setup('broken storage');
+    const t = await autotune(gpu, ctx, weights, config, { contextLength: 64, store: memoryStore({ [STORE_KEY]: '{not json' }) });
+    expect(t.shapes.matmul).toBe('row');
+  });
+
+  it('gives every family one shape for an override', () => {
+    const t = uniformTuning('workgroup', 'override');
+    expect(new Set(Object.values(t.shapes))).toEqual(new Set(['workgroup']));
+    expect(new Set(Object.values(t.source))).toEqual(new Set(['override']));
+  });
+});
