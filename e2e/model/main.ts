@@ -1,7 +1,6 @@
 // The page e2e/model.spec.ts drives: whole models on the GPU (GpuModel), loaded from converted folders
 // that the spec prepared, returning logits rows and tokens as plain arrays.
-import { GpuModel, WebmoeError, acquireGpu, createModelCache, memoryCacheStore, parseManifest, type GpuContext } from 'webmoe';
-import { ModelSource } from '../../packages/webmoe/src/runtime/cache/loader';
+import { WebmoeError, acquireGpu, loadGpuModelFromUrl, type GpuContext, type GpuModel } from 'webmoe';
 
 export interface ModelHarness {
   load(url: string, contextLength: number, prefillChunk?: number): Promise<{ dispatchesPerToken: number }>;
@@ -30,14 +29,9 @@ const greedyParams = (step: number) => ({ temperature: 0, topP: 1, topK: 0, seed
 
 const harness: ModelHarness = {
   async load(path, contextLength, prefillChunk) {
-    const url = new URL(path, location.href).href;
     model?.dispose();
     gpu ??= await acquireGpu();
-    const source = new ModelSource({ modelId: url, baseUrl: url, cache: createModelCache({ store: memoryCacheStore(), storage: null }) });
-    const manifest = parseManifest(await source.json('manifest.json'), `${url}manifest.json`);
-    model = await GpuModel.load(gpu, manifest, (on) => source.loadShards(manifest.shards, (_s, d, i) => on(i, d)), {
-      contextLength, ...(prefillChunk ? { prefillChunk } : {}),
-    });
+    model = (await loadGpuModelFromUrl(gpu, path, { contextLength, ...(prefillChunk ? { prefillChunk } : {}) })).model;
     return { dispatchesPerToken: model.stepStats().dispatchesPerToken };
   },
   async logitsAfter(ids) {

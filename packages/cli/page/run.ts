@@ -1,11 +1,6 @@
 // The browser half of `webmoe run`: loads a converted model from the URL the CLI mounted, runs the
 // prompt through the GPU model and returns tokens, timings and (on request) the logits rows.
-import { GpuModel, WebmoeError, acquireGpu } from 'webmoe';
-import { parseManifest, type Manifest } from '../../webmoe/src/model/manifest';
-import { ModelSource } from '../../webmoe/src/runtime/cache/loader';
-import { createModelCache } from '../../webmoe/src/runtime/cache/model-cache';
-import { memoryCacheStore } from '../../webmoe/src/runtime/cache/store';
-import { TextTokenizer } from '../../webmoe/src/text/tokenizer';
+import { TextTokenizer, WebmoeError, acquireGpu, loadGpuModelFromUrl } from 'webmoe';
 import { RequestSampler } from '../../webmoe/src/runtime/sampling';
 
 export interface RunRequest {
@@ -43,8 +38,9 @@ export interface RunError {
 async function run(req: RunRequest): Promise<RunResult> {
   const t0 = performance.now();
   const gpu = await acquireGpu();
-  const source = new ModelSource({ modelId: req.modelUrl, baseUrl: req.modelUrl, cache: createModelCache({ store: memoryCacheStore(), storage: null }) });
-  const manifest: Manifest = parseManifest(await source.json('manifest.json'), `${req.modelUrl}manifest.json`);
+  // The KV cache is sized for the request when the prompt's length is known, else for 4096 positions.
+  const contextLength = req.contextLength ?? (req.promptIds ? req.promptIds.length + req.maxTokens + 1 : 4096);
+  const { model, manifest, source } = await loadGpuModelFromUrl(gpu, req.modelUrl, { contextLength });
   let tokenizer: TextTokenizer | null = null;
   if (manifest.tokenizer.some((f) => f.file === 'tokenizer.json')) {
     const sha = (f: string) => manifest.tokenizer.find((t) => t.file === f)?.sha256;
@@ -57,9 +53,6 @@ async function run(req: RunRequest): Promise<RunResult> {
     if (!tokenizer) throw new WebmoeError('invalid-request', `--prompt needs the model's tokenizer.json, which ${req.modelUrl} does not have; use --prompt-ids`);
     promptIds = tokenizer.encodeChat([{ role: 'user', content: req.prompt }], { addGenerationPrompt: true });
   }
-  const model = await GpuModel.load(gpu, manifest, (onShard) => source.loadShards(manifest.shards, (_s, data, i) => onShard(i, data)), {
-    contextLength: req.contextLength ?? Math.min(4096, promptIds.length + req.maxTokens + 1),
-  });
   const loadMs = performance.now() - t0;
   const eos = new Set(manifest.model.config.eosTokenIds);
   const tokens: number[] = [];

@@ -37,3 +37,4 @@ export { parseManifest, rangePieces, shardFileName, MANIFEST_FILE, TENSOR_ALIGNM
 export { quantize, quantizeRows, packTensor, f32ToE4m3, f16Toward, E4M3_MAX, type QuantizedRows } from './model/quantize';
 export { MANIFEST_FORMAT, MANIFEST_VERSION, type ManifestSource } from './model/manifest';
 export { autotune, uniformTuning, type KernelTuning, type TuningSource, type TuningStore, type AutotuneOptions } from './engine/autotune';
+export { loadGpuModelFromUrl, type UrlModel } from './engine/load-url';

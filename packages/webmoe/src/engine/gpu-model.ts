@@ -4,7 +4,7 @@
 import { WebmoeError } from '../errors';
 import type { GpuContext } from '../gpu/device';
 import { createKernelContext, type KernelContext, type KernelShape } from '../gpu/kernel-context';
-import { createStorage, uploadStorage, USAGE } from '../gpu/buffers';
+import { createStorage, readBuffer, readF32, uploadStorage, USAGE } from '../gpu/buffers';
 import { recordDispatches, type Dispatch } from '../gpu/pipelines';
 import type { ModelConfig } from '../model/config';
 import type { Manifest } from '../model/manifest';
@@ -263,18 +263,11 @@ export class GpuModel implements Generator {
 
   /** The logits after the last token fed (by prefill, decode or logitsAfter), read back whole: tests and tools only. */
   async readLogits(): Promise<Float32Array> {
-    const device = this.gpu.device;
-    const bytes = this.config.vocabSize * 4;
-    const staging = device.createBuffer({ label: 'logits:readback', size: bytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
-    const encoder = device.createCommandEncoder({ label: 'logits:readback' });
-    encoder.copyBufferToBuffer(this.act.logits, 0, staging, 0, bytes);
-    device.queue.submit([encoder.finish()]);
-    await staging.mapAsync(1);
-    const out = new Float32Array(staging.getMappedRange().slice(0));
-    staging.destroy();
+    const out = await readF32(this.gpu.device, this.act.logits, this.config.vocabSize);
     this.gpu.check();
     return out;
   }
+
 
   /**
    * Debugging aid: feeds `ids` from position 0 running the recorded plan only up to and including the
@@ -294,14 +287,7 @@ export class GpuModel implements Generator {
     pass.end();
     device.queue.submit([encoder.finish()]);
     this.length = 0;
-    const src = this.act[buffer] as GPUBuffer;
-    const staging = device.createBuffer({ label: 'trace:readback', size: count * 4, usage: USAGE.MAP_READ | USAGE.COPY_DST });
-    const enc2 = device.createCommandEncoder({ label: 'trace:readback' });
-    enc2.copyBufferToBuffer(src, 0, staging, 0, count * 4);
-    device.queue.submit([enc2.finish()]);
-    await staging.mapAsync(1);
-    const out = new Float32Array(staging.getMappedRange().slice(0));
-    staging.destroy();
+    const out = await readF32(device, this.act[buffer] as GPUBuffer, count);
     this.gpu.check();
     return out;
   }
@@ -312,15 +298,15 @@ export class GpuModel implements Generator {
     const out = new Map<number, Uint32Array>();
     if (!this.usage.size) return out;
     const E = this.config.moe!.nRoutedExperts;
-    const staging = device.createBuffer({ label: 'usage:readback', size: this.usage.size * E * 4, usage: USAGE.MAP_READ | USAGE.COPY_DST });
-    const encoder = device.createCommandEncoder({ label: 'usage:readback' });
+    // One copy of every layer's counters into one buffer, then a single readback.
     const layers = [...this.usage.keys()];
-    layers.forEach((l, i) => encoder.copyBufferToBuffer(this.usage.get(l)!, 0, staging, i * E * 4, E * 4));
+    const all = createStorage(device, 'usage:all', layers.length * E * 4);
+    const encoder = device.createCommandEncoder({ label: 'usage:gather' });
+    layers.forEach((l, i) => encoder.copyBufferToBuffer(this.usage.get(l)!, 0, all, i * E * 4, E * 4));
     device.queue.submit([encoder.finish()]);
-    await staging.mapAsync(1);
-    const all = new Uint32Array(staging.getMappedRange().slice(0));
-    staging.destroy();
-    layers.forEach((l, i) => out.set(l, all.slice(i * E, (i + 1) * E)));
+    const counts = new Uint32Array(await readBuffer(device, all, layers.length * E * 4));
+    all.destroy();
+    layers.forEach((l, i) => out.set(l, counts.slice(i * E, (i + 1) * E)));
     return out;
   }
 
