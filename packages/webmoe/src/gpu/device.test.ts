@@ -37,3 +37,45 @@ describe('WebmoeError', () => {
     expect(back.detail).toEqual({ tokens: 9000, context: 4096 });
   });
 });
+
+describe('device loss and uncaptured errors', () => {
+  function fakeGpu() {
+    let lose: (info: { reason: string; message: string }) => void = () => {};
+    const listeners: ((ev: unknown) => void)[] = [];
+    const device = {
+      lost: new Promise((r) => (lose = r)),
+      features: new Set<string>(),
+      addEventListener: (_: string, f: (ev: unknown) => void) => listeners.push(f),
+      destroy() {},
+    };
+    const adapter = {
+      limits: { maxStorageBufferBindingSize: 1 << 30, maxBufferSize: 1 << 30, maxStorageBuffersPerShaderStage: 10, maxComputeWorkgroupSizeX: 256,
+        maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupStorageSize: 32768 },
+      features: new Set<string>(),
+      info: { vendor: 'google', architecture: 'swiftshader', device: '', description: '' },
+      requestDevice: async () => device,
+    };
+    return { gpu: { requestAdapter: async () => adapter } as unknown as GPU, lose, fire: (ev: unknown) => listeners.forEach((f) => f(ev)) };
+  }
+
+  it('reports a lost device as device-lost, in plain words', async () => {
+    const f = fakeGpu();
+    const ctx = await acquireGpu({ navigator: { gpu: f.gpu } });
+    expect(ctx.summary.isSoftware).toBe(true);
+    expect(() => ctx.check()).not.toThrow();
+    f.lose({ reason: 'unknown', message: 'GPU process crashed' });
+    const err = await ctx.lost;
+    expect(err.code).toBe('device-lost');
+    expect(ctx.isLost()).toBe(true);
+    expect(() => ctx.check()).toThrow(/GPU device was lost \(GPU process crashed\)/);
+  });
+
+  it('turns the first uncaptured validation error into gpu-validation', async () => {
+    const f = fakeGpu();
+    const ctx = await acquireGpu({ navigator: { gpu: f.gpu } });
+    f.fire({ error: { message: 'binding 3 is missing' } });
+    f.fire({ error: { message: 'a later consequence' } });
+    expect(() => ctx.check()).toThrow(/WebGPU rejected a command: binding 3 is missing/);
+    expect(() => ctx.check()).not.toThrow();
+  });
+});

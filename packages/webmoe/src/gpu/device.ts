@@ -131,7 +131,8 @@ export async function acquireGpu(request: GpuRequest = {}): Promise<GpuContext> 
   device.addEventListener('uncapturederror', (ev) => {
     const err = (ev as GPUUncapturedErrorEvent).error;
     if (pending) return; // keep the first one: later errors are usually its consequences
-    pending = err instanceof GPUOutOfMemoryError
+    const oom = typeof GPUOutOfMemoryError !== 'undefined' && err instanceof GPUOutOfMemoryError;
+    pending = oom
       ? new WebmoeError('gpu-out-of-memory', `The GPU ran out of memory: ${err.message}`)
       : new WebmoeError('gpu-validation', `WebGPU rejected a command: ${err.message}`);
   });
