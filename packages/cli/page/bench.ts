@@ -1,10 +1,7 @@
 // The browser half of `webmoe bench`, also usable by hand (bench.html?models=<url>,<url>[&quick]): loads
 // each converted model from its URL, measures prefill and decode, runs the two probes and the timestamp
 // profile, and returns plain data (the CLI prints it; by hand the page renders the same table).
-import { GpuModel, WebmoeError, acquireGpu, createRng, parseManifest, type GpuContext, type Manifest, type SamplingParams } from 'webmoe';
-import { ModelSource } from '../../webmoe/src/runtime/cache/loader';
-import { createModelCache } from '../../webmoe/src/runtime/cache/model-cache';
-import { memoryCacheStore } from '../../webmoe/src/runtime/cache/store';
+import { WebmoeError, acquireGpu, createRng, loadGpuModelFromUrl, type GpuContext, type GpuModel, type Manifest, type SamplingParams } from 'webmoe';
 import { BENCH_SETTINGS, decodeStepBytes, paramCounts } from '../src/bench-models';
 import { formatTable, type BenchModelResult, type ScalingRow } from '../src/bench-report';
 import { median, profileDispatches, readProbeMs, variantOf, kernelGroup, weightsProbeMs } from './probes';
@@ -20,7 +17,7 @@ export interface BenchRequest {
   decodeTokens: number;
   /** Timed runs after one warm-up. */
   repeats: number;
-  /** Probes and the timestamp profile (off for the MoE scaling models). */
+  /** Run the two probes and the timestamp profile. */
   probes: boolean;
 }
 
@@ -44,11 +41,7 @@ const greedy = (step: number): SamplingParams => ({ temperature: 0, topP: 1, top
 
 async function loadModel(g: GpuContext, url: string, contextLength: number): Promise<{ model: GpuModel; manifest: Manifest; loadMs: number }> {
   const t = performance.now();
-  const source = new ModelSource({ modelId: url, baseUrl: url, cache: createModelCache({ store: memoryCacheStore(), storage: null }) });
-  const manifest = parseManifest(await source.json('manifest.json'), `${url}manifest.json`);
-  const model = await GpuModel.load(g, manifest, (onShard) => source.loadShards(manifest.shards, (_s, data, i) => onShard(i, data)), {
-    contextLength, collectExpertUsage: false,
-  });
+  const { model, manifest } = await loadGpuModelFromUrl(g, url, { contextLength, collectExpertUsage: false });
   return { model, manifest, loadMs: performance.now() - t };
 }
 
@@ -112,8 +105,8 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
     const plan = model.recordedPlan(1);
     const variants: Record<string, string[]> = {};
     for (const d of plan) {
-      const k = kernelGroup(d.label);
-      (variants[k] ??= []).includes(variantOf(d)) || variants[k].push(variantOf(d));
+      const list = (variants[kernelGroup(d.label)] ??= []);
+      if (!list.includes(variantOf(d))) list.push(variantOf(d));
     }
     let probes: BenchModelResult['probes'] = null;
     let kernels: BenchModelResult['kernels'] = null;

@@ -119,7 +119,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (results[0]?.software) notes.push(`${results[0].adapter} is a software adapter running WGSL on the CPU: absolute figures are not GPU figures.`);
   if (quick) notes.push(`--quick: 10M and 100M only, prompts of ${s.prompts.join('/')} tokens (not 1024), ${s.decodeTokens} decode tokens, ${s.repeats} timed run(s) after a warm-up.`);
   else notes.push(`medians of ${s.repeats} timed runs after a warm-up; the 1024-token prompt is timed once (16 submissions of 64 tokens).`);
-  notes.push(`MoE scaling: ${scaling[0].label.split(' ')[0]}-model widths, top-${scaling[0].shape.topK}, ${s.scalingQuant}, decoded in alternation over ${s.scalingRounds} rounds; bytes per step at position ${s.decodePrompt + s.decodeTokens / 2}.`);
+  notes.push(`MoE scaling: ${scaling[0].label.split(' ')[0]}-model widths, top-${scaling[0].shape.topK}, ${s.scalingQuant}, decoded in alternation `
+    + `over ${s.scalingRounds} rounds; bytes per step at position ${s.decodePrompt + s.decodeTokens / 2}.`);
   notes.push(`total time ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const summary = summarize(results, scaled, { quick, prompts: s.prompts, decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, repeats: s.repeats, notes });
   const text = `adapter: ${summary.adapter}${summary.software ? ' (software)' : ''}\n\n${formatTable(results)}\n${formatDetails(summary)}\n`;

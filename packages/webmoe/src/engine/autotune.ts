@@ -1,10 +1,11 @@
 // Which kernel shape each hot family uses on this adapter, chosen by a short measurement at model load.
-// A GPU wants workgroup reductions and coalesced loads; a software adapter running WGSL on CPU threads wants
-// one invocation per output row (about 5× faster there). A name-based guess (isSoftware) is only the
-// fallback: the measurement runs both shapes on the model's own decode-sized work (its largest matrix, the
-// first MoE layer's selected experts and its router, attention over up to 256 positions, one RMSNorm
-// row) and keeps the faster. Choices are cached per adapter and weight format (localStorage where the
-// page has it, and in memory for the session), so only the first load on an adapter pays for it.
+// A GPU wants workgroup reductions and coalesced loads; a software adapter running WGSL on CPU threads
+// wants one invocation per output row (about 5× faster there). A guess from the adapter's name
+// (isSoftware) is only the fallback: the measurement runs both shapes on the model's own decode-sized
+// work (its largest matrix, the first MoE layer's selected experts and its expert selection, attention
+// over up to 256 positions, one RMSNorm row) and keeps the faster. Choices are cached per adapter and
+// weight format (localStorage where the page has it, and in memory for the session), so only the first
+// load on an adapter pays for the measurement.
 import type { GpuContext } from '../gpu/device';
 import { createStorage, uploadStorage, USAGE } from '../gpu/buffers';
 import { KERNEL_FAMILIES, type KernelContext, type KernelFamily, type KernelShape, type KernelShapes } from '../gpu/kernel-context';
@@ -13,7 +14,7 @@ import type { ModelConfig } from '../model/config';
 import { matmul, type WeightRef } from '../kernels/matmul';
 import { chooseSplits, latentCacheLayout, mlaAttention, mlaScratchBytes } from '../kernels/mla';
 import { rmsnorm } from '../kernels/rmsnorm';
-import { router } from '../kernels/router';
+import { routerSelect } from '../kernels/router';
 import type { GpuWeights } from './weights';
 
 export type TuningSource = 'measured' | 'cached' | 'default' | 'override';
@@ -189,10 +190,11 @@ function workloads(ctx: KernelContext, weights: GpuWeights, config: ModelConfig,
   if (moeLayer >= 0) {
     const m = config.moe!;
     const p = `model.layers.${moeLayer}.mlp.gate`;
+    const logits = buf('router_logits', m.nRoutedExperts);
     const ids = buf('router_ids', m.topK);
     const rw = buf('router_weights', m.topK);
     const bias = m.hasCorrectionBias ? weights.tensor(`${p}.e_score_correction_bias`).buffer : null;
-    out.router = (shape) => [router(ctx, { x, weight: weights.tensor(`${p}.weight`).buffer, dim: d, ids, weights: rw, bias, tokens: 1, moe: m, shape }, 'autotune:router')];
+    out.router = (shape) => [routerSelect(ctx, { logits, ids, weights: rw, bias, tokens: 1, moe: m, shape }, 'autotune:router')];
   }
 
   const norm = weights.has('model.norm.weight') ? weights.tensor('model.norm.weight').buffer : null;

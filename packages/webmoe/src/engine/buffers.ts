@@ -28,6 +28,8 @@ export interface Activations {
   delta: GPUBuffer;
   /** SwiGLU hidden [T, max(intermediate, shared intermediate)] or, for routed experts, [T·K, moe intermediate]. */
   hidden: GPUBuffer;
+  /** Router logits [T, E] (the matmul family's output, read by the selection). */
+  routerLogits: GPUBuffer | null;
   routerIds: GPUBuffer | null;
   routerWeights: GPUBuffer | null;
   offsets: GPUBuffer | null;
@@ -69,6 +71,7 @@ export function createActivations(device: GPUDevice, c: ModelConfig, maxTokens: 
     o: f32('o', T * H * c.vHeadDim),
     delta: f32('delta', T * c.hiddenSize),
     hidden: f32('hidden', T * hiddenWidth),
+    routerLogits: K ? f32('router_logits', T * E) : null,
     routerIds: K ? f32('router_ids', T * K) : null,
     routerWeights: K ? f32('router_weights', T * K) : null,
     offsets: K ? f32('offsets', E + 1) : null,

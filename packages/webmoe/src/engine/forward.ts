@@ -14,7 +14,7 @@ import { addRmsnorm, rmsnorm } from '../kernels/rmsnorm';
 import { gatherRows, matmul, type WeightRef } from '../kernels/matmul';
 import { kvStore, rope } from '../kernels/rope';
 import { mlaAttention, type LatentCacheLayout } from '../kernels/mla';
-import { router } from '../kernels/router';
+import { routerSelect } from '../kernels/router';
 import { moeGather, moePlan, moeScatter } from '../kernels/moe';
 import type { Activations } from './buffers';
 import type { GpuWeights } from './weights';
@@ -95,8 +95,11 @@ export function recordForward(r: ForwardResources, T: number): Dispatch[] {
     }
     const m = c.moe;
     const K = m.topK, E = m.nRoutedExperts;
-    out.push(router(ctx, {
-      x: a.xn, weight: buf(`${p}.mlp.gate.weight`), dim: d, ids: a.routerIds!, weights: a.routerWeights!,
+    // Router logits from the matmul family (spread over the device; the fused router kernel reads all of
+    // W in one workgroup per token, the slowest step of decode at large d), then the selection.
+    out.push(matmul(ctx, { weight: ref(`${p}.mlp.gate.weight`), x: a.xn, y: a.routerLogits!, tokens: T }, lab('router_logits')));
+    out.push(routerSelect(ctx, {
+      logits: a.routerLogits!, ids: a.routerIds!, weights: a.routerWeights!,
       bias: m.hasCorrectionBias ? buf(`${p}.mlp.gate.e_score_correction_bias`) : null, usage: r.usage?.get(L) ?? null, tokens: T, moe: m,
     }, lab('router')));
     const shared = m.nSharedExperts > 0;
