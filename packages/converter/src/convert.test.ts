@@ -185,8 +185,9 @@ describe('the model folder', () => {
     const victim = manifest.shards[3].file;
     const bytes = await readFile(join(copy, victim));
     await patchBytes(join(copy, victim), 1000, new Uint8Array([bytes[1000] ^ 0x10]));
-    for (const load of [verifyModelFolder(copy), openWebmoeModel(copy)]) {
-      const e = await load.then(() => null, (err: unknown) => err);
+    // One load at a time: a second promise created up front could reject before anything awaits it.
+    for (const load of [() => verifyModelFolder(copy), () => openWebmoeModel(copy)]) {
+      const e = await load().then(() => null, (err: unknown) => err);
       expect(isWebmoeError(e, 'integrity')).toBe(true);
       expect((e as Error).message).toContain(join(copy, victim));
       expect((e as Error).message).toContain('SHA-256');
