@@ -1,6 +1,7 @@
 // The benchmark's workloads: generated checkpoints with DeepSeek-V3's proportions at a chosen width, and
 // what a decode step of such a model must read. Pure TypeScript (no Node, no WebGPU): the CLI uses it to
 // generate the checkpoints, the bench page to compute the byte counts the probes are sized by.
+import { common, yarn } from '../../converter/src/presets';
 import { parseHfConfig, type ModelConfig } from '../../webmoe/src/model/config';
 import { expectedTensors } from '../../webmoe/src/model/tensors';
 import type { Manifest } from '../../webmoe/src/model/manifest';
@@ -64,16 +65,9 @@ export function v3Config(s: BenchShape): Record<string, unknown> {
     qk_nope_head_dim: HEAD.nope,
     qk_rope_head_dim: HEAD.rope,
     v_head_dim: HEAD.v,
-    rope_scaling: { type: 'yarn', factor: 40, original_max_position_embeddings: 4096, beta_fast: 32, beta_slow: 1, mscale: 1, mscale_all_dim: 1 },
+    rope_scaling: yarn(1),
     num_nextn_predict_layers: 0,
-    rope_theta: 10000,
-    max_position_embeddings: 163840,
-    rms_norm_eps: 1e-6,
-    tie_word_embeddings: false,
-    hidden_act: 'silu',
-    bos_token_id: 0,
-    eos_token_id: 1,
-    torch_dtype: 'bfloat16',
+    ...common,
   };
 }
 

@@ -4,11 +4,13 @@
 
 type HfConfig = Record<string, unknown>;
 
-const yarn = (mscale: number) => ({
+/** V3's rope_scaling block, with the given mscale (V3: 1, V2-Lite: 0.707). */
+export const yarn = (mscale: number) => ({
   type: 'yarn', factor: 40, original_max_position_embeddings: 4096, beta_fast: 32, beta_slow: 1, mscale, mscale_all_dim: mscale,
 });
 
-const common = {
+/** The config fields every generated DeepSeek checkpoint shares. */
+export const common = {
   rope_theta: 10000.0,
   max_position_embeddings: 163840,
   rms_norm_eps: 1e-6,
