@@ -10,6 +10,7 @@
 //                invocations as CPU threads, where a reduction across lanes only costs barriers; GPUs use
 //                it for prefill, where the 64 rows of a workgroup load the same x values at the same time
 //                (one broadcast) and each weight serves TT tokens, instead of every row re-reading x.
+//   matmul_tile: matmul_row for prefill, 8 tokens per weight in vec4 registers.
 //   matmul_t   : the transposed product y[t, c] = Σ_r W[r, c] · x[t, r]; an invocation per 8 output
 //                columns, looping over the rows: the column-parallel loop is already coalesced, so one
 //                shape serves both kinds of adapter.
@@ -33,6 +34,7 @@ const F32 = 0u;
 const F16 = 1u;
 const Q8 = 2u;
 const Q4 = 3u;
+const BF16 = 5u;
 const MAX_TT = 8u;
 
 // Params.flags. What only steers uniform branches is a param rather than an override, so that one
@@ -87,6 +89,9 @@ struct Params {
 @group(0) @binding(4) var<storage, read> sw: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 @group(0) @binding(6) var<uniform> p: Params;
+// matmul_tile reads x as vec4s (one load instead of four): the launcher uses it only when every row of x
+// starts on a multiple of 4 floats and cols is a multiple of 4.
+@group(0) @binding(0) var<storage, read> x4: array<vec4<f32>>;
 
 // gather_rows: ids, then `w` (binding 1, shared), then its own output and params.
 struct GatherParams {
@@ -199,6 +204,24 @@ fn load8(wp: Words, t: Tensor, cols: u32, r: u32, u: u32) -> Vec8 {
       let lo = (vec4<u32>(v) >> vec4<u32>(0u, 4u, 8u, 12u)) & vec4<u32>(15u);
       let hi = (vec4<u32>(v) >> vec4<u32>(16u, 20u, 24u, 28u)) & vec4<u32>(15u);
       return Vec8(vec4<f32>(lo) * s + m, vec4<f32>(hi) * s + m);
+    }
+    case BF16: {
+      // The F16 layout and window; a bf16 is the high half of an f32.
+      let e = r * cols + c0;
+      let i = t.q + (e >> 1u);
+      var a = (*wp)[i];
+      var b = (*wp)[i + 1u];
+      var c = (*wp)[i + 2u];
+      var d = (*wp)[i + 3u];
+      if ((e & 1u) != 0u) {
+        let n = (*wp)[i + 4u];
+        a = (a >> 16u) | (b << 16u);
+        b = (b >> 16u) | (c << 16u);
+        c = (c >> 16u) | (d << 16u);
+        d = (d >> 16u) | (n << 16u);
+      }
+      let m = 0xffff0000u;
+      return Vec8(bitcast<vec4<f32>>(vec4<u32>(a << 16u, a & m, b << 16u, b & m)), bitcast<vec4<f32>>(vec4<u32>(c << 16u, c & m, d << 16u, d & m)));
     }
     default: {
       // fp8: rows whose length is not a multiple of 4 start inside a word: a three-word window.
@@ -397,6 +420,72 @@ fn matmul_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         store(p.y_offset + c.b * p.y_batch + (t0 + t) * p.y_tok + row, v);
       }
     }
+  }
+}
+
+/** Columns c0 … c0+7 of token row t (its first element at x index xb + t · x_tok), zero past cols. */
+fn xrow(xb: u32, t: u32, c0: u32) -> Vec8 {
+  let i = (xb + t * p.x_tok + c0) >> 2u;
+  return Vec8(x4[i], select(vec4<f32>(0.0), x4[i + 1u], c0 + 4u < p.cols));
+}
+
+/** w · x for four token rows. */
+fn dot4x(wv: Vec8, x0: Vec8, x1: Vec8, x2: Vec8, x3: Vec8) -> vec4<f32> {
+  return vec4<f32>(dot8(wv, x0), dot8(wv, x1), dot8(wv, x2), dot8(wv, x3));
+}
+
+fn store_tile(yb: u32, t0: u32, end: u32, a: vec4<f32>, up: vec4<f32>) {
+  var v = a;
+  if (SWIGLU) { v = vec4<f32>(silu(a.x), silu(a.y), silu(a.z), silu(a.w)) * up; }
+  if (t0 < end) { store(yb + t0 * p.y_tok, v.x); }
+  if (t0 + 1u < end) { store(yb + (t0 + 1u) * p.y_tok, v.y); }
+  if (t0 + 2u < end) { store(yb + (t0 + 2u) * p.y_tok, v.z); }
+  if (t0 + 3u < end) { store(yb + (t0 + 3u) * p.y_tok, v.w); }
+}
+
+// matmul_tile: matmul_row for 8 tokens at a time (TT = 8) with x read as vec4s and the sums in vec4
+// registers rather than an array indexed by the token loop (which software adapters keep in memory).
+// Rows past the token range repeat the range's last token: computed, never stored.
+@compute @workgroup_size(WG)
+fn matmul_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+  let c = cell(wid, nwg, (p.rows + WG - 1u) / WG);
+  let row = c.block * WG + lid;
+  if (c.b >= grid_batch() || row >= p.rows) { return; }
+  let range = token_range(c.b, c.span);
+  let units = (p.cols + 7u) / 8u;
+  for (var t0 = range.x; t0 < range.y; t0 += 8u) {
+    let ts = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(range.y - 1u));
+    let tz = min(vec4<u32>(t0) + vec4<u32>(4u, 5u, 6u, 7u), vec4<u32>(range.y - 1u));
+    var a0 = vec4<f32>(0.0);
+    var a1 = vec4<f32>(0.0);
+    var u0 = vec4<f32>(0.0);
+    var u1 = vec4<f32>(0.0);
+    for (var k = 0u; k < batch_loop(); k++) {
+      let s = slot(select(c.b, k, has(SUM)));
+      for (var u = 0u; u < units; u++) {
+        let c0 = 8u * u;
+        let x0 = xrow(s.x, ts.x, c0);
+        let x1 = xrow(s.x, ts.y, c0);
+        let x2 = xrow(s.x, ts.z, c0);
+        let x3 = xrow(s.x, ts.w, c0);
+        let x4 = xrow(s.x, tz.x, c0);
+        let x5 = xrow(s.x, tz.y, c0);
+        let x6 = xrow(s.x, tz.z, c0);
+        let x7 = xrow(s.x, tz.w, c0);
+        let wv = weight8(&w, s.gate, p.cols, s.row + row, u);
+        a0 += dot4x(wv, x0, x1, x2, x3) * s.scale;
+        a1 += dot4x(wv, x4, x5, x6, x7) * s.scale;
+        if (SWIGLU) {
+          let wu = weight8(&w2, s.up, p.cols, s.row + row, u);
+          u0 += dot4x(wu, x0, x1, x2, x3);
+          u1 += dot4x(wu, x4, x5, x6, x7);
+        }
+      }
+    }
+    let yb = p.y_offset + c.b * p.y_batch + row;
+    store_tile(yb, t0, range.y, a0, u0);
+    store_tile(yb, t0 + 4u, range.y, a1, u1);
   }
 }
 

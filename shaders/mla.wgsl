@@ -13,6 +13,11 @@
 // mla_combine_wg: a workgroup per (head, token) that merges the splits' records into o_lat.
 // mla_attend_row: an invocation per (token, head, chunk of latent dims) for software adapters, its
 //                 output row doubling as the accumulator.
+// mla_attend_tile: prefill chunks. The latent cache row is the same for every head (MLA's point), so a
+//                 workgroup of WG invocations, each owning one token × 4 heads, loads each tile of 4
+//                 cache rows into workgroup memory once and every invocation scores its 4 heads against
+//                 it: per cache value read, 16 multiply-adds instead of one. The output row is the
+//                 accumulator, rescaled once per tile.
 
 override R: u32;       // kv_lora_rank
 override ROPE: u32;    // qk_rope_head_dim
@@ -198,4 +203,116 @@ fn mla_attend_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   }
   let inv = 1.0 / l;
   for (var d = d0; d < d1; d++) { out[ob + d] *= inv; }
+}
+
+// ---- tile: one invocation per (token, 4 heads), cache tiles of 4 positions shared by the workgroup ----
+// Four heads × four positions is a vec4 per head: every loop below runs over vectors with constant lanes,
+// which software adapters keep in registers (an array indexed by a loop counter becomes memory there).
+
+// The tile transposed: tile4[d] holds dimension d of the tile's 4 cache rows.
+var<workgroup> tile4: array<vec4<f32>, R + ROPE>;
+
+struct Softmax {
+  p: vec4<f32>,   // weights of the tile's positions
+  m: f32,         // new running max
+  alpha: f32,     // rescale of what was accumulated before
+}
+
+/** One online-softmax step over a tile's four scores (invalid positions weigh 0). */
+fn softmax_step(scores: vec4<f32>, valid: vec4<bool>, m: f32) -> Softmax {
+  let s = select(vec4<f32>(NEG), scores * p.scale, valid);
+  let mx = max(m, max(max(s.x, s.y), max(s.z, s.w)));
+  let e = select(vec4<f32>(0.0), exp(s - vec4<f32>(mx)), valid);
+  return Softmax(e, mx, exp(m - mx));
+}
+
+fn accumulate(i: u32, alpha: f32, pr: vec4<f32>, kv: vec4<f32>) {
+  out[i] = out[i] * alpha + dot(pr, kv);
+}
+
+@compute @workgroup_size(WG)
+fn mla_attend_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let groups = (p.heads + 3u) / 4u;
+  let items = p.tokens * groups;
+  let first = (wid.y * nwg.x + wid.x) * WG;
+  // Uniform exit and loop bound: the workgroup's last token sees the most positions.
+  if (first >= items) { return; }
+  let n_max = visible((min(first + WG, items) - 1u) / groups);
+  let item = first + lid;
+  let live = item < items;
+  let t = select(0u, item / groups, live);
+  let h0 = (item % groups) * 4u;
+  // Heads of this group that exist; the short last group reads its last head again and writes nothing for it.
+  let hn = select(0u, min(4u, p.heads - h0), live);
+  let heads = min(vec4<u32>(h0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.heads - 1u));
+  let qrow = (vec4<u32>(t * p.heads) + heads) * R;
+  let pe = vec4<u32>(t * p.qpe_token_stride + p.qpe_offset) + heads * p.qpe_head_stride;
+  let n = select(0u, visible(t), live);
+  let row = R + ROPE;
+
+  for (var d = 0u; d < R; d++) {
+    if (hn > 0u) { out[qrow.x + d] = 0.0; }
+    if (hn > 1u) { out[qrow.y + d] = 0.0; }
+    if (hn > 2u) { out[qrow.z + d] = 0.0; }
+    if (hn > 3u) { out[qrow.w + d] = 0.0; }
+  }
+  var m = vec4<f32>(NEG);
+  var l = vec4<f32>(0.0);
+  for (var base = 0u; base < n_max; base += 4u) {
+    let count = min(4u, n_max - base);
+    for (var d = lid; d < row; d += WG) {
+      let c = base * row + d;
+      var v = vec4<f32>(cache[c], 0.0, 0.0, 0.0);
+      if (count > 1u) { v.y = cache[c + row]; }
+      if (count > 2u) { v.z = cache[c + 2u * row]; }
+      if (count > 3u) { v.w = cache[c + 3u * row]; }
+      tile4[d] = v;
+    }
+    workgroupBarrier();
+    if (base < n) {
+      // s_g: head g's scores against the tile's four positions.
+      var s0 = vec4<f32>(0.0);
+      var s1 = vec4<f32>(0.0);
+      var s2 = vec4<f32>(0.0);
+      var s3 = vec4<f32>(0.0);
+      for (var d = 0u; d < R; d++) {
+        let kv = tile4[d];
+        s0 += kv * qt[qrow.x + d];
+        s1 += kv * qt[qrow.y + d];
+        s2 += kv * qt[qrow.z + d];
+        s3 += kv * qt[qrow.w + d];
+      }
+      for (var j = 0u; j < ROPE; j++) {
+        let kv = tile4[R + j];
+        s0 += kv * qpe[pe.x + j];
+        s1 += kv * qpe[pe.y + j];
+        s2 += kv * qpe[pe.z + j];
+        s3 += kv * qpe[pe.w + j];
+      }
+      let valid = vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(min(count, n - base));
+      let a0 = softmax_step(s0, valid, m.x);
+      let a1 = softmax_step(s1, valid, m.y);
+      let a2 = softmax_step(s2, valid, m.z);
+      let a3 = softmax_step(s3, valid, m.w);
+      let alpha = vec4<f32>(a0.alpha, a1.alpha, a2.alpha, a3.alpha);
+      m = vec4<f32>(a0.m, a1.m, a2.m, a3.m);
+      l = l * alpha + vec4<f32>(dot(a0.p, vec4<f32>(1.0)), dot(a1.p, vec4<f32>(1.0)), dot(a2.p, vec4<f32>(1.0)), dot(a3.p, vec4<f32>(1.0)));
+      for (var d = 0u; d < R; d++) {
+        let kv = tile4[d];
+        if (hn > 0u) { accumulate(qrow.x + d, a0.alpha, a0.p, kv); }
+        if (hn > 1u) { accumulate(qrow.y + d, a1.alpha, a1.p, kv); }
+        if (hn > 2u) { accumulate(qrow.z + d, a2.alpha, a2.p, kv); }
+        if (hn > 3u) { accumulate(qrow.w + d, a3.alpha, a3.p, kv); }
+      }
+    }
+    // The next tile overwrites `tile4`.
+    workgroupBarrier();
+  }
+  let inv = 1.0 / l;
+  for (var d = 0u; d < R; d++) {
+    if (hn > 0u) { out[qrow.x + d] *= inv.x; }
+    if (hn > 1u) { out[qrow.y + d] *= inv.y; }
+    if (hn > 2u) { out[qrow.z + d] *= inv.z; }
+    if (hn > 3u) { out[qrow.w + d] *= inv.w; }
+  }
 }

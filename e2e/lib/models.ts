@@ -24,7 +24,7 @@ export async function testModel(name: string, preset: string, opts: { fp8?: bool
   if (!existsSync(stamp) || readFileSync(stamp, 'utf8') !== want) {
     mkdirSync(dirname(stamp), { recursive: true });
     await generateCheckpoint(hf, { config: preset, seed: opts.seed ?? 1, fp8: opts.fp8 ?? false, mtp: opts.mtp ?? true, force: true });
-    for (const q of ['f32', 'f16', 'q8', 'q4', 'fp8']) {
+    for (const q of ['f32', 'f16', 'q8', 'q4', 'fp8', 'bf16']) {
       const out = join(GENERATED, name, q);
       if (existsSync(out)) await convertCheckpoint(hf, out, { quant: q as WeightFormat, force: true });
     }

@@ -76,6 +76,8 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
     // warm-up compiles the chunk sizes' plans; a long prompt (all full chunks, already compiled by a
     // 128-token warm-up) is timed once, since one run of it already spans many submissions.
     const prefill: Record<string, number> = {};
+    let prefillKernels: BenchModelResult['prefill_kernels'] = null;
+    const longest = Math.max(...req.prompts);
     for (const n of req.prompts) {
       const ids = prompt(n);
       model.reset();
@@ -88,6 +90,12 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
         times.push(performance.now() - t);
       }
       prefill[n] = n / (median(times) / 1000);
+      if (req.probes && n === longest) {
+        // The last chunk's plan again, at the last chunk's positions (what the positions buffer holds).
+        const last = n - Math.floor((n - 1) / model.prefillChunk) * model.prefillChunk;
+        const kernels = await profileDispatches(device, model.recordedPlan(last));
+        if (kernels) prefillKernels = { prompt: n, chunk: model.prefillChunk, last_chunk: last, kernels };
+      }
     }
 
     // Decode: per-step wall time (submit, GPU, 4-byte readback) after a prompt; the median of all timed
@@ -140,6 +148,7 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
       dequant_probe_ms: probes?.weights_ms ?? null,
       probes,
       kernels,
+      prefill_kernels: prefillKernels,
       kernel_shapes: { ...model.tuning.shapes },
       kernel_shape_source: { ...model.tuning.source },
       kernel_shape_ms: model.tuning.ms,

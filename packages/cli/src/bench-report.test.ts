@@ -7,7 +7,7 @@ function result(over: Partial<BenchModelResult>): BenchModelResult {
     prefill_tokens_per_s: { 16: 40, 128: 50, 1024: 60 }, decode_tokens_per_s: 10, decode_ms_per_token: 100, decode_steps: 64,
     dispatches_per_token: 103, submits_per_token: 1, readback_bytes_per_token: 4, bytes_read_per_token: 6e6,
     bytes_read_breakdown: { weights: 4e6, experts: 1.9e6, kv: 1e5 }, read_probe_ms: 10, dequant_probe_ms: 80,
-    probes: { read_ms: 10, read_shape: 'chunks', weights_ms: 80 }, kernels: [{ kernel: 'lm_head', ms: 20, launches: 1, variants: ['matmul/matmul_row/row.q4'] }],
+    probes: { read_ms: 10, read_shape: 'chunks', weights_ms: 80 }, kernels: [{ kernel: 'lm_head', ms: 20, launches: 1, variants: ['matmul/matmul_row/row.q4'] }], prefill_kernels: null,
     kernel_shapes: { matmul: 'row' }, kernel_shape_source: { matmul: 'measured' }, kernel_shape_ms: {}, kernel_variants: { lm_head: ['matmul/matmul_row/row.q4'] },
     memory: { weights: 6e7, kvCache: 1e5, scratch: 2e6 }, kv_bytes_per_token: 768, mha_kv_bytes_per_token: 40320, kv_expected_bytes_per_token: 768,
     ...over,

@@ -37,6 +37,8 @@ export interface BenchModelResult {
   probes: { read_ms: number; read_shape: string; weights_ms: number } | null;
   /** Timestamp profile of one decode step, per kernel (summed over layers); null without timestamp-query. */
   kernels: KernelTimeRow[] | null;
+  /** Timestamp profile of the longest prompt's last prefill chunk (`last_chunk` tokens; chunks of `chunk`). */
+  prefill_kernels: { prompt: number; chunk: number; last_chunk: number; kernels: KernelTimeRow[] } | null;
   kernel_shapes: Record<string, KernelShape>;
   kernel_shape_source: Record<string, string>;
   kernel_shape_ms: Partial<Record<string, Record<KernelShape, number>>>;
@@ -171,6 +173,11 @@ export function formatTable(models: BenchModelResult[]): string {
   return columns(head, rows);
 }
 
+function kernelLines(kernels: readonly KernelTimeRow[]): string[] {
+  return kernels.filter((k) => k.ms > 0).slice(0, 12)
+    .map((k) => `    ${k.kernel.padEnd(18)} ${num(k.ms, 3).padStart(9)} ms  ${String(k.launches).padStart(3)}×  ${k.variants.join(' ')}`);
+}
+
 /** Everything after the main table: per-kernel times, variants, memory, MoE scaling, the bar. */
 export function formatDetails(s: BenchSummary): string {
   const out: string[] = [];
@@ -182,11 +189,15 @@ export function formatDetails(s: BenchSummary): string {
     if (r.kernels) {
       const total = r.kernels.reduce((a, k) => a + k.ms, 0);
       out.push(`  timestamp profile of one decode step (${num(total, 2)} ms in ${r.dispatches_per_token - 1} passes; sampling not included):`);
-      for (const k of r.kernels.filter((k) => k.ms > 0).slice(0, 12)) {
-        out.push(`    ${k.kernel.padEnd(18)} ${num(k.ms, 3).padStart(9)} ms  ${String(k.launches).padStart(3)}×  ${k.variants.join(' ')}`);
-      }
+      out.push(...kernelLines(r.kernels));
     } else {
       out.push('  (no timestamp-query feature: no per-kernel times)');
+    }
+    const pk = r.prefill_kernels;
+    if (pk) {
+      const total = pk.kernels.reduce((a, k) => a + k.ms, 0);
+      out.push(`  timestamp profile of the last ${pk.last_chunk}-token chunk of a ${pk.prompt}-token prompt (chunks of ${pk.chunk}; ${num(total, 1)} ms):`);
+      out.push(...kernelLines(pk.kernels));
     }
   }
   if (s.moe_scaling.length) {

@@ -12,15 +12,18 @@ import { formatDetails, formatTable, summarize, type BenchModelResult, type Scal
 import type { BenchError, BenchPageApi, BenchRequest } from '../page/bench';
 
 const USAGE = `usage: webmoe bench [--quick] [--json] [--verbose] [--cache <dir>] [--serve [--port N]]
+                    [--models 10M,100M,500M] [--quants q4,f32] [--prompts 16,128,1024] [--no-scaling]
   Measures generated DeepSeek-V3-proportioned models (about 10M, 100M and 500M parameters; --quick: 10M and
   100M with shorter prompts and fewer tokens) in q4 and f32, the two probes, a timestamp profile and MoE
   scaling over 8, 32 and 128 experts. --json: one JSON object on the last line of standard output.
   --cache: where the generated models live (default ~/.cache/webmoe/bench). --serve: prepare the models,
-  then serve the bench page and print its address, to run the same benchmark in a browser on a real GPU.`;
+  then serve the bench page and print its address, to run the same benchmark in a browser on a real GPU.
+  --models/--quants/--prompts narrow a run to what one change touches; --no-scaling skips MoE scaling.`;
 
 const SPEC = {
   quick: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' }, cache: { type: 'string' },
   serve: { type: 'flag' }, port: { type: 'number' }, help: { type: 'flag' },
+  models: { type: 'string' }, quants: { type: 'string' }, prompts: { type: 'string' }, 'no-scaling': { type: 'flag' },
 } as const;
 
 const QUANTS = ['q4', 'f32'] as const;
@@ -56,18 +59,29 @@ export async function benchCommand(argv: string[]): Promise<void> {
   }
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
   const quick = Boolean(o.quick);
-  const s = quick ? BENCH_SETTINGS.quick : BENCH_SETTINGS.full;
+  const s = { ...(quick ? BENCH_SETTINGS.quick : BENCH_SETTINGS.full) };
+  if (typeof o.prompts === 'string') s.prompts = listOption(o.prompts, 'prompts').map(Number);
+  if (s.prompts.some((n) => !Number.isInteger(n) || n < 1)) throw new UsageError(`--prompts needs positive integers, got ${String(o.prompts)}`);
   const log = (line: string) => {
     if (o.verbose || !o.json) process.stderr.write(`${line}\n`);
   };
   const root = resolve(typeof o.cache === 'string' ? o.cache : join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'webmoe', 'bench'));
-  const models = quick ? BENCH_MODELS.slice(0, 2) : BENCH_MODELS;
-  const scaling = SCALING_EXPERTS.map(scalingModel);
+  let models = quick ? BENCH_MODELS.slice(0, 2) : BENCH_MODELS;
+  if (typeof o.models === 'string') {
+    const want = listOption(o.models, 'models');
+    const unknown = want.filter((n) => !BENCH_MODELS.some((m) => m.label === n));
+    if (unknown.length) throw new UsageError(`unknown model ${unknown[0]}; the models are ${BENCH_MODELS.map((m) => m.label).join(', ')}`);
+    models = BENCH_MODELS.filter((m) => want.includes(m.label));
+  }
+  const quants = typeof o.quants === 'string' ? listOption(o.quants, 'quants') : [...QUANTS];
+  const badQuant = quants.find((q) => !(QUANTS as readonly string[]).includes(q));
+  if (badQuant) throw new UsageError(`unknown quant ${badQuant}; the bench converts to ${QUANTS.join(', ')}`);
+  const scaling = o['no-scaling'] ? [] : SCALING_EXPERTS.map(scalingModel);
 
   const t0 = performance.now();
   const work: { m: BenchModel; quant: (typeof QUANTS)[number] }[] = [];
   for (const m of models) {
-    for (const quant of QUANTS) {
+    for (const quant of QUANTS.filter((q) => quants.includes(q))) {
       await prepare(root, m, quant, log);
       work.push({ m, quant });
     }
@@ -104,13 +118,15 @@ export async function benchCommand(argv: string[]): Promise<void> {
       results.push(r);
       log(`measured ${w.m.label} ${w.quant} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
-    const t = performance.now();
-    const r = await page.evaluate((req) => (window as unknown as { webmoeBench: BenchPageApi }).webmoeBench.scaling(req), {
-      modelUrls: scaling.map((m) => url(session.baseUrl, m, s.scalingQuant)), decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, rounds: s.scalingRounds,
-    });
-    if ('error' in r) throw fail('MoE scaling', r);
-    scaled = r;
-    log(`measured MoE scaling in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    if (scaling.length) {
+      const t = performance.now();
+      const r = await page.evaluate((req) => (window as unknown as { webmoeBench: BenchPageApi }).webmoeBench.scaling(req), {
+        modelUrls: scaling.map((m) => url(session.baseUrl, m, s.scalingQuant)), decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, rounds: s.scalingRounds,
+      });
+      if ('error' in r) throw fail('MoE scaling', r);
+      scaled = r;
+      log(`measured MoE scaling in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    }
   } finally {
     await session.close();
   }
@@ -119,7 +135,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (results[0]?.software) notes.push(`${results[0].adapter} is a software adapter running WGSL on the CPU: absolute figures are not GPU figures.`);
   if (quick) notes.push(`--quick: 10M and 100M only, prompts of ${s.prompts.join('/')} tokens (not 1024), ${s.decodeTokens} decode tokens, ${s.repeats} timed run(s) after a warm-up.`);
   else notes.push(`medians of ${s.repeats} timed runs after a warm-up; the 1024-token prompt is timed once (16 submissions of 64 tokens).`);
-  notes.push(`MoE scaling: ${scaling[0].label.split(' ')[0]}-model widths, top-${scaling[0].shape.topK}, ${s.scalingQuant}, decoded in alternation `
+  if (scaling.length) notes.push(`MoE scaling: ${scaling[0].label.split(' ')[0]}-model widths, top-${scaling[0].shape.topK}, ${s.scalingQuant}, decoded in alternation `
     + `over ${s.scalingRounds} rounds; bytes per step at position ${s.decodePrompt + s.decodeTokens / 2}.`);
   notes.push(`total time ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const summary = summarize(results, scaled, { quick, prompts: s.prompts, decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, repeats: s.repeats, notes });
@@ -130,4 +146,10 @@ export async function benchCommand(argv: string[]): Promise<void> {
     return;
   }
   process.stdout.write(text);
+}
+
+function listOption(value: string, name: string): string[] {
+  const list = value.split(',').map((v) => v.trim()).filter(Boolean);
+  if (!list.length) throw new UsageError(`--${name} needs a comma-separated list`);
+  return list;
 }

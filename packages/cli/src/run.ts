@@ -9,7 +9,7 @@ import { openBrowserSession } from './browser';
 import type { RunError, RunRequest, RunResult } from '../page/run';
 
 const USAGE = `usage: webmoe run --model <dir> (--prompt-ids 0,17,42 | --prompt "text") [--max-tokens N] [--temperature T]
-       [--top-p P] [--top-k K] [--seed S] [--quant f32|f16|q8|q4|fp8] [--context N] [--logits] [--json] [--verbose]
+       [--top-p P] [--top-k K] [--seed S] [--quant f32|f16|q8|q4|fp8|bf16] [--context N] [--logits] [--json] [--verbose]
   <dir>: a converted webmoe folder (manifest.json) or a Hugging Face checkpoint folder (config.json), which is
   converted with --quant (default q4) into a cache folder and reused next time.
   --temperature 0 (the default) is greedy; --logits adds every step's logits row to --json's output.`;
@@ -53,7 +53,7 @@ export async function runCommand(argv: string[]): Promise<void> {
   if (typeof o.model !== 'string') throw new UsageError(`--model is required\n${USAGE}`);
   if ((o['prompt-ids'] === undefined) === (o.prompt === undefined)) throw new UsageError('give exactly one of --prompt-ids and --prompt');
   const quant = String(o.quant ?? 'q4');
-  if (!['f32', 'f16', 'q8', 'q4', 'fp8'].includes(quant)) throw new UsageError(`--quant must be one of f32, f16, q8, q4, fp8 (got ${quant})`);
+  if (!['f32', 'f16', 'q8', 'q4', 'fp8', 'bf16'].includes(quant)) throw new UsageError(`--quant must be one of f32, f16, q8, q4, fp8, bf16 (got ${quant})`);
   let promptIds: number[] | undefined;
   if (typeof o['prompt-ids'] === 'string') {
     promptIds = o['prompt-ids'].split(',').map((s) => s.trim()).filter(Boolean).map(Number);

@@ -1,5 +1,5 @@
 // The converter's CLI commands (dispatched by packages/cli/src/main.ts):
-//   webmoe convert <hf-dir> <out-dir> [--quant q4|q8|f16|f32|fp8] [--force] [--shard-mb N]
+//   webmoe convert <hf-dir> <out-dir> [--quant q4|q8|f16|f32|fp8|bf16] [--force] [--shard-mb N]
 //   webmoe generate <out-dir> --preset NAME [--seed N] [--fp8] [--no-mtp] [--shards N] [--force]
 // They throw on failure; the dispatcher prints the message as one line and exits non-zero.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -9,7 +9,7 @@ import { generateCheckpoint } from './generate';
 import { PRESETS } from './presets';
 import { createProgress } from './progress';
 
-export const CONVERT_USAGE = 'webmoe convert <hf-dir> <out-dir> [--quant q4|q8|f16|f32|fp8] [--force] [--shard-mb N]';
+export const CONVERT_USAGE = 'webmoe convert <hf-dir> <out-dir> [--quant q4|q8|f16|f32|fp8|bf16] [--force] [--shard-mb N]';
 export const GENERATE_USAGE = `webmoe generate <out-dir> --preset ${Object.keys(PRESETS).join('|')} [--seed N] [--fp8] [--no-mtp] [--shards N] [--force]`;
 
 function usageError(message: string, usage: string): WebmoeError {

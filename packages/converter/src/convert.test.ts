@@ -9,7 +9,8 @@ import {
 import { convertCheckpoint } from './convert';
 import { generateCheckpoint } from './generate';
 import { openWebmoeModel, verifyModelFolder } from './model-folder';
-import { SINGLE_FILE, openCheckpoint } from './safetensors';
+import { SINGLE_FILE, openCheckpoint, openSafetensors } from './safetensors';
+import { createSafetensorsWriter } from './safetensors-writer';
 import { copyDir, outputsOf, patchBytes, readHeader, removeTempDirs, rewriteHeader, tempDir } from './test-helpers';
 
 let work: string;
@@ -41,6 +42,7 @@ function boundOf(layout: TensorLayout, bytes: Uint8Array, src: Float32Array): (i
   switch (format) {
     case 'f32': return () => 0;
     case 'f16': return (i) => Math.max(Math.abs(src[i]) * 2 ** -11, 2 ** -25);
+    case 'bf16': return () => 0; // every bf16 tensor here comes from a BF16 source, which bf16 holds exactly
     case 'q8':
     case 'q4': {
       const s = sectionValues(bytes, layout.scales!, 'f16');
@@ -62,7 +64,8 @@ async function roundTrip(dir: string, quant: WeightFormat, shardBytes?: number):
   const model = await openWebmoeModel(out);
   try {
     for (const t of manifest.tensors) {
-      expect(t.format).toBe(t.kind === 'linear' || t.kind === 'embedding' ? quant : 'f32');
+      const bf16Router = t.kind === 'router' && ckpt.tensors.get(t.name)!.dtype === 'BF16';
+      expect(t.format, t.name).toBe(t.kind === 'linear' || t.kind === 'embedding' ? quant : bf16Router ? 'bf16' : 'f32');
       const src = await ckpt.readF32(t.name);
       const got = await model.readF32(t.name);
       const layout = tensorLayout(t.format, t.shape);
@@ -111,6 +114,68 @@ describe('every format round-trips within its stated bound', () => {
       expect(manifest.source.dtype).toBe('BF16+F8_E4M3'); // the output heads stay BF16 in FP8 releases
     } finally {
       await ckpt.close();
+      await model.close();
+    }
+  });
+});
+
+describe('the router weight', () => {
+  const routers = (m: Manifest) => m.tensors.filter((t) => t.kind === 'router');
+  const same = (a: Uint8Array, b: Uint8Array) => Buffer.compare(a, b) === 0;
+
+  it('from BF16 is stored bf16 with the checkpoint\'s own bytes, under f32 and q4 alike', async () => {
+    for (const quant of ['f32', 'q4'] as const) {
+      const { manifest, out } = await roundTrip(bf16, quant);
+      const ckpt = await openCheckpoint(bf16);
+      const model = await openWebmoeModel(out);
+      try {
+        expect(routers(manifest).length).toBeGreaterThan(1);
+        for (const t of routers(manifest)) {
+          expect(ckpt.tensors.get(t.name)!.dtype).toBe('BF16');
+          expect(t.format).toBe('bf16');
+          const layout = tensorLayout('bf16', t.shape);
+          expect(same((await model.read(t.name)).subarray(0, layout.q.bytes), await ckpt.read(t.name)), t.name).toBe(true);
+        }
+      } finally {
+        await ckpt.close();
+        await model.close();
+      }
+    }
+  });
+
+  it('from F32 stays f32, bit-exact (values that bf16 cannot hold)', async () => {
+    // The v3-tiny checkpoint with every router rewritten as F32 values between bf16's.
+    const dir = join(work, 'f32-router');
+    await mkdir(dir);
+    await writeFile(join(dir, 'config.json'), await readFile(join(bf16, 'config.json')));
+    const file = await openSafetensors(join(bf16, SINGLE_FILE));
+    const isRouter = (name: string) => name.endsWith('.mlp.gate.weight');
+    const decls = [...file.tensors.values()].map((t) => ({ name: t.name, dtype: isRouter(t.name) ? 'F32' as const : t.dtype, shape: t.shape }));
+    const writer = await createSafetensorsWriter(join(dir, SINGLE_FILE), decls);
+    const wanted = new Map<string, Uint8Array>();
+    for (const d of decls) {
+      const raw = await file.read(d.name);
+      if (!isRouter(d.name)) {
+        await writer.write(d.name, raw);
+        continue;
+      }
+      const halves = new Uint16Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+      const bits = Uint32Array.from(halves, (h, i) => (h << 16) | (0x1234 + i)); // low halves nonzero
+      const bytes = new Uint8Array(bits.buffer);
+      wanted.set(d.name, bytes);
+      await writer.write(d.name, bytes);
+    }
+    await writer.close();
+    await file.close();
+    expect(wanted.size).toBeGreaterThan(1);
+    const { manifest, out } = await roundTrip(dir, 'q4');
+    const model = await openWebmoeModel(out);
+    try {
+      for (const t of routers(manifest)) {
+        expect(t.format).toBe('f32');
+        expect(same((await model.read(t.name)).subarray(0, tensorLayout('f32', t.shape).q.bytes), wanted.get(t.name)!), t.name).toBe(true);
+      }
+    } finally {
       await model.close();
     }
   });

@@ -11,7 +11,7 @@ import {
   parseManifest, quantizeRows, tensorLayout, type ByteRange, type Manifest, type ManifestExpert, type ManifestFile,
   type ManifestTensor, type QuantizedRows, type TensorSpec, type WeightFormat,
 } from './engine';
-import { DTYPE_BYTES, decodeInto } from './dtypes';
+import { DTYPE_BYTES, decodeInto, type Dtype } from './dtypes';
 import { checkpointName, elementCount, formatError, openCheckpoint, type Checkpoint } from './safetensors';
 import { ShardWriter } from './shard-writer';
 import { checkCheckpointTensors } from './validate';
@@ -27,7 +27,7 @@ export interface ConvertProgress {
 }
 
 export interface ConvertOptions {
-  /** Format of linear and embedding weights; norms, router weights and biases stay f32. Default q4. */
+  /** Format of linear and embedding weights; norms and biases stay f32, router weights f32 or bf16 (formatFor). Default q4. */
   quant?: WeightFormat;
   /** Replace an existing output folder. */
   force?: boolean;
@@ -38,9 +38,14 @@ export interface ConvertOptions {
   onStep?: (message: string) => void;
 }
 
-/** The format a tensor is stored in under `quant`. */
-export function formatFor(spec: Pick<TensorSpec, 'kind'>, quant: WeightFormat): WeightFormat {
-  return spec.kind === 'linear' || spec.kind === 'embedding' ? quant : 'f32';
+/**
+ * The format a tensor is stored in under `quant`, given its dtype in the checkpoint. The router weight is
+ * small but read whole every decode step: a BF16 one is kept as bf16 (lossless, half of f32's bytes),
+ * under every `quant`; any other dtype becomes f32, as do norms and biases.
+ */
+export function formatFor(spec: Pick<TensorSpec, 'kind'>, quant: WeightFormat, sourceDtype?: Dtype): WeightFormat {
+  if (spec.kind === 'linear' || spec.kind === 'embedding') return quant;
+  return spec.kind === 'router' && sourceDtype === 'BF16' ? 'bf16' : 'f32';
 }
 
 /** Temporary folders of conversions in progress, so that a signal handler can remove them. */
@@ -106,15 +111,19 @@ class Conversion {
     return { shard: range.shard + Math.floor(pos / this.writer.shardBytes), offset: pos % this.writer.shardBytes };
   }
 
+  private formatOf(spec: TensorSpec): WeightFormat {
+    return formatFor(spec, this.quant, this.ckpt.tensors.get(spec.name)!.dtype);
+  }
+
   async run(items: Item[]): Promise<void> {
     for (const item of items) {
       if ('spec' in item) {
-        const format = formatFor(item.spec, this.quant);
+        const format = this.formatOf(item.spec);
         const range = await this.writer.place(tensorLayout(format, item.spec.shape).bytes);
         await this.tensor(item.spec, format, range, 0);
         continue;
       }
-      const layouts = item.specs.map((s) => tensorLayout(formatFor(s, this.quant), s.shape));
+      const layouts = item.specs.map((s) => tensorLayout(this.formatOf(s), s.shape));
       const rel: number[] = [];
       let end = 0;
       for (const l of layouts) {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MANIFEST_FILE, isWebmoeError, parseManifest, type Manifest } from './engine';
+import { MANIFEST_FILE, isWebmoeError, parseManifest, tensorLayout, type Manifest } from './engine';
 import { convertCheckpoint } from './convert';
 import { removeTempDirs, tempDir } from './test-helpers';
 
@@ -68,8 +68,15 @@ describe('parseManifest', () => {
     broken((m) => { m.tensors.push({ ...m.tensors[0], name: 'model.layers.9.extra.weight' }); }, 'model.layers.9.extra.weight');
     const i = index('model.norm.weight');
     broken((m) => { m.tensors[i].format = 'q4'; m.tensors[i].bytes = 128; }, 'model.norm.weight');
+    broken((m) => { m.tensors[i].format = 'bf16'; m.tensors[i].bytes = tensorLayout('bf16', m.tensors[i].shape).bytes; }, 'model.norm.weight', 'must be f32');
     const j = index('model.layers.3.eh_proj.weight');
     broken((m) => { m.tensors[j].mtp = false; }, 'model.layers.3.eh_proj.weight', 'mtp');
+  });
+
+  it('accepts a bf16 router (the golden checkpoint\'s routers are BF16) and rejects a quantized one', () => {
+    const r = json.tensors.findIndex((t) => t.kind === 'router');
+    expect(json.tensors[r].format).toBe('bf16');
+    broken((m) => { m.tensors[r].format = 'q8'; m.tensors[r].bytes = tensorLayout('q8', m.tensors[r].shape).bytes; }, json.tensors[r].name, 'f32 or bf16');
   });
 
   it('rejects an expert range that does not hold its three matrices in order', () => {

@@ -44,6 +44,28 @@ export interface Activations {
   bytes: number;
 }
 
+/** Activation floats per token of a chunk, and the largest single buffer's floats per token. */
+export function activationFloatsPerToken(c: ModelConfig): { total: number; largest: number } {
+  const sizes = Object.values(activationSizes(c));
+  return { total: sizes.reduce((a, b) => a + b, 0), largest: Math.max(...sizes) };
+}
+
+/** Floats per token of every activation that grows with the chunk. */
+function activationSizes(c: ModelConfig) {
+  const H = c.numHeads;
+  const K = c.moe?.topK ?? 0;
+  const E = c.moe?.nRoutedExperts ?? 0;
+  const sharedInter = c.moe ? c.moe.intermediateSize * c.moe.nSharedExperts : 0;
+  const hiddenWidth = Math.max(c.intermediateSize, sharedInter, c.moe ? K * c.moe.intermediateSize : 0);
+  return {
+    ids: 1, h: c.hiddenSize, xn: c.hiddenSize, qa: c.qLoraRank ?? 0, qaNorm: c.qLoraRank ?? 0,
+    q: H * (c.qkNopeHeadDim + c.qkRopeHeadDim), kva: c.kvLoraRank + c.qkRopeHeadDim, qt: H * c.kvLoraRank,
+    olat: H * c.kvLoraRank, o: H * c.vHeadDim, delta: c.hiddenSize, hidden: hiddenWidth,
+    routerLogits: E, routerIds: K, routerWeights: K, slot: K, pairOf: K,
+    xGrouped: K * c.hiddenSize, yGrouped: K * c.hiddenSize,
+  };
+}
+
 export function createActivations(device: GPUDevice, c: ModelConfig, maxTokens: number): Activations {
   let bytes = 0;
   const f32 = (label: string, n: number) => {
@@ -52,33 +74,31 @@ export function createActivations(device: GPUDevice, c: ModelConfig, maxTokens: 
     return b;
   };
   const T = maxTokens;
-  const H = c.numHeads;
+  const n = activationSizes(c);
   const K = c.moe?.topK ?? 0;
   const E = c.moe?.nRoutedExperts ?? 0;
-  const sharedInter = c.moe ? c.moe.intermediateSize * c.moe.nSharedExperts : 0;
-  const hiddenWidth = Math.max(c.intermediateSize, sharedInter, c.moe ? K * c.moe.intermediateSize : 0);
   return {
-    ids: f32('ids', T),
+    ids: f32('ids', T * n.ids),
     positions: f32('positions', 4),
-    h: f32('h', T * c.hiddenSize),
-    xn: f32('xn', T * c.hiddenSize),
-    qa: c.qLoraRank ? f32('qa', T * c.qLoraRank) : null,
-    qaNorm: c.qLoraRank ? f32('qa_norm', T * c.qLoraRank) : null,
-    q: f32('q', T * H * (c.qkNopeHeadDim + c.qkRopeHeadDim)),
-    kva: f32('kva', T * (c.kvLoraRank + c.qkRopeHeadDim)),
-    qt: f32('qt', T * H * c.kvLoraRank),
-    olat: f32('olat', T * H * c.kvLoraRank),
-    o: f32('o', T * H * c.vHeadDim),
-    delta: f32('delta', T * c.hiddenSize),
-    hidden: f32('hidden', T * hiddenWidth),
-    routerLogits: K ? f32('router_logits', T * E) : null,
-    routerIds: K ? f32('router_ids', T * K) : null,
-    routerWeights: K ? f32('router_weights', T * K) : null,
+    h: f32('h', T * n.h),
+    xn: f32('xn', T * n.xn),
+    qa: c.qLoraRank ? f32('qa', T * n.qa) : null,
+    qaNorm: c.qLoraRank ? f32('qa_norm', T * n.qaNorm) : null,
+    q: f32('q', T * n.q),
+    kva: f32('kva', T * n.kva),
+    qt: f32('qt', T * n.qt),
+    olat: f32('olat', T * n.olat),
+    o: f32('o', T * n.o),
+    delta: f32('delta', T * n.delta),
+    hidden: f32('hidden', T * n.hidden),
+    routerLogits: K ? f32('router_logits', T * n.routerLogits) : null,
+    routerIds: K ? f32('router_ids', T * n.routerIds) : null,
+    routerWeights: K ? f32('router_weights', T * n.routerWeights) : null,
     offsets: K ? f32('offsets', E + 1) : null,
-    slot: K ? f32('slot', T * K) : null,
-    pairOf: K ? f32('pair_of', T * K) : null,
-    xGrouped: K ? f32('x_grouped', T * K * c.hiddenSize) : null,
-    yGrouped: K ? f32('y_grouped', T * K * c.hiddenSize) : null,
+    slot: K ? f32('slot', T * n.slot) : null,
+    pairOf: K ? f32('pair_of', T * n.pairOf) : null,
+    xGrouped: K ? f32('x_grouped', T * n.xGrouped) : null,
+    yGrouped: K ? f32('y_grouped', T * n.yGrouped) : null,
     logits: f32('logits', c.vocabSize),
     sampled: f32('sampled', 4),
     get bytes() {

@@ -12,7 +12,7 @@ import { ropeTable } from '../model/rope';
 import { createLatentCache, kvCacheBytesPerToken, latentCacheLayout, type LatentCacheLayout } from '../kernels/mla';
 import { sample } from '../kernels/sample';
 import type { Generator, GeneratorStats, PrefillOptions, PrefillResult, SamplingParams } from '../runtime/generator';
-import { createActivations, destroyActivations, type Activations } from './buffers';
+import { activationFloatsPerToken, createActivations, destroyActivations, type Activations } from './buffers';
 import { recordForward } from './forward';
 import { GpuWeights } from './weights';
 import { autotune, uniformTuning, type KernelTuning } from './autotune';
@@ -20,7 +20,7 @@ import { autotune, uniformTuning, type KernelTuning } from './autotune';
 export interface GpuModelOptions {
   /** Positions the KV cache holds (prompt + reply). Default min(4096, the model's maximum). */
   contextLength?: number;
-  /** Most tokens fed to one forward call during prefill. Default 64. */
+  /** Most tokens fed to one forward call during prefill. Default: defaultPrefillChunk. */
   prefillChunk?: number;
   /** One kernel shape for every family, skipping the measurement; default: chosen per family (autotune). */
   shape?: KernelShape;
@@ -63,7 +63,8 @@ export class GpuModel implements Generator {
   private readonly usage = new Map<number, GPUBuffer>();
   private readonly plans = new Map<number, Dispatch[]>();
   private readonly samplers = new Map<string, Dispatch>();
-  private readonly prefillChunk: number;
+  /** Most tokens one prefill submission feeds. */
+  readonly prefillChunk: number;
   /** Tokens held in the KV cache (positions 0 … length-1). */
   private length = 0;
   private disposed = false;
@@ -75,7 +76,7 @@ export class GpuModel implements Generator {
     this.ctx = { ...ctx, shapes: tuning.shapes };
     this.tuning = tuning;
     this.contextLength = contextLengthOf(config, opts);
-    this.prefillChunk = Math.max(1, opts.prefillChunk ?? 64);
+    this.prefillChunk = Math.max(1, Math.min(opts.prefillChunk ?? defaultPrefillChunk(config, device.limits.maxStorageBufferBindingSize), this.contextLength));
     this.cacheLayout = latentCacheLayout(config, this.contextLength);
     this.cache = createLatentCache(device, this.cacheLayout, config.numLayers);
     this.act = createActivations(device, config, this.prefillChunk);
@@ -351,6 +352,19 @@ export class GpuModel implements Generator {
     this.samplerState.destroy();
     this.staging.destroy();
   }
+}
+
+// Bigger chunks read each weight once for more tokens (a 64-token chunk of a 256-expert model touches
+// nearly every expert for 2 tokens each; 512 gives them 16) at the cost of activation memory.
+const MAX_PREFILL_CHUNK = 512;
+const PREFILL_SCRATCH_BYTES = 256 * 2 ** 20;
+
+/** The largest power of two ≤ 512 whose activations fit 256 MiB and every buffer one binding. */
+export function defaultPrefillChunk(config: ModelConfig, maxBinding: number): number {
+  const { total, largest } = activationFloatsPerToken(config);
+  let chunk = MAX_PREFILL_CHUNK;
+  while (chunk > 1 && (chunk * total * 4 > PREFILL_SCRATCH_BYTES || chunk * largest * 4 > maxBinding)) chunk /= 2;
+  return chunk;
 }
 
 function contextLengthOf(config: ModelConfig, opts: GpuModelOptions): number {

@@ -1,7 +1,7 @@
 // Launcher for shaders/matmul.wgsl: products of f32 activations with weights in any format of
 // model/formats.ts, read as the tensor's own bytes (never dequantized into a copy), and the embedding gather.
 //
-// matmul_wg / matmul_row / matmul_t (one binding layout for all three, group 0):
+// matmul_wg / matmul_row / matmul_tile / matmul_t (one binding layout for all four, group 0):
 //   0 x   f32[]  activations: x[t] of batch entry b starts at x_offset + b·x_batch + t·x_tok
 //   1 w   u32[]  the buffer holding the weight tensor (the gate projection with SwiGLU)
 //   2 w2  u32[]  the up projection's buffer (SwiGLU); otherwise `w` again
@@ -13,9 +13,10 @@
 //     tiling), flags (accumulate, sum over slots, slot weights) and index (how entries find their expert)
 //   Overrides: FORMAT, WG, TT (tokens per tile), SWIGLU; the rest are params (meanings in the .wgsl).
 //   Grid: flat, blocks × spans × batch (one batch entry when summed), split over x/y by grid1d.
-//     matmul_wg blocks: one row each; matmul_row: WG rows each; matmul_t: WG units of 8 columns each.
-//   Which entry: transposed → matmul_t; shape 'row' → matmul_row; shape 'workgroup' → matmul_wg up to
-//   WG_MAX_TOKENS tokens per weight (decode), matmul_row beyond (prefill: see the .wgsl).
+//     matmul_wg blocks: one row each; matmul_row/tile: WG rows each; matmul_t: WG units of 8 columns each.
+//   Which entry: transposed → matmul_t; shape 'workgroup' → matmul_wg up to WG_MAX_TOKENS tokens per
+//   weight (decode); otherwise matmul_row for one token, matmul_tile (8 tokens per tile, x read as vec4s)
+//   for more when x's rows start on multiples of 4 floats, else matmul_row with 8-token tiles.
 // gather_rows: 0 ids u32[], 1 w u32[], 2 y f32[], 3 params (tokens, rows, cols, section word offsets,
 //   ids_offset, y_offset, y_tok); grid: one invocation per (token, 8 columns).
 //
@@ -64,7 +65,7 @@ export interface ExpertGroups {
   strideBytes: number;
   /** The most rows one expert can own (sizes the grid); default `tokens`. */
   maxRows?: number;
-  /** Tokens per workgroup; default 32. Workgroups past their expert's segment exit at once. */
+  /** Tokens per workgroup; default groupedSpan(). Workgroups past their expert's segment exit at once. */
   span?: number;
 }
 
@@ -142,6 +143,21 @@ function fits(buffer: GPUBuffer, bytes: number, what: string, label: string): vo
   check(buffer.size >= bytes, label, `${what} needs ${bytes} bytes of ${buffer.label || 'its buffer'}, which holds ${buffer.size}`);
 }
 
+// Workgroups a grouped launch aims for: enough to fill a GPU, few enough that the empty ones (spans past
+// their expert's segment, which only exit) cost little.
+const GROUPED_WORKGROUPS = 1024;
+
+/**
+ * Tokens per workgroup of a grouped launch: every expert's segment may hold up to maxRows tokens, but the
+ * rows of a chunk are shared out among the experts, so most spans past the first are empty. Split the
+ * segments only as far as the grid (blocks × experts) needs to reach GROUPED_WORKGROUPS; one span per
+ * expert reads each expert's weights once per block for all its tokens.
+ */
+export function groupedSpan(maxRows: number, TT: number, cells: number): number {
+  const spans = Math.max(1, Math.min(Math.ceil(maxRows / TT), Math.ceil(GROUPED_WORKGROUPS / cells)));
+  return TT * Math.ceil(Math.ceil(maxRows / TT) / spans);
+}
+
 /** One launch of the matmul family: returns a pre-bound Dispatch that can be recorded any number of times. */
 export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dispatch {
   const shape = shapeFor(ctx, 'matmul', a.shape);
@@ -192,9 +208,13 @@ export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dis
   if (a.groups) fits(a.groups.offsets, 4 * ((a.groups.offsetsOffset ?? 0) + B + 1), 'segment offsets', label);
 
   const maxRows = grouped ? Math.max(1, a.groups!.maxRows ?? T) : T;
-  const entry = transposed ? 'matmul_t' : shape === 'row' || maxRows > WG_MAX_TOKENS ? 'matmul_row' : 'matmul_wg';
+  const xAligned = [L.cols, xOffset, xTok, xBatch].every((n) => n % 4 === 0);
+  const entry = transposed ? 'matmul_t'
+    : shape === 'workgroup' && maxRows <= WG_MAX_TOKENS ? 'matmul_wg'
+    : maxRows > 1 && xAligned ? 'matmul_tile' : 'matmul_row';
   const TT = tokenTile(entry, maxRows);
-  const span = grouped ? Math.max(1, a.groups!.span ?? 4 * TT) : TT;
+  const blocks = entry === 'matmul_wg' ? outLen : entry === 'matmul_t' ? Math.ceil(Math.ceil(outLen / 8) / WG) : Math.ceil(outLen / WG);
+  const span = grouped ? Math.max(1, a.groups!.span ?? groupedSpan(maxRows, TT, blocks * B)) : TT;
   const spans = Math.ceil(maxRows / span);
   const swiglu = a.up !== undefined;
   const index = a.experts ? INDEX.ids : grouped ? INDEX.grouped : INDEX.batch;
@@ -220,7 +240,6 @@ export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dis
   const uniform = createUniform(ctx.device, `${label}:params`, p);
   const idx = a.experts?.ids ?? a.groups?.offsets ?? a.weight.buffer;
   const inputs = [a.x, a.weight.buffer, a.up?.buffer ?? a.weight.buffer, idx, slotWeights ?? a.x];
-  const blocks = entry === 'matmul_wg' ? outLen : entry === 'matmul_row' ? Math.ceil(outLen / WG) : Math.ceil(Math.ceil(outLen / 8) / WG);
   return {
     label,
     pipeline,

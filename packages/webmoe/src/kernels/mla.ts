@@ -85,11 +85,15 @@ export interface MlaAttentionArgs {
   scratch?: GPUBuffer;
   /** 'row': latent dims per invocation (default all: scores are then computed once per (token, head)). */
   latentChunk?: number;
+  /** mla_attend_tile, whatever the shape: default for prefill chunks (tokens > 1). */
+  tiled?: boolean;
 }
 
 const WG_GROUP = 64;
 const WG_ROW = 4;
 const TILE = WG_GROUP;
+// mla_attend_tile: heads per invocation and cache rows per tile (both vec4 lanes in the .wgsl).
+const TILE_HEADS = 4;
 
 /**
  * How many splits keep a GPU busy: (token, head) pairs alone are enough workgroups from 512 on; below
@@ -111,6 +115,8 @@ export function mlaScratchBytes(tokens: number, heads: number, splits: number, k
  * - 'workgroup': mla_attend_wg over (head, token, split); with splits > 1 `out` is the scratch of partial
  *   records and mla_combine_wg (bindings: 0 partials, 1 o_lat, 2 params) follows over (head, token).
  * - 'row': mla_attend_row, one invocation per (token, head, latent chunk).
+ * - tiled (prefill chunks, either shape): mla_attend_tile, one invocation per (token, 4 heads), WG_GROUP of
+ *   them sharing each tile of 4 cache rows.
  * Returns the dispatches in order (one or two).
  */
 export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'mla'): Dispatch[] {
@@ -124,6 +130,14 @@ export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'm
   const params = (s: number) => new ParamsWriter().u32(a.tokens).u32(a.heads).u32(a.qpeTokenStride ?? a.heads * qpeHeadStride)
     .u32(qpeHeadStride).u32(a.qpeOffset ?? 0).u32(maxContext).u32(a.positionIndex ?? 0).u32(s).u32(latentChunk).f32(a.scale).u32(0).u32(0);
   const inputs = [a.qt, a.qpe, a.cache, a.positions];
+
+  if (a.tiled ?? a.tokens > 1) {
+    const constants = { R, ROPE: rope, WG: WG_GROUP };
+    const pipeline = ctx.pipelines.get({ kernel: 'mla', entryPoint: 'mla_attend_tile', variant: 'tile', constants }, source);
+    const uniform = createUniform(ctx.device, `${label}:params`, params(1));
+    const items = a.tokens * Math.ceil(a.heads / TILE_HEADS);
+    return [{ label, pipeline, bindGroup: bindKernel(ctx.device, label, pipeline, inputs, [a.out], uniform), workgroups: grid1d(Math.ceil(items / WG_GROUP)) }];
+  }
 
   if (shape === 'row') {
     const constants = { R, ROPE: rope, WG: WG_ROW };

@@ -7,14 +7,18 @@
 //
 //   f32  q: f32 [rows][cols]
 //   f16  q: IEEE half [rows][cols], element i in the low half of 32-bit word i/2 when i is even
+//   bf16 q: bfloat16 [rows][cols], placed as f16 (w = the f32 whose high half is the bf16 bits)
 //   q8   q: int8 [rows][G·32], scales: f16 [rows][G]          w = q · scale      (G = ceil(cols/32); padding is 0)
 //   q4   q: uint4 [rows][G·32], 8 per 32-bit word, element j of a word in bits 4j..4j+3
 //        scales: f16 [rows][G], mins: f16 [rows][G]         w = q · scale + min  (q in 0..15)
 //   fp8  q: e4m3 bytes [rows][cols], scales: f32 [ceil(rows/128)][ceil(cols/128)]
 //                                                            w = e4m3(q) · scale (DeepSeek's weight_scale_inv)
+//
+// WEIGHT_FORMATS' order is the kernels' FORMAT index (shaders/matmul.wgsl): new formats are appended.
+// bf16 stores BF16 checkpoint tensors losslessly at half of f32's bytes (the router weight).
 
-export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4' | 'fp8';
-export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'f16', 'q8', 'q4', 'fp8'];
+export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4' | 'fp8' | 'bf16';
+export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'f16', 'q8', 'q4', 'fp8', 'bf16'];
 
 export const GROUP = 32;
 export const FP8_BLOCK = 128;
@@ -45,6 +49,7 @@ export const BITS_PER_WEIGHT: Record<WeightFormat, number> = {
   q8: 8 + 16 / GROUP,
   q4: 4 + 32 / GROUP,
   fp8: 8 + 32 / (FP8_BLOCK * FP8_BLOCK),
+  bf16: 16,
 };
 
 export function groupsPerRow(cols: number): number {
@@ -59,7 +64,8 @@ export function tensorLayout(format: WeightFormat, shape: readonly number[]): Te
   const G = groupsPerRow(cols);
   switch (format) {
     case 'f32': sections.q = rows * cols * 4; break;
-    case 'f16': sections.q = rows * cols * 2; break;
+    case 'f16':
+    case 'bf16': sections.q = rows * cols * 2; break;
     case 'q8': sections.q = rows * G * GROUP; sections.scales = rows * G * 2; break;
     case 'q4': sections.q = rows * G * GROUP / 2; sections.scales = rows * G * 2; sections.mins = rows * G * 2; break;
     case 'fp8': sections.q = rows * cols; sections.scales = Math.ceil(rows / FP8_BLOCK) * Math.ceil(cols / FP8_BLOCK) * 4; break;
@@ -159,6 +165,9 @@ export function dequantize(layout: TensorLayout, bytes: Uint8Array): Float32Arra
       break;
     case 'f16':
       for (let i = 0; i < rows * cols; i++) out[i] = f16ToF32(dv.getUint16(q + 2 * i, true));
+      break;
+    case 'bf16':
+      for (let i = 0; i < rows * cols; i++) out[i] = bf16ToF32(dv.getUint16(q + 2 * i, true));
       break;
     case 'q8': {
       const sc = layout.scales!.offset;

@@ -13,7 +13,8 @@
 //   (`shardBytes`): that one starts at offset 0 of a fresh shard, fills it to exactly `shardBytes` bytes
 //   and continues at offset 0 of the following shard(s); the tensors inside such an expert range follow it
 //   across the boundary. `rangePieces` splits any range accordingly.
-// - Each shard's SHA-256 covers its whole file; norms, router weights and the correction bias are f32.
+// - Each shard's SHA-256 covers its whole file; norms and the correction bias are f32, router weights f32
+//   or (from BF16 checkpoints, losslessly) bf16.
 import { WebmoeError } from '../errors';
 import { parseHfConfig, type ModelConfig } from './config';
 import { WEIGHT_FORMATS, tensorLayout, type WeightFormat } from './formats';
@@ -230,7 +231,8 @@ export function parseManifest(json: unknown, source = MANIFEST_FILE): Manifest {
     if (t.shape.length < 1 || t.shape.length > 2) c.fail(`${f}.shape`, `tensor "${t.name}": must have 1 or 2 dimensions`);
     const want = tensorLayout(t.format, t.shape).bytes;
     if (t.bytes !== want) c.fail(`${f}.bytes`, `tensor "${t.name}": ${t.bytes} bytes, but [${t.shape.join(', ')}] in ${t.format} takes ${want}`);
-    if (t.kind !== 'linear' && t.kind !== 'embedding' && t.format !== 'f32') c.fail(`${f}.format`, `tensor "${t.name}": a ${t.kind} tensor must be f32`);
+    if (t.kind === 'router' && t.format !== 'f32' && t.format !== 'bf16') c.fail(`${f}.format`, `tensor "${t.name}": a router tensor must be f32 or bf16`);
+    if ((t.kind === 'norm' || t.kind === 'bias') && t.format !== 'f32') c.fail(`${f}.format`, `tensor "${t.name}": a ${t.kind} tensor must be f32`);
     checkRange(t, f, `tensor "${t.name}"`);
     return t;
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../util/random';
-import { FP8_BLOCK, GROUP, dequantize, e4m3ToF32, f16ToF32, f32ToF16, tensorLayout, type WeightFormat } from './formats';
+import { FP8_BLOCK, GROUP, WEIGHT_FORMATS, dequantize, e4m3ToF32, f16ToF32, f32ToF16, tensorLayout, type WeightFormat } from './formats';
 import { E4M3_MAX, f16Toward, f32ToE4m3, quantize } from './quantize';
 
 /** Nearest e4m3 by exhaustive search over the finite codes, ties to the even code (independent of f32ToE4m3). */
@@ -43,6 +43,46 @@ describe('f16 quantization', () => {
     const h = new Uint16Array(quantize('f16', [v.length], v).buffer.slice(0, 2 * v.length));
     const wrong = Array.from(v).filter((x, i) => h[i] !== f32ToF16(x));
     expect(wrong).toEqual([]);
+  });
+});
+
+/** Nearest bf16 bits by comparing the two candidates around x in float64, ties to the even one. */
+function nearestBf16(x: number): number {
+  const f = new Float32Array([x]);
+  const u = new Uint32Array(f.buffer);
+  const down = u[0] >>> 16; // truncation: toward zero
+  const up = down + 1; // one step away from zero (same sign)
+  const value = (h: number) => {
+    u[0] = h << 16;
+    return f[0];
+  };
+  const dDown = Math.abs(x - value(down));
+  const dUp = Math.abs(value(up) - x);
+  return dDown < dUp || (dDown === dUp && (down & 1) === 0) ? down : up;
+}
+
+describe('bf16 quantization', () => {
+  it('rounds to the nearest bf16, ties to even, across the range', () => {
+    const rng = createRng(14);
+    const v = new Float32Array(40000);
+    for (let i = 0; i < v.length; i++) v[i] = (rng.next() - 0.5) * 2 ** (rng.int(80) - 40);
+    for (let i = 0; i < 2000; i++) v[i] = Math.fround((1 + (2 * rng.int(128) + 1) / 256) * 2 ** (rng.int(60) - 30)); // exact ties
+    v.set([0, -0, 2 ** -126, 2 ** -133, 2 ** -149, -(2 ** -140), 3e38, 1 + 2 ** -8, 1 + 3 * 2 ** -8], 2000);
+    const h = new Uint16Array(quantize('bf16', [v.length], v).buffer.slice(0, 2 * v.length));
+    expect(Array.from(v).filter((x, i) => h[i] !== nearestBf16(x))).toEqual([]);
+  });
+
+  it('is exact for values that are bf16 already (BF16 checkpoints)', () => {
+    const rng = createRng(15);
+    const v = rng.uniform(999, -3, 3);
+    const bits = new Uint32Array(v.buffer);
+    for (let i = 0; i < bits.length; i++) bits[i] &= 0xffff0000;
+    const out = dequantize(tensorLayout('bf16', [37, 27]), quantize('bf16', [37, 27], v));
+    expect(Array.from(new Uint32Array(out.buffer))).toEqual(Array.from(bits));
+  });
+
+  it('rejects values that round beyond the bf16 range', () => {
+    expect(() => quantize('bf16', [1, 2], new Float32Array([1, 3.4028235e38]))).toThrow(/row 0, column 1 is beyond the bf16 range/);
   });
 });
 
@@ -121,6 +161,11 @@ describe('quantize round-trips through dequantize within each format\'s bound', 
       expect(worst(v.length, err(out), (i) => Math.max(Math.abs(v[i]) * 2 ** -11, 2 ** -25)).ratio).toBeLessThanOrEqual(1);
     });
 
+    it(`bf16 ${name}: |err| ≤ 2^-8·|w| (normal range)`, () => {
+      const { out } = run('bf16');
+      expect(worst(v.length, err(out), (i) => Math.max(Math.abs(v[i]) * 2 ** -8, 2 ** -134)).ratio).toBeLessThanOrEqual(1);
+    });
+
     it(`q8 ${name}: |err| ≤ scale/2, scale = amax/127 rounded up to f16`, () => {
       const { layout, bytes, out } = run('q8');
       const scales = section(bytes, layout.scales!, 'f16');
@@ -170,7 +215,7 @@ describe('quantize round-trips through dequantize within each format\'s bound', 
   it('rejects non-finite values, naming the row and column', () => {
     const v = new Float32Array(64).fill(0.5);
     v[37] = NaN;
-    for (const f of ['f32', 'f16', 'q8', 'q4', 'fp8'] as const) expect(() => quantize(f, [2, 32], v)).toThrow(/row 1, column 5/);
+    for (const f of WEIGHT_FORMATS) expect(() => quantize(f, [2, 32], v)).toThrow(/row 1, column 5/);
     expect(() => quantize('f16', [1, 2], new Float32Array([1, 1e6]))).toThrow(/f16 range/);
   });
 });

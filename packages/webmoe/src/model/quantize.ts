@@ -8,6 +8,8 @@
 //        |ŵ−w| ≤ scale/2
 //   q4   per group of 32: min16 = group min rounded DOWN to f16, scale = (max − min16)/15 rounded UP to
 //        f16, q = round((w − min16)/scale) in 0..15: |ŵ−w| ≤ scale/2
+//   bf16 round to nearest even: |ŵ−w| ≤ 2^-8·|w| (|w| ≥ 2^-126), ≤ 2^-134 below; exact for BF16 sources;
+//        |w| that rounds beyond the bf16 range (≈ 3.39e38) is an error
 //   fp8  per 128×128 block: scale = f32(amax/448), q = e4m3(w/scale) rounded to nearest even, saturating at
 //        448: |ŵ−w| ≤ 2^-4·|w| where w/scale is a normal e4m3 (≥ 2^-6), ≤ 2^-10·scale below
 //
@@ -214,6 +216,22 @@ function quantizeF16(v: Float32Array, rows: number, cols: number): QuantizedRows
   return { q: new Uint8Array(out.buffer), scales: null, mins: null };
 }
 
+function quantizeBf16(v: Float32Array, rows: number, cols: number): QuantizedRows {
+  const out = new Uint16Array(rows * cols);
+  const bits = new Uint32Array(v.buffer, v.byteOffset, rows * cols);
+  for (let i = 0; i < out.length; i++) {
+    const b = bits[i];
+    // Round the low 16 bits away, nearest even; a carry moves into the exponent as it should.
+    const h = (b + 0x7fff + ((b >>> 16) & 1)) >>> 16;
+    if ((h & 0x7f80) === 0x7f80) {
+      if (!Number.isFinite(v[i])) nonFinite(v, i, i + 1, cols);
+      throw new RangeError(`value ${v[i]} at row ${Math.floor(i / cols)}, column ${i % cols} is beyond the bf16 range`);
+    }
+    out[i] = h;
+  }
+  return { q: new Uint8Array(out.buffer), scales: null, mins: null };
+}
+
 function quantizeF32(v: Float32Array, rows: number, cols: number): QuantizedRows {
   if (!Number.isFinite(absMax(v, 0, rows * cols))) nonFinite(v, 0, rows * cols, cols);
   return { q: new Uint8Array(v.buffer.slice(v.byteOffset, v.byteOffset + rows * cols * 4)), scales: null, mins: null };
@@ -231,6 +249,7 @@ export function quantizeRows(format: WeightFormat, values: Float32Array, rows: n
     case 'q8': return quantizeQ8(values, rows, cols);
     case 'q4': return quantizeQ4(values, rows, cols);
     case 'fp8': return quantizeFp8(values, rows, cols);
+    case 'bf16': return quantizeBf16(values, rows, cols);
   }
 }
 

@@ -5,7 +5,7 @@ import type { ModelConfig } from './config';
 /**
  * linear: a weight matrix used in a matrix product (quantizable);
  * embedding: rows gathered by token id (quantizable, dequantized per row);
- * norm, router, bias: small and precision-sensitive, always f32.
+ * norm, router, bias: small and precision-sensitive, f32 (a BF16 checkpoint's router: bf16, which is lossless).
  */
 export type TensorKind = 'linear' | 'embedding' | 'norm' | 'router' | 'bias';
 
