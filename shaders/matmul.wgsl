@@ -10,7 +10,7 @@
 //                invocations as CPU threads, where a reduction across lanes only costs barriers; GPUs use
 //                it for prefill, where the 64 rows of a workgroup load the same x values at the same time
 //                (one broadcast) and each weight serves TT tokens, instead of every row re-reading x.
-//   matmul_tile: matmul_row for prefill, 8 tokens per weight in vec4 registers.
+//   matmul_tile: prefill: an invocation per two rows × 8 tokens, x read as vec4s.
 //   matmul_t   : the transposed product y[t, c] = Σ_r W[r, c] · x[t, r]; an invocation per 8 output
 //                columns, looping over the rows: the column-parallel loop is already coalesced, so one
 //                shape serves both kinds of adapter.
@@ -429,63 +429,54 @@ fn xrow(xb: u32, t: u32, c0: u32) -> Vec8 {
   return Vec8(x4[i], select(vec4<f32>(0.0), x4[i + 1u], c0 + 4u < p.cols));
 }
 
-/** w · x for four token rows. */
-fn dot4x(wv: Vec8, x0: Vec8, x1: Vec8, x2: Vec8, x3: Vec8) -> vec4<f32> {
-  return vec4<f32>(dot8(wv, x0), dot8(wv, x1), dot8(wv, x2), dot8(wv, x3));
+fn store_pair(i: u32, a: vec4<f32>, second: bool) {
+  var v = a.xy;
+  if (SWIGLU) { v = vec2<f32>(silu(a.x), silu(a.y)) * a.zw; }
+  store(i, v.x);
+  if (second) { store(i + 1u, v.y); }
 }
 
-fn store_tile(yb: u32, t0: u32, end: u32, a: vec4<f32>, up: vec4<f32>) {
-  var v = a;
-  if (SWIGLU) { v = vec4<f32>(silu(a.x), silu(a.y), silu(a.z), silu(a.w)) * up; }
-  if (t0 < end) { store(yb + t0 * p.y_tok, v.x); }
-  if (t0 + 1u < end) { store(yb + (t0 + 1u) * p.y_tok, v.y); }
-  if (t0 + 2u < end) { store(yb + (t0 + 2u) * p.y_tok, v.z); }
-  if (t0 + 3u < end) { store(yb + (t0 + 3u) * p.y_tok, v.w); }
-}
-
-// matmul_tile: matmul_row for 8 tokens at a time (TT = 8) with x read as vec4s and the sums in vec4
-// registers rather than an array indexed by the token loop (which software adapters keep in memory).
-// Rows past the token range repeat the range's last token: computed, never stored.
+// matmul_tile: two adjacent rows × 8 tokens per invocation, x read as vec4s: each x load serves two rows
+// (four weights with SwiGLU) and each dequantized weight 8 tokens. The sums are one vec4 per token
+// (row 0, row 1, and their up projections), indexed by constant-bound loops only: software adapters keep
+// them in registers. Tokens past the range repeat its last token: computed, never stored.
 @compute @workgroup_size(WG)
 fn matmul_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
-  let c = cell(wid, nwg, (p.rows + WG - 1u) / WG);
-  let row = c.block * WG + lid;
+  let c = cell(wid, nwg, (p.rows + 2u * WG - 1u) / (2u * WG));
+  let row = 2u * (c.block * WG + lid);
   if (c.b >= grid_batch() || row >= p.rows) { return; }
+  let second = row + 1u < p.rows;
+  let row1 = select(row, row + 1u, second);
   let range = token_range(c.b, c.span);
   let units = (p.cols + 7u) / 8u;
   for (var t0 = range.x; t0 < range.y; t0 += 8u) {
-    let ts = min(vec4<u32>(t0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(range.y - 1u));
-    let tz = min(vec4<u32>(t0) + vec4<u32>(4u, 5u, 6u, 7u), vec4<u32>(range.y - 1u));
-    var a0 = vec4<f32>(0.0);
-    var a1 = vec4<f32>(0.0);
-    var u0 = vec4<f32>(0.0);
-    var u1 = vec4<f32>(0.0);
+    var acc = array<vec4<f32>, 8>();
     for (var k = 0u; k < batch_loop(); k++) {
       let s = slot(select(c.b, k, has(SUM)));
+      let scale = vec4<f32>(s.scale, s.scale, 1.0, 1.0);
       for (var u = 0u; u < units; u++) {
         let c0 = 8u * u;
-        let x0 = xrow(s.x, ts.x, c0);
-        let x1 = xrow(s.x, ts.y, c0);
-        let x2 = xrow(s.x, ts.z, c0);
-        let x3 = xrow(s.x, ts.w, c0);
-        let x4 = xrow(s.x, tz.x, c0);
-        let x5 = xrow(s.x, tz.y, c0);
-        let x6 = xrow(s.x, tz.z, c0);
-        let x7 = xrow(s.x, tz.w, c0);
-        let wv = weight8(&w, s.gate, p.cols, s.row + row, u);
-        a0 += dot4x(wv, x0, x1, x2, x3) * s.scale;
-        a1 += dot4x(wv, x4, x5, x6, x7) * s.scale;
+        let w0 = weight8(&w, s.gate, p.cols, s.row + row, u);
+        let w1 = weight8(&w, s.gate, p.cols, s.row + row1, u);
+        var v0: Vec8;
+        var v1: Vec8;
         if (SWIGLU) {
-          let wu = weight8(&w2, s.up, p.cols, s.row + row, u);
-          u0 += dot4x(wu, x0, x1, x2, x3);
-          u1 += dot4x(wu, x4, x5, x6, x7);
+          v0 = weight8(&w2, s.up, p.cols, s.row + row, u);
+          v1 = weight8(&w2, s.up, p.cols, s.row + row1, u);
+        }
+        for (var t = 0u; t < 8u; t++) {
+          let xv = xrow(s.x, min(t0 + t, range.y - 1u), c0);
+          var d = vec4<f32>(dot8(w0, xv), dot8(w1, xv), 0.0, 0.0);
+          if (SWIGLU) { d = vec4<f32>(d.xy, dot8(v0, xv), dot8(v1, xv)); }
+          acc[t] += d * scale;
         }
       }
     }
     let yb = p.y_offset + c.b * p.y_batch + row;
-    store_tile(yb, t0, range.y, a0, u0);
-    store_tile(yb, t0 + 4u, range.y, a1, u1);
+    for (var t = 0u; t < 8u; t++) {
+      if (t0 + t < range.y) { store_pair(yb + (t0 + t) * p.y_tok, acc[t], second); }
+    }
   }
 }
 

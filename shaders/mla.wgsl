@@ -14,10 +14,10 @@
 // mla_attend_row: an invocation per (token, head, chunk of latent dims) for software adapters, its
 //                 output row doubling as the accumulator.
 // mla_attend_tile: prefill chunks. The latent cache row is the same for every head (MLA's point), so a
-//                 workgroup of WG invocations, each owning one token × 4 heads, loads each tile of 4
-//                 cache rows into workgroup memory once and every invocation scores its 4 heads against
-//                 it: per cache value read, 16 multiply-adds instead of one. The output row is the
-//                 accumulator, rescaled once per tile.
+//                 workgroup of WG invocations, each owning one token × 4 heads, loads each tile of 8
+//                 (or 4) cache rows into workgroup memory once and every invocation scores its 4 heads
+//                 against it: per cache value read, 4 multiply-adds, and per query or output value
+//                 read, 8. The output row is the accumulator, rescaled once per tile.
 
 override R: u32;       // kv_lora_rank
 override ROPE: u32;    // qk_rope_head_dim
@@ -205,29 +205,43 @@ fn mla_attend_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   for (var d = d0; d < d1; d++) { out[ob + d] *= inv; }
 }
 
-// ---- tile: one invocation per (token, 4 heads), cache tiles of 4 positions shared by the workgroup ----
-// Four heads × four positions is a vec4 per head: every loop below runs over vectors with constant lanes,
-// which software adapters keep in registers (an array indexed by a loop counter becomes memory there).
+// ---- tile: one invocation per (token, 4 heads), cache tiles of 4 or 8 positions shared by the workgroup ----
+// Four heads × four positions is a vec4 per head (two with 8 positions): every loop below runs over
+// named vectors, which software adapters keep in registers (an array indexed by a loop counter becomes
+// memory there).
 
-// The tile transposed: tile4[d] holds dimension d of the tile's 4 cache rows.
-var<workgroup> tile4: array<vec4<f32>, R + ROPE>;
+// Positions per tile: 8 where the tile (8 × (R + ROPE) floats) fits the workgroup memory, else 4.
+override TILE_POS: u32 = 8u;
+// The tile transposed: tile4[h·(R + ROPE) + d] holds dimension d of positions 4h … 4h+3.
+var<workgroup> tile4: array<vec4<f32>, (TILE_POS / 4u) * (R + ROPE)>;
 
 struct Softmax {
-  p: vec4<f32>,   // weights of the tile's positions
+  lo: vec4<f32>,  // weights of the tile's positions 0…3
+  hi: vec4<f32>,  // and 4…7
   m: f32,         // new running max
   alpha: f32,     // rescale of what was accumulated before
 }
 
-/** One online-softmax step over a tile's four scores (invalid positions weigh 0). */
-fn softmax_step(scores: vec4<f32>, valid: vec4<bool>, m: f32) -> Softmax {
-  let s = select(vec4<f32>(NEG), scores * p.scale, valid);
-  let mx = max(m, max(max(s.x, s.y), max(s.z, s.w)));
-  let e = select(vec4<f32>(0.0), exp(s - vec4<f32>(mx)), valid);
-  return Softmax(e, mx, exp(m - mx));
+/** One online-softmax step over a tile's scores (positions ≥ valid weigh 0). */
+fn softmax_step(lo: vec4<f32>, hi: vec4<f32>, valid: u32, m: f32) -> Softmax {
+  let i = vec4<u32>(0u, 1u, 2u, 3u);
+  let vlo = i < vec4<u32>(valid);
+  let vhi = i + vec4<u32>(4u) < vec4<u32>(valid);
+  let a = select(vec4<f32>(NEG), lo * p.scale, vlo);
+  let b = select(vec4<f32>(NEG), hi * p.scale, vhi);
+  let c = max(a, b);
+  let mx = max(m, max(max(c.x, c.y), max(c.z, c.w)));
+  let elo = select(vec4<f32>(0.0), exp(a - vec4<f32>(mx)), vlo);
+  let ehi = select(vec4<f32>(0.0), exp(b - vec4<f32>(mx)), vhi);
+  return Softmax(elo, ehi, mx, exp(m - mx));
 }
 
-fn accumulate(i: u32, alpha: f32, pr: vec4<f32>, kv: vec4<f32>) {
-  out[i] = out[i] * alpha + dot(pr, kv);
+fn total(s: Softmax) -> f32 {
+  return dot(s.lo + s.hi, vec4<f32>(1.0));
+}
+
+fn accumulate(i: u32, s: Softmax, lo: vec4<f32>, hi: vec4<f32>) {
+  out[i] = out[i] * s.alpha + dot(s.lo, lo) + dot(s.hi, hi);
 }
 
 @compute @workgroup_size(WG)
@@ -249,6 +263,7 @@ fn mla_attend_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   let pe = vec4<u32>(t * p.qpe_token_stride + p.qpe_offset) + heads * p.qpe_head_stride;
   let n = select(0u, visible(t), live);
   let row = R + ROPE;
+  let wide = TILE_POS == 8u;
 
   for (var d = 0u; d < R; d++) {
     if (hn > 0u) { out[qrow.x + d] = 0.0; }
@@ -258,51 +273,54 @@ fn mla_attend_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   }
   var m = vec4<f32>(NEG);
   var l = vec4<f32>(0.0);
-  for (var base = 0u; base < n_max; base += 4u) {
-    let count = min(4u, n_max - base);
-    for (var d = lid; d < row; d += WG) {
-      let c = base * row + d;
-      var v = vec4<f32>(cache[c], 0.0, 0.0, 0.0);
-      if (count > 1u) { v.y = cache[c + row]; }
-      if (count > 2u) { v.z = cache[c + 2u * row]; }
-      if (count > 3u) { v.w = cache[c + 3u * row]; }
-      tile4[d] = v;
+  for (var base = 0u; base < n_max; base += TILE_POS) {
+    let count = min(TILE_POS, n_max - base);
+    for (var i = lid; i < (TILE_POS / 4u) * row; i += WG) {
+      let d = i % row;
+      let k0 = 4u * (i / row);
+      let c = (base + k0) * row + d;
+      var v = vec4<f32>(0.0);
+      if (k0 < count) { v.x = cache[c]; }
+      if (k0 + 1u < count) { v.y = cache[c + row]; }
+      if (k0 + 2u < count) { v.z = cache[c + 2u * row]; }
+      if (k0 + 3u < count) { v.w = cache[c + 3u * row]; }
+      tile4[i] = v;
     }
     workgroupBarrier();
     if (base < n) {
-      // s_g: head g's scores against the tile's four positions.
-      var s0 = vec4<f32>(0.0);
-      var s1 = vec4<f32>(0.0);
-      var s2 = vec4<f32>(0.0);
-      var s3 = vec4<f32>(0.0);
-      for (var d = 0u; d < R; d++) {
-        let kv = tile4[d];
-        s0 += kv * qt[qrow.x + d];
-        s1 += kv * qt[qrow.y + d];
-        s2 += kv * qt[qrow.z + d];
-        s3 += kv * qt[qrow.w + d];
+      // Head g's scores against positions 0…3 (a) and 4…7 (b).
+      var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+      var b0 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
+      for (var d = 0u; d < row; d++) {
+        var q: vec4<f32>;
+        if (d < R) {
+          q = vec4<f32>(qt[qrow.x + d], qt[qrow.y + d], qt[qrow.z + d], qt[qrow.w + d]);
+        } else {
+          let j = d - R;
+          q = vec4<f32>(qpe[pe.x + j], qpe[pe.y + j], qpe[pe.z + j], qpe[pe.w + j]);
+        }
+        let lo = tile4[d];
+        a0 += lo * q.x; a1 += lo * q.y; a2 += lo * q.z; a3 += lo * q.w;
+        if (wide) {
+          let hi = tile4[row + d];
+          b0 += hi * q.x; b1 += hi * q.y; b2 += hi * q.z; b3 += hi * q.w;
+        }
       }
-      for (var j = 0u; j < ROPE; j++) {
-        let kv = tile4[R + j];
-        s0 += kv * qpe[pe.x + j];
-        s1 += kv * qpe[pe.y + j];
-        s2 += kv * qpe[pe.z + j];
-        s3 += kv * qpe[pe.w + j];
-      }
-      let valid = vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(min(count, n - base));
-      let a0 = softmax_step(s0, valid, m.x);
-      let a1 = softmax_step(s1, valid, m.y);
-      let a2 = softmax_step(s2, valid, m.z);
-      let a3 = softmax_step(s3, valid, m.w);
-      let alpha = vec4<f32>(a0.alpha, a1.alpha, a2.alpha, a3.alpha);
-      m = vec4<f32>(a0.m, a1.m, a2.m, a3.m);
-      l = l * alpha + vec4<f32>(dot(a0.p, vec4<f32>(1.0)), dot(a1.p, vec4<f32>(1.0)), dot(a2.p, vec4<f32>(1.0)), dot(a3.p, vec4<f32>(1.0)));
+      let valid = min(count, n - base);
+      let s0 = softmax_step(a0, b0, valid, m.x);
+      let s1 = softmax_step(a1, b1, valid, m.y);
+      let s2 = softmax_step(a2, b2, valid, m.z);
+      let s3 = softmax_step(a3, b3, valid, m.w);
+      m = vec4<f32>(s0.m, s1.m, s2.m, s3.m);
+      l = l * vec4<f32>(s0.alpha, s1.alpha, s2.alpha, s3.alpha) + vec4<f32>(total(s0), total(s1), total(s2), total(s3));
       for (var d = 0u; d < R; d++) {
-        let kv = tile4[d];
-        if (hn > 0u) { accumulate(qrow.x + d, a0.alpha, a0.p, kv); }
-        if (hn > 1u) { accumulate(qrow.y + d, a1.alpha, a1.p, kv); }
-        if (hn > 2u) { accumulate(qrow.z + d, a2.alpha, a2.p, kv); }
-        if (hn > 3u) { accumulate(qrow.w + d, a3.alpha, a3.p, kv); }
+        let lo = tile4[d];
+        var hi = vec4<f32>(0.0);
+        if (wide) { hi = tile4[row + d]; }
+        if (hn > 0u) { accumulate(qrow.x + d, s0, lo, hi); }
+        if (hn > 1u) { accumulate(qrow.y + d, s1, lo, hi); }
+        if (hn > 2u) { accumulate(qrow.z + d, s2, lo, hi); }
+        if (hn > 3u) { accumulate(qrow.w + d, s3, lo, hi); }
       }
     }
     // The next tile overwrites `tile4`.

@@ -90,6 +90,10 @@ const SIZES = [
   { rows: 67, cols: 257, T: 1 },
   { rows: 133, cols: 130, T: 17 },
   { rows: 19, cols: 1031, T: 2 },
+  // Columns a multiple of 4 with several tokens take matmul_tile (two rows per invocation, x as vec4s):
+  // an odd row count leaves a last invocation with one row, 11 and 17 tokens a partial tile of 8.
+  { rows: 133, cols: 132, T: 17 },
+  { rows: 9, cols: 36, T: 11 },
 ] as const;
 
 function plainCase(format: WeightFormat, shape: KernelShape, dir: 'n' | 't', size: (typeof SIZES)[number]): KernelCase {
@@ -181,6 +185,8 @@ const OUT_SIZES = [
   { mode: 'accumulate', rows: 67, cols: 130, T: 10 },
   { mode: 'swiglu', rows: 67, cols: 130, T: 1 },
   { mode: 'swiglu', rows: 9, cols: 257, T: 5 },
+  { mode: 'accumulate', rows: 67, cols: 132, T: 10 },
+  { mode: 'swiglu', rows: 67, cols: 132, T: 9 },
 ] as const;
 
 function outputCase(format: WeightFormat, shape: KernelShape, size: (typeof OUT_SIZES)[number]): KernelCase {
@@ -287,17 +293,18 @@ function expertsCase(format: WeightFormat, shape: KernelShape, part: 'gate_up' |
 // rows take matmul_wg on the workgroup shape, longer ones matmul_row.
 // ---------------------------------------------------------------------------------------------------
 
+// 36 columns take matmul_tile (segments longer than 8 rows span several token tiles), 33 matmul_row.
 const GROUPED = [
-  { counts: [5, 0, 11, 1], span: 8 },
-  { counts: [2, 0, 4, 1], span: 2 },
+  { counts: [5, 0, 11, 1], span: 8, cols: 33 },
+  { counts: [2, 0, 4, 1], span: 2, cols: 33 },
+  { counts: [5, 0, 19, 1], span: 16, cols: 36 },
 ] as const;
 
 function groupedCase(format: WeightFormat, shape: KernelShape, mode: 'write' | 'swiglu', size: (typeof GROUPED)[number]): KernelCase {
-  const name = caseName({ op: 'grouped', format, shape, mode, counts: size.counts.join('/'), span: size.span });
+  const name = caseName({ op: 'grouped', format, shape, mode, counts: size.counts.join('/'), span: size.span, cols: size.cols });
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
-    const { counts, span } = size;
+    const { counts, span, cols } = size;
     const rows = 19;
-    const cols = 33;
     const E = counts.length;
     const rng = createRng(31337 + WEIGHT_FORMATS.indexOf(format) * 7 + mode.length + span);
     const offsets = [0];

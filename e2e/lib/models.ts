@@ -1,10 +1,10 @@
 // Test models for the whole-model specs: seeded random checkpoints in the Hugging Face layout, converted
 // into webmoe folders, written under e2e/generated/ (git-ignored) and served by the test server. Made
-// once and reused while the generator's inputs are unchanged.
+// once and reused while the generator's inputs and the converter's version are unchanged.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { convertCheckpoint, generateCheckpoint } from '../../packages/converter/src/index';
+import { CONVERTER_VERSION, convertCheckpoint, generateCheckpoint } from '../../packages/converter/src/index';
 import type { WeightFormat } from '../../packages/webmoe/src/model/formats';
 
 export const GENERATED = join(dirname(fileURLToPath(import.meta.url)), '..', 'generated');
@@ -32,7 +32,10 @@ export async function testModel(name: string, preset: string, opts: { fp8?: bool
   }
   for (const q of quants) {
     const out = join(GENERATED, name, q);
-    if (!existsSync(join(out, 'manifest.json'))) await convertCheckpoint(hf, out, { quant: q, force: true });
+    // Reconverted when missing or made by another converter version (manifest.json `converterVersion`).
+    const manifest = join(out, 'manifest.json');
+    const current = existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { converterVersion?: number }).converterVersion === CONVERTER_VERSION;
+    if (!current) await convertCheckpoint(hf, out, { quant: q, force: true });
   }
   return { hf, url: (q) => `/e2e/generated/${name}/${q}/` };
 }

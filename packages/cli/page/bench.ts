@@ -72,9 +72,10 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
     const config = manifest.model.config;
     const prompt = (n: number) => promptIds(config.vocabSize, n);
 
-    // Prefill: the whole prompt, through to the sampled token (one 4-byte readback at the end). The
-    // warm-up compiles the chunk sizes' plans; a long prompt (all full chunks, already compiled by a
-    // 128-token warm-up) is timed once, since one run of it already spans many submissions.
+    // Prefill: the whole prompt, through to the sampled token (one 4-byte readback at the end), in
+    // submissions of up to model.prefillChunk tokens. The warm-up (up to 128 tokens; a full chunk's plan
+    // is recorded at load) compiles the plans; a prompt of 1024 tokens or more is timed once, since one
+    // run of it takes up to minutes on a software adapter.
     const prefill: Record<string, number> = {};
     let prefillKernels: BenchModelResult['prefill_kernels'] = null;
     const longest = Math.max(...req.prompts);
@@ -136,6 +137,7 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
       params_active: params.active,
       load_ms: loadMs,
       prefill_tokens_per_s: prefill,
+      prefill_chunk: model.prefillChunk,
       decode_tokens_per_s: 1000 / decodeMs,
       decode_ms_per_token: decodeMs,
       decode_steps: steps.length,

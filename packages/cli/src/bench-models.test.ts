@@ -3,6 +3,8 @@ import { expectedTensors } from '../../webmoe/src/model/tensors';
 import { tensorLayout } from '../../webmoe/src/model/formats';
 import type { ModelConfig } from '../../webmoe/src/model/config';
 import type { Manifest, ManifestExpert, ManifestTensor } from '../../webmoe/src/model/manifest';
+import { formatFor } from '../../converter/src/convert';
+import type { Dtype } from '../../converter/src/dtypes';
 import { BENCH_MODELS, SCALING_EXPERTS, benchConfig, decodeStepBytes, paramCounts, scalingModel, v3Config } from './bench-models';
 
 /** Parameters by the architecture's formula (shared/deepseek.md), not by walking the tensor list. */
@@ -23,12 +25,12 @@ function formulaCounts(c: ModelConfig): { total: number; active: number } {
   return { total, active };
 }
 
-/** A manifest's sizes as the converter lays them out (every tensor of `kind` linear/embedding in `quant`). */
-function fakeManifest(config: ModelConfig, quant: 'q4' | 'f32'): Manifest {
+/** A manifest's sizes as the converter lays them out from a checkpoint of `dtype` (default: router f32). */
+function fakeManifest(config: ModelConfig, quant: 'q4' | 'f32', dtype?: Dtype): Manifest {
   const tensors: ManifestTensor[] = [];
   const experts = new Map<string, ManifestExpert>();
   for (const t of expectedTensors(config, false)) {
-    const format = t.kind === 'linear' || t.kind === 'embedding' ? quant : 'f32';
+    const format = formatFor(t, quant, dtype);
     const bytes = tensorLayout(format, t.shape).bytes;
     tensors.push({ ...t, format, shard: 0, offset: 0, bytes });
     if (t.expert !== null) {
@@ -94,6 +96,11 @@ describe('decodeStepBytes', () => {
     expect(a.bytes.experts).toBe(moeLayers * c.moe!.topK * 3 * c.hiddenSize * c.moe!.intermediateSize * 4);
     // Everything else differs by the router weights and bias (f32) only.
     expect(b.bytes.weights - a.bytes.weights).toBe(moeLayers * (128 - 8) * (c.hiddenSize + 1) * 4);
+  });
+
+  it('grows by less than 10% from 8 to 128 experts as the bench converts them (q4, bf16 router)', () => {
+    const totals = SCALING_EXPERTS.map((e) => decodeStepBytes(fakeManifest(benchConfig(scalingModel(e)), 'q4', 'BF16'), 8).total);
+    expect(Math.max(...totals) / Math.min(...totals) - 1).toBeLessThan(0.1);
   });
 
   it('counts one embedding row, all other weights and the KV rows up to the position', () => {

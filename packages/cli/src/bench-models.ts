@@ -91,22 +91,34 @@ export interface BenchSettings {
   /** Timed runs after a warm-up. */
   repeats: number;
   scalingQuant: 'q4' | 'f32';
-  /** Rounds of decoding every scaling model once. */
+  /** MoE scaling: the prompt each run decodes after, the tokens it decodes, and the timed rounds of one run per model. */
+  scalingPrompt: number;
+  scalingTokens: number;
   scalingRounds: number;
 }
 
 export const BENCH_SETTINGS: Readonly<Record<'full' | 'quick', BenchSettings>> = {
-  full: { prompts: [16, 128, 1024], decodePrompt: 16, decodeTokens: 64, repeats: 3, scalingQuant: 'q4', scalingRounds: 5 },
+  full: {
+    prompts: [16, 128, 1024], decodePrompt: 16, decodeTokens: 64, repeats: 3,
+    scalingQuant: 'q4', scalingPrompt: 16, scalingTokens: 64, scalingRounds: 5,
+  },
   // Sized to finish in under a minute on a 2-core machine running SwiftShader, the models already cached.
-  quick: { prompts: [16, 64], decodePrompt: 16, decodeTokens: 16, repeats: 1, scalingQuant: 'q4', scalingRounds: 3 },
+  // The scaling models (100M widths) decode at 70–120 ms/token there, and every run starts with a prefill
+  // and each model with a 4-token warm-up run, hence a short prompt and few tokens: 12 timed steps a model.
+  quick: {
+    prompts: [16, 64], decodePrompt: 16, decodeTokens: 16, repeats: 1,
+    scalingQuant: 'q4', scalingPrompt: 2, scalingTokens: 6, scalingRounds: 2,
+  },
 };
 
 /**
- * MoE scaling: the 10M model's layers and widths with 8, 32 and 128 routed experts, top 8 and no group
+ * MoE scaling: the 100M model's layers and widths with 8, 32 and 128 routed experts, top 8 and no group
  * limit (V3's 8 groups would leave fewer than 8 eligible experts at E = 8): the same active parameters.
+ * The router's E × d weights grow with E: at E = 128 they are 7% of a q4 step here (13% at the 10M model's
+ * d = 128), against about 1% in V3, whose experts are far wider than its router rows are long.
  */
 export function scalingModel(experts: number): BenchModel {
-  return { name: `v3-10m-e${experts}`, label: `10M E=${experts}`, shape: { ...BENCH_MODELS[0].shape, experts, topK: 8, nGroup: 1, topkGroup: 1 } };
+  return { name: `v3-100m-e${experts}`, label: `100M E=${experts}`, shape: { ...BENCH_MODELS[1].shape, experts, topK: 8, nGroup: 1, topkGroup: 1 } };
 }
 
 export interface ParamCounts {

@@ -4,7 +4,7 @@ import { evaluateBar, formatDetails, formatTable, summarize, type BenchModelResu
 function result(over: Partial<BenchModelResult>): BenchModelResult {
   return {
     model: '100M', quant: 'q4', adapter: 'test adapter', software: true, experts: 256, params_total: 95e6, params_active: 7.5e6, load_ms: 1000,
-    prefill_tokens_per_s: { 16: 40, 128: 50, 1024: 60 }, decode_tokens_per_s: 10, decode_ms_per_token: 100, decode_steps: 64,
+    prefill_tokens_per_s: { 16: 40, 128: 50, 1024: 60 }, prefill_chunk: 512, decode_tokens_per_s: 10, decode_ms_per_token: 100, decode_steps: 64,
     dispatches_per_token: 103, submits_per_token: 1, readback_bytes_per_token: 4, bytes_read_per_token: 6e6,
     bytes_read_breakdown: { weights: 4e6, experts: 1.9e6, kv: 1e5 }, read_probe_ms: 10, dequant_probe_ms: 80,
     probes: { read_ms: 10, read_shape: 'chunks', weights_ms: 80 }, kernels: [{ kernel: 'lm_head', ms: 20, launches: 1, variants: ['matmul/matmul_row/row.q4'] }], prefill_kernels: null,

@@ -37,6 +37,8 @@ export interface BenchModelResult {
   probes: { read_ms: number; read_shape: string; weights_ms: number } | null;
   /** Timestamp profile of one decode step, per kernel (summed over layers); null without timestamp-query. */
   kernels: KernelTimeRow[] | null;
+  /** Most tokens one prefill submission fed (GpuModel.prefillChunk at this run's context length). */
+  prefill_chunk: number;
   /** Timestamp profile of the longest prompt's last prefill chunk (`last_chunk` tokens; chunks of `chunk`). */
   prefill_kernels: { prompt: number; chunk: number; last_chunk: number; kernels: KernelTimeRow[] } | null;
   kernel_shapes: Record<string, KernelShape>;
@@ -111,7 +113,7 @@ export function evaluateBar(models: BenchModelResult[], scaling: ScalingRow[], p
     const time = spread(rows.map((r) => r.decode_ms_per_token));
     bar.push({
       item: `bytes read per step across ${rows.map((r) => r.experts).join('/')} experts (${quant})`, target: 'within 10%',
-      measured: `${pct(bytes)} (routed experts' bytes: ${pct(expertBytes)}; the rest is the router, E × d f32 per layer)`, pass: bytes <= 0.1,
+      measured: `${pct(bytes)} (routed experts' bytes: ${pct(expertBytes)}; the rest is the router's E × d weights per MoE layer)`, pass: bytes <= 0.1,
     });
     bar.push({ item: `decode time across ${rows.map((r) => r.experts).join('/')} experts (${quant})`, target: 'within 15%', measured: pct(time), pass: time <= 0.15 });
   }

@@ -2,7 +2,7 @@
 // converted to q4 and f32, cached under ~/.cache/webmoe/bench), measures them in headless Chromium on
 // WebGPU through packages/cli/page/bench.ts, and prints a table, or with --json one JSON object on the
 // last line of standard output. What each figure means: packages/cli/BENCH.md.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, UsageError } from './args';
@@ -28,25 +28,31 @@ const SPEC = {
 
 const QUANTS = ['q4', 'f32'] as const;
 
-/** The checkpoint and its conversion, made once; remade when the model's config changed. */
+/**
+ * The checkpoint and its conversion, made once; the checkpoint remade when the model's config changed, the
+ * conversion also when an older converter made it (manifest.json `converterVersion`, CONVERTER_VERSION).
+ */
 async function prepare(root: string, m: BenchModel, quant: 'q4' | 'f32', log: (s: string) => void): Promise<string> {
-  const config = v3Config(m.shape);
+  const config = JSON.stringify(v3Config(m.shape));
   const src = join(root, m.name);
   const out = join(root, `${m.name}-${quant}`);
-  const same = (file: string, get: (j: Record<string, unknown>) => unknown) => {
+  const read = (file: string): Record<string, unknown> | null => {
     try {
-      return JSON.stringify(get(JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>)) === JSON.stringify(config);
+      return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
     } catch {
-      return false;
+      return null;
     }
   };
-  if (same(join(out, 'manifest.json'), (j) => (j.model as { hf: unknown }).hf)) return out;
-  const { convertCheckpoint, generateCheckpoint } = await import('@webmoe/converter');
-  if (!same(join(src, 'config.json'), (j) => j)) {
+  const { CONVERTER_VERSION, convertCheckpoint, generateCheckpoint } = await import('@webmoe/converter');
+  const manifest = read(join(out, 'manifest.json'));
+  const sameModel = JSON.stringify((manifest?.model as { hf?: unknown } | undefined)?.hf) === config;
+  if (sameModel && manifest?.converterVersion === CONVERTER_VERSION) return out;
+  if (JSON.stringify(read(join(src, 'config.json'))) !== config) {
     log(`generating ${m.name} (BF16) in ${src}`);
-    await generateCheckpoint(src, { config, seed: 1, force: true });
+    await generateCheckpoint(src, { config: v3Config(m.shape), seed: 1, force: true });
   }
-  log(`converting ${m.name} to ${quant}`);
+  const why = sameModel ? ` (converter version ${String(manifest?.converterVersion ?? 'none')} → ${CONVERTER_VERSION})` : '';
+  log(`converting ${m.name} to ${quant}${why}`);
   await convertCheckpoint(src, out, { quant, force: true });
   return out;
 }
@@ -121,7 +127,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
     if (scaling.length) {
       const t = performance.now();
       const r = await page.evaluate((req) => (window as unknown as { webmoeBench: BenchPageApi }).webmoeBench.scaling(req), {
-        modelUrls: scaling.map((m) => url(session.baseUrl, m, s.scalingQuant)), decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, rounds: s.scalingRounds,
+        modelUrls: scaling.map((m) => url(session.baseUrl, m, s.scalingQuant)), decodePrompt: s.scalingPrompt, decodeTokens: s.scalingTokens, rounds: s.scalingRounds,
       });
       if ('error' in r) throw fail('MoE scaling', r);
       scaled = r;
@@ -134,9 +140,14 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const notes: string[] = [];
   if (results[0]?.software) notes.push(`${results[0].adapter} is a software adapter running WGSL on the CPU: absolute figures are not GPU figures.`);
   if (quick) notes.push(`--quick: 10M and 100M only, prompts of ${s.prompts.join('/')} tokens (not 1024), ${s.decodeTokens} decode tokens, ${s.repeats} timed run(s) after a warm-up.`);
-  else notes.push(`medians of ${s.repeats} timed runs after a warm-up; the 1024-token prompt is timed once (16 submissions of 64 tokens).`);
+  else notes.push(`medians of ${s.repeats} timed runs after a warm-up; prompts of 1024 tokens or more are timed once.`);
+  const chunks = [...new Set(results.map((r) => r.prefill_chunk))];
+  if (chunks.length) {
+    const longest = Math.max(...s.prompts);
+    notes.push(`prefill ran in chunks of up to ${chunks.join('/')} tokens, one submission each: the ${longest}-token prompt in ${chunks.map((c) => Math.ceil(longest / c)).join('/')} submission(s).`);
+  }
   if (scaling.length) notes.push(`MoE scaling: ${scaling[0].label.split(' ')[0]}-model widths, top-${scaling[0].shape.topK}, ${s.scalingQuant}, decoded in alternation `
-    + `over ${s.scalingRounds} rounds; bytes per step at position ${s.decodePrompt + s.decodeTokens / 2}.`);
+    + `over ${s.scalingRounds} rounds of ${s.scalingTokens} tokens after a ${s.scalingPrompt}-token prompt; bytes per step at position ${s.scalingPrompt + s.scalingTokens / 2}.`);
   notes.push(`total time ${((performance.now() - t0) / 1000).toFixed(1)} s`);
   const summary = summarize(results, scaled, { quick, prompts: s.prompts, decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, repeats: s.repeats, notes });
   const text = `adapter: ${summary.adapter}${summary.software ? ' (software)' : ''}\n\n${formatTable(results)}\n${formatDetails(summary)}\n`;

@@ -6,7 +6,7 @@ import {
   FP8_BLOCK, GROUP, MANIFEST_FILE, TENSOR_ALIGNMENT, WEIGHT_FORMATS, f16ToF32, isWebmoeError, parseManifest, rangePieces, tensorLayout,
   type Manifest, type ManifestTensor, type TensorLayout, type WeightFormat,
 } from './engine';
-import { convertCheckpoint } from './convert';
+import { CONVERTER_VERSION, convertCheckpoint } from './convert';
 import { generateCheckpoint } from './generate';
 import { openWebmoeModel, verifyModelFolder } from './model-folder';
 import { SINGLE_FILE, openCheckpoint, openSafetensors } from './safetensors';
@@ -242,6 +242,7 @@ describe('the model folder', () => {
     }
     expect(manifest.tokenizer.map((t) => t.file)).toEqual(['tokenizer.json']);
     expect(manifest.source).toEqual({ name: 'bf16', dtype: 'BF16', files: [SINGLE_FILE] });
+    expect(manifest.converterVersion).toBe(CONVERTER_VERSION);
     expect(parseManifest(JSON.parse(await readFile(join(out, MANIFEST_FILE), 'utf8')))).toEqual(manifest);
   });
 

@@ -18,6 +18,15 @@ import { checkCheckpointTensors } from './validate';
 
 export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'];
 
+/**
+ * Which converter wrote a folder, recorded as manifest.json `converterVersion`, so that caches of converted
+ * models (`webmoe bench`, the e2e models) can tell a conversion made by an older converter. Bump it with
+ * every change that makes the same checkpoint and options convert to different bytes or a different
+ * manifest: a tensor's format, a quantizer's rounding, the placement of tensors in shards. 1: the first
+ * recorded (BF16 router weights kept as bf16); manifests from before it have no field.
+ */
+export const CONVERTER_VERSION = 1;
+
 export interface ConvertProgress {
   /** Source bytes read so far (weights and their scales) and in all. */
   bytesDone: number;
@@ -278,6 +287,7 @@ export async function convertCheckpoint(hfDir: string, outDir: string, options: 
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
       version: MANIFEST_VERSION,
+      converterVersion: CONVERTER_VERSION,
       model: { config: ckpt.config, hf: ckpt.hfConfig },
       quant,
       alignment: TENSOR_ALIGNMENT,

@@ -1,6 +1,6 @@
 // The safetensors element types webmoe reads, and their decoding to float. Bulk loops work on typed-array
 // views (little-endian, like every platform Node and browsers run on) rather than a DataView per element.
-import { f16ToF32, e4m3ToF32 } from './engine';
+import { f16ToF32, e4m3ToF32, quantizeRows } from './engine';
 
 export type Dtype = 'BF16' | 'F16' | 'F32' | 'F8_E4M3';
 export const DTYPE_BYTES: Readonly<Record<Dtype, number>> = { BF16: 2, F16: 2, F32: 4, F8_E4M3: 1 };
@@ -79,13 +79,7 @@ export function decodeInto(dtype: Dtype, bytes: Uint8Array, out: Float32Array | 
   }
 }
 
-/** f32 values → BF16 bytes, round to nearest even (finite inputs). */
+/** f32 values → BF16 bytes, round to nearest even: the engine's bf16 quantizer (a value beyond bf16's range is a RangeError). */
 export function encodeBf16(values: Float32Array): Uint8Array {
-  const src = new Uint32Array(values.buffer, values.byteOffset, values.length);
-  const out = new Uint16Array(values.length);
-  for (let i = 0; i < out.length; i++) {
-    const u = src[i];
-    out[i] = (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
-  }
-  return new Uint8Array(out.buffer);
+  return quantizeRows('bf16', values, 1, values.length).q;
 }

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MANIFEST_FILE, isWebmoeError, parseManifest, tensorLayout, type Manifest } from './engine';
-import { convertCheckpoint } from './convert';
+import { CONVERTER_VERSION, convertCheckpoint } from './convert';
 import { removeTempDirs, tempDir } from './test-helpers';
 
 const GOLDEN_V3 = fileURLToPath(new URL('../../../fixtures/golden/v3', import.meta.url));
@@ -48,6 +48,14 @@ describe('parseManifest', () => {
   it('rejects a wrong format or version', () => {
     broken((m) => { m.format = 'gguf'; }, '"format"');
     broken((m) => { m.version = 2; }, '"version"', '2');
+  });
+
+  it('keeps the converter version, and reads manifests written before it', () => {
+    expect(parseManifest(structuredClone(json)).converterVersion).toBe(CONVERTER_VERSION);
+    const old = structuredClone(json) as Mutable;
+    delete old.converterVersion;
+    expect(parseManifest(old)).not.toHaveProperty('converterVersion');
+    broken((m) => { m.converterVersion = 'x'; }, '"converterVersion"');
   });
 
   it('rejects a tensor whose byte length disagrees with its format and shape', () => {

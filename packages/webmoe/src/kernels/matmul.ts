@@ -13,7 +13,7 @@
 //     tiling), flags (accumulate, sum over slots, slot weights) and index (how entries find their expert)
 //   Overrides: FORMAT, WG, TT (tokens per tile), SWIGLU; the rest are params (meanings in the .wgsl).
 //   Grid: flat, blocks × spans × batch (one batch entry when summed), split over x/y by grid1d.
-//     matmul_wg blocks: one row each; matmul_row/tile: WG rows each; matmul_t: WG units of 8 columns each.
+//     matmul_wg blocks: one row each; matmul_row: WG rows; matmul_tile: 2·WG rows; matmul_t: WG units of 8 columns.
 //   Which entry: transposed → matmul_t; shape 'workgroup' → matmul_wg up to WG_MAX_TOKENS tokens per
 //   weight (decode); otherwise matmul_row for one token, matmul_tile (8 tokens per tile, x read as vec4s)
 //   for more when x's rows start on multiples of 4 floats, else matmul_row with 8-token tiles.
@@ -213,7 +213,9 @@ export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dis
     : shape === 'workgroup' && maxRows <= WG_MAX_TOKENS ? 'matmul_wg'
     : maxRows > 1 && xAligned ? 'matmul_tile' : 'matmul_row';
   const TT = tokenTile(entry, maxRows);
-  const blocks = entry === 'matmul_wg' ? outLen : entry === 'matmul_t' ? Math.ceil(Math.ceil(outLen / 8) / WG) : Math.ceil(outLen / WG);
+  const blocks = entry === 'matmul_wg' ? outLen
+    : entry === 'matmul_t' ? Math.ceil(Math.ceil(outLen / 8) / WG)
+    : entry === 'matmul_tile' ? Math.ceil(outLen / (2 * WG)) : Math.ceil(outLen / WG);
   const span = grouped ? Math.max(1, a.groups!.span ?? groupedSpan(maxRows, TT, blocks * B)) : TT;
   const spans = Math.ceil(maxRows / span);
   const swiglu = a.up !== undefined;

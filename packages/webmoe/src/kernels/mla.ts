@@ -87,13 +87,20 @@ export interface MlaAttentionArgs {
   latentChunk?: number;
   /** mla_attend_tile, whatever the shape: default for prefill chunks (tokens > 1). */
   tiled?: boolean;
+  /** mla_attend_tile's positions per tile; default tilePositions() (the largest that fits). */
+  tilePositions?: 4 | 8;
 }
 
 const WG_GROUP = 64;
 const WG_ROW = 4;
 const TILE = WG_GROUP;
-// mla_attend_tile: heads per invocation and cache rows per tile (both vec4 lanes in the .wgsl).
+// mla_attend_tile: heads per invocation (vec4 lanes in the .wgsl).
 const TILE_HEADS = 4;
+
+/** mla_attend_tile's positions per tile: 8 when a tile of 8 cache rows fits the workgroup memory, else 4. */
+export function tilePositions(device: GPUDevice, rowFloats: number): 4 | 8 {
+  return 8 * rowFloats * 4 <= device.limits.maxComputeWorkgroupStorageSize ? 8 : 4;
+}
 
 /**
  * How many splits keep a GPU busy: (token, head) pairs alone are enough workgroups from 512 on; below
@@ -116,7 +123,7 @@ export function mlaScratchBytes(tokens: number, heads: number, splits: number, k
  *   records and mla_combine_wg (bindings: 0 partials, 1 o_lat, 2 params) follows over (head, token).
  * - 'row': mla_attend_row, one invocation per (token, head, latent chunk).
  * - tiled (prefill chunks, either shape): mla_attend_tile, one invocation per (token, 4 heads), WG_GROUP of
- *   them sharing each tile of 4 cache rows.
+ *   them sharing each tile of tilePositions() cache rows (override TILE_POS).
  * Returns the dispatches in order (one or two).
  */
 export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'mla'): Dispatch[] {
@@ -132,7 +139,7 @@ export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'm
   const inputs = [a.qt, a.qpe, a.cache, a.positions];
 
   if (a.tiled ?? a.tokens > 1) {
-    const constants = { R, ROPE: rope, WG: WG_GROUP };
+    const constants = { R, ROPE: rope, WG: WG_GROUP, TILE_POS: a.tilePositions ?? tilePositions(ctx.device, R + rope) };
     const pipeline = ctx.pipelines.get({ kernel: 'mla', entryPoint: 'mla_attend_tile', variant: 'tile', constants }, source);
     const uniform = createUniform(ctx.device, `${label}:params`, params(1));
     const items = a.tokens * Math.ceil(a.heads / TILE_HEADS);

@@ -73,6 +73,8 @@ export interface ManifestSource {
 export interface Manifest {
   format: typeof MANIFEST_FORMAT;
   version: typeof MANIFEST_VERSION;
+  /** The converter's CONVERTER_VERSION (packages/converter/src/convert.ts); absent from older manifests, ignored by the engine. */
+  converterVersion?: number;
   model: {
     /** The normalized description. parseManifest recomputes it from `hf`, so a newer engine's normalization wins. */
     config: ModelConfig;
@@ -290,5 +292,5 @@ export function parseManifest(json: unknown, source = MANIFEST_FILE): Manifest {
   }
   if (expertKeys.size !== experts.length) c.fail('experts', 'lists an expert twice');
 
-  return { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, model: { config, hf }, quant, alignment, shardBytes, tensors, experts, shards, tokenizer, source: sourceInfo };
+  return { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, ...(m.converterVersion === undefined ? {} : { converterVersion: c.int(m.converterVersion, 'converterVersion') }), model: { config, hf }, quant, alignment, shardBytes, tensors, experts, shards, tokenizer, source: sourceInfo };
 }
