@@ -158,6 +158,20 @@ fn e4m3x4(v: u32) -> vec4<f32> {
 }
 
 /**
+ * Eight 16-bit elements from element index e (from word `base`) of an f16/bf16 section, two per word, the
+ * first in the low half. Rows of odd length start in the middle of a word: shift a five-word window by 16 bits.
+ */
+fn halves8(wp: Words, base: u32, e: u32) -> vec4<u32> {
+  let i = base + (e >> 1u);
+  var v = vec4<u32>((*wp)[i], (*wp)[i + 1u], (*wp)[i + 2u], (*wp)[i + 3u]);
+  if ((e & 1u) != 0u) {
+    let n = (*wp)[i + 4u];
+    v = (v >> vec4<u32>(16u)) | (vec4<u32>(v.yzw, n) << vec4<u32>(16u));
+  }
+  return v;
+}
+
+/**
  * Columns 8u … 8u+7 of tensor row r, dequantized. Past the row's end (the last unit when cols is not a
  * multiple of 8) the values are whatever the following bytes mean: callers mask them with mask8.
  * Units never straddle a q8/q4 group (32) or an fp8 block (128), so one scale serves all eight.
@@ -172,21 +186,8 @@ fn load8(wp: Words, t: Tensor, cols: u32, r: u32, u: u32) -> Vec8 {
       return Vec8(bitcast<vec4<f32>>(lo), bitcast<vec4<f32>>(hi));
     }
     case F16: {
-      // Rows of odd length start in the middle of a word: shift a five-word window by 16 bits.
-      let e = r * cols + c0;
-      let i = t.q + (e >> 1u);
-      var a = (*wp)[i];
-      var b = (*wp)[i + 1u];
-      var c = (*wp)[i + 2u];
-      var d = (*wp)[i + 3u];
-      if ((e & 1u) != 0u) {
-        let n = (*wp)[i + 4u];
-        a = (a >> 16u) | (b << 16u);
-        b = (b >> 16u) | (c << 16u);
-        c = (c >> 16u) | (d << 16u);
-        d = (d >> 16u) | (n << 16u);
-      }
-      return Vec8(vec4<f32>(unpack2x16float(a), unpack2x16float(b)), vec4<f32>(unpack2x16float(c), unpack2x16float(d)));
+      let v = halves8(wp, t.q, r * cols + c0);
+      return Vec8(vec4<f32>(unpack2x16float(v.x), unpack2x16float(v.y)), vec4<f32>(unpack2x16float(v.z), unpack2x16float(v.w)));
     }
     case Q8: {
       // Rows are padded to whole groups, so they start on a word.
@@ -206,22 +207,11 @@ fn load8(wp: Words, t: Tensor, cols: u32, r: u32, u: u32) -> Vec8 {
       return Vec8(vec4<f32>(lo) * s + m, vec4<f32>(hi) * s + m);
     }
     case BF16: {
-      // The F16 layout and window; a bf16 is the high half of an f32.
-      let e = r * cols + c0;
-      let i = t.q + (e >> 1u);
-      var a = (*wp)[i];
-      var b = (*wp)[i + 1u];
-      var c = (*wp)[i + 2u];
-      var d = (*wp)[i + 3u];
-      if ((e & 1u) != 0u) {
-        let n = (*wp)[i + 4u];
-        a = (a >> 16u) | (b << 16u);
-        b = (b >> 16u) | (c << 16u);
-        c = (c >> 16u) | (d << 16u);
-        d = (d >> 16u) | (n << 16u);
-      }
-      let m = 0xffff0000u;
-      return Vec8(bitcast<vec4<f32>>(vec4<u32>(a << 16u, a & m, b << 16u, b & m)), bitcast<vec4<f32>>(vec4<u32>(c << 16u, c & m, d << 16u, d & m)));
+      // A bf16 is the high half of an f32.
+      let v = halves8(wp, t.q, r * cols + c0);
+      let lo = vec4<u32>(v.x << 16u, v.x & 0xffff0000u, v.y << 16u, v.y & 0xffff0000u);
+      let hi = vec4<u32>(v.z << 16u, v.z & 0xffff0000u, v.w << 16u, v.w & 0xffff0000u);
+      return Vec8(bitcast<vec4<f32>>(lo), bitcast<vec4<f32>>(hi));
     }
     default: {
       // fp8: rows whose length is not a multiple of 4 start inside a word: a three-word window.
