@@ -150,3 +150,21 @@ test('demo: a model that cannot be downloaded is explained in the page', async (
   await page.screenshot({ path: shot });
   await testInfo.attach('download failed', { path: shot, contentType: 'image/png' });
 });
+
+test('demo: the bench page measures the bundled model', async ({ page }) => {
+  test.setTimeout(180_000);
+  page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
+  await page.goto('/demo/bench.html');
+  const out = page.locator('#out');
+  await expect(out).toHaveAttribute('data-state', /done|error/, { timeout: 170_000 });
+  const text = (await out.textContent()) ?? '';
+  expect(await out.getAttribute('data-state'), text).toBe('done');
+  // The table's row for the model, its per-kernel profiles, and the bar.
+  const row = text.split('\n').find((l) => l.startsWith('webmoe-tiny'));
+  expect(row, text).toBeTruthy();
+  expect(row!.split(/\s+/)[1]).toBe('q8');
+  expect(text).toContain('timestamp profile of one decode step');
+  expect(text).toContain('timestamp profile of the last');
+  expect(text).toContain('The bar:');
+  console.log(`demo bench page:\n${text.split('\n').slice(0, 6).join('\n')}`);
+});

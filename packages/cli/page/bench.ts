@@ -3,7 +3,7 @@
 // profile, and returns plain data (the CLI prints it; by hand the page renders the same table).
 import { WebmoeError, acquireGpu, createRng, loadGpuModelFromUrl, type GpuContext, type GpuModel, type Manifest, type SamplingParams } from 'webmoe';
 import { BENCH_SETTINGS, decodeStepBytes, paramCounts } from '../src/bench-models';
-import { formatTable, type BenchModelResult, type ScalingRow } from '../src/bench-report';
+import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from '../src/bench-report';
 import { median, profileDispatches, readProbeMs, variantOf, kernelGroup, weightsProbeMs } from './probes';
 
 export interface BenchRequest {
@@ -212,7 +212,10 @@ const api: BenchPageApi = {
 };
 (window as unknown as { webmoeBench: BenchPageApi }).webmoeBench = api;
 
-/** By hand: bench.html?models=/__bench/v3-10m-q4/,/__bench/v3-10m-f32/[&quick] runs them and shows the table. */
+/**
+ * By hand: bench.html?models=/__bench/v3-10m-q4/,/__bench/v3-10m-f32/[&quick] runs them and shows the table,
+ * then the per-model details and the bar. `#out` carries data-state="done" or "error" at the end.
+ */
 async function runFromQuery(): Promise<void> {
   const q = new URLSearchParams(location.search);
   const out = document.getElementById('out');
@@ -220,6 +223,7 @@ async function runFromQuery(): Promise<void> {
   if (!out || !models.length) return;
   const s = q.has('quick') ? BENCH_SETTINGS.quick : BENCH_SETTINGS.full;
   const results: BenchModelResult[] = [];
+  out.dataset.state = 'running';
   for (const url of models) {
     out.textContent = `${formatTable(results)}\nmeasuring ${url} …`;
     const r = await api.measure({
@@ -228,11 +232,17 @@ async function runFromQuery(): Promise<void> {
     });
     if ('error' in r) {
       out.textContent = `${formatTable(results)}\n${url}: ${r.error.code}: ${r.error.message}`;
+      out.dataset.state = 'error';
       return;
     }
     results.push(r);
   }
-  out.textContent = formatTable(results);
+  const summary = summarize(results, [], {
+    quick: q.has('quick'), prompts: s.prompts, decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, repeats: s.repeats,
+    notes: ['measured by hand in this browser; MoE scaling runs from the CLI (pnpm webmoe bench)'],
+  });
+  out.textContent = `adapter: ${summary.adapter}${summary.software ? ' (software)' : ''}\n\n${formatTable(results)}\n${formatDetails(summary)}`;
+  out.dataset.state = 'done';
 }
 
 if (typeof document !== 'undefined') void runFromQuery();
