@@ -10,7 +10,7 @@
 //                invocations as CPU threads, where a reduction across lanes only costs barriers; GPUs use
 //                it for prefill, where the 64 rows of a workgroup load the same x values at the same time
 //                (one broadcast) and each weight serves TT tokens, instead of every row re-reading x.
-//   matmul_tile: prefill: an invocation per two rows × 8 tokens, x read as vec4s.
+//   matmul_tile: prefill: an invocation per four rows × 8 tokens, x read as vec4s.
 //   matmul_t   : the transposed product y[t, c] = Σ_r W[r, c] · x[t, r]; an invocation per 8 output
 //                columns, looping over the rows: the column-parallel loop is already coalesced, so one
 //                shape serves both kinds of adapter.
@@ -29,6 +29,9 @@ override WG: u32 = 64u;
 override TT: u32 = 1u;
 // y = silu(W x) · (W2 x): gate and up projections of the same shape in one pass.
 override SWIGLU: bool = false;
+// x read as vec4s (one load instead of four): set only when cols is a multiple of 4 and every row of x
+// starts on a multiple of 4 floats. matmul_tile requires it.
+override X4: bool = false;
 
 const F32 = 0u;
 const F16 = 1u;
@@ -89,8 +92,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read> sw: array<f32>;
 @group(0) @binding(5) var<storage, read_write> y: array<f32>;
 @group(0) @binding(6) var<uniform> p: Params;
-// matmul_tile reads x as vec4s (one load instead of four): the launcher uses it only when every row of x
-// starts on a multiple of 4 floats and cols is a multiple of 4.
+// x again, as vec4s: what matmul_wg/row/tile read (the buffer's size is a multiple of 16 bytes).
 @group(0) @binding(0) var<storage, read> x4: array<vec4<f32>>;
 
 // gather_rows: ids, then `w` (binding 1, shared), then its own output and params.
@@ -244,17 +246,31 @@ fn weight8(wp: Words, t: Tensor, cols: u32, r: u32, u: u32) -> Vec8 {
   return v;
 }
 
-/** x[i + c0 …], zero at columns ≥ cols. */
+/** x[j] through the vec4 view (matmul_wg/row/tile bind x only as vec4s; matmul_t only as f32s). */
+fn xs(j: u32) -> f32 {
+  return x4[j >> 2u][j & 3u];
+}
+
+/** x[i + c0 …], zero at columns ≥ cols, element by element (rows of x not 4-float aligned). */
 fn x8(i: u32, c0: u32, cols: u32) -> Vec8 {
   let j = i + c0;
   if (c0 + 8u <= cols) {
-    return Vec8(vec4<f32>(x[j], x[j + 1u], x[j + 2u], x[j + 3u]), vec4<f32>(x[j + 4u], x[j + 5u], x[j + 6u], x[j + 7u]));
+    return Vec8(vec4<f32>(xs(j), xs(j + 1u), xs(j + 2u), xs(j + 3u)), vec4<f32>(xs(j + 4u), xs(j + 5u), xs(j + 6u), xs(j + 7u)));
   }
   var v = array<f32, 8>();
   for (var k = 0u; k < 8u; k++) {
-    if (c0 + k < cols) { v[k] = x[j + k]; }
+    if (c0 + k < cols) { v[k] = xs(j + k); }
   }
   return Vec8(vec4<f32>(v[0], v[1], v[2], v[3]), vec4<f32>(v[4], v[5], v[6], v[7]));
+}
+
+/** Columns c0 … c0+7 of the x row starting at index i, zero past cols: vec4 loads with X4, else scalars. */
+fn xload(i: u32, c0: u32) -> Vec8 {
+  if (X4) {
+    let j = (i + c0) >> 2u;
+    return Vec8(x4[j], select(vec4<f32>(0.0), x4[j + 1u], c0 + 4u < p.cols));
+  }
+  return x8(i, c0, p.cols);
 }
 
 fn silu(v: f32) -> f32 {
@@ -352,7 +368,7 @@ fn matmul_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         if (SWIGLU) { wu = weight8(&w2, s.up, p.cols, s.row + row, u); }
         for (var t = 0u; t < TT; t++) {
           if (t0 + t < range.y) {
-            let xv = x8(s.x + (t0 + t) * p.x_tok, 8u * u, p.cols);
+            let xv = xload(s.x + (t0 + t) * p.x_tok, 8u * u);
             acc[t] += dot8(wv, xv) * s.scale;
             if (SWIGLU) { acc[TT + t] += dot8(wu, xv); }
           }
@@ -396,7 +412,7 @@ fn matmul_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         if (SWIGLU) { wu = weight8(&w2, s.up, p.cols, s.row + row, u); }
         for (var t = 0u; t < TT; t++) {
           if (t0 + t < range.y) {
-            let xv = x8(s.x + (t0 + t) * p.x_tok, 8u * u, p.cols);
+            let xv = xload(s.x + (t0 + t) * p.x_tok, 8u * u);
             acc[t] += dot8(wv, xv) * s.scale;
             if (SWIGLU) { acc_up[t] += dot8(wu, xv); }
           }
@@ -413,59 +429,71 @@ fn matmul_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   }
 }
 
-/** Columns c0 … c0+7 of token row t (its first element at x index xb + t · x_tok), zero past cols. */
+/** Columns c0 … c0+7 of token row t (its first element at x index xb + t · x_tok). */
 fn xrow(xb: u32, t: u32, c0: u32) -> Vec8 {
-  let i = (xb + t * p.x_tok + c0) >> 2u;
-  return Vec8(x4[i], select(vec4<f32>(0.0), x4[i + 1u], c0 + 4u < p.cols));
+  return xload(xb + t * p.x_tok, c0);
 }
 
-fn store_pair(i: u32, a: vec4<f32>, second: bool) {
-  var v = a.xy;
-  if (SWIGLU) { v = vec2<f32>(silu(a.x), silu(a.y)) * a.zw; }
+/** Stores the rows of one token that exist (`rows` of 4), after SwiGLU when fused. */
+fn store_rows(i: u32, gate: vec4<f32>, up: vec4<f32>, rows: u32) {
+  var v = gate;
+  if (SWIGLU) { v = vec4<f32>(silu(gate.x), silu(gate.y), silu(gate.z), silu(gate.w)) * up; }
   store(i, v.x);
-  if (second) { store(i + 1u, v.y); }
+  if (rows > 1u) { store(i + 1u, v.y); }
+  if (rows > 2u) { store(i + 2u, v.z); }
+  if (rows > 3u) { store(i + 3u, v.w); }
 }
 
-// matmul_tile: two adjacent rows × 8 tokens per invocation, x read as vec4s: each x load serves two rows
-// (four weights with SwiGLU) and each dequantized weight 8 tokens. The sums are one vec4 per token
-// (row 0, row 1, and their up projections), indexed by constant-bound loops only: software adapters keep
-// them in registers. Tokens past the range repeat its last token: computed, never stored.
+fn dot4w(a: Vec8, b: Vec8, c: Vec8, d: Vec8, xv: Vec8) -> vec4<f32> {
+  return vec4<f32>(dot8(a, xv), dot8(b, xv), dot8(c, xv), dot8(d, xv));
+}
+
+// matmul_tile: four adjacent rows × 8 tokens per invocation, x read as vec4s: each x load serves four
+// rows (eight weights with SwiGLU) and each dequantized weight 8 tokens. The sums are a vec4 of rows per
+// token (and one for the up projection), indexed by constant-bound loops only: software adapters keep
+// them in registers. Rows past the tensor repeat its last row and tokens past the range its last token:
+// computed, never stored.
 @compute @workgroup_size(WG)
 fn matmul_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) lid: u32) {
-  let c = cell(wid, nwg, (p.rows + 2u * WG - 1u) / (2u * WG));
-  let row = 2u * (c.block * WG + lid);
+  let c = cell(wid, nwg, (p.rows + 4u * WG - 1u) / (4u * WG));
+  let row = 4u * (c.block * WG + lid);
   if (c.b >= grid_batch() || row >= p.rows) { return; }
-  let second = row + 1u < p.rows;
-  let row1 = select(row, row + 1u, second);
+  let nrows = min(4u, p.rows - row);
+  let rs = min(vec4<u32>(row) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u));
   let range = token_range(c.b, c.span);
   let units = (p.cols + 7u) / 8u;
   for (var t0 = range.x; t0 < range.y; t0 += 8u) {
     var acc = array<vec4<f32>, 8>();
+    var acc_up = array<vec4<f32>, 8>();
     for (var k = 0u; k < batch_loop(); k++) {
       let s = slot(select(c.b, k, has(SUM)));
-      let scale = vec4<f32>(s.scale, s.scale, 1.0, 1.0);
       for (var u = 0u; u < units; u++) {
         let c0 = 8u * u;
-        let w0 = weight8(&w, s.gate, p.cols, s.row + row, u);
-        let w1 = weight8(&w, s.gate, p.cols, s.row + row1, u);
+        let w0 = weight8(&w, s.gate, p.cols, s.row + rs.x, u);
+        let w1 = weight8(&w, s.gate, p.cols, s.row + rs.y, u);
+        let w2r = weight8(&w, s.gate, p.cols, s.row + rs.z, u);
+        let w3 = weight8(&w, s.gate, p.cols, s.row + rs.w, u);
         var v0: Vec8;
         var v1: Vec8;
+        var v2: Vec8;
+        var v3: Vec8;
         if (SWIGLU) {
-          v0 = weight8(&w2, s.up, p.cols, s.row + row, u);
-          v1 = weight8(&w2, s.up, p.cols, s.row + row1, u);
+          v0 = weight8(&w2, s.up, p.cols, s.row + rs.x, u);
+          v1 = weight8(&w2, s.up, p.cols, s.row + rs.y, u);
+          v2 = weight8(&w2, s.up, p.cols, s.row + rs.z, u);
+          v3 = weight8(&w2, s.up, p.cols, s.row + rs.w, u);
         }
         for (var t = 0u; t < 8u; t++) {
           let xv = xrow(s.x, min(t0 + t, range.y - 1u), c0);
-          var d = vec4<f32>(dot8(w0, xv), dot8(w1, xv), 0.0, 0.0);
-          if (SWIGLU) { d = vec4<f32>(d.xy, dot8(v0, xv), dot8(v1, xv)); }
-          acc[t] += d * scale;
+          acc[t] += dot4w(w0, w1, w2r, w3, xv) * s.scale;
+          if (SWIGLU) { acc_up[t] += dot4w(v0, v1, v2, v3, xv); }
         }
       }
     }
     let yb = p.y_offset + c.b * p.y_batch + row;
     for (var t = 0u; t < 8u; t++) {
-      if (t0 + t < range.y) { store_pair(yb + (t0 + t) * p.y_tok, acc[t], second); }
+      if (t0 + t < range.y) { store_rows(yb + (t0 + t) * p.y_tok, acc[t], acc_up[t], nrows); }
     }
   }
 }

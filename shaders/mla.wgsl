@@ -210,8 +210,10 @@ fn mla_attend_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 // named vectors, which software adapters keep in registers (an array indexed by a loop counter becomes
 // memory there).
 
-// Positions per tile: 8 where the tile (8 × (R + ROPE) floats) fits the workgroup memory, else 4.
+// Positions per tile, a power of two from 4 to 64: the most whose rows fit the workgroup memory.
 override TILE_POS: u32 = 8u;
+// Positions per softmax block: 8 (two vec4s per head), or 4 when the tile holds only 4.
+override SUB: u32 = min(TILE_POS, 8u);
 // The tile transposed: tile4[h·(R + ROPE) + d] holds dimension d of positions 4h … 4h+3.
 var<workgroup> tile4: array<vec4<f32>, (TILE_POS / 4u) * (R + ROPE)>;
 
@@ -263,7 +265,6 @@ fn mla_attend_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
   let pe = vec4<u32>(t * p.qpe_token_stride + p.qpe_offset) + heads * p.qpe_head_stride;
   let n = select(0u, visible(t), live);
   let row = R + ROPE;
-  let wide = TILE_POS == 8u;
 
   for (var d = 0u; d < R; d++) {
     if (hn > 0u) { out[qrow.x + d] = 0.0; }
@@ -287,8 +288,13 @@ fn mla_attend_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
       tile4[i] = v;
     }
     workgroupBarrier();
-    if (base < n) {
-      // Head g's scores against positions 0…3 (a) and 4…7 (b).
+    // The tile in blocks of 8 positions (4 when TILE_POS is 4), one online-softmax step each: a big tile
+    // only spares barriers.
+    for (var blk = 0u; blk < TILE_POS; blk += SUB) {
+      let sbase = base + blk;
+      if (sbase >= n) { break; }
+      let o = (blk / 4u) * row;
+      // Head g's scores against positions 0…3 (a) and 4…7 (b) of the block.
       var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
       var b0 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
       for (var d = 0u; d < row; d++) {
@@ -299,14 +305,14 @@ fn mla_attend_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
           let j = d - R;
           q = vec4<f32>(qpe[pe.x + j], qpe[pe.y + j], qpe[pe.z + j], qpe[pe.w + j]);
         }
-        let lo = tile4[d];
+        let lo = tile4[o + d];
         a0 += lo * q.x; a1 += lo * q.y; a2 += lo * q.z; a3 += lo * q.w;
-        if (wide) {
-          let hi = tile4[row + d];
+        if (SUB == 8u) {
+          let hi = tile4[o + row + d];
           b0 += hi * q.x; b1 += hi * q.y; b2 += hi * q.z; b3 += hi * q.w;
         }
       }
-      let valid = min(count, n - base);
+      let valid = min(count - blk, n - sbase);
       let s0 = softmax_step(a0, b0, valid, m.x);
       let s1 = softmax_step(a1, b1, valid, m.y);
       let s2 = softmax_step(a2, b2, valid, m.z);
@@ -314,9 +320,9 @@ fn mla_attend_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
       m = vec4<f32>(s0.m, s1.m, s2.m, s3.m);
       l = l * vec4<f32>(s0.alpha, s1.alpha, s2.alpha, s3.alpha) + vec4<f32>(total(s0), total(s1), total(s2), total(s3));
       for (var d = 0u; d < R; d++) {
-        let lo = tile4[d];
+        let lo = tile4[o + d];
         var hi = vec4<f32>(0.0);
-        if (wide) { hi = tile4[row + d]; }
+        if (SUB == 8u) { hi = tile4[o + row + d]; }
         if (hn > 0u) { accumulate(qrow.x + d, s0, lo, hi); }
         if (hn > 1u) { accumulate(qrow.y + d, s1, lo, hi); }
         if (hn > 2u) { accumulate(qrow.z + d, s2, lo, hi); }

@@ -90,10 +90,11 @@ const SIZES = [
   { rows: 67, cols: 257, T: 1 },
   { rows: 133, cols: 130, T: 17 },
   { rows: 19, cols: 1031, T: 2 },
-  // Columns a multiple of 4 with several tokens take matmul_tile (two rows per invocation, x as vec4s):
-  // an odd row count leaves a last invocation with one row, 11 and 17 tokens a partial tile of 8.
+  // Columns a multiple of 4 with several tokens take matmul_tile (four rows per invocation, x as vec4s):
+  // 133, 10 and 67 rows leave a last invocation with 1, 2 and 3 rows, 11 and 17 tokens a partial tile of 8.
   { rows: 133, cols: 132, T: 17 },
-  { rows: 9, cols: 36, T: 11 },
+  { rows: 10, cols: 36, T: 11 },
+  { rows: 67, cols: 36, T: 2 },
 ] as const;
 
 function plainCase(format: WeightFormat, shape: KernelShape, dir: 'n' | 't', size: (typeof SIZES)[number]): KernelCase {

@@ -44,17 +44,18 @@ export function mlaRef(qt: ArrayLike<number>, qpe: (t: number, h: number, j: num
 // 'row' scores once per (token, head); 'row-chunk' splits the latent dims over invocations (10 each);
 // 'wg' is one workgroup per (token, head); 'wg-split3' forces three position splits and the combine pass
 // (with empty splits when fewer than three positions are visible); 'wg-auto' takes chooseSplits' count.
-// 'tile' is the prefill kernel (4 heads per invocation, cache tiles of 8 rows in workgroup memory; 'tile4'
-// forces tiles of 4), also run at tokens 1; 11 and 21 heads leave a short last group of heads, 37 tokens
-// several workgroups.
-const variants = ['row', 'row-chunk', 'wg', 'wg-split3', 'wg-auto', 'tile', 'tile4'] as const;
+// 'tile' is the prefill kernel (4 heads per invocation, cache tiles of up to 64 rows in workgroup memory,
+// softmax blocks of 8; 'tile8' and 'tile4' force tiles of 8 and 4), also run at tokens 1; 11 and 21 heads
+// leave a short last group of heads, 37 tokens several workgroups, 69 and 400 cached positions several
+// tiles with a partial last one.
+const variants = ['row', 'row-chunk', 'wg', 'wg-split3', 'wg-auto', 'tile', 'tile8', 'tile4'] as const;
 // Decode (tokens 1) sees 1, 7 or 70 positions; a 5-token prefill chunk appends after 0, 6 or 69. The
 // 400-position cases give every split several tiles of 64, so the online rescale runs within and across them.
 const dimsList = [{ rank: 24, rope: 8 }, { rank: 37, rope: 6 }] as const;
 const params = [
   ...grid({ heads: [1, 3, 5], dims: [0, 1], start: [0, 6, 69], tokens: [1, 5], variant: variants } as const),
   ...grid({ heads: [3], dims: [1], start: [400], tokens: [1, 5], variant: variants } as const),
-  ...grid({ heads: [11, 21], dims: [0, 1], start: [0, 69], tokens: [1, 37], variant: ['tile', 'tile4', 'row'] } as const),
+  ...grid({ heads: [11, 21], dims: [0, 1], start: [0, 69], tokens: [1, 37], variant: ['tile', 'tile8', 'tile4', 'row'] } as const),
 ];
 
 export const mlaFamily: KernelFamily = {
@@ -91,7 +92,7 @@ export const mlaFamily: KernelFamily = {
               ...args,
               shape: variant.startsWith('row') ? 'row' : 'workgroup',
               tiled: variant.startsWith('tile'),
-              ...(variant === 'tile4' ? { tilePositions: 4 as const } : {}),
+              ...(variant === 'tile4' ? { tilePositions: 4 } : variant === 'tile8' ? { tilePositions: 8 } : {}),
               ...(variant === 'row-chunk' ? { latentChunk: 10 } : {}),
               ...(variant === 'wg' ? { splits: 1 } : variant === 'wg-split3' ? { splits: 3 } : {}),
             }));

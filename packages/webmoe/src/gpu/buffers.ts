@@ -10,13 +10,16 @@ export function alignedSize(bytes: number, align = 4): number {
   return Math.max(align, Math.ceil(bytes / align) * align);
 }
 
+// Storage buffers are sized in whole vec4s, so that kernels may view any of them as array<vec4<f32>>.
+const STORAGE_ALIGN = 16;
+
 export function createStorage(device: GPUDevice, label: string, bytes: number, extraUsage = 0): GPUBuffer {
-  return device.createBuffer({ label, size: alignedSize(bytes), usage: STORAGE | extraUsage });
+  return device.createBuffer({ label, size: alignedSize(bytes, STORAGE_ALIGN), usage: STORAGE | extraUsage });
 }
 
-/** A storage buffer filled from `data` (padded to 4 bytes). */
+/** A storage buffer filled from `data` (padded to 16 bytes). */
 export function uploadStorage(device: GPUDevice, label: string, data: ArrayBufferView, extraUsage = 0): GPUBuffer {
-  const buffer = device.createBuffer({ label, size: alignedSize(data.byteLength), usage: STORAGE | extraUsage, mappedAtCreation: true });
+  const buffer = device.createBuffer({ label, size: alignedSize(data.byteLength, STORAGE_ALIGN), usage: STORAGE | extraUsage, mappedAtCreation: true });
   new Uint8Array(buffer.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   buffer.unmap();
   return buffer;

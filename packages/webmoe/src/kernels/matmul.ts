@@ -2,7 +2,8 @@
 // model/formats.ts, read as the tensor's own bytes (never dequantized into a copy), and the embedding gather.
 //
 // matmul_wg / matmul_row / matmul_tile / matmul_t (one binding layout for all four, group 0):
-//   0 x   f32[]  activations: x[t] of batch entry b starts at x_offset + b·x_batch + t·x_tok
+//   0 x   f32[]  activations: x[t] of batch entry b starts at x_offset + b·x_batch + t·x_tok; matmul_wg/
+//                row/tile view it as vec4s, so its size must be a multiple of 16 bytes (createStorage pads)
 //   1 w   u32[]  the buffer holding the weight tensor (the gate projection with SwiGLU)
 //   2 w2  u32[]  the up projection's buffer (SwiGLU); otherwise `w` again
 //   3 idx u32[]  expert ids (experts) or segment offsets (groups); otherwise `w` again
@@ -11,9 +12,10 @@
 //   6 params (Params in the .wgsl): sizes, word offsets of the weight sections, row_base/row_stride,
 //     expert_stride (words), offsets and strides of x and y, idx_offset, sw_offset, span/spans (token
 //     tiling), flags (accumulate, sum over slots, slot weights) and index (how entries find their expert)
-//   Overrides: FORMAT, WG, TT (tokens per tile), SWIGLU; the rest are params (meanings in the .wgsl).
+//   Overrides: FORMAT, WG, TT (tokens per tile), SWIGLU, X4 (x rows 4-float aligned: vec4 loads); the rest
+//   are params (meanings in the .wgsl).
 //   Grid: flat, blocks × spans × batch (one batch entry when summed), split over x/y by grid1d.
-//     matmul_wg blocks: one row each; matmul_row: WG rows; matmul_tile: 2·WG rows; matmul_t: WG units of 8 columns.
+//     matmul_wg blocks: one row each; matmul_row: WG rows; matmul_tile: 4·WG rows; matmul_t: WG units of 8 columns.
 //   Which entry: transposed → matmul_t; shape 'workgroup' → matmul_wg up to WG_MAX_TOKENS tokens per
 //   weight (decode); otherwise matmul_row for one token, matmul_tile (8 tokens per tile, x read as vec4s)
 //   for more when x's rows start on multiples of 4 floats, else matmul_row with 8-token tiles.
@@ -194,6 +196,8 @@ export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dis
   const gridBatch = sum ? 1 : B;
   const xOffset = a.xOffset ?? 0;
   const yOffset = a.yOffset ?? 0;
+  // matmul_wg/row/tile view x as vec4s: a buffer whose size is not whole vec4s would hide its tail.
+  check(transposed || a.x.size % 16 === 0, label, `x (${a.x.label || 'buffer'}) must be a multiple of 16 bytes, got ${a.x.size} (createStorage pads)`);
   if (T > 0) {
     fits(a.x, 4 * (xOffset + (B - 1) * xBatch + (T - 1) * xTok + inLen), 'x', label);
     fits(a.y, 4 * (yOffset + (gridBatch - 1) * yBatch + (T - 1) * yTok + outLen), 'y', label);
@@ -215,7 +219,7 @@ export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dis
   const TT = tokenTile(entry, maxRows);
   const blocks = entry === 'matmul_wg' ? outLen
     : entry === 'matmul_t' ? Math.ceil(Math.ceil(outLen / 8) / WG)
-    : entry === 'matmul_tile' ? Math.ceil(outLen / (2 * WG)) : Math.ceil(outLen / WG);
+    : entry === 'matmul_tile' ? Math.ceil(outLen / (4 * WG)) : Math.ceil(outLen / WG);
   const span = grouped ? Math.max(1, a.groups!.span ?? groupedSpan(maxRows, TT, blocks * B)) : TT;
   const spans = Math.ceil(maxRows / span);
   const swiglu = a.up !== undefined;
@@ -236,7 +240,7 @@ export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dis
     .u32((a.output === 'accumulate' ? FLAG.accumulate : 0) | (sum ? FLAG.sum : 0) | (slotWeights ? FLAG.slotWeights : 0))
     .u32(index);
 
-  const constants = { FORMAT: formatIndex(a.weight), WG, TT, SWIGLU: swiglu ? 1 : 0 };
+  const constants = { FORMAT: formatIndex(a.weight), WG, TT, SWIGLU: swiglu ? 1 : 0, X4: xAligned && entry !== 'matmul_t' ? 1 : 0 };
   const variant = `${transposed ? 'transposed' : shape}.${L.format}`;
   const pipeline = ctx.pipelines.get({ kernel: 'matmul', entryPoint: entry, variant, constants }, source);
   const uniform = createUniform(ctx.device, `${label}:params`, p);

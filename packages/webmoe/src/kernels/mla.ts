@@ -87,8 +87,8 @@ export interface MlaAttentionArgs {
   latentChunk?: number;
   /** mla_attend_tile, whatever the shape: default for prefill chunks (tokens > 1). */
   tiled?: boolean;
-  /** mla_attend_tile's positions per tile; default tilePositions() (the largest that fits). */
-  tilePositions?: 4 | 8;
+  /** mla_attend_tile's positions per tile, a power of two from 4 to 64; default tilePositions() (the largest that fits). */
+  tilePositions?: number;
 }
 
 const WG_GROUP = 64;
@@ -97,9 +97,14 @@ const TILE = WG_GROUP;
 // mla_attend_tile: heads per invocation (vec4 lanes in the .wgsl).
 const TILE_HEADS = 4;
 
-/** mla_attend_tile's positions per tile: 8 when a tile of 8 cache rows fits the workgroup memory, else 4. */
-export function tilePositions(device: GPUDevice, rowFloats: number): 4 | 8 {
-  return 8 * rowFloats * 4 <= device.limits.maxComputeWorkgroupStorageSize ? 8 : 4;
+/**
+ * mla_attend_tile's positions per tile: the largest power of two from 4 to 64 whose cache rows fit the
+ * workgroup memory (bigger tiles only spare barriers; the softmax runs over blocks of 8).
+ */
+export function tilePositions(device: GPUDevice, rowFloats: number): number {
+  let n = 64;
+  while (n > 4 && n * rowFloats * 4 > device.limits.maxComputeWorkgroupStorageSize) n /= 2;
+  return n;
 }
 
 /**
@@ -134,6 +139,7 @@ export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'm
   const splits = shape === 'row' ? 1 : Math.max(1, Math.min(a.splits ?? chooseSplits(a.tokens * a.heads, maxContext), maxContext));
   if (a.heads > 65535 || a.tokens > 65535) throw new RangeError(`mla: ${a.tokens} tokens × ${a.heads} heads exceed a dispatch dimension`);
   if (latentChunk < 1) throw new RangeError(`mla: latent chunk ${latentChunk}`);
+  if (a.tilePositions !== undefined && ![4, 8, 16, 32, 64].includes(a.tilePositions)) throw new RangeError(`mla: tile positions ${a.tilePositions} (4, 8, 16, 32 or 64)`);
   const params = (s: number) => new ParamsWriter().u32(a.tokens).u32(a.heads).u32(a.qpeTokenStride ?? a.heads * qpeHeadStride)
     .u32(qpeHeadStride).u32(a.qpeOffset ?? 0).u32(maxContext).u32(a.positionIndex ?? 0).u32(s).u32(latentChunk).f32(a.scale).u32(0).u32(0);
   const inputs = [a.qt, a.qpe, a.cache, a.positions];
