@@ -7,6 +7,8 @@ import type { KernelContext, KernelShape } from '../gpu/kernel-context';
 import type { PipelineKey } from '../gpu/pipelines';
 
 const buffer = (label: string, bytes: number) => ({ label, size: bytes }) as GPUBuffer;
+/** A buffer as createStorage makes it: whole vec4s. */
+const storage = (label: string, bytes: number) => buffer(label, Math.ceil(bytes / 16) * 16);
 
 class Reached extends Error {
   constructor(readonly key: PipelineKey) {
@@ -33,15 +35,24 @@ function keyOf(shape: KernelShape, a: MatmulArgs): PipelineKey {
 const layout = tensorLayout('q4', [67, 130]);
 const weight = { buffer: buffer('w', 4096 + layout.bytes), offset: 256, layout };
 const args = (T: number, extra: Partial<MatmulArgs> = {}): MatmulArgs => ({
-  weight, x: buffer('x', 4 * T * 130), y: buffer('y', 4 * T * 67), tokens: T, ...extra,
+  weight, x: storage('x', 4 * T * 130), y: buffer('y', 4 * T * 67), tokens: T, ...extra,
 });
 
 describe('matmul entry points', () => {
   it('spreads a row over a workgroup for decode and tiles prefill by rows', () => {
     expect(keyOf('workgroup', args(1))).toMatchObject({ entryPoint: 'matmul_wg', constants: { TT: 1, FORMAT: 3 } });
     expect(keyOf('workgroup', args(3))).toMatchObject({ entryPoint: 'matmul_wg', constants: { TT: 4 } });
-    expect(keyOf('workgroup', args(17))).toMatchObject({ entryPoint: 'matmul_row', constants: { TT: 8 } });
-    expect(keyOf('row', args(1))).toMatchObject({ entryPoint: 'matmul_row', constants: { TT: 1 } });
+    // 130 columns: rows of x are not 4-float aligned, so prefill takes matmul_row's scalar loads.
+    expect(keyOf('workgroup', args(17))).toMatchObject({ entryPoint: 'matmul_row', constants: { TT: 8, X4: 0 } });
+    expect(keyOf('row', args(1))).toMatchObject({ entryPoint: 'matmul_row', constants: { TT: 1, X4: 0 } });
+    const aligned = tensorLayout('q4', [67, 132]);
+    const a4 = (T: number): MatmulArgs => ({ weight: { ...weight, layout: aligned }, x: storage('x', 4 * T * 132), y: buffer('y', 4 * T * 67), tokens: T });
+    expect(keyOf('row', a4(17))).toMatchObject({ entryPoint: 'matmul_tile', constants: { TT: 8, X4: 1 } });
+    expect(keyOf('workgroup', a4(17))).toMatchObject({ entryPoint: 'matmul_tile', constants: { TT: 8, X4: 1 } });
+    expect(keyOf('row', a4(1))).toMatchObject({ entryPoint: 'matmul_row', constants: { TT: 1, X4: 1 } });
+    expect(keyOf('workgroup', a4(1))).toMatchObject({ entryPoint: 'matmul_wg', constants: { TT: 1, X4: 1 } });
+    // An x offset off the vec4 grid keeps the scalar loads.
+    expect(keyOf('row', { ...a4(17), xOffset: 2, x: storage('x', 4 * (17 * 132 + 2)) })).toMatchObject({ entryPoint: 'matmul_row', constants: { X4: 0 } });
   });
 
   it('takes matmul_t for the transposed product on either shape', () => {
@@ -54,9 +65,13 @@ describe('matmul entry points', () => {
 describe('matmul argument checks', () => {
   const fails = (a: MatmulArgs, message: RegExp) => expect(() => matmul(fakeContext('row'), a, 'L3.q_b')).toThrow(message);
 
+  it('refuses an x buffer that is not whole vec4s (the row-parallel entries view it so)', () => {
+    fails(args(3, { x: buffer('xn', 4 * 3 * 130 + 4) }), /x \(xn\) must be a multiple of 16 bytes, got 1564/);
+  });
+
   it('names the buffer that is too small', () => {
     fails(args(3, { y: buffer('q', 4 * 3 * 67 - 4) }), /L3\.q_b: y needs 804 bytes of q, which holds 800/);
-    fails(args(3, { x: buffer('xn', 4 * 130) }), /x needs 1560 bytes of xn/);
+    fails(args(3, { x: storage('xn', 4 * 130) }), /x needs 1560 bytes of xn/);
     fails(args(1, { weight: { ...weight, buffer: buffer('shard', 256 + layout.bytes - 16) } }), /the weight needs/);
   });
 
