@@ -10,7 +10,7 @@
 //                invocations as CPU threads, where a reduction across lanes only costs barriers; GPUs use
 //                it for prefill, where the 64 rows of a workgroup load the same x values at the same time
 //                (one broadcast) and each weight serves TT tokens, instead of every row re-reading x.
-//   matmul_tile: prefill: an invocation per four rows × 8 tokens, x read as vec4s.
+//   matmul_tile: prefill: an invocation per four rows × 16 tokens, x read as vec4s.
 //   matmul_t   : the transposed product y[t, c] = Σ_r W[r, c] · x[t, r]; an invocation per 8 output
 //                columns, looping over the rows: the column-parallel loop is already coalesced, so one
 //                shape serves both kinds of adapter.
@@ -39,6 +39,8 @@ const Q8 = 2u;
 const Q4 = 3u;
 const BF16 = 5u;
 const MAX_TT = 8u;
+// matmul_tile's tokens per tile (its launcher sets TT to it).
+const TILE_T = 16u;
 
 // Params.flags. What only steers uniform branches is a param rather than an override, so that one
 // pipeline serves every mode (fewer pipelines to compile at start-up).
@@ -448,8 +450,8 @@ fn dot4w(a: Vec8, b: Vec8, c: Vec8, d: Vec8, xv: Vec8) -> vec4<f32> {
   return vec4<f32>(dot8(a, xv), dot8(b, xv), dot8(c, xv), dot8(d, xv));
 }
 
-// matmul_tile: four adjacent rows × 8 tokens per invocation, x read as vec4s: each x load serves four
-// rows (eight weights with SwiGLU) and each dequantized weight 8 tokens. The sums are a vec4 of rows per
+// matmul_tile: four adjacent rows × 16 tokens per invocation, x read as vec4s: each x load serves four
+// rows (eight weights with SwiGLU) and each dequantized weight 16 tokens. The sums are a vec4 of rows per
 // token (and one for the up projection), indexed by constant-bound loops only: software adapters keep
 // them in registers. Rows past the tensor repeat its last row and tokens past the range its last token:
 // computed, never stored.
@@ -463,9 +465,9 @@ fn matmul_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   let rs = min(vec4<u32>(row) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.rows - 1u));
   let range = token_range(c.b, c.span);
   let units = (p.cols + 7u) / 8u;
-  for (var t0 = range.x; t0 < range.y; t0 += 8u) {
-    var acc = array<vec4<f32>, 8>();
-    var acc_up = array<vec4<f32>, 8>();
+  for (var t0 = range.x; t0 < range.y; t0 += TILE_T) {
+    var acc = array<vec4<f32>, TILE_T>();
+    var acc_up = array<vec4<f32>, TILE_T>();
     for (var k = 0u; k < batch_loop(); k++) {
       let s = slot(select(c.b, k, has(SUM)));
       for (var u = 0u; u < units; u++) {
@@ -484,7 +486,7 @@ fn matmul_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
           v2 = weight8(&w2, s.up, p.cols, s.row + rs.z, u);
           v3 = weight8(&w2, s.up, p.cols, s.row + rs.w, u);
         }
-        for (var t = 0u; t < 8u; t++) {
+        for (var t = 0u; t < TILE_T; t++) {
           let xv = xrow(s.x, min(t0 + t, range.y - 1u), c0);
           acc[t] += dot4w(w0, w1, w2r, w3, xv) * s.scale;
           if (SWIGLU) { acc_up[t] += dot4w(v0, v1, v2, v3, xv); }
@@ -492,7 +494,7 @@ fn matmul_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
       }
     }
     let yb = p.y_offset + c.b * p.y_batch + row;
-    for (var t = 0u; t < 8u; t++) {
+    for (var t = 0u; t < TILE_T; t++) {
       if (t0 + t < range.y) { store_rows(yb + (t0 + t) * p.y_tok, acc[t], acc_up[t], nrows); }
     }
   }

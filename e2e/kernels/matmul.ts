@@ -180,13 +180,14 @@ function headsCase(format: WeightFormat, shape: KernelShape, part: 'absorb' | 'u
 // Output modes: accumulate (recorded twice: the Dispatch is reusable) and the fused SwiGLU pair.
 // ---------------------------------------------------------------------------------------------------
 
-// Accumulating over T = 10 spans two token tiles: a tile that ran twice would add twice.
+// Accumulating over T = 10 (130 columns: matmul_row, tiles of 8) and T = 20 (132: matmul_tile, tiles of
+// 16) spans two token tiles: a tile that ran twice would add twice.
 const OUT_SIZES = [
   { mode: 'accumulate', rows: 67, cols: 130, T: 3 },
   { mode: 'accumulate', rows: 67, cols: 130, T: 10 },
   { mode: 'swiglu', rows: 67, cols: 130, T: 1 },
   { mode: 'swiglu', rows: 9, cols: 257, T: 5 },
-  { mode: 'accumulate', rows: 67, cols: 132, T: 10 },
+  { mode: 'accumulate', rows: 67, cols: 132, T: 20 },
   { mode: 'swiglu', rows: 67, cols: 132, T: 9 },
 ] as const;
 
@@ -294,11 +295,13 @@ function expertsCase(format: WeightFormat, shape: KernelShape, part: 'gate_up' |
 // rows take matmul_wg on the workgroup shape, longer ones matmul_row.
 // ---------------------------------------------------------------------------------------------------
 
-// 36 columns take matmul_tile (segments longer than 8 rows span several token tiles), 33 matmul_row.
+// 36 columns take matmul_tile (tiles of 16 tokens: 37 rows in spans of 32 make two tiles and a partial
+// one), 33 matmul_row (tiles of 8).
 const GROUPED = [
   { counts: [5, 0, 11, 1], span: 8, cols: 33 },
   { counts: [2, 0, 4, 1], span: 2, cols: 33 },
   { counts: [5, 0, 19, 1], span: 16, cols: 36 },
+  { counts: [37, 3, 0, 20], span: 32, cols: 36 },
 ] as const;
 
 function groupedCase(format: WeightFormat, shape: KernelShape, mode: 'write' | 'swiglu', size: (typeof GROUPED)[number]): KernelCase {

@@ -47,8 +47,8 @@ describe('matmul entry points', () => {
     expect(keyOf('row', args(1))).toMatchObject({ entryPoint: 'matmul_row', constants: { TT: 1, X4: 0 } });
     const aligned = tensorLayout('q4', [67, 132]);
     const a4 = (T: number): MatmulArgs => ({ weight: { ...weight, layout: aligned }, x: storage('x', 4 * T * 132), y: buffer('y', 4 * T * 67), tokens: T });
-    expect(keyOf('row', a4(17))).toMatchObject({ entryPoint: 'matmul_tile', constants: { TT: 8, X4: 1 } });
-    expect(keyOf('workgroup', a4(17))).toMatchObject({ entryPoint: 'matmul_tile', constants: { TT: 8, X4: 1 } });
+    expect(keyOf('row', a4(17))).toMatchObject({ entryPoint: 'matmul_tile', constants: { TT: 16, X4: 1 } });
+    expect(keyOf('workgroup', a4(17))).toMatchObject({ entryPoint: 'matmul_tile', constants: { TT: 16, X4: 1 } });
     expect(keyOf('row', a4(1))).toMatchObject({ entryPoint: 'matmul_row', constants: { TT: 1, X4: 1 } });
     expect(keyOf('workgroup', a4(1))).toMatchObject({ entryPoint: 'matmul_wg', constants: { TT: 1, X4: 1 } });
     // An x offset off the vec4 grid keeps the scalar loads.

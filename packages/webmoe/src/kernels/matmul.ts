@@ -17,7 +17,7 @@
 //   Grid: flat, blocks × spans × batch (one batch entry when summed), split over x/y by grid1d.
 //     matmul_wg blocks: one row each; matmul_row: WG rows; matmul_tile: 4·WG rows; matmul_t: WG units of 8 columns.
 //   Which entry: transposed → matmul_t; shape 'workgroup' → matmul_wg up to WG_MAX_TOKENS tokens per
-//   weight (decode); otherwise matmul_row for one token, matmul_tile (8 tokens per tile, x read as vec4s)
+//   weight (decode); otherwise matmul_row for one token, matmul_tile (16 tokens per tile, x read as vec4s)
 //   for more when x's rows start on multiples of 4 floats, else matmul_row with 8-token tiles.
 // gather_rows: 0 ids u32[], 1 w u32[], 2 y f32[], 3 params (tokens, rows, cols, section word offsets,
 //   ids_offset, y_offset, y_tok); grid: one invocation per (token, 8 columns).
@@ -32,6 +32,8 @@ import { WEIGHT_FORMATS, type TensorLayout } from '../model/formats';
 
 const WG = 64;
 const MAX_TT = 8;
+// matmul_tile's tokens per tile (TILE_T in the .wgsl).
+const TILE_TT = 16;
 const WG_MAX_TOKENS = 4;
 const INDEX = { batch: 0, ids: 1, grouped: 2 } as const;
 const FLAG = { accumulate: 1, sum: 2, slotWeights: 4 } as const;
@@ -133,7 +135,7 @@ function formatIndex(w: WeightRef): number {
 /** Tokens per tile: few values, so that few pipelines cover all T. */
 function tokenTile(entry: string, maxTokens: number): number {
   if (maxTokens <= 1) return 1;
-  return entry === 'matmul_wg' ? WG_MAX_TOKENS : MAX_TT;
+  return entry === 'matmul_wg' ? WG_MAX_TOKENS : entry === 'matmul_tile' ? TILE_TT : MAX_TT;
 }
 
 function check(ok: boolean, label: string, message: string): void {
