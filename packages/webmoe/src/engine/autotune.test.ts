@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { GpuContext } from '../gpu/device';
 import type { KernelContext } from '../gpu/kernel-context';
 import { parseHfConfig } from '../model/config';
-import { autotune, uniformTuning, type TuningStore } from './autotune';
+import { STORE_KEY, autotune, uniformTuning, type TuningStore } from './autotune';
 import type { GpuWeights } from './weights';
 
 const config = parseHfConfig({
@@ -25,7 +25,6 @@ function memoryStore(init: Record<string, string> = {}): TuningStore & { data: M
   return { data, getItem: (k) => data.get(k) ?? null, setItem: (k, v) => void data.set(k, v) };
 }
 
-const STORE_KEY = 'webmoe.kernel-shapes.v1';
 
 describe('autotune', () => {
   it('uses the cached choices of this adapter and format without touching the GPU', async () => {
