@@ -7,10 +7,11 @@
 //                read adjacent words) and the partial sums meet in a tree in workgroup memory. For few
 //                tokens per weight (decode, speculative steps): it keeps every lane busy on one row.
 //   matmul_row : an invocation per output row with a plain loop over the columns. Software adapters run
-//                invocations as CPU threads, where a reduction across lanes only costs barriers; GPUs use
-//                it for prefill, where the 64 rows of a workgroup load the same x values at the same time
-//                (one broadcast) and each weight serves TT tokens, instead of every row re-reading x.
-//   matmul_tile: prefill: an invocation per four rows × 16 tokens, x read as vec4s.
+//                invocations as CPU threads, where a reduction across lanes only costs barriers (decode
+//                there); also prefill where x's rows are not 4-float aligned (8-token tiles).
+//   matmul_tile: prefill on every adapter: an invocation per four rows × 16 tokens, x read as vec4s, so
+//                each x load serves four rows and each dequantized weight 16 tokens; the 64 invocations
+//                of a workgroup load the same x values at the same time (one broadcast on a GPU).
 //   matmul_t   : the transposed product y[t, c] = Σ_r W[r, c] · x[t, r]; an invocation per 8 output
 //                columns, looping over the rows: the column-parallel loop is already coalesced, so one
 //                shape serves both kinds of adapter.
