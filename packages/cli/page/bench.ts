@@ -2,6 +2,7 @@
 // each converted model from its URL, measures prefill and decode, runs the two probes and the timestamp
 // profile, and returns plain data (the CLI prints it; by hand the page renders the same table).
 import { WebmoeError, acquireGpu, createRng, loadGpuModelFromUrl, type GpuContext, type GpuModel, type Manifest, type SamplingParams } from 'webmoe';
+import { splitList } from '../src/args';
 import { BENCH_SETTINGS, decodeStepBytes, paramCounts } from '../src/bench-models';
 import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from '../src/bench-report';
 import { median, profileDispatches, readProbeMs, variantOf, kernelGroup, weightsProbeMs } from './probes';
@@ -219,7 +220,7 @@ const api: BenchPageApi = {
 async function runFromQuery(): Promise<void> {
   const q = new URLSearchParams(location.search);
   const out = document.getElementById('out');
-  const models = (q.get('models') ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const models = splitList(q.get('models') ?? '');
   if (!out || !models.length) return;
   const s = q.has('quick') ? BENCH_SETTINGS.quick : BENCH_SETTINGS.full;
   const results: BenchModelResult[] = [];

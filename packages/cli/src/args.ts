@@ -43,3 +43,8 @@ export function parseArgs(argv: readonly string[], spec: Record<string, OptionSp
   }
   return { positionals, options };
 }
+
+/** "a, b,,c" → ["a", "b", "c"]: comma-separated option values. */
+export function splitList(value: string): string[] {
+  return value.split(',').map((v) => v.trim()).filter(Boolean);
+}

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs, UsageError } from './args';
+import { parseArgs, splitList, UsageError } from './args';
 import { openBrowserSession, startPageServer } from './browser';
 import { BENCH_MODELS, BENCH_SETTINGS, SCALING_EXPERTS, scalingModel, v3Config, type BenchModel } from './bench-models';
 import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from './bench-report';
@@ -160,7 +160,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
 }
 
 function listOption(value: string, name: string): string[] {
-  const list = value.split(',').map((v) => v.trim()).filter(Boolean);
+  const list = splitList(value);
   if (!list.length) throw new UsageError(`--${name} needs a comma-separated list`);
   return list;
 }

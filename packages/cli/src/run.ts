@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs, UsageError } from './args';
+import { parseArgs, splitList, UsageError } from './args';
 import { openBrowserSession } from './browser';
 import type { RunError, RunRequest, RunResult } from '../page/run';
 
@@ -56,7 +56,7 @@ export async function runCommand(argv: string[]): Promise<void> {
   if (!['f32', 'f16', 'q8', 'q4', 'fp8', 'bf16'].includes(quant)) throw new UsageError(`--quant must be one of f32, f16, q8, q4, fp8, bf16 (got ${quant})`);
   let promptIds: number[] | undefined;
   if (typeof o['prompt-ids'] === 'string') {
-    promptIds = o['prompt-ids'].split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+    promptIds = splitList(o['prompt-ids']).map(Number);
     if (!promptIds.length || promptIds.some((n) => !Number.isInteger(n) || n < 0)) throw new UsageError(`--prompt-ids must be comma-separated non-negative integers (got ${o['prompt-ids']})`);
   }
   const log = (s: string) => {

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadCheckpointWeights } from './load';
 import { ReferenceModel } from './model';
+import { relativeError } from './math';
 
 interface Golden {
   prompt: number[];
@@ -14,16 +15,6 @@ interface Golden {
 const dirOf = (m: string) => fileURLToPath(new URL(`../../../fixtures/golden/${m}`, import.meta.url));
 const golden = (m: string): Golden => JSON.parse(readFileSync(`${dirOf(m)}/golden.json`, 'utf8'));
 
-/** ‖a − b‖ / ‖b‖ */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
-
 describe.each(['v3', 'v2lite'])('golden %s', (m) => {
   const g = golden(m);
 
@@ -31,13 +22,13 @@ describe.each(['v3', 'v2lite'])('golden %s', (m) => {
     const { config, source } = await loadCheckpointWeights(dirOf(m));
     const model = new ReferenceModel(config, source);
     const { tokens, logits } = model.greedy(g.prompt, g.tokens.length);
-    const errors = logits.map((row, i) => relErr(row, g.logits[i]));
+    const errors = logits.map((row, i) => relativeError(row, g.logits[i]));
     console.log(`golden ${m}: max row error ${Math.max(...errors).toExponential(2)} over ${errors.length} rows`);
     expect(tokens).toEqual(g.tokens);
     for (const e of errors) expect(e).toBeLessThan(1e-6);
     // decode consistency: one prefill of prompt + generated tokens gives the rows decoded one by one
     const replay = model.forward([...g.prompt, ...tokens.slice(0, -1)], 0).slice(g.prompt.length - 1);
-    const drift = Math.max(...replay.map((row, i) => relErr(row, logits[i])));
+    const drift = Math.max(...replay.map((row, i) => relativeError(row, logits[i])));
     console.log(`golden ${m}: prefill vs token-by-token max row difference ${drift.toExponential(2)}`);
     expect(drift).toBeLessThan(1e-12);
   });
@@ -46,7 +37,7 @@ describe.each(['v3', 'v2lite'])('golden %s', (m) => {
     const { config, source } = await loadCheckpointWeights(dirOf(m));
     const model = new ReferenceModel(config, source, { yarn: false });
     const row = model.forward(g.prompt, 0).at(-1)!;
-    expect(relErr(row, g.logits[0])).toBeGreaterThan(1e-4);
+    expect(relativeError(row, g.logits[0])).toBeGreaterThan(1e-4);
   });
 });
 
@@ -59,7 +50,7 @@ describe('golden v3 MTP layer', () => {
     const model = new ReferenceModel(withMtp.config, withMtp.source, { mtp: true });
     const g = golden('v3');
     const logits = model.forward(g.prompt, 0);
-    expect(relErr(logits.at(-1)!, g.logits[0])).toBeLessThan(1e-6);
+    expect(relativeError(logits.at(-1)!, g.logits[0])).toBeLessThan(1e-6);
     const draft = model.mtpForward([...g.prompt.slice(1), g.tokens[0]]);
     expect(draft.length).toBe(g.prompt.length);
     expect(draft.every((r) => r.every(Number.isFinite))).toBe(true);

@@ -7,3 +7,4 @@ export { ropeInvFreq, softmaxScale, yarnCorrectionRange, yarnMscale } from './ro
 export { MapWeightSource, type WeightSource, type Tensor64 } from './weights';
 export { syntheticWeights } from './synthetic';
 export { loadWeights, loadCheckpointWeights, loadWebmoeWeights, loadReferenceModel, runReference, type LoadedWeights } from './load';
+export { relativeError } from './math';

@@ -8,19 +8,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { convertCheckpoint, generateCheckpoint } from '@webmoe/converter';
 import { loadWeights, runReference } from './load';
 import { ReferenceModel } from './model';
+import { relativeError } from './math';
 
 const goldenV3 = fileURLToPath(new URL('../../../fixtures/golden/v3', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'webmoe-reference-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-function relErr(a: Float64Array, b: Float64Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 const prompt = [0, 17, 291, 92, 130, 224, 319];
 
@@ -33,7 +25,7 @@ describe('model folders', () => {
     const fromFolder = await runReference(out, prompt, 4);
     const fromCheckpoint = await runReference(goldenV3, prompt, 4);
     expect(fromFolder.tokens).toEqual(fromCheckpoint.tokens);
-    fromFolder.logits.forEach((row, i) => expect(relErr(row, fromCheckpoint.logits[i])).toBe(0));
+    fromFolder.logits.forEach((row, i) => expect(relativeError(row, fromCheckpoint.logits[i])).toBe(0));
     // the MTP module travels through the conversion too
     const model = new ReferenceModel(loaded.config, loaded.source, { mtp: true });
     model.forward(prompt, 0);
@@ -49,12 +41,12 @@ describe('model folders', () => {
     await convertCheckpoint(hf, f32, { quant: 'f32' });
     const viaF32 = await runReference(f32, prompt, 4);
     // e4m3 × f32 scale rounded once to f32 by the conversion, exact in the checkpoint reader
-    const errF32 = Math.max(...viaF32.logits.map((r, i) => relErr(r, ref.logits[i])));
+    const errF32 = Math.max(...viaF32.logits.map((r, i) => relativeError(r, ref.logits[i])));
     expect(errF32).toBeLessThan(1e-6);
     const q8 = join(tmp, 'v3-fp8-q8');
     await convertCheckpoint(hf, q8, { quant: 'q8' });
     const viaQ8 = await runReference(q8, prompt, 4);
-    const errQ8 = relErr(viaQ8.logits[0], ref.logits[0]);
+    const errQ8 = relativeError(viaQ8.logits[0], ref.logits[0]);
     console.log(`FP8 checkpoint → f32 folder: max row error ${errF32.toExponential(2)}; → q8 folder: first row ${errQ8.toExponential(2)}`);
     expect(errQ8).toBeGreaterThan(0);
     expect(errQ8).toBeLessThan(0.05);

@@ -67,3 +67,13 @@ export function argmax(x: ArrayLike<number>): number {
   for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
   return best;
 }
+
+/** ‖a − b‖ / ‖b‖: how the tests measure a result against a reference. */
+export function relativeError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0, den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num += (a[i] - b[i]) ** 2;
+    den += b[i] ** 2;
+  }
+  return Math.sqrt(num / den);
+}

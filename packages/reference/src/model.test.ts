@@ -4,18 +4,9 @@ import { isWebmoeError, parseHfConfig } from './engine';
 import { ReferenceModel } from './model';
 import { syntheticWeights } from './synthetic';
 import { MapWeightSource, type Tensor64, type WeightSource } from './weights';
+import { relativeError } from './math';
 
 const goldenConfig = (m: string) => JSON.parse(readFileSync(new URL(`../../../fixtures/golden/${m}/config.json`, import.meta.url), 'utf8'));
-
-/** ‖a − b‖ / ‖b‖ */
-function relErr(a: Float64Array, b: Float64Array): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
 
 const variants = {
   v3: parseHfConfig(goldenConfig('v3')),
@@ -41,13 +32,13 @@ describe.each(Object.entries(variants))('reference model (%s, synthetic weights)
     model.reset();
     const chunks = [...model.forward(sequence.slice(0, 5), 0), ...model.forward(sequence.slice(5, 6), 5), ...model.forward(sequence.slice(6), 6)];
     for (let i = 0; i < sequence.length; i++) {
-      expect(relErr(single[i], whole[i])).toBeLessThan(1e-12);
-      expect(relErr(chunks[i], whole[i])).toBeLessThan(1e-12);
+      expect(relativeError(single[i], whole[i])).toBeLessThan(1e-12);
+      expect(relativeError(chunks[i], whole[i])).toBeLessThan(1e-12);
     }
     // a different prefix must change later rows: the cache is really used
     model.reset();
     const other = model.forward([1, ...sequence.slice(1)], 0);
-    expect(relErr(other.at(-1)!, whole.at(-1)!)).toBeGreaterThan(1e-3);
+    expect(relativeError(other.at(-1)!, whole.at(-1)!)).toBeGreaterThan(1e-3);
   });
 
   it('rewinds when fed again from an earlier position', () => {
@@ -55,7 +46,7 @@ describe.each(Object.entries(variants))('reference model (%s, synthetic weights)
     const first = model.forward(sequence, 0);
     model.forward([3, 4, 5], 4);
     const again = model.forward(sequence.slice(4), 4);
-    for (let i = 4; i < sequence.length; i++) expect(relErr(again[i - 4], first[i])).toBeLessThan(1e-12);
+    for (let i = 4; i < sequence.length; i++) expect(relativeError(again[i - 4], first[i])).toBeLessThan(1e-12);
   });
 
   it('greedy matches its own logits and reports the routing of every MoE layer', () => {
@@ -65,7 +56,7 @@ describe.each(Object.entries(variants))('reference model (%s, synthetic weights)
     expect(logits.length).toBe(5);
     // replaying prompt + tokens[0..3] in one prefill reproduces logits[1..4]
     const replay = model.forward([...sequence.slice(0, 6), ...tokens.slice(0, 4)], 0);
-    for (let i = 1; i < 5; i++) expect(relErr(replay[5 + i], logits[i])).toBeLessThan(1e-12);
+    for (let i = 1; i < 5; i++) expect(relativeError(replay[5 + i], logits[i])).toBeLessThan(1e-12);
     const routing = model.lastRouting;
     expect(routing.length).toBe(config.numLayers);
     config.layers.forEach((l, i) => {
@@ -98,7 +89,7 @@ describe.each(Object.entries(variants))('reference model (%s, synthetic weights)
       expect(isWebmoeError(e, 'invalid-request')).toBe(true);
     }
     expect(model.position).toBe(2);
-    expect(relErr(model.forward([3, 4], 0)[1], before[1])).toBe(0);
+    expect(relativeError(model.forward([3, 4], 0)[1], before[1])).toBe(0);
   });
 });
 
@@ -143,11 +134,11 @@ describe('reference model and MTP', () => {
       model.forward([t], i);
       return model.mtpForward([seq[i + 1]])[0];
     });
-    for (let i = 0; i < single.length; i++) expect(relErr(single[i], whole[i])).toBeLessThan(1e-12);
+    for (let i = 0; i < single.length; i++) expect(relativeError(single[i], whole[i])).toBeLessThan(1e-12);
     // the draft differs from the main head's prediction for the same position: a separate module
     model.reset();
     const main = model.forward(seq, 0);
-    expect(relErr(whole[0], main[1])).toBeGreaterThan(1e-3);
+    expect(relativeError(whole[0], main[1])).toBeGreaterThan(1e-3);
     expect(() => new ReferenceModel(variants.v2lite, syntheticWeights(variants.v2lite, 1), { mtp: true })).toThrow(/no MTP layer/);
   });
 });
