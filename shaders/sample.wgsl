@@ -227,25 +227,16 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let v = logits[base + i];
     if (order_key(v) >= theta) { sum += exp((v - lmax) * inv_t); }
   }
-  workgroupBarrier();
-  red_v[lid] = sum;
-  workgroupBarrier();
-  if (lid < GROUPS) {
-    var s = 0.0;
-    for (var j = 0u; j < span; j++) { s += red_v[lid * span + j]; }
-    lead_v[lid] = s;
-  }
-  workgroupBarrier();
-  // Every partial sum is formed in one fixed order (groups, then within the group), so the bounds are
-  // nondecreasing, each is computed once, and the intervals tile [0, total) exactly.
+  // workgroup_sum leaves every invocation's sum in red_v and every group's in lead_v. Every partial sum
+  // below is formed in the same fixed order as its total (groups, then within the group), so the bounds
+  // are nondecreasing, each is computed once, and the intervals tile [0, total) exactly.
+  let total = workgroup_sum(lid, sum);
   let g = lid / span;
   var before = 0.0;
   for (var k = 0u; k < g; k++) { before += lead_v[k]; }
   var inner = 0.0;
   for (var j = g * span; j < lid; j++) { inner += red_v[j]; }
   bound[lid] = before + inner;
-  var total = before;
-  for (var k = g; k < GROUPS; k++) { total += lead_v[k]; }
   workgroupBarrier();
   let lo = bound[lid];
   let hi = select(bound[min(lid + 1u, WG - 1u)], total, lid + 1u == WG);
