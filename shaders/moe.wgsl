@@ -1,6 +1,8 @@
 // MoE data flow around the expert matmuls (the products themselves are the matmul family's).
 // Prefill groups the T·K (token, choice) pairs by expert so that one grouped GEMM launch serves every
-// selected expert; decode reads the K experts' weights directly by id and only needs moe_combine.
+// selected expert. Decode needs none of these: its matmuls read the K experts' weights by id and the down
+// projection sums the experts with their weights itself (the matmul family's SUM mode); moe_combine does
+// that sum for outputs left per pair instead.
 //
 // moe_plan    : ids [T, K] -> offsets [E+1], slot [T, K], pair_of [T·K]
 //               offsets: exclusive prefix sum of the per-expert pair counts (offsets[E] = T·K).

@@ -2,8 +2,9 @@
 // of prefill, and the weighted sums that bring expert outputs back to tokens.
 //
 // Prefill: router → moePlan → moeGather → grouped gate/up/SwiGLU/down (matmul family, rows
-// offsets[e] … offsets[e+1]-1 belong to expert e) → moeScatter. Decode: router → indexed matmuls
-// (expert ids read on the GPU) writing [T·K, d] in pair order → moeCombine.
+// offsets[e] … offsets[e+1]-1 belong to expert e) → moeScatter. Decode needs none of them: the indexed
+// matmuls read the experts by id and the down projection sums them with their weights. moeCombine sums
+// outputs left in pair order ([T·K, d], row t·K + k) for callers that keep them per pair.
 //
 // Bindings (inputs | outputs | params):
 //   moe_plan    ids [T·K] u32 | offsets [E+1] u32, slot [T·K] u32, pair_of [T·K] u32 | params
