@@ -52,6 +52,22 @@ test('V2-Lite in f32 matches the reference', async () => {
   await againstReference(v2, V2_PROMPT);
 });
 
+test('recorded plans past the cache limit are dropped with their buffers and recorded again', async () => {
+  await h((m, a) => m.load(a.url, 128, 32), { url: v3.url('f32') });
+  // Twelve prompt lengths, one plan each: the engine keeps 8, so the first lengths' plans are dropped
+  // (their params blocks destroyed) and recorded again when those lengths come back.
+  const rows = await h(async (m) => {
+    const out: number[][] = [];
+    for (const n of [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 3, 4]) {
+      m.reset();
+      out.push(await m.logitsAfter(Array.from({ length: n }, (_, i) => (i * 37 + 11) % 500)));
+    }
+    return out;
+  });
+  expect(rows[12]).toEqual(rows[0]);
+  expect(rows[13]).toEqual(rows[1]);
+});
+
 test('decoding token by token equals prefilling the whole sequence', async () => {
   await h((m, a) => m.load(a.url, 128, 32), { url: v3.url('f32') });
   const seq = PROMPT.slice(0, 40);

@@ -41,11 +41,4 @@ export async function testModel(name: string, preset: string, opts: { fp8?: bool
 }
 
 /** ‖a − b‖ / ‖b‖. */
-export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let num = 0, den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-}
+export { relativeError as relError } from '../../packages/reference/src/math';

@@ -228,7 +228,8 @@ export async function autotune(gpu: GpuContext, ctx: KernelContext, weights: Gpu
         continue;
       }
       try {
-        work ??= workloads(ctx, weights, config, opts.contextLength, scratch);
+        // The launchers' params blocks go with the scratch buffers when the measurement ends.
+        work ??= workloads({ ...ctx, track: (b) => scratch.push(b) }, weights, config, opts.contextLength, scratch);
         const w = work[f];
         if (!w) continue;
         const ms = {} as Record<KernelShape, number>;

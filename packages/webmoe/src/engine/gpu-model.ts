@@ -61,8 +61,8 @@ export class GpuModel implements Generator {
   private readonly samplerState: GPUBuffer;
   private readonly staging: GPUBuffer;
   private readonly usage = new Map<number, GPUBuffer>();
-  private readonly plans = new Map<number, Dispatch[]>();
-  private readonly samplers = new Map<string, Dispatch>();
+  private readonly plans = new Map<number, Recorded<Dispatch[]>>();
+  private readonly samplers = new Map<string, Recorded<Dispatch>>();
   /** Most tokens one prefill submission feeds. */
   readonly prefillChunk: number;
   /** Tokens held in the KV cache (positions 0 … length-1). */
@@ -147,31 +147,38 @@ export class GpuModel implements Generator {
   private plan(T: number): Dispatch[] {
     let p = this.plans.get(T);
     if (!p) {
-      p = recordForward({
-        ctx: this.ctx, config: this.config, weights: this.weights, act: this.act, cache: this.cache,
+      p = this.record((ctx) => recordForward({
+        ctx, config: this.config, weights: this.weights, act: this.act, cache: this.cache,
         cacheLayout: this.cacheLayout, ropeTable: this.ropeTable, usage: this.usage,
-      }, T);
+      }, T));
       if (this.plans.size >= MAX_PLANS) {
+        // Every prompt length gets its own plan; the oldest besides decode's makes room.
         const oldest = [...this.plans.keys()].find((k) => k !== 1);
-        if (oldest !== undefined) this.plans.delete(oldest);
+        if (oldest !== undefined) drop(this.plans, oldest);
       }
       this.plans.set(T, p);
     }
-    return p;
+    return p.value;
   }
 
   private sampler(s: SamplingParams): Dispatch {
     const key = `${s.temperature}/${s.topK}/${s.topP}/${s.seed}`;
     let d = this.samplers.get(key);
     if (!d) {
-      d = sample(this.ctx, {
+      d = this.record((ctx) => sample(ctx, {
         logits: this.act.logits, vocab: this.config.vocabSize, ids: this.act.sampled, state: this.samplerState,
         temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed,
-      }, 'sample');
-      if (this.samplers.size >= MAX_PLANS) this.samplers.clear();
+      }, 'sample'));
+      if (this.samplers.size >= MAX_PLANS) for (const k of [...this.samplers.keys()]) drop(this.samplers, k);
       this.samplers.set(key, d);
     }
-    return d;
+    return d.value;
+  }
+
+  /** Runs launchers with a context that collects the buffers they create (params blocks, scratch). */
+  private record<V>(build: (ctx: KernelContext) => V): Recorded<V> {
+    const owned: GPUBuffer[] = [];
+    return { value: build({ ...this.ctx, track: (b) => owned.push(b) }), owned };
   }
 
   private checkUsable(): void {
@@ -351,7 +358,21 @@ export class GpuModel implements Generator {
     this.ropeTable.destroy();
     this.samplerState.destroy();
     this.staging.destroy();
+    for (const k of [...this.plans.keys()]) drop(this.plans, k);
+    for (const k of [...this.samplers.keys()]) drop(this.samplers, k);
   }
+}
+
+/** Recorded dispatches and the buffers their launchers created for them. */
+interface Recorded<V> {
+  value: V;
+  owned: GPUBuffer[];
+}
+
+/** Forgets a recording and destroys its buffers (work already submitted still completes). */
+function drop<K>(map: Map<K, Recorded<unknown>>, key: K): void {
+  for (const b of map.get(key)?.owned ?? []) b.destroy();
+  map.delete(key);
 }
 
 // Bigger chunks read each weight once for more tokens (a 64-token chunk of a 256-expert model touches

@@ -2,6 +2,7 @@
 // this adapter. Launchers read `shape` rather than checking the adapter themselves.
 import type { GpuContext, GpuFeatures } from './device';
 import { PipelineCache } from './pipelines';
+import { createStorage, createUniform, type ParamsWriter } from './buffers';
 
 /**
  * 'workgroup': reductions spread over a workgroup (what real GPUs want).
@@ -22,6 +23,25 @@ export interface KernelContext {
   readonly shape: KernelShape;
   /** Per-family shapes that override `shape` (the model's measured choice); absent families use `shape`. */
   readonly shapes?: Partial<KernelShapes>;
+  /**
+   * Told of every buffer a launcher creates for its dispatch (params blocks, scratch), so that whoever keeps
+   * the dispatches can destroy them with it (GpuModel does when it drops a recorded plan).
+   */
+  readonly track?: (buffer: GPUBuffer) => void;
+}
+
+/** A launcher's params block, reported to `ctx.track`. */
+export function kernelUniform(ctx: KernelContext, label: string, params: ParamsWriter | Uint8Array): GPUBuffer {
+  const b = createUniform(ctx.device, label, params);
+  ctx.track?.(b);
+  return b;
+}
+
+/** A launcher's own scratch buffer, reported to `ctx.track`. */
+export function kernelStorage(ctx: KernelContext, label: string, bytes: number): GPUBuffer {
+  const b = createStorage(ctx.device, label, bytes);
+  ctx.track?.(b);
+  return b;
 }
 
 /** The shape a launcher of `family` uses: its argument, else the context's choice for the family, else the default. */

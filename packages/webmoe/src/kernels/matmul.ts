@@ -25,8 +25,8 @@
 // Placeholders: unused bindings are bound to buffers the dispatch binds anyway (read-only twice is
 // allowed), so no launch allocates more than its params block.
 import source from '../../../../shaders/matmul.wgsl?raw';
-import { shapeFor, type KernelContext, type KernelShape } from '../gpu/kernel-context';
-import { ParamsWriter, createUniform } from '../gpu/buffers';
+import { shapeFor, kernelUniform, type KernelContext, type KernelShape } from '../gpu/kernel-context';
+import { ParamsWriter } from '../gpu/buffers';
 import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
 import { WEIGHT_FORMATS, type TensorLayout } from '../model/formats';
 
@@ -245,7 +245,7 @@ export function matmul(ctx: KernelContext, a: MatmulArgs, label = 'matmul'): Dis
   const constants = { FORMAT: formatIndex(a.weight), WG, TT, SWIGLU: swiglu ? 1 : 0, X4: xAligned && entry !== 'matmul_t' ? 1 : 0 };
   const variant = `${transposed ? 'transposed' : shape}.${L.format}`;
   const pipeline = ctx.pipelines.get({ kernel: 'matmul', entryPoint: entry, variant, constants }, source);
-  const uniform = createUniform(ctx.device, `${label}:params`, p);
+  const uniform = kernelUniform(ctx, `${label}:params`, p);
   const idx = a.experts?.ids ?? a.groups?.offsets ?? a.weight.buffer;
   const inputs = [a.x, a.weight.buffer, a.up?.buffer ?? a.weight.buffer, idx, slotWeights ?? a.x];
   return {
@@ -270,7 +270,7 @@ export function gatherRows(ctx: KernelContext, a: GatherRowsArgs, label = 'gathe
     .u32(a.tokens).u32(L.rows).u32(L.cols).u32(q).u32(sc).u32(mn)
     .u32(a.idsOffset ?? 0).u32(a.yOffset ?? 0).u32(yTok);
   const pipeline = ctx.pipelines.get({ kernel: 'matmul', entryPoint: 'gather_rows', variant: L.format, constants: { FORMAT: formatIndex(a.weight), WG } }, source);
-  const uniform = createUniform(ctx.device, `${label}:params`, p);
+  const uniform = kernelUniform(ctx, `${label}:params`, p);
   return {
     label,
     pipeline,

@@ -1,7 +1,7 @@
 // Launcher for shaders/mla.wgsl (absorbed-form MLA attention), and the latent KV cache's layout.
 import source from '../../../../shaders/mla.wgsl?raw';
-import { shapeFor, type KernelContext, type KernelShape } from '../gpu/kernel-context';
-import { ParamsWriter, createStorage, createUniform } from '../gpu/buffers';
+import { shapeFor, kernelUniform, kernelStorage, type KernelContext, type KernelShape } from '../gpu/kernel-context';
+import { ParamsWriter, createStorage } from '../gpu/buffers';
 import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
 import type { ModelConfig } from '../model/config';
 import { WebmoeError } from '../errors';
@@ -147,7 +147,7 @@ export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'm
   if (a.tiled ?? a.tokens > 1) {
     const constants = { R, ROPE: rope, WG: WG_GROUP, TILE_POS: a.tilePositions ?? tilePositions(ctx.device, R + rope) };
     const pipeline = ctx.pipelines.get({ kernel: 'mla', entryPoint: 'mla_attend_tile', variant: 'tile', constants }, source);
-    const uniform = createUniform(ctx.device, `${label}:params`, params(1));
+    const uniform = kernelUniform(ctx, `${label}:params`, params(1));
     const items = a.tokens * Math.ceil(a.heads / TILE_HEADS);
     return [{ label, pipeline, bindGroup: bindKernel(ctx.device, label, pipeline, inputs, [a.out], uniform), workgroups: grid1d(Math.ceil(items / WG_GROUP)) }];
   }
@@ -155,20 +155,20 @@ export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'm
   if (shape === 'row') {
     const constants = { R, ROPE: rope, WG: WG_ROW };
     const pipeline = ctx.pipelines.get({ kernel: 'mla', entryPoint: 'mla_attend_row', variant: 'row', constants }, source);
-    const uniform = createUniform(ctx.device, `${label}:params`, params(1));
+    const uniform = kernelUniform(ctx, `${label}:params`, params(1));
     const invocations = a.tokens * a.heads * Math.ceil(R / latentChunk);
     return [{ label, pipeline, bindGroup: bindKernel(ctx.device, label, pipeline, inputs, [a.out], uniform), workgroups: grid1d(Math.ceil(invocations / WG_ROW)) }];
   }
 
   const constants = { R, ROPE: rope, WG: WG_GROUP };
   const attend = ctx.pipelines.get({ kernel: 'mla', entryPoint: 'mla_attend_wg', variant: 'workgroup', constants }, source);
-  const uniform = createUniform(ctx.device, `${label}:params`, params(splits));
+  const uniform = kernelUniform(ctx, `${label}:params`, params(splits));
   if (splits === 1) {
     return [{ label, pipeline: attend, bindGroup: bindKernel(ctx.device, label, attend, inputs, [a.out], uniform), workgroups: [a.heads, a.tokens, 1] }];
   }
   const scratchBytes = mlaScratchBytes(a.tokens, a.heads, splits, R);
   if (a.scratch && a.scratch.size < scratchBytes) throw new RangeError(`mla: scratch of ${a.scratch.size} bytes, ${splits} splits need ${scratchBytes}`);
-  const scratch = a.scratch ?? createStorage(ctx.device, `${label}:partials`, scratchBytes);
+  const scratch = a.scratch ?? kernelStorage(ctx, `${label}:partials`, scratchBytes);
   const combine = ctx.pipelines.get({ kernel: 'mla', entryPoint: 'mla_combine_wg', variant: 'workgroup', constants }, source);
   return [
     { label: `${label}:attend`, pipeline: attend, bindGroup: bindKernel(ctx.device, `${label}:attend`, attend, inputs, [scratch], uniform), workgroups: [a.heads, a.tokens, splits] },

@@ -13,8 +13,8 @@
 //   moe_combine y [T·K, d] f32 (pair order), weights | out [T, d] f32 | params
 // Params (8 × 4 bytes): tokens, top_k, experts, dim, accumulate, 3 × padding.
 import source from '../../../../shaders/moe.wgsl?raw';
-import type { KernelContext } from '../gpu/kernel-context';
-import { ParamsWriter, createUniform } from '../gpu/buffers';
+import { kernelUniform, type KernelContext } from '../gpu/kernel-context';
+import { ParamsWriter } from '../gpu/buffers';
 import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
 
 /** Invocations per workgroup of the element-wise kernels. */
@@ -77,7 +77,7 @@ function launch(ctx: KernelContext, entry: Entry, label: string, inputs: GPUBuff
   p: { tokens: number; topK: number; experts?: number; dim?: number; accumulate?: boolean }, workgroups: [number, number, number]): Dispatch {
   const pipeline = ctx.pipelines.get({ kernel: 'moe', entryPoint: entry, variant: 'any', constants: { EW_WG } }, source);
   const w = new ParamsWriter().u32(p.tokens).u32(p.topK).u32(p.experts ?? 0).u32(p.dim ?? 0).u32(p.accumulate ? 1 : 0).u32(0).u32(0).u32(0);
-  const uniform = createUniform(ctx.device, `${label}:params`, w);
+  const uniform = kernelUniform(ctx, `${label}:params`, w);
   return { label, pipeline, bindGroup: bindKernel(ctx.device, label, pipeline, inputs, outputs, uniform), workgroups };
 }
 

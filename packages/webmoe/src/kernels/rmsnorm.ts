@@ -1,7 +1,7 @@
 // Launcher for shaders/rmsnorm.wgsl: RMSNorm, and the residual add fused with it.
 import source from '../../../../shaders/rmsnorm.wgsl?raw';
-import { shapeFor, type KernelContext, type KernelShape } from '../gpu/kernel-context';
-import { ParamsWriter, createUniform } from '../gpu/buffers';
+import { shapeFor, kernelUniform, type KernelContext, type KernelShape } from '../gpu/kernel-context';
+import { ParamsWriter } from '../gpu/buffers';
 import { bindKernel, type Dispatch } from '../gpu/pipelines';
 
 const WG = 64;
@@ -42,7 +42,7 @@ function launch(ctx: KernelContext, entry: 'rmsnorm' | 'add_rmsnorm', shape: Ker
   inputs: GPUBuffer[], outputs: GPUBuffer[], p: ParamsWriter): Dispatch {
   const suffix = shape === 'row' ? 'row' : 'wg';
   const pipeline = ctx.pipelines.get({ kernel: 'rmsnorm', entryPoint: `${entry}_${suffix}`, variant: shape, constants: { WG } }, source);
-  const uniform = createUniform(ctx.device, `${label}:params`, p);
+  const uniform = kernelUniform(ctx, `${label}:params`, p);
   return {
     label,
     pipeline,

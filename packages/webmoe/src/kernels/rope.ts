@@ -1,8 +1,8 @@
 // Launcher for shaders/rope.wgsl: the interleaved rotary embedding of q, and the fused store of
 // kv_a's output into the latent KV cache (kv_a_layernorm + rope of k_pe + write at the current positions).
 import source from '../../../../shaders/rope.wgsl?raw';
-import type { KernelContext, KernelShape } from '../gpu/kernel-context';
-import { ParamsWriter, createUniform } from '../gpu/buffers';
+import { kernelUniform, type KernelContext, type KernelShape } from '../gpu/kernel-context';
+import { ParamsWriter } from '../gpu/buffers';
 import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
 import { ROPE_MAX_POSITION } from '../model/rope';
 import type { LatentCacheLayout } from './mla';
@@ -48,7 +48,7 @@ export function rope(ctx: KernelContext, a: RopeArgs, label = 'rope'): Dispatch 
   return {
     label,
     pipeline,
-    bindGroup: bindKernel(ctx.device, label, pipeline, [a.table, a.positions], [a.x], createUniform(ctx.device, `${label}:params`, p)),
+    bindGroup: bindKernel(ctx.device, label, pipeline, [a.table, a.positions], [a.x], kernelUniform(ctx, `${label}:params`, p)),
     workgroups: grid1d(Math.ceil((a.tokens * a.heads * half) / WG)),
   };
 }
@@ -88,7 +88,7 @@ export function kvStore(ctx: KernelContext, a: KvStoreArgs, label = 'kv_store'):
   return {
     label,
     pipeline,
-    bindGroup: bindKernel(ctx.device, label, pipeline, [a.table, a.positions, a.kv, a.weight], [a.cache], createUniform(ctx.device, `${label}:params`, p)),
+    bindGroup: bindKernel(ctx.device, label, pipeline, [a.table, a.positions, a.kv, a.weight], [a.cache], kernelUniform(ctx, `${label}:params`, p)),
     workgroups: [shape === 'row' ? Math.ceil(a.tokens / WG) : a.tokens, 1, 1],
   };
 }

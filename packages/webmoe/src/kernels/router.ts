@@ -10,8 +10,8 @@
 // ids of each token come in descending order of the biased score; ties go to the lower expert index.
 import source from '../../../../shaders/router.wgsl?raw';
 import { WebmoeError } from '../errors';
-import { shapeFor, type KernelContext, type KernelShape } from '../gpu/kernel-context';
-import { ParamsWriter, createStorage, createUniform } from '../gpu/buffers';
+import { shapeFor, kernelUniform, type KernelContext, type KernelShape } from '../gpu/kernel-context';
+import { ParamsWriter, createStorage } from '../gpu/buffers';
 import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
 import type { MoeConfig, TopkMethod } from '../model/config';
 
@@ -103,7 +103,7 @@ function launch(ctx: KernelContext, entry: 'router' | 'router_select', a: Router
     variant: shape,
     constants: shape === 'row' ? { ROW_WG } : { WG },
   }, source);
-  const uniform = createUniform(ctx.device, `${label}:params`, params(a, dim));
+  const uniform = kernelUniform(ctx, `${label}:params`, params(a, dim));
   const outputs = [a.ids, a.weights, a.usage ?? ph.write];
   return {
     label,

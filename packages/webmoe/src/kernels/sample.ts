@@ -1,7 +1,7 @@
 // Launcher for shaders/sample.wgsl: logits → token id on the GPU (greedy, temperature, top-k, top-p, seeded).
 import source from '../../../../shaders/sample.wgsl?raw';
-import type { KernelContext, KernelShape } from '../gpu/kernel-context';
-import { ParamsWriter, createUniform } from '../gpu/buffers';
+import { kernelUniform, type KernelContext, type KernelShape } from '../gpu/kernel-context';
+import { ParamsWriter } from '../gpu/buffers';
 import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
 
 export interface SamplingOptions {
@@ -50,7 +50,7 @@ export function sample(ctx: KernelContext, a: SampleArgs, label = 'sample'): Dis
   return {
     label,
     pipeline,
-    bindGroup: bindKernel(ctx.device, label, pipeline, [a.logits, a.state], [a.ids], createUniform(ctx.device, `${label}:params`, p)),
+    bindGroup: bindKernel(ctx.device, label, pipeline, [a.logits, a.state], [a.ids], kernelUniform(ctx, `${label}:params`, p)),
     workgroups: grid1d(rows),
   };
 }
