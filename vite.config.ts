@@ -1,5 +1,5 @@
 // One Vite server for the demo (served at /), the GPU test harness (/e2e/harness/) and the CLI's
-// runner page. `webmoe` resolves to the engine's source so that nothing needs building first.
+// runner page. `webmoe` and `webmoe/model` resolve to the engine's source so that nothing needs building first.
 import { defineConfig } from 'vitest/config';
 import type { Plugin } from 'vite';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +32,12 @@ export default defineConfig(({ command }) => ({
   base: './',
   publicDir: here('demo/public'),
   plugins: [demoAtRoot()],
-  resolve: { alias: { webmoe: here('packages/webmoe/src/index.ts') } },
+  resolve: {
+    alias: [
+      { find: /^webmoe$/, replacement: here('packages/webmoe/src/index.ts') },
+      { find: /^webmoe\/model$/, replacement: here('packages/webmoe/src/model/index.ts') },
+    ],
+  },
   // Tests set WEBMOE_NO_HMR: a page reload in the middle of a GPU test would lose its state.
   server: { host: 'localhost', ...(process.env.WEBMOE_NO_HMR ? { hmr: false, watch: null } : {}) },
   preview: { host: 'localhost' },

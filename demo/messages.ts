@@ -47,6 +47,9 @@ export function describeError(e: unknown): Problem {
       return p('The conversation is too long for the model', 'Start a New chat, or ask for fewer tokens.');
     case 'invalid-request':
       return p('The request was not accepted', 'Check the settings (temperature, top-p, max tokens).');
+    case 'model-output':
+      return p('The model\'s reply could not be read',
+        'The model wrote its reasoning or tool-call markup in a form the engine cannot split up. Try again, or allow more tokens if the reply was cut short.');
     case 'aborted':
       return p('Stopped', 'The operation was cancelled.');
     case 'internal':

@@ -1,5 +1,5 @@
 import { defineConfig } from '@playwright/test';
-import { CHROMIUM_ARGS, chromiumPath } from '../packages/cli/src/chromium';
+import { CHROMIUM_ARGS, chromiumPath } from '@webmoe/cli/chromium';
 
 const port = Number(process.env.WEBMOE_TEST_PORT ?? 5179);
 

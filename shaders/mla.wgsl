@@ -1,5 +1,5 @@
-// Multi-head Latent Attention in the absorbed form, against the latent cache written by rope.wgsl's
-// kv_store. For token t (at position start + t) and head h, over cached positions s ≤ start + t:
+// Multi-head Latent Attention in the absorbed form (docs/architecture-v3.md#mla), against the latent cache
+// written by rope.wgsl's kv_store. For token t (at position start + t) and head h, over cached positions s ≤ start + t:
 //   score = (q̃[t,h] · c[s] + q_pe[t,h] · k_pe[s]) × scale,  p = softmax_s(score),  o_lat[t,h] = Σ_s p c[s]
 // Cache row s: [c (R) | k_pe (ROPE)]. q̃ (the absorbed query, R per head) and the roped q_pe come from
 // the matmul and rope kernels. Decode is T = 1; a prefill chunk of T tokens is causal within itself
@@ -14,10 +14,12 @@
 // mla_attend_row: an invocation per (token, head, chunk of latent dims) for software adapters, its
 //                 output row doubling as the accumulator.
 // mla_attend_tile: prefill chunks. The latent cache row is the same for every head (MLA's point), so a
-//                 workgroup of WG invocations, each owning one token × 4 heads, loads each tile of 8
-//                 (or 4) cache rows into workgroup memory once and every invocation scores its 4 heads
-//                 against it: per cache value read, 4 multiply-adds, and per query or output value
-//                 read, 8. The output row is the accumulator, rescaled once per tile.
+//                 workgroup of WG invocations, each owning one token × 4 heads, loads each tile of
+//                 TILE_POS cache rows (a power of two from 4 to 64: the most that fit the workgroup
+//                 memory, chosen by the launcher) into workgroup memory once, and every invocation
+//                 scores its 4 heads against it in softmax blocks of 8 positions (4 when the tile holds
+//                 only 4): per cache value read, 4 multiply-adds, and per query or output value read,
+//                 8 (4). The output row is the accumulator, rescaled once per block.
 
 override R: u32;       // kv_lora_rank
 override ROPE: u32;    // qk_rope_head_dim
@@ -111,14 +113,8 @@ fn mla_attend_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     // and reads them only after the next barrier.
   }
 
-  // Sum the invocations' shares of l (scores is free: its last reads were before the loop's second barrier).
-  scores[lid] = l;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { scores[lid] += scores[lid + stride]; }
-    workgroupBarrier();
-  }
-  let total = scores[0];
+  // The invocations' shares of l.
+  let total = workgroup_sum(lid, l);
 
   if (p.splits == 1u) {
     let ob = (t * p.heads + h) * R;

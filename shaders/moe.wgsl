@@ -1,21 +1,17 @@
-// MoE data flow around the expert matmuls (the products themselves are the matmul family's).
-// Prefill groups the T·K (token, choice) pairs by expert so that one grouped GEMM launch serves every
-// selected expert. Decode needs none of these: its matmuls read the K experts' weights by id and the down
-// projection sums the experts with their weights itself (the matmul family's SUM mode); moe_combine does
-// that sum for outputs left per pair instead.
+// MoE data flow around prefill's grouped expert GEMM (matmul-grouped.wgsl): the T·K (token, choice)
+// pairs are grouped by expert so that one launch serves every selected expert (docs/architecture-v3.md#routing).
+// Decode needs none of these: its products read the K experts' weights by id and the down projection sums
+// the experts with their weights itself (matmul-experts.wgsl).
 //
-// moe_plan    : ids [T, K] -> offsets [E+1], slot [T, K], pair_of [T·K]
+// moe_plan    : ids [T, K] -> offsets [E+1], slot [T, K]
 //               offsets: exclusive prefix sum of the per-expert pair counts (offsets[E] = T·K).
 //               slot[t, k] = offsets[ids[t, k]] + rank, rank = how many earlier pairs (in (t, k) order)
 //               chose the same expert. Ranks are computed, not taken from atomic counters, so the
 //               grouped layout is the same on every run and every GPU: grouped rows of one expert are
-//               in token order. pair_of[slot[t, k]] = t·K + k (the inverse map, for a GEMM that wants to
-//               read x[t] itself instead of a gathered copy).
+//               in token order.
 // moe_gather  : x [T, d], slot -> x_grouped [T·K, d]: x_grouped[slot[t, k]] = x[t].
 // moe_scatter : y_grouped [T·K, d], slot, weights [T, K] -> out [T, d]:
 //               out[t] = Σ_k weights[t, k] · y_grouped[slot[t, k]]   (plus the old out[t] when accumulate)
-// moe_combine : y [T·K, d] in pair order (row t·K + k: choice k of token t, as the matmul family's
-//               indexed decode path writes it), weights -> out: the same sum without slots.
 //
 // Sums run k = 0 … K-1 in order and are added to out[t] last: no float atomics, so results are
 // bit-identical between runs. Ids must be < E and distinct within a token (the router's are); a pair
@@ -51,8 +47,7 @@ struct Params {
 @group(0) @binding(0) var<storage, read> plan_ids: array<u32>;
 @group(0) @binding(1) var<storage, read_write> offsets: array<u32>;
 @group(0) @binding(2) var<storage, read_write> slot: array<u32>;
-@group(0) @binding(3) var<storage, read_write> pair_of: array<u32>;
-@group(0) @binding(4) var<uniform> pp: Params;
+@group(0) @binding(3) var<uniform> pp: Params;
 
 // moe_gather bindings
 @group(0) @binding(0) var<storage, read> g_x: array<f32>;
@@ -66,12 +61,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> s_w: array<f32>;
 @group(0) @binding(3) var<storage, read_write> s_out: array<f32>;
 @group(0) @binding(4) var<uniform> sp: Params;
-
-// moe_combine bindings
-@group(0) @binding(0) var<storage, read> c_y: array<f32>;
-@group(0) @binding(1) var<storage, read> c_w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> c_out: array<f32>;
-@group(0) @binding(3) var<uniform> cp: Params;
 
 var<workgroup> masks: array<atomic<u32>, MAX_E * WORDS>;
 // Pairs per expert so far (blocks already done), then the exclusive prefix sums.
@@ -145,9 +134,7 @@ fn moe_plan(@builtin(local_invocation_index) lid: u32) {
       for (var k = 0u; k < K; k++) {
         let e = plan_ids[t * K + k];
         if (e < E) {
-          let s = running[e] + slot[t * K + k];
-          slot[t * K + k] = s;
-          pair_of[s] = t * K + k;
+          slot[t * K + k] = running[e] + slot[t * K + k];
         }
       }
     }
@@ -187,18 +174,4 @@ fn moe_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   }
   if (sp.accumulate != 0u) { acc = s_out[i] + acc; }
   s_out[i] = acc;
-}
-
-@compute @workgroup_size(EW_WG)
-fn moe_combine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = element(gid, nwg);
-  let d = cp.dim;
-  let K = cp.top_k;
-  if (i >= cp.tokens * d) { return; }
-  let t = i / d;
-  let c = i - t * d;
-  var acc = 0.0;
-  for (var k = 0u; k < K; k++) { acc += c_w[t * K + k] * c_y[(t * K + k) * d + c]; }
-  if (cp.accumulate != 0u) { acc = c_out[i] + acc; }
-  c_out[i] = acc;
 }

@@ -7,7 +7,7 @@
 //                 read and one write of the residual stream per norm. Rows are contiguous here.
 //
 // Two shapes of the same math:
-//   *_wg  : one workgroup per row, a strided loop and a tree reduction in workgroup memory (GPUs).
+//   *_wg  : one workgroup per row, a strided loop and workgroup_sum (lib/reduce.wgsl) (GPUs).
 //   *_row : one invocation per row, a plain loop (software adapters run invocations as CPU threads).
 
 override WG: u32 = 64;
@@ -36,52 +36,20 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> a_y: array<f32>;
 @group(0) @binding(4) var<uniform> a_p: Params;
 
-var<workgroup> partial: array<f32, WG>;
-
-fn workgroup_sum(lid: u32, v: f32) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) { partial[lid] += partial[lid + s]; }
-    workgroupBarrier();
-  }
-  let total = partial[0];
-  // The next use of `partial` must not overwrite it before every invocation has read the total.
-  workgroupBarrier();
-  return total;
-}
-
 @compute @workgroup_size(WG)
 fn rmsnorm_row(@builtin(global_invocation_id) gid: vec3<u32>) {
   let row = gid.x;
   if (row >= p.rows) { return; }
   let xb = row * p.x_stride + p.x_offset;
-  let yb = row * p.y_stride + p.y_offset;
-  var s = 0.0;
-  for (var c = 0u; c < p.cols; c++) {
-    let v = x[xb + c];
-    s += v * v;
-  }
-  let r = inverseSqrt(s / f32(p.cols) + p.eps);
-  for (var c = 0u; c < p.cols; c++) {
-    y[yb + c] = x[xb + c] * r * weight[c];
-  }
+  write_normed(&y, row * p.y_stride + p.y_offset, &x, xb, &weight, p.cols, sum_squares(&x, xb, p.cols, 0u, 1u), p.eps, 0u, 1u);
 }
 
 @compute @workgroup_size(WG)
 fn rmsnorm_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   // No early return: every invocation must reach the barriers, and the grid has exactly `rows` groups.
   let xb = wid.x * p.x_stride + p.x_offset;
-  let yb = wid.x * p.y_stride + p.y_offset;
-  var s = 0.0;
-  for (var c = lid; c < p.cols; c += WG) {
-    let v = x[xb + c];
-    s += v * v;
-  }
-  let r = inverseSqrt(workgroup_sum(lid, s) / f32(p.cols) + p.eps);
-  for (var c = lid; c < p.cols; c += WG) {
-    y[yb + c] = x[xb + c] * r * weight[c];
-  }
+  let squares = workgroup_sum(lid, sum_squares(&x, xb, p.cols, lid, WG));
+  write_normed(&y, wid.x * p.y_stride + p.y_offset, &x, xb, &weight, p.cols, squares, p.eps, lid, WG);
 }
 
 @compute @workgroup_size(WG)

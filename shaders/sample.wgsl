@@ -8,9 +8,9 @@
 //           top_p (again with its ties), as Hugging Face's TopP warper applied after top-k does,
 //   draw  : u = uniform(seed, step) and return the first index, in index order, at which the running
 //           sum of the kept e_i exceeds u × their total.
-// Thresholds are found by radix select over order-preserving keys of the logits: four passes of a
-// 256-bin histogram (one byte per pass, highest first) pick the exact key at which the weight from the
-// top reaches the goal: a count for top-k, probability in units of 2^-31 for top-p.
+// Thresholds are found by radix select (lib/radix-select.wgsl) over order-preserving keys of the logits:
+// four passes of a 256-bin histogram (one byte per pass, highest first) pick the exact key at which the
+// weight from the top reaches the goal: a count for top-k, probability in units of 2^-31 for top-p.
 // u comes from a counter-based hash of (seed, step), so a run reproduces and needs no RNG state; the
 // step is read from a GPU buffer, so a recorded decode step can be replayed as is.
 // Logits must not be NaN (-inf is fine).
@@ -19,9 +19,7 @@
 // software adapters pay per barrier and per invocation, and run this with a smaller WG.
 
 override WG: u32 = 256;         // invocations; a multiple of GROUPS
-const GROUPS: u32 = 16u;          // leaders in the two-level scans
-const BINS: u32 = 256u;           // one byte of the key per radix pass
-const BIN_SPAN: u32 = BINS / GROUPS;
+const GROUPS: u32 = REDUCE_GROUPS; // leaders in the two-level scans, as many as workgroup_sum's (lib/reduce.wgsl)
 const P_ONE: f32 = 2147483648.0;  // probability 1 in top-p's fixed point
 const NONE: u32 = 0xFFFFFFFFu;
 
@@ -50,10 +48,6 @@ var<workgroup> red_i: array<u32, WG>;
 var<workgroup> bound: array<f32, WG>;
 var<workgroup> lead_v: array<f32, GROUPS>;
 var<workgroup> lead_i: array<u32, GROUPS>;
-var<workgroup> hist: array<atomic<u32>, BINS>;
-var<workgroup> lead_u: array<u32, GROUPS>;
-var<workgroup> sel_prefix: u32;
-var<workgroup> sel_goal: u32;
 
 // Mirrored by sampleUniform() in kernels/sample.ts.
 fn mix32(x: u32) -> u32 {
@@ -81,77 +75,33 @@ fn better(v: f32, i: u32, w: f32, j: u32) -> bool {
   return j != NONE && (i == NONE || w > v || (w == v && j < i));
 }
 
-// The largest key θ ≥ key_min with weight(keys ≥ θ) ≥ goal, weights taken over keys ≥ key_min:
-// 1 each, or e_i · w_scale rounded when `weighted`. A goal above the total weight gives the lowest key.
-fn radix_select(lid: u32, base: u32, key_min: u32, weighted: bool, goal_in: u32, lmax: f32, inv_t: f32, w_scale: f32) -> u32 {
-  var prefix = 0u;
-  var goal = goal_in;
-  for (var b = 0u; b < 4u; b++) {
-    let shift = 24u - 8u * b;
-    let high = ~(0xFFFFFFFFu >> (8u * b)); // the bytes already chosen
-    for (var j = lid; j < BINS; j += WG) { atomicStore(&hist[j], 0u); }
-    workgroupBarrier();
-    for (var i = lid; i < p.vocab; i += WG) {
-      let v = logits[base + i];
-      let k = order_key(v);
-      if (k >= key_min && (k & high) == prefix) {
-        var w = 1u;
-        if (weighted) { w = u32(exp((v - lmax) * inv_t) * w_scale + 0.5); }
-        atomicAdd(&hist[(k >> shift) & 0xFFu], w);
-      }
-    }
-    workgroupBarrier();
-    // Leader g sums bins [g·BIN_SPAN, (g+1)·BIN_SPAN).
-    if (lid < GROUPS) {
-      var s = 0u;
-      for (var j = 0u; j < BIN_SPAN; j++) { s += atomicLoad(&hist[lid * BIN_SPAN + j]); }
-      lead_u[lid] = s;
-    }
-    workgroupBarrier();
-    // The leader whose span holds the crossing walks its bins from the top: exactly one bin has less
-    // than the goal above it and at least the goal including it.
-    if (lid < GROUPS) {
-      var total = 0u;
-      var above = 0u;
-      for (var g = 0u; g < GROUPS; g++) {
-        total += lead_u[g];
-        if (g > lid) { above += lead_u[g]; }
-      }
-      let t = min(goal, total);
-      if (above < t && above + lead_u[lid] >= t) {
-        var acc = above;
-        for (var j = BIN_SPAN; j > 0u; j--) {
-          let bin = lid * BIN_SPAN + j - 1u;
-          let h = atomicLoad(&hist[bin]);
-          if (acc + h >= t) {
-            sel_prefix = prefix | (bin << shift);
-            sel_goal = t - acc;
-            break;
-          }
-          acc += h;
-        }
-      }
-    }
-    prefix = workgroupUniformLoad(&sel_prefix);
-    goal = workgroupUniformLoad(&sel_goal);
-  }
-  return prefix;
+// What radix_select (lib/radix-select.wgsl) reads, set by threshold() before each call.
+var<private> sel_base: u32;
+var<private> sel_key_min: u32;
+var<private> sel_weighted: bool;
+var<private> sel_lmax: f32;
+var<private> sel_inv_t: f32;
+var<private> sel_w_scale: f32;
+
+// Keys below key_min weigh nothing; the others 1 each, or e_i · w_scale rounded when `weighted`.
+fn radix_item(i: u32) -> vec2<u32> {
+  let v = logits[sel_base + i];
+  let k = order_key(v);
+  var w = select(0u, 1u, k >= sel_key_min);
+  if (sel_weighted && w != 0u) { w = u32(exp((v - sel_lmax) * sel_inv_t) * sel_w_scale + 0.5); }
+  return vec2<u32>(k, w);
 }
 
-fn workgroup_sum(lid: u32, v: f32) -> f32 {
-  let span = WG / GROUPS;
-  workgroupBarrier();
-  red_v[lid] = v;
-  workgroupBarrier();
-  if (lid < GROUPS) {
-    var s = 0.0;
-    for (var j = 0u; j < span; j++) { s += red_v[lid * span + j]; }
-    lead_v[lid] = s;
-  }
-  workgroupBarrier();
-  var total = 0.0;
-  for (var g = 0u; g < GROUPS; g++) { total += lead_v[g]; }
-  return total;
+// The largest key θ ≥ key_min with weight(keys ≥ θ) ≥ goal. A goal above the total weight gives the
+// lowest key.
+fn threshold(lid: u32, base: u32, key_min: u32, weighted: bool, goal: u32, lmax: f32, inv_t: f32, w_scale: f32) -> u32 {
+  sel_base = base;
+  sel_key_min = key_min;
+  sel_weighted = weighted;
+  sel_lmax = lmax;
+  sel_inv_t = inv_t;
+  sel_w_scale = w_scale;
+  return radix_select(lid, p.vocab, goal).x;
 }
 
 @compute @workgroup_size(WG)
@@ -204,7 +154,7 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 
   var theta = 0u;
   if (p.top_k > 0u && p.top_k < p.vocab) {
-    theta = radix_select(lid, base, 0u, false, p.top_k, lmax, inv_t, 1.0);
+    theta = threshold(lid, base, 0u, false, p.top_k, lmax, inv_t, 1.0);
   }
   if (p.top_p < 1.0) {
     var z = 0.0;
@@ -214,7 +164,7 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     }
     let zk = workgroup_sum(lid, z);
     let goal = max(1u, u32(p.top_p * P_ONE));
-    theta = radix_select(lid, base, theta, true, goal, lmax, inv_t, P_ONE / zk);
+    theta = threshold(lid, base, theta, true, goal, lmax, inv_t, P_ONE / zk);
   }
 
   // The draw, in index order: invocation j takes the j-th contiguous chunk and the interval
@@ -227,16 +177,10 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let v = logits[base + i];
     if (order_key(v) >= theta) { sum += exp((v - lmax) * inv_t); }
   }
-  // workgroup_sum leaves every invocation's sum in red_v and every group's in lead_v. Every partial sum
-  // below is formed in the same fixed order as its total (groups, then within the group), so the bounds
-  // are nondecreasing, each is computed once, and the intervals tile [0, total) exactly.
+  // The bounds are the exclusive prefix sums of the same partial sums as the total, in its order: they
+  // never decrease, each is computed once, and the intervals tile [0, total).
   let total = workgroup_sum(lid, sum);
-  let g = lid / span;
-  var before = 0.0;
-  for (var k = 0u; k < g; k++) { before += lead_v[k]; }
-  var inner = 0.0;
-  for (var j = g * span; j < lid; j++) { inner += red_v[j]; }
-  bound[lid] = before + inner;
+  bound[lid] = workgroup_prefix4(lid).x;
   workgroupBarrier();
   let lo = bound[lid];
   let hi = select(bound[min(lid + 1u, WG - 1u)], total, lid + 1u == WG);

@@ -8,6 +8,11 @@ import { mlaFamily } from './mla';
 import { sampleFamily } from './sample';
 import { routerFamily } from './router';
 import { moeFamily } from './moe';
+import { quantSimFamily } from './quant-sim';
+import { mhcFamily } from './mhc';
+import { indexerFamily } from './indexer';
+import { v4KvFamily } from './v4-kv';
+import { sparseAttentionFamily } from './sparse-attention';
 
 export const registry: Record<KernelFamilyName, KernelFamily> = {
   rmsnorm: rmsnormFamily,
@@ -17,4 +22,9 @@ export const registry: Record<KernelFamilyName, KernelFamily> = {
   sample: sampleFamily,
   router: routerFamily,
   moe: moeFamily,
+  'quant-sim': quantSimFamily,
+  mhc: mhcFamily,
+  indexer: indexerFamily,
+  'v4-kv': v4KvFamily,
+  'sparse-attention': sparseAttentionFamily,
 };

@@ -1,15 +1,16 @@
-// The matmul family (plain, transposed, batched heads, output modes, MoE slots, grouped experts, row gather)
-// against float64 CPU references written from the math. Weights are quantized with model/quantize.ts and
-// the reference dequantizes them with formats.ts `dequantize`, the definition of the formats; the values
-// are shaped so that the codes include subnormal f16 scales and subnormal e4m3 values. Tensors sit at an
-// offset inside a buffer filled with 0xFF bytes (NaN as f32/f16) so that a read outside the tensor shows.
+// The matrix-product family (dense, transposed, batched heads, output modes, MoE slots, grouped experts,
+// row gather) against float64 CPU references written from the math. Weights are quantized with the
+// engine's model/quantize.ts, and the references read them back with the tests' own decoder
+// (e2e/lib/weights-ref.ts), never with the engine's; the values are shaped so that the codes include
+// subnormal f16 scales and subnormal e4m3 values. Tensors sit at an offset inside a buffer filled with
+// 0xFF bytes (NaN as f32/f16) so that a read outside the tensor shows.
 import {
-  WEIGHT_FORMATS, createKernelContext, acquireGpu, createRng, dequantize, gatherRows, matmul, tensorLayout,
+  WEIGHT_FORMATS, createKernelContext, acquireGpu, createRng, gatherRows, matmul, quantize, tensorLayout,
   uploadStorage, createStorage, recordDispatches,
   type Dispatch, type KernelContext, type KernelShape, type Rng, type TensorLayout, type WeightFormat, type WeightRef,
 } from 'webmoe';
-import { quantize } from '../../packages/webmoe/src/model/quantize';
 import { compare, type Comparison, type Tolerance } from '../lib/compare';
+import { decodeWeights } from '../lib/weights-ref';
 import { caseName, grid, type KernelCase, type KernelFamily } from '../lib/cases';
 import { CaseBuffers } from '../lib/gpu';
 
@@ -20,8 +21,8 @@ const align = (n: number, a = ALIGN) => Math.ceil(n / a) * a;
 interface TestTensor {
   layout: TensorLayout;
   bytes: Uint8Array;
-  /** Dequantized by formats.ts, row-major. */
-  w: Float32Array;
+  /** Decoded by e2e/lib/weights-ref.ts, row-major. */
+  w: Float64Array;
 }
 
 /**
@@ -37,7 +38,7 @@ export function testTensor(format: WeightFormat, rows: number, cols: number, rng
   }
   const layout = tensorLayout(format, [rows, cols]);
   const bytes = quantize(format, [rows, cols], values);
-  return { layout, bytes, w: withValues ? dequantize(layout, bytes) : new Float32Array(0) };
+  return { layout, bytes, w: withValues ? decodeWeights(layout, bytes) : new Float64Array(0) };
 }
 
 /** Tensors (experts) at a stride of `stride` bytes from byte `offset` of one buffer, with 0xFF everywhere else. */
@@ -189,7 +190,11 @@ const OUT_SIZES = [
   { mode: 'swiglu', rows: 9, cols: 257, T: 5 },
   { mode: 'accumulate', rows: 67, cols: 132, T: 20 },
   { mode: 'swiglu', rows: 67, cols: 132, T: 9 },
+  // DeepSeek-V4's clamped SwiGLU: the sums spread over about ±4, so a limit of 1.5 clamps most of them.
+  { mode: 'swiglu-limit', rows: 67, cols: 130, T: 1 },
+  { mode: 'swiglu-limit', rows: 67, cols: 132, T: 9 },
 ] as const;
+const SWIGLU_LIMIT = 1.5;
 
 function outputCase(format: WeightFormat, shape: KernelShape, size: (typeof OUT_SIZES)[number]): KernelCase {
   const name = caseName({ op: 'out', format, shape, ...size });
@@ -212,6 +217,9 @@ function outputCase(format: WeightFormat, shape: KernelShape, size: (typeof OUT_
     }
     // Gate and up in one buffer at different offsets, as a loader may pack them.
     const U = testTensor(format, rows, cols, rng);
+    const limit = mode === 'swiglu-limit' ? SWIGLU_LIMIT : 0;
+    const clampG = (g: number) => (limit ? Math.min(g, limit) : g);
+    const clampU = (u: number) => (limit ? Math.min(Math.max(u, -limit), limit) : u);
     const packed = pack([G, U]);
     const buffer = io.input('gate_up', packed.bytes);
     const ref = new Float64Array(T * rows);
@@ -219,8 +227,8 @@ function outputCase(format: WeightFormat, shape: KernelShape, size: (typeof OUT_
     let uMax = 0;
     for (let t = 0; t < T; t++) {
       for (let r = 0; r < rows; r++) {
-        const g = rowDot(G, r, x, t * cols);
-        const u = rowDot(U, r, x, t * cols);
+        const g = clampG(rowDot(G, r, x, t * cols));
+        const u = clampU(rowDot(U, r, x, t * cols));
         gMax = Math.max(gMax, Math.abs(silu(g)));
         uMax = Math.max(uMax, Math.abs(u));
         ref[t * rows + r] = silu(g) * u;
@@ -230,9 +238,9 @@ function outputCase(format: WeightFormat, shape: KernelShape, size: (typeof OUT_
     await io.run(() => [matmul(ctx, {
       weight: { buffer, offset: packed.offset, layout: G.layout },
       up: { buffer, offset: packed.offset + packed.stride, layout: U.layout },
-      ...bufs, tokens: T, shape,
+      ...bufs, tokens: T, shape, swigluLimit: limit,
     }, name)]);
-    // silu' ≤ 1.1: the gate's error reaches y scaled by |u|, the up's by |silu(g)|.
+    // silu' ≤ 1.1 and the clamps' slopes ≤ 1: the gate's error reaches y scaled by |u|, the up's by |silu(g)|.
     const e = dotTolerance(cols, Math.max(maxAbs(G.w), maxAbs(U.w))).atol;
     return { y: compare(await io.read(bufs.y, T * rows), ref, { atol: e * (1.1 * uMax + gMax + 1), rtol: 1e-5 }) };
   });
@@ -343,7 +351,8 @@ function groupedCase(format: WeightFormat, shape: KernelShape, mode: 'write' | '
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Embedding gather: exact (dequantization only); an id past the table gives a zero row.
+// Embedding gather: exact (dequantization only: each format's value is one f32 rounding of the decoded
+// code times its scale, plus its min for q4); an id past the table gives a zero row.
 // ---------------------------------------------------------------------------------------------------
 
 const GATHER = [
@@ -362,7 +371,7 @@ function gatherCase(format: WeightFormat, size: (typeof GATHER)[number]): Kernel
     const yLen = yOffset + T * yTok;
     const ref = new Float64Array(yLen);
     ids.forEach((id, t) => {
-      if (id < rows) for (let c = 0; c < cols; c++) ref[yOffset + t * yTok + c] = W.w[id * cols + c];
+      if (id < rows) for (let c = 0; c < cols; c++) ref[yOffset + t * yTok + c] = Math.fround(W.w[id * cols + c]);
     });
     const y = io.output('y', yLen);
     const weight = weightRef(io, 'table', pack([W]), W.layout);

@@ -1,6 +1,6 @@
-// MoE prefill plumbing (plan: counts → offsets and slots; gather; weighted scatter-add) and the decode
-// combine, against CPU references: integers and copies exactly, weighted sums within f32 tolerance.
-import { createRng, moeCombine, moeGather, moePlan, moeScatter, type Rng } from 'webmoe';
+// MoE prefill plumbing (plan: counts → offsets and slots; gather; weighted scatter-add) against CPU
+// references: integers and copies exactly, weighted sums within f32 tolerance.
+import { createRng, moeGather, moePlan, moeScatter, type Rng } from 'webmoe';
 import { compare, type Comparison } from '../lib/compare';
 import { caseName, grid, type KernelFamily } from '../lib/cases';
 import { CaseBuffers } from '../lib/gpu';
@@ -26,29 +26,24 @@ function drawIds(rng: Rng, T: number, K: number, E: number): Uint32Array {
 }
 
 /** Offsets by counting, and each pair's row: its expert's offset plus the pairs before it (in (t, k) order) with the same expert. */
-export function planRef(ids: ArrayLike<number>, pairs: number, E: number): { offsets: number[]; slot: number[]; pairOf: number[] } {
+export function planRef(ids: ArrayLike<number>, pairs: number, E: number): { offsets: number[]; slot: number[] } {
   const counts = new Array<number>(E).fill(0);
   for (let i = 0; i < pairs; i++) counts[ids[i]]++;
   const offsets = [0];
   for (let e = 0; e < E; e++) offsets.push(offsets[e] + counts[e]);
   const next = offsets.slice(0, E);
   const slot: number[] = [];
-  const pairOf = new Array<number>(pairs).fill(-1);
-  for (let i = 0; i < pairs; i++) {
-    slot.push(next[ids[i]]++);
-    pairOf[slot[i]] = i;
-  }
-  return { offsets, slot, pairOf };
+  for (let i = 0; i < pairs; i++) slot.push(next[ids[i]]++);
+  return { offsets, slot };
 }
 
-/** out[t, c] = base[t, c] + Σ_k w[t, k] · y[row(t, k), c] in float64. */
-function weightedSumRef(y: Float32Array, w: Float32Array, base: Float32Array | null, T: number, K: number, d: number,
-  row: (pair: number) => number): Float64Array {
+/** out[t, c] = base[t, c] + Σ_k w[t, k] · y[slot[t, k], c] in float64. */
+function scatterRef(y: Float32Array, w: Float32Array, base: Float32Array, T: number, K: number, d: number, slot: number[]): Float64Array {
   const out = new Float64Array(T * d);
   for (let t = 0; t < T; t++) {
     for (let c = 0; c < d; c++) {
-      let s = base ? base[t * d + c] : 0;
-      for (let k = 0; k < K; k++) s += w[t * K + k] * y[row(t * K + k) * d + c];
+      let s = base[t * d + c];
+      for (let k = 0; k < K; k++) s += w[t * K + k] * y[slot[t * K + k] * d + c];
       out[t * d + c] = s;
     }
   }
@@ -80,7 +75,6 @@ export const moeFamily: KernelFamily = {
         const x = rng.uniform(T * d, -2, 2);
         const w = rng.uniform(pairs, 0, 1);
         const yGrouped = rng.uniform(pairs * d, -2, 2);
-        const yPairs = rng.uniform(pairs * d, -2, 2);
         const out0 = rng.uniform(T * d, -2, 2);
         const ref = planRef(ids, pairs, E);
 
@@ -90,32 +84,26 @@ export const moeFamily: KernelFamily = {
             ids: io.input('ids', ids),
             offsets: io.output('offsets', E + 1),
             slot: io.output('slot', pairs),
-            pairOf: io.output('pair_of', pairs),
             x: io.input('x', x),
             xGrouped: io.output('x_grouped', pairs * d),
             yGrouped: io.input('y_grouped', yGrouped),
-            yPairs: io.input('y_pairs', yPairs),
             weights: io.input('weights', w),
-            // Scatter accumulates onto out0; combine must overwrite its (random) start.
+            // Scatter accumulates onto out0.
             scattered: io.input('scattered', out0),
-            combined: io.input('combined', rng.uniform(T * d, -2, 2)),
           };
           const dims = { tokens: T, topK: K, dim: d };
           await io.run(() => [
-            moePlan(ctx, { ids: b.ids, offsets: b.offsets, slot: b.slot, pairOf: b.pairOf, tokens: T, topK: K, experts: E }),
+            moePlan(ctx, { ids: b.ids, offsets: b.offsets, slot: b.slot, tokens: T, topK: K, experts: E }),
             moeGather(ctx, { x: b.x, slot: b.slot, xGrouped: b.xGrouped, ...dims }),
             moeScatter(ctx, { yGrouped: b.yGrouped, slot: b.slot, weights: b.weights, out: b.scattered, ...dims, accumulate: true }),
-            moeCombine(ctx, { y: b.yPairs, weights: b.weights, out: b.combined, ...dims }),
           ]);
           const gathered = new Float32Array(pairs * d);
           for (let i = 0; i < pairs; i++) gathered.set(x.subarray(Math.floor(i / K) * d, Math.floor(i / K) * d + d), ref.slot[i] * d);
           return {
             offsets: compare(await io.readU32(b.offsets, E + 1), ref.offsets, EXACT),
             slot: compare(await io.readU32(b.slot, pairs), ref.slot, EXACT),
-            pair_of: compare(await io.readU32(b.pairOf, pairs), ref.pairOf, EXACT),
             gather: compare(await io.read(b.xGrouped, pairs * d), gathered, EXACT),
-            scatter: compare(await io.read(b.scattered, T * d), weightedSumRef(yGrouped, w, out0, T, K, d, (i) => ref.slot[i]), TOL),
-            combine: compare(await io.read(b.combined, T * d), weightedSumRef(yPairs, w, null, T, K, d, (i) => i), TOL),
+            scatter: compare(await io.read(b.scattered, T * d), scatterRef(yGrouped, w, out0, T, K, d, ref.slot), TOL),
           };
         } finally {
           io.destroy();

@@ -1,5 +1,7 @@
-// Interleaved RoPE on q rows, and the fused latent-cache store, against float64 references.
-import { createRng, kvStore, latentCacheLayout, rope, ropeInvFreq, ropeTable, type KernelContext, type RopeConfig } from 'webmoe';
+// Interleaved RoPE on q rows, and the fused latent-cache store, against float64 references. The kernels
+// read the engine's table (model/rope.ts ropeTable, their input); the expected angles come from the
+// formula here (docs/architecture-v3.md#rope), so a wrong table fails as a wrong kernel would.
+import { createRng, kvStore, latentCacheLayout, rope, ropeTable, type KernelContext, type RopeConfig } from 'webmoe';
 import { compare, type Comparison } from '../lib/compare';
 import { caseName, grid, type KernelFamily } from '../lib/cases';
 import { CaseBuffers } from '../lib/gpu';
@@ -13,9 +15,27 @@ const EPS = 1e-6;
 // Cache rows the store must leave alone hold this.
 const UNTOUCHED = 7.25;
 
-/** YaRN as V3 configures it, at the test's rope width. */
+/** YaRN as V3 configures it, at the test's rope width: its ramp spans pairs 1 … 3 (width 8) and 0 … 3 (width 6). */
 function ropeConfig(dim: number): RopeConfig {
   return { theta: 10000, dim, yarn: { factor: 40, originalMaxPositions: 4096, betaFast: 32, betaSlow: 1, mscale: 1, mscaleAllDim: 1 } };
+}
+
+/**
+ * inv_freq of each pair: base^(-2i/r), blended towards base^(-2i/r) / factor by YaRN's ramp between the
+ * pairs that turn beta_fast and beta_slow times within the original context.
+ */
+export function invFreqRef(cfg: RopeConfig): number[] {
+  const r = cfg.dim;
+  const freq = Array.from({ length: r / 2 }, (_, i) => cfg.theta ** (-2 * i / r));
+  const y = cfg.yarn;
+  if (!y) return freq;
+  const pairTurning = (turns: number) => (r * Math.log(y.originalMaxPositions / (2 * Math.PI * turns))) / (2 * Math.log(cfg.theta));
+  const low = Math.max(Math.floor(pairTurning(y.betaFast)), 0);
+  const high = Math.min(Math.ceil(pairTurning(y.betaSlow)), r - 1);
+  return freq.map((f, i) => {
+    const ramp = Math.min(1, Math.max(0, (i - low) / (high === low ? 0.001 : high - low)));
+    return (f / y.factor) * ramp + f * (1 - ramp);
+  });
 }
 
 /** Rotates pairs (x[b+2i], x[b+2i+1]) by pos × invFreq[i] in float64, in place. */
@@ -28,10 +48,11 @@ export function ropeRef(x: Float64Array, b: number, pos: number, invFreq: ArrayL
   }
 }
 
-const ropeCases = grid({ heads: [1, 3, 5], rope: [8, 6], tokens: [1, 5], start: [0, 69, 100003] } as const).map((p) => ({
+// inverse: the rotation back by −angle (DeepSeek-V4's attention output).
+const ropeCases = grid({ heads: [1, 3, 5], rope: [8, 6], tokens: [1, 5], start: [0, 69, 100003], inverse: [false, true] } as const).map((p) => ({
   name: caseName({ mode: 'q', ...p }),
   async run(ctx: KernelContext): Promise<Record<string, Comparison>> {
-    const { heads, rope: dim, tokens, start } = p;
+    const { heads, rope: dim, tokens, start, inverse } = p;
     // q rows as q_b writes them: per head [q_nope (5) | q_pe (dim)]; only q_pe may change.
     const nope = 5;
     const headStride = nope + dim;
@@ -40,12 +61,12 @@ const ropeCases = grid({ heads: [1, 3, 5], rope: [8, 6], tokens: [1, 5], start: 
     try {
       const q = rng.uniform(tokens * heads * headStride, -2, 2);
       const cfg = ropeConfig(dim);
-      const inv = ropeInvFreq(cfg);
+      const inv = invFreqRef(cfg);
       const ref = Float64Array.from(q);
-      for (let t = 0; t < tokens; t++) for (let h = 0; h < heads; h++) ropeRef(ref, (t * heads + h) * headStride + nope, start + t, inv);
+      for (let t = 0; t < tokens; t++) for (let h = 0; h < heads; h++) ropeRef(ref, (t * heads + h) * headStride + nope, (inverse ? -1 : 1) * (start + t), inv);
       // The start position sits at index 1 of the position buffer, behind a decoy.
       const bufs = { x: io.input('q', q), table: io.input('table', ropeTable(cfg)), positions: io.input('pos', new Uint32Array([12345, start])) };
-      await io.run(() => [rope(ctx, { ...bufs, positionIndex: 1, tokens, heads, rope: dim, headStride, offset: nope })]);
+      await io.run(() => [rope(ctx, { ...bufs, positionIndex: 1, tokens, heads, rope: dim, headStride, offset: nope, inverse })]);
       return { q: compare(await io.read(bufs.x, q.length), ref, TOL) };
     } finally {
       io.destroy();
@@ -71,7 +92,7 @@ const kvCases = grid({ rank: [24, 37], rope: [8, 6], tokens: [1, 5], start: [0, 
         const kv = rng.uniform(tokens * kvStride, -3, 3);
         const w = rng.uniform(rank, 0.5, 1.5);
         const cfg = ropeConfig(dim);
-        const inv = ropeInvFreq(cfg);
+        const inv = invFreqRef(cfg);
         const ref = new Float64Array(layout.maxContext * row).fill(UNTOUCHED);
         const c = rmsnormRef(kv, w, tokens, rank, EPS, kvStride, kvOffset);
         for (let t = 0; t < tokens && start + t < layout.maxContext; t++) {

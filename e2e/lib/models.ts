@@ -4,8 +4,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CONVERTER_VERSION, convertCheckpoint, generateCheckpoint } from '../../packages/converter/src/index';
-import type { WeightFormat } from '../../packages/webmoe/src/model/formats';
+import { CONVERTER_VERSION, convertCheckpoint, generateCheckpoint } from '@webmoe/converter';
+import type { WeightFormat } from 'webmoe/model';
 
 export const GENERATED = join(dirname(fileURLToPath(import.meta.url)), '..', 'generated');
 
@@ -41,4 +41,4 @@ export async function testModel(name: string, preset: string, opts: { fp8?: bool
 }
 
 /** ‖a − b‖ / ‖b‖. */
-export { relativeError as relError } from '../../packages/reference/src/math';
+export { relativeError as relError } from '@webmoe/reference';

@@ -3,7 +3,7 @@
 import { WebmoeError, acquireGpu, loadGpuModelFromUrl, type GpuContext, type GpuModel } from 'webmoe';
 
 export interface ModelHarness {
-  load(url: string, contextLength: number, prefillChunk?: number): Promise<{ dispatchesPerToken: number }>;
+  load(url: string, contextLength: number, prefillChunk?: number): Promise<void>;
   /** Feeds ids after what the cache holds; returns the logits after the last one. */
   logitsAfter(ids: number[]): Promise<number[]>;
   /** Greedy continuation from a fresh cache: logits[0] after the prompt, logits[i] after tokens[i-1]. */
@@ -32,7 +32,6 @@ const harness: ModelHarness = {
     model?.dispose();
     gpu ??= await acquireGpu();
     model = (await loadGpuModelFromUrl(gpu, path, { contextLength, ...(prefillChunk ? { prefillChunk } : {}) })).model;
-    return { dispatchesPerToken: model.stepStats().dispatchesPerToken };
   },
   async logitsAfter(ids) {
     return Array.from(await model!.logitsAfter(ids));

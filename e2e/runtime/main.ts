@@ -15,7 +15,7 @@ import {
   type StorageLike,
 } from 'webmoe';
 import { TOY_MODEL_URL, createToyServer, type ToyServer } from './toy-server';
-import { toyGeneratorFactory } from './toy-generator';
+import { toyGeneratorFactory } from '../../packages/webmoe/test-support/toy-generator';
 
 export interface RuntimeApi {
   scenarios(): string[];

@@ -2,7 +2,7 @@
 // toy model server (the worker makes its own, identical one: same seed, same bytes).
 import { ModelCache, idbCacheStore, serveEngine } from 'webmoe';
 import { createToyServer } from './toy-server';
-import { toyGeneratorFactory } from './toy-generator';
+import { toyGeneratorFactory } from '../../packages/webmoe/test-support/toy-generator';
 
 // serveEngine must run before the first message arrives, so the server is awaited lazily.
 const server = createToyServer();

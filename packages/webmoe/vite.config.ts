@@ -1,9 +1,10 @@
-// Library build: one ESM bundle with the WGSL sources inlined; declarations come from tsc.
+// Library build: the main ESM bundle with the WGSL sources inlined, and `webmoe/model` (no GPU code) beside
+// it; declarations come from tsc.
 import { defineConfig } from 'vite';
 
 export default defineConfig({
   build: {
-    lib: { entry: 'src/index.ts', formats: ['es'], fileName: () => 'index.js' },
+    lib: { entry: { index: 'src/index.ts', model: 'src/model/index.ts' }, formats: ['es'], fileName: (_format, name) => `${name}.js` },
     outDir: 'dist',
     emptyOutDir: true,
     sourcemap: true,

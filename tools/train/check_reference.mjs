@@ -1,10 +1,10 @@
 // Cross-checks fixtures/trained/greedy.json (PyTorch, float64) with the project's own float64 reference
-// (packages/reference, written independently from shared/deepseek.md): on the HF folder the 32 tokens must
+// (packages/reference, written independently from docs/architecture-v3.md): on the HF folder the 32 tokens must
 // be equal and the top-5 logits agree to float64 rounding; on each converted folder given after it, prints
 // how many leading tokens a conversion keeps (its weights dequantized, computed in float64).
 //   node --import tsx tools/train/check_reference.mjs fixtures/trained/greedy.json fixtures/trained/hf [converted...]
 import { readFileSync } from 'node:fs';
-import { runReference } from '../../packages/reference/src/index.ts';
+import { runReference } from '@webmoe/reference';
 
 const [greedyPath, hfDir, ...converted] = process.argv.slice(2);
 if (!hfDir) {

@@ -1,4 +1,4 @@
-"""DeepSeek-V3 in PyTorch, written from shared/deepseek.md, small enough to train on two CPU cores.
+"""DeepSeek-V3 in PyTorch, written from docs/architecture-v3.md, small enough to train on two CPU cores.
 
 Parameter names follow the Hugging Face checkpoints, so state_dict() keys are the safetensors names.
 The same module computes in float32 (training) and float64 (the reference for the engine's tests).

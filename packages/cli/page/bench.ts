@@ -1,7 +1,7 @@
 // The browser half of `webmoe bench`, also usable by hand (bench.html?models=<url>,<url>[&quick]): loads
 // each converted model from its URL, measures prefill and decode, runs the two probes and the timestamp
 // profile, and returns plain data (the CLI prints it; by hand the page renders the same table).
-import { WebmoeError, acquireGpu, createRng, loadGpuModelFromUrl, type GpuContext, type GpuModel, type Manifest, type SamplingParams } from 'webmoe';
+import { WebmoeError, acquireGpu, requireV3, createRng, loadGpuModelFromUrl, type GpuContext, type GpuModel, type Manifest, type SamplingParams } from 'webmoe';
 import { splitList } from '../src/args';
 import { BENCH_SETTINGS, decodeStepBytes, paramCounts } from '../src/bench-models';
 import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from '../src/bench-report';
@@ -70,7 +70,7 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
   const contextLength = Math.max(...req.prompts, req.decodePrompt) + req.decodeTokens + 2;
   const { model, manifest, loadMs } = await loadModel(g, req.modelUrl, contextLength);
   try {
-    const config = manifest.model.config;
+    const config = requireV3(manifest.model.config, 'The benchmark');
     const prompt = (n: number) => promptIds(config.vocabSize, n);
 
     // Prefill: the whole prompt, through to the sampled token (one 4-byte readback at the end), in
@@ -111,6 +111,7 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
     const params = paramCounts(config);
     const bytes = decodeStepBytes(manifest, req.decodePrompt + req.decodeTokens / 2);
     const step = model.stepStats();
+    if (!step) throw new Error('the bench decoded no token, so no decode step was counted');
     const kv = model.kvBytesPerToken;
     const plan = model.recordedPlan(1);
     const variants: Record<string, string[]> = {};
@@ -185,7 +186,7 @@ async function scaling(req: ScalingRequest): Promise<ScalingRow[]> {
     }
     g.check();
     return loaded.map(({ manifest }, i) => {
-      const c = manifest.model.config;
+      const c = requireV3(manifest.model.config, 'The benchmark');
       const p = paramCounts(c);
       const bytes = decodeStepBytes(manifest, req.decodePrompt + req.decodeTokens / 2);
       return {

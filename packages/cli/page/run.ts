@@ -1,7 +1,8 @@
 // The browser half of `webmoe run`: loads a converted model from the URL the CLI mounted, runs the
 // prompt through the GPU model and returns tokens, timings and (on request) the logits rows.
 import { TextTokenizer, WebmoeError, acquireGpu, loadGpuModelFromUrl } from 'webmoe';
-import { RequestSampler } from '../../webmoe/src/runtime/sampling';
+import { RequestSampler } from 'webmoe';
+import { kvReport, type KvReport } from './kv-report';
 
 export interface RunRequest {
   modelUrl: string;
@@ -27,7 +28,9 @@ export interface RunResult {
   timings: { load_ms: number; prefill_ms: number; decode_ms: number; prefill_tokens_per_s: number; decode_tokens_per_s: number };
   adapter: string;
   quant: string;
-  stats: { dispatches_per_token: number; submits_per_token: number; readback_bytes_per_token: number; kv_bytes_per_token: number; mha_kv_bytes_per_token: number };
+  stats: { dispatches_per_token: number | null; submits_per_token: number | null; readback_bytes_per_token: number | null; kv_bytes_per_token: number; mha_kv_bytes_per_token: number };
+  /** KV state by layer kind and at long contexts, for this model and the released V4-Flash and V3 configs. */
+  kv: KvReport;
   eos: boolean;
 }
 
@@ -45,7 +48,7 @@ async function run(req: RunRequest): Promise<RunResult> {
   if (manifest.tokenizer.some((f) => f.file === 'tokenizer.json')) {
     const sha = (f: string) => manifest.tokenizer.find((t) => t.file === f)?.sha256;
     const config = manifest.tokenizer.some((f) => f.file === 'tokenizer_config.json') ? await source.json('tokenizer_config.json', sha('tokenizer_config.json')) : {};
-    tokenizer = TextTokenizer.fromJson(await source.json('tokenizer.json', sha('tokenizer.json')), config);
+    tokenizer = TextTokenizer.fromJson(await source.json('tokenizer.json', sha('tokenizer.json')), config, { family: manifest.model.config.family });
   }
   let promptIds = req.promptIds;
   if (!promptIds) {
@@ -107,12 +110,14 @@ async function run(req: RunRequest): Promise<RunResult> {
     adapter: `${gpu.summary.vendor} ${gpu.summary.architecture} ${gpu.summary.description}`.trim(),
     quant: manifest.quant,
     stats: {
-      dispatches_per_token: step.dispatchesPerToken,
-      submits_per_token: step.submitsPerToken,
-      readback_bytes_per_token: step.readbackBytesPerToken,
+      // Counted on the last decode step; null when none ran (one token, or --logits: every step reads logits).
+      dispatches_per_token: step?.dispatchesPerToken ?? null,
+      submits_per_token: step?.submitsPerToken ?? null,
+      readback_bytes_per_token: step?.readbackBytesPerToken ?? null,
       kv_bytes_per_token: kv.latent,
       mha_kv_bytes_per_token: kv.mha,
     },
+    kv: kvReport(manifest.model.config, model.contextLength),
     eos: hitEos,
   };
 }

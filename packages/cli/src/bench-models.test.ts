@@ -1,13 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { expectedTensors } from '../../webmoe/src/model/tensors';
-import { tensorLayout } from '../../webmoe/src/model/formats';
-import type { ModelConfig } from '../../webmoe/src/model/config';
-import type { Manifest, ManifestExpert, ManifestTensor } from '../../webmoe/src/model/manifest';
-import { formatFor } from '../../converter/src/convert';
-import type { Dtype } from '../../converter/src/dtypes';
+import { expectedTensors, tensorLayout, type ModelConfig, type Manifest, type ManifestExpert, type ManifestTensor } from 'webmoe/model';
+import { formatFor, type Dtype } from '@webmoe/converter';
 import { BENCH_MODELS, SCALING_EXPERTS, benchConfig, decodeStepBytes, paramCounts, scalingModel, v3Config } from './bench-models';
 
-/** Parameters by the architecture's formula (shared/deepseek.md), not by walking the tensor list. */
+/** Parameters by the architecture's formula (docs/architecture-v3.md#tensors), not by walking the tensor list. */
 function formulaCounts(c: ModelConfig): { total: number; active: number } {
   const d = c.hiddenSize, H = c.numHeads, ql = c.qLoraRank!, kv = c.kvLoraRank;
   const attention = d * ql + ql + ql * H * (c.qkNopeHeadDim + c.qkRopeHeadDim) + d * (kv + c.qkRopeHeadDim) + kv

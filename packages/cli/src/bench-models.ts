@@ -1,10 +1,8 @@
 // The benchmark's workloads: generated checkpoints with DeepSeek-V3's proportions at a chosen width, and
 // what a decode step of such a model must read. Pure TypeScript (no Node, no WebGPU): the CLI uses it to
 // generate the checkpoints, the bench page to compute the byte counts the probes are sized by.
-import { common, yarn } from '../../converter/src/presets';
-import { parseHfConfig, type ModelConfig } from '../../webmoe/src/model/config';
-import { expectedTensors } from '../../webmoe/src/model/tensors';
-import type { Manifest } from '../../webmoe/src/model/manifest';
+import { common, yarn } from '@webmoe/converter/presets';
+import { parseHfConfig, requireV3, type ModelConfig, expectedTensors, type Manifest } from 'webmoe/model';
 
 /** DeepSeek-V3's sizes; every width of a bench model is d times V3's ratio to its hidden size. */
 const V3 = { d: 7168, vocab: 129280, qLora: 1536, kvLora: 512, inter: 18432, moeInter: 2048, heads: 128 } as const;
@@ -143,7 +141,7 @@ export function paramCounts(config: ModelConfig): ParamCounts {
 }
 
 export function benchConfig(m: BenchModel): ModelConfig {
-  return parseHfConfig(v3Config(m.shape), `${m.name} config`);
+  return requireV3(parseHfConfig(v3Config(m.shape), `${m.name} config`), 'The benchmark');
 }
 
 export interface StepBytes {
@@ -162,7 +160,7 @@ export interface StepBytes {
  * cached latent rows 0 … position (f32). Activations are left out: they are small and stay in caches.
  */
 export function decodeStepBytes(manifest: Manifest, position: number): StepBytes {
-  const c = manifest.model.config;
+  const c = requireV3(manifest.model.config, 'decodeStepBytes');
   let weights = 0;
   for (const t of manifest.tensors) {
     if (t.mtp || t.expert !== null) continue;

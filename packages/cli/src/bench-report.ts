@@ -1,6 +1,6 @@
 // What `webmoe bench` reports: the per-model results the bench page returns, the JSON summary and the
 // text table, and the performance bar evaluated on them. Pure TypeScript, shared by the CLI and the page.
-import type { KernelShape } from '../../webmoe/src/gpu/kernel-context';
+import type { KernelShape } from 'webmoe';
 
 export interface KernelTimeRow {
   kernel: string;

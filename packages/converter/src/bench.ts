@@ -8,7 +8,7 @@ import { rm, stat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { mkdtemp } from 'node:fs/promises';
-import { BITS_PER_WEIGHT, WEIGHT_FORMATS, type WeightFormat } from './engine';
+import { BITS_PER_WEIGHT, WEIGHT_FORMATS, type WeightFormat } from 'webmoe/model';
 import { convertCheckpoint } from './convert';
 import { generateCheckpoint } from './generate';
 import { PRESETS } from './presets';

@@ -4,7 +4,7 @@ import { execFile } from 'node:child_process';
 import { readFile, readdir, rm, stat, truncate, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MANIFEST_FILE } from './engine';
+import { MANIFEST_FILE } from 'webmoe/model';
 import { INDEX_FILE, SINGLE_FILE } from './safetensors';
 import { copyDir, outputsOf, patchBytes, removeTempDirs, tempDir } from './test-helpers';
 
@@ -47,6 +47,20 @@ describe('webmoe convert', () => {
     expect(r.stdout).toMatch(/converted .* q8/);
     const manifest = JSON.parse(await readFile(join(out, MANIFEST_FILE), 'utf8'));
     expect(manifest.quant).toBe('q8');
+  });
+
+  it('converts the MTP modules only with --mtp; generates and converts a V4 checkpoint', async () => {
+    const r = await webmoe('convert', good, join(work, 'out-mtp'), '--quant', 'q8', '--mtp');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(await readFile(join(work, 'out-mtp', MANIFEST_FILE), 'utf8')).mtp).toBe(true);
+    expect(JSON.parse(await readFile(join(work, 'out', MANIFEST_FILE), 'utf8')).mtp).toBe(false);
+    const v4 = join(work, 'v4');
+    const gen = await webmoe('generate', v4, '--preset', 'v4-tiny', '--fp8');
+    expect(gen.code, gen.stderr).toBe(0);
+    const conv = await webmoe('convert', v4, join(work, 'out-v4'), '--quant', 'fp8');
+    expect(conv.code, conv.stderr).toBe(0);
+    const formats = new Set(JSON.parse(await readFile(join(work, 'out-v4', MANIFEST_FILE), 'utf8')).tensors.map((t: { format: string }) => t.format));
+    expect(formats).toEqual(new Set(['bf16', 'fp8', 'fp4', 'f32', 'u32']));
   });
 
   /** Runs a failing conversion: exit ≠ 0, one stderr line naming what is asked, no stack, no output left. */

@@ -1,15 +1,15 @@
 // The converter's CLI commands (dispatched by packages/cli/src/main.ts):
-//   webmoe convert <hf-dir> <out-dir> [--quant q4|q8|f16|f32|fp8|bf16] [--force] [--shard-mb N]
+//   webmoe convert <hf-dir> <out-dir> [--quant q4|q8|f16|f32|fp8|bf16|fp4] [--mtp] [--force] [--shard-mb N]
 //   webmoe generate <out-dir> --preset NAME [--seed N] [--fp8] [--no-mtp] [--shards N] [--force]
 // They throw on failure; the dispatcher prints the message as one line and exits non-zero.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { WEIGHT_FORMATS, WebmoeError, type WeightFormat } from './engine';
+import { WEIGHT_FORMATS, WebmoeError, type WeightFormat } from 'webmoe/model';
 import { convertCheckpoint, removeTemporaryOutputs } from './convert';
 import { generateCheckpoint } from './generate';
 import { PRESETS } from './presets';
 import { createProgress } from './progress';
 
-export const CONVERT_USAGE = 'webmoe convert <hf-dir> <out-dir> [--quant q4|q8|f16|f32|fp8|bf16] [--force] [--shard-mb N]';
+export const CONVERT_USAGE = `webmoe convert <hf-dir> <out-dir> [--quant ${WEIGHT_FORMATS.join('|')}] [--mtp] [--force] [--shard-mb N]`;
 export const GENERATE_USAGE = `webmoe generate <out-dir> --preset ${Object.keys(PRESETS).join('|')} [--seed N] [--fp8] [--no-mtp] [--shards N] [--force]`;
 
 function usageError(message: string, usage: string): WebmoeError {
@@ -61,7 +61,7 @@ function onSignalsCleanUp(): () => void {
 }
 
 export async function convert(args: string[]): Promise<void> {
-  const p = parse(args, CONVERT_USAGE, { quant: { type: 'string' }, force: { type: 'boolean' }, 'shard-mb': { type: 'string' } }, 2);
+  const p = parse(args, CONVERT_USAGE, { quant: { type: 'string' }, mtp: { type: 'boolean' }, force: { type: 'boolean' }, 'shard-mb': { type: 'string' } }, 2);
   if (!p) return;
   const quant = (p.values.quant as string | undefined) ?? 'q4';
   if (!WEIGHT_FORMATS.includes(quant as WeightFormat)) throw usageError(`--quant must be one of ${WEIGHT_FORMATS.join(', ')}, got "${quant}"`, CONVERT_USAGE);
@@ -74,6 +74,7 @@ export async function convert(args: string[]): Promise<void> {
   try {
     const m = await convertCheckpoint(hfDir, outDir, {
       quant: quant as WeightFormat,
+      mtp: p.values.mtp === true,
       force: p.values.force === true,
       shardBytes,
       onStep: (s) => progress.step(s),

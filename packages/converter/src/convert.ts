@@ -7,12 +7,12 @@ import { chmod, lstat, mkdir, mkdtemp, readFile, realpath, rename, rm, writeFile
 import { rmSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import {
-  DEFAULT_SHARD_BYTES, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, TENSOR_ALIGNMENT, WebmoeError,
-  parseManifest, quantizeRows, tensorLayout, type ByteRange, type Manifest, type ManifestExpert, type ManifestFile,
-  type ManifestTensor, type QuantizedRows, type TensorSpec, type WeightFormat,
-} from './engine';
-import { DTYPE_BYTES, decodeInto, type Dtype } from './dtypes';
-import { checkpointName, elementCount, formatError, openCheckpoint, type Checkpoint } from './safetensors';
+  DEFAULT_SHARD_BYTES, GROUP, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, TENSOR_ALIGNMENT, WEIGHT_FORMATS, WebmoeError,
+  expertGroups, isOutputHead, parseManifest, quantizeRows, tensorLayout, type ByteRange, type Manifest, type ManifestExpert, type ManifestFile,
+  type ManifestTensor, type TensorLayout, type TensorSpec, type WeightFormat,
+} from 'webmoe/model';
+import { DTYPE_BYTES, decodeInto, i64View, type Dtype } from './dtypes';
+import { checkpointName, elementCount, formatError, matrixShape, openCheckpoint, type Checkpoint, type CheckpointTensor } from './safetensors';
 import { ShardWriter } from './shard-writer';
 import { checkCheckpointTensors } from './validate';
 
@@ -23,9 +23,10 @@ export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'];
  * models (`webmoe bench`, the e2e models) can tell a conversion made by an older converter. Bump it with
  * every change that makes the same checkpoint and options convert to different bytes or a different
  * manifest: a tensor's format, a quantizer's rounding, the placement of tensors in shards. 1: the first
- * recorded (BF16 router weights kept as bf16); manifests from before it have no field.
+ * recorded (BF16 router weights kept as bf16); manifests from before it have no field. 2: fp8 keeps the
+ * embedding and output heads bf16; MTP modules only with `mtp`; DeepSeek-V4 checkpoints.
  */
-export const CONVERTER_VERSION = 1;
+export const CONVERTER_VERSION = 2;
 
 export interface ConvertProgress {
   /** Source bytes read so far (weights and their scales) and in all. */
@@ -38,6 +39,11 @@ export interface ConvertProgress {
 export interface ConvertOptions {
   /** Format of linear and embedding weights; norms and biases stay f32, router weights f32 or bf16 (formatFor). Default q4. */
   quant?: WeightFormat;
+  /**
+   * Convert the multi-token-prediction modules too (manifest `mtp: true`). Default false: nothing in the
+   * engine uses them yet, and V3's would add a whole layer of experts to the folder.
+   */
+  mtp?: boolean;
   /** Replace an existing output folder. */
   force?: boolean;
   /** Largest shard, in bytes (a multiple of 256). Default 64 MiB. */
@@ -48,13 +54,25 @@ export interface ConvertOptions {
 }
 
 /**
- * The format a tensor is stored in under `quant`, given its dtype in the checkpoint. The router weight is
- * small but read whole every decode step: a BF16 one is kept as bf16 (lossless, half of f32's bytes),
- * under every `quant`; any other dtype becomes f32, as do norms and biases.
+ * The format a tensor is stored in under `quant`, given its dtype in the checkpoint.
+ * - Router weights and `precise` tensors are small but precision-sensitive: a BF16 one is kept as bf16
+ *   (lossless, half of f32's bytes) under every `quant`, any other dtype becomes f32. Norms and biases are
+ *   f32, tables (tid2eid) u32.
+ * - Linear and embedding weights take `quant`, except under fp8, which keeps a release's own precision:
+ *   the embedding and the output heads bf16 (DeepSeek leaves them unquantized beside FP8 weights), and
+ *   V4's FP4 experts (I8) fp4, bit for bit.
  */
-export function formatFor(spec: Pick<TensorSpec, 'kind'>, quant: WeightFormat, sourceDtype?: Dtype): WeightFormat {
-  if (spec.kind === 'linear' || spec.kind === 'embedding') return quant;
-  return spec.kind === 'router' && sourceDtype === 'BF16' ? 'bf16' : 'f32';
+export function formatFor(spec: Pick<TensorSpec, 'kind' | 'name'>, quant: WeightFormat, sourceDtype?: Dtype): WeightFormat {
+  switch (spec.kind) {
+    case 'norm':
+    case 'bias': return 'f32';
+    case 'table': return 'u32';
+    case 'router':
+    case 'precise': return sourceDtype === 'BF16' ? 'bf16' : 'f32';
+  }
+  if (quant !== 'fp8') return quant;
+  if (spec.kind === 'embedding' || isOutputHead(spec)) return 'bf16';
+  return sourceDtype === 'I8' ? 'fp4' : 'fp8';
 }
 
 /** Temporary folders of conversions in progress, so that a signal handler can remove them. */
@@ -82,17 +100,9 @@ function plan(expected: TensorSpec[]): Item[] {
   for (const mtp of [false, true]) {
     const part = expected.filter((s) => s.mtp === mtp);
     for (const spec of part) if (spec.expert === null) items.push({ spec });
-    const experts = new Map<string, TensorSpec[]>();
-    for (const s of part) {
-      if (s.expert === null) continue;
-      const key = `${s.layer}/${s.expert}`;
-      if (!experts.has(key)) experts.set(key, []);
-      experts.get(key)!.push(s);
-    }
-    for (const specs of experts.values()) {
-      const order = ['gate_proj', 'up_proj', 'down_proj'].map((p) => specs.find((s) => s.name.endsWith(`.${p}.weight`)));
-      if (order.some((s) => !s) || specs.length !== 3) throw new WebmoeError('internal', `expert ${specs[0].name}: expected gate, up and down projections`);
-      items.push({ layer: specs[0].layer!, expert: specs[0].expert!, mtp, specs: order as TensorSpec[] });
+    for (const specs of expertGroups(part)) {
+      if (specs.length !== 3) throw new WebmoeError('internal', `expert ${specs[0].name}: expected gate, up and down projections`);
+      items.push({ layer: specs[0].layer!, expert: specs[0].expert!, mtp, specs });
     }
   }
   return items;
@@ -100,8 +110,18 @@ function plan(expected: TensorSpec[]): Item[] {
 
 function sourceBytes(ckpt: Checkpoint, name: string): number {
   const t = ckpt.tensors.get(name)!;
-  const s = ckpt.scaleInvOf(name);
+  const s = ckpt.scaleOf(name);
   return t.end - t.begin + (s ? s.end - s.begin : 0);
+}
+
+/** How a tensor's bytes are made: copied from the release's own (quantized) bytes, or requantized from f32 values. */
+type Source = 'fp8' | 'fp4' | 'table' | 'values';
+
+function sourceKind(format: WeightFormat, src: CheckpointTensor): Source {
+  if (format === 'fp8' && src.dtype === 'F8_E4M3') return 'fp8';
+  if (format === 'fp4' && src.dtype === 'I8') return 'fp4';
+  if (format === 'u32') return 'table';
+  return 'values';
 }
 
 class Conversion {
@@ -109,9 +129,13 @@ class Conversion {
   readonly experts: ManifestExpert[] = [];
   readonly progress: ConvertProgress;
 
+  /** Table entries are expert ids (tid2eid). */
+  private readonly tableLimit: number;
+
   constructor(private readonly ckpt: Checkpoint, private readonly quant: WeightFormat, private readonly writer: ShardWriter,
     expected: TensorSpec[], private readonly onProgress?: (p: ConvertProgress) => void) {
     this.progress = { bytesDone: 0, bytesTotal: expected.reduce((a, s) => a + sourceBytes(ckpt, s.name), 0), tensorsDone: 0, tensorsTotal: expected.length };
+    this.tableLimit = ckpt.config.moe?.nRoutedExperts ?? 0;
   }
 
   /** Where the byte `rel` of a placed range lies (ranges spanning shards fill each one completely). */
@@ -154,19 +178,17 @@ class Conversion {
     const file = join(ckpt.dir, src.file);
     const layout = tensorLayout(format, spec.shape);
     this.tensors.push({ name: spec.name, kind: spec.kind, shape: spec.shape, format, layer: spec.layer, expert: spec.expert, mtp: spec.mtp, ...this.locate(range, rel), bytes: layout.bytes });
-    const scaleInv = ckpt.scaleInvOf(spec.name);
-    // FP8 weights converted to fp8 keep the release's own bytes and scales, bit for bit.
-    const passthrough = format === 'fp8' && scaleInv !== null;
+    const kind = sourceKind(format, src);
     const scales: Uint8Array[] = [];
     const mins: Uint8Array[] = [];
     const step = rowsPerRun(format, layout.cols);
-    const rowBytes = layout.cols * DTYPE_BYTES[src.dtype];
+    const rowBytes = matrixShape(src.shape)[1] * DTYPE_BYTES[src.dtype];
     let written = 0;
-    // The next run of rows is read while this one is quantized.
+    // The next run of rows is read while this one is converted.
     const read = (start: number) => {
       if (start >= layout.rows) return null;
       const count = Math.min(step, layout.rows - start);
-      const p = passthrough ? ckpt.readRows(spec.name, start, count) : ckpt.readF32(spec.name, { start, count });
+      const p = kind === 'values' ? ckpt.readF32(spec.name, { start, count }) : ckpt.readRows(spec.name, start, count);
       p.catch(() => {}); // awaited below; this only keeps an abandoned read from being an unhandled rejection
       return p;
     };
@@ -175,33 +197,34 @@ class Conversion {
       const count = Math.min(step, layout.rows - start);
       const run = await next!;
       next = read(start + step);
-      let parts: QuantizedRows;
-      if (passthrough) {
-        parts = { q: run as Uint8Array, scales: null, mins: null };
-      } else {
-        const values = run as Float32Array;
-        try {
-          parts = quantizeRows(format, values, count, layout.cols);
-        } catch (e) {
-          if (!(e instanceof RangeError)) throw e;
-          throw formatError(file, `tensor "${spec.name}" (rows from ${start}): ${e.message}`, { tensor: spec.name });
+      let q: Uint8Array;
+      try {
+        if (kind === 'values') {
+          const parts = quantizeRows(format, run as Float32Array, count, layout.cols);
+          q = parts.q;
+          if (parts.scales) scales.push(parts.scales);
+          if (parts.mins) mins.push(parts.mins);
+        } else {
+          q = kind === 'fp8' ? checkE4m3(run as Uint8Array, layout.cols) : kind === 'fp4' ? padFp4Rows(run as Uint8Array, count, layout) : tableRows(run as Uint8Array, layout.cols, this.tableLimit);
         }
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        throw formatError(file, `tensor "${spec.name}" (rows from ${start}): ${e.message}`, { tensor: spec.name });
       }
-      await writer.write(parts.q);
-      written += parts.q.byteLength;
-      if (parts.scales) scales.push(parts.scales);
-      if (parts.mins) mins.push(parts.mins);
+      await writer.write(q);
+      written += q.byteLength;
       this.progress.bytesDone += count * rowBytes;
       this.onProgress?.(this.progress);
     }
-    if (passthrough) {
-      const raw = await ckpt.read(scaleInv.name);
-      if (scaleInv.dtype === 'F32') scales.push(raw);
-      else {
-        const f = new Float32Array(elementCount(scaleInv.shape));
-        decodeInto(scaleInv.dtype, raw, f);
-        scales.push(new Uint8Array(f.buffer));
-      }
+    if (kind === 'fp8' || kind === 'fp4') {
+      // The release's scales: fp8 holds them as f32 (E8M0 powers of two are exact in f32), fp4 as the E8M0 bytes.
+      const scale = ckpt.scaleOf(spec.name)!;
+      const raw = await ckpt.read(scale.name);
+      const values = new Float32Array(elementCount(scale.shape));
+      decodeInto(scale.dtype, raw, values);
+      const bad = values.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0) throw formatError(join(ckpt.dir, scale.file), `tensor "${scale.name}": scale ${bad} is ${values[bad]}`, { tensor: scale.name });
+      scales.push(kind === 'fp4' ? raw : new Uint8Array(values.buffer));
       this.progress.bytesDone += raw.byteLength;
     }
     for (const [section, chunks] of [[layout.scales, scales], [layout.mins, mins]] as const) {
@@ -215,6 +238,36 @@ class Conversion {
     this.progress.tensorsDone++;
     this.onProgress?.(this.progress);
   }
+}
+
+/** E4M3 bytes copied as they are, once known to hold no NaN code (0x7F, 0xFF). */
+function checkE4m3(q: Uint8Array, cols: number): Uint8Array {
+  for (let i = 0; i < q.length; i++) {
+    if ((q[i] & 0x7f) === 0x7f) throw new RangeError(`NaN (e4m3 0x${q[i].toString(16)}) at row ${Math.floor(i / cols)}, column ${i % cols}`);
+  }
+  return q;
+}
+
+/** Packed FP4 rows (cols/2 bytes each) placed in fp4's rows of whole groups (G·16 bytes, zero-padded). */
+function padFp4Rows(packed: Uint8Array, rows: number, layout: TensorLayout): Uint8Array {
+  const from = layout.cols / 2;
+  const to = Math.ceil(layout.cols / GROUP) * (GROUP / 2);
+  if (from === to) return packed;
+  const out = new Uint8Array(rows * to);
+  for (let r = 0; r < rows; r++) out.set(packed.subarray(r * from, (r + 1) * from), r * to);
+  return out;
+}
+
+/** I64 table entries as u32, each checked to lie in 0 … limit−1. */
+function tableRows(raw: Uint8Array, cols: number, limit: number): Uint8Array {
+  const src = i64View(raw);
+  const out = new Uint32Array(src.length);
+  for (let i = 0; i < src.length; i++) {
+    const v = src[i];
+    if (v < 0n || v >= BigInt(limit)) throw new RangeError(`entry ${v} at row ${Math.floor(i / cols)}, column ${i % cols} is not an expert id (0 … ${limit - 1})`);
+    out[i] = Number(v);
+  }
+  return new Uint8Array(out.buffer);
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -249,6 +302,7 @@ export function stringifyManifest(m: Manifest): string {
 /** Converts `hfDir` into the model folder `outDir`; returns the manifest written. */
 export async function convertCheckpoint(hfDir: string, outDir: string, options: ConvertOptions = {}): Promise<Manifest> {
   const quant = options.quant ?? 'q4';
+  if (!WEIGHT_FORMATS.includes(quant)) throw new WebmoeError('invalid-request', `quant must be one of ${WEIGHT_FORMATS.join(', ')}, got "${quant}"`);
   const shardBytes = options.shardBytes ?? DEFAULT_SHARD_BYTES;
   const step = options.onStep ?? (() => {});
   const out = resolve(outDir);
@@ -267,8 +321,10 @@ export async function convertCheckpoint(hfDir: string, outDir: string, options: 
   let writer: ShardWriter | null = null;
   try {
     step(`checkpoint ${hfDir}: ${ckpt.config.modelType}, ${ckpt.tensors.size} tensors in ${ckpt.files.length} file(s)`);
-    const expected = checkCheckpointTensors(ckpt);
-    step(`validated ${expected.length} tensors against config.json (${ckpt.config.numLayers} layers + ${ckpt.config.numMtpLayers} MTP)`);
+    const mtp = options.mtp === true && ckpt.config.numMtpLayers > 0;
+    const expected = checkCheckpointTensors(ckpt, mtp);
+    const skipped = ckpt.config.numMtpLayers > 0 && !mtp ? '; the MTP modules are left out (--mtp converts them)' : '';
+    step(`validated ${expected.length} tensors against config.json (${ckpt.config.numLayers} layers + ${ckpt.config.numMtpLayers} MTP)${skipped}`);
 
     await mkdir(dirname(out), { recursive: true });
     tmp = await mkdtemp(join(dirname(out), `.${basename(out)}.tmp-`));
@@ -290,6 +346,7 @@ export async function convertCheckpoint(hfDir: string, outDir: string, options: 
       converterVersion: CONVERTER_VERSION,
       model: { config: ckpt.config, hf: ckpt.hfConfig },
       quant,
+      mtp,
       alignment: TENSOR_ALIGNMENT,
       shardBytes,
       tensors: conversion.tensors,

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expectedTensors, parseHfConfig } from './engine';
+import { expectedTensors, parseHfConfig } from 'webmoe/model';
 import { generateCheckpoint } from './generate';
 import { PRESETS } from './presets';
 import { SINGLE_FILE, openCheckpoint } from './safetensors';
@@ -21,6 +21,11 @@ describe('generateCheckpoint', () => {
   it('the tiny presets are the golden fixtures\' configs', async () => {
     expect(PRESETS['v3-tiny']).toEqual(JSON.parse(await readFile(join(GOLDEN, 'v3/config.json'), 'utf8')));
     expect(PRESETS['v2lite-tiny']).toEqual(JSON.parse(await readFile(join(GOLDEN, 'v2lite/config.json'), 'utf8')));
+    // v4-tiny: the FP8 golden's config without its release-format keys, which the generator adds with fp8.
+    const { expert_dtype: _e, quantization_config: _q, ...v4 } = JSON.parse(await readFile(join(GOLDEN, 'v4fp8/config.json'), 'utf8'));
+    expect(PRESETS['v4-tiny']).toEqual(v4);
+    const { kv_fp8_roundtrip: _k, ...long } = JSON.parse(await readFile(join(GOLDEN, 'v4long/config.json'), 'utf8'));
+    expect(PRESETS['v4-tiny']).toEqual(long);
   });
 
   it('is deterministic in its seed', async () => {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MANIFEST_FILE, isWebmoeError, parseManifest, tensorLayout, type Manifest } from './engine';
+import { MANIFEST_FILE, isWebmoeError, parseManifest, tensorLayout, type Manifest } from 'webmoe/model';
 import { CONVERTER_VERSION, convertCheckpoint } from './convert';
 import { removeTempDirs, tempDir } from './test-helpers';
 
@@ -13,7 +13,7 @@ let json: Manifest;
 
 beforeAll(async () => {
   const out = join(await tempDir('manifest'), 'model');
-  await convertCheckpoint(GOLDEN_V3, out, { quant: 'q4', shardBytes: 64 * 1024 });
+  await convertCheckpoint(GOLDEN_V3, out, { quant: 'q4', shardBytes: 64 * 1024, mtp: true });
   json = JSON.parse(await readFile(join(out, MANIFEST_FILE), 'utf8'));
 });
 afterAll(removeTempDirs);
@@ -98,7 +98,52 @@ describe('parseManifest', () => {
     broken((m) => { m.shards[0].sha256 = 'abc'; }, 'shards[0].sha256');
   });
 
+  it('reads `mtp`: present tensors must match it; absent (older manifests, which always had MTP) means true', () => {
+    expect(parseManifest(structuredClone(json)).mtp).toBe(true);
+    const old = structuredClone(json) as Mutable;
+    delete old.mtp;
+    expect(parseManifest(old).mtp).toBe(true);
+    broken((m) => { m.mtp = 'yes'; }, '"mtp"', 'true or false');
+    broken((m) => { m.mtp = false; }, 'model.layers.3.', 'is not part of the model description');
+    broken((m) => { m.tensors = m.tensors.filter((t: { mtp: boolean }) => !t.mtp); m.experts = m.experts.filter((e: { mtp: boolean }) => !e.mtp); }, 'model.layers.3.');
+    const without = structuredClone(json) as Mutable;
+    without.mtp = false;
+    without.tensors = without.tensors.filter((t: { mtp: boolean }) => !t.mtp);
+    without.experts = without.experts.filter((e: { mtp: boolean }) => !e.mtp);
+    expect(parseManifest(without).tensors.length).toBe(json.tensors.filter((t) => !t.mtp).length);
+  });
+
   it('rejects a model description with a missing field, naming it', () => {
     broken((m) => { delete m.model.hf.hidden_size; }, 'model.hf', 'hidden_size');
+  });
+});
+
+describe('parseManifest on a DeepSeek-V4 folder', () => {
+  let v4: Manifest;
+  beforeAll(async () => {
+    const out = join(await tempDir('manifest-v4'), 'model');
+    await convertCheckpoint(fileURLToPath(new URL('../../../fixtures/golden/v4fp8', import.meta.url)), out, { quant: 'fp8' });
+    v4 = JSON.parse(await readFile(join(out, MANIFEST_FILE), 'utf8'));
+  });
+
+  function brokenV4(change: (m: Mutable) => void, ...names: string[]): void {
+    const m = structuredClone(v4) as Mutable;
+    change(m);
+    expect(() => parseManifest(m, 'models/v4/manifest.json')).toThrow(new RegExp(names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')));
+  }
+  const at = (name: string) => v4.tensors.findIndex((t) => t.name === name);
+
+  it('accepts it, with fp4 experts, a u32 table and precise tensors', () => {
+    const m = parseManifest(structuredClone(v4));
+    expect(m.mtp).toBe(false);
+    expect(new Set(m.tensors.map((t) => `${t.kind}:${t.format}`))).toEqual(new Set(['embedding:bf16', 'linear:bf16', 'linear:fp8', 'linear:fp4', 'norm:f32', 'precise:f32', 'precise:bf16', 'router:bf16', 'bias:f32', 'table:u32']));
+  });
+
+  it('rejects a table that is not u32, a precise tensor that is quantized, and an fp4 expert range out of order', () => {
+    const t = at('layers.0.ffn.gate.tid2eid');
+    brokenV4((m) => { m.tensors[t].format = 'f32'; }, 'layers.0.ffn.gate.tid2eid', 'a table tensor must be u32');
+    const p = at('layers.1.attn.compressor.wkv.weight');
+    brokenV4((m) => { m.tensors[p].format = 'q8'; m.tensors[p].bytes = tensorLayout('q8', m.tensors[p].shape).bytes; }, 'layers.1.attn.compressor.wkv.weight', 'f32 or bf16');
+    brokenV4((m) => { m.experts[3].offset += 256; }, 'experts[3]');
   });
 });

@@ -5,8 +5,8 @@ import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   MANIFEST_FILE, WebmoeError, dequantize, parseManifest, rangePieces, tensorLayout,
-  type ByteRange, type Manifest, type ManifestExpert, type ManifestTensor, type ModelConfig,
-} from './engine';
+  type AnyModelConfig, type ByteRange, type Manifest, type ManifestExpert, type ManifestTensor,
+} from 'webmoe/model';
 
 async function readManifest(dir: string): Promise<Manifest> {
   const path = join(dir, MANIFEST_FILE);
@@ -62,7 +62,7 @@ export async function verifyModelFolder(dir: string): Promise<Manifest> {
 export interface WebmoeModel {
   dir: string;
   manifest: Manifest;
-  config: ModelConfig;
+  config: AnyModelConfig;
   tensors: Map<string, ManifestTensor>;
   /** A tensor's bytes in its webmoe format (what is uploaded to the GPU). */
   read(name: string): Promise<Uint8Array>;

@@ -1,6 +1,7 @@
 // Model descriptions (Hugging Face config.json fields) for generated checkpoints. The tiny ones mirror
-// fixtures/golden/{v3,v2lite}/config.json; v3-small has dimensions above 128 (and not multiples of it), so
-// FP8 weights get several and partial 128×128 scale blocks.
+// fixtures/golden/{v3,v2lite}/config.json, and v4-tiny fixtures/golden/v4fp8/config.json without its
+// release-format keys (expert_dtype, quantization_config: the generator adds them for FP8); v3-small has
+// dimensions above 128 (and not multiples of it), so FP8 weights get several and partial 128×128 scale blocks.
 
 type HfConfig = Record<string, unknown>;
 
@@ -97,8 +98,59 @@ const v3Small: HfConfig = {
   v_head_dim: 32,
 };
 
+/** DeepSeek-V4 in miniature: layers hash + window only, hash + CSA, HCA (ratio 16), CSA; a window-only MTP layer. */
+const v4Tiny: HfConfig = {
+  architectures: ['DeepseekV4ForCausalLM'],
+  model_type: 'deepseek_v4',
+  attention_bias: false,
+  attention_dropout: 0.0,
+  bos_token_id: 0,
+  eos_token_id: 1,
+  vocab_size: 320,
+  hidden_size: 96,
+  moe_intermediate_size: 32,
+  num_hidden_layers: 4,
+  num_hash_layers: 2,
+  num_nextn_predict_layers: 1,
+  num_attention_heads: 4,
+  num_key_value_heads: 1,
+  head_dim: 80,
+  qk_rope_head_dim: 16,
+  q_lora_rank: 48,
+  o_groups: 2,
+  o_lora_rank: 40,
+  n_routed_experts: 8,
+  n_shared_experts: 1,
+  num_experts_per_tok: 3,
+  scoring_func: 'sqrtsoftplus',
+  topk_method: 'noaux_tc',
+  norm_topk_prob: true,
+  routed_scaling_factor: 1.5,
+  swiglu_limit: 2.5,
+  hidden_act: 'silu',
+  sliding_window: 16,
+  compress_ratios: [0, 4, 16, 4, 0],
+  compress_rope_theta: 160000,
+  rope_theta: 10000,
+  rope_scaling: { beta_fast: 32, beta_slow: 1, factor: 16, original_max_position_embeddings: 65536, type: 'yarn' },
+  index_n_heads: 16,
+  index_head_dim: 32,
+  index_topk: 8,
+  hc_mult: 4,
+  hc_sinkhorn_iters: 20,
+  hc_eps: 1e-6,
+  rms_norm_eps: 1e-6,
+  max_position_embeddings: 1048576,
+  initializer_range: 0.02,
+  tie_word_embeddings: false,
+  torch_dtype: 'bfloat16',
+  use_cache: true,
+  transformers_version: '4.57.1',
+};
+
 export const PRESETS: Readonly<Record<string, HfConfig>> = {
   'v3-tiny': v3Tiny,
   'v2lite-tiny': v2LiteTiny,
   'v3-small': v3Small,
+  'v4-tiny': v4Tiny,
 };

@@ -4,7 +4,7 @@
 // any offset in it is used. Errors are WebmoeError('model-format') naming the file and the tensor or field.
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { join, basename } from 'node:path';
-import { WebmoeError, parseHfConfig, FP8_BLOCK, type ModelConfig } from './engine';
+import { WebmoeError, parseHfConfig, e2m1ToF32, FP8_BLOCK, GROUP, type AnyModelConfig } from 'webmoe/model';
 import { DTYPE_BYTES, DTYPES, decodeInto, isDtype, type Dtype } from './dtypes';
 
 /** A header larger than this is not a real checkpoint's (V3's largest shard header is well under 1 MB). */
@@ -140,6 +140,13 @@ export const SINGLE_FILE = 'model.safetensors';
 export const INDEX_FILE = 'model.safetensors.index.json';
 export const SCALE_INV_SUFFIX = '_scale_inv';
 
+/**
+ * The name of a quantized weight's scale tensor: V2/V3 `<name>_scale_inv`, V4 `<name without .weight>.scale`.
+ */
+export function scaleNameOf(config: Pick<AnyModelConfig, 'family'>, name: string): string {
+  return config.family === 'v4' ? name.replace(/\.weight$/, '') + '.scale' : name + SCALE_INV_SUFFIX;
+}
+
 export interface CheckpointTensor extends SafetensorsTensor {
   /** The safetensors file (name inside the checkpoint folder) that holds it. */
   file: string;
@@ -149,22 +156,28 @@ export interface Checkpoint {
   dir: string;
   /** config.json as written by Hugging Face, and its normalized form. */
   hfConfig: Record<string, unknown>;
-  config: ModelConfig;
+  config: AnyModelConfig;
   /** The safetensors files, in index order. */
   files: string[];
   tensors: Map<string, CheckpointTensor>;
   read(name: string): Promise<Uint8Array>;
-  /** Raw bytes of rows [start, start+count) of a tensor viewed as [shape[0], rest] (1-D: one row). */
+  /** Raw bytes of rows [start, start+count) of a tensor viewed as [shape[0], rest] (1-D: one row), as stored. */
   readRows(name: string, start: number, count: number): Promise<Uint8Array>;
   /**
-   * Values as f32, dequantized: BF16/F16/F32 exactly, F8_E4M3 times its `<name>_scale_inv` 128×128 block
-   * scales (the product rounded to f32). `rows` limits the read to a row range.
+   * Values as f32, dequantized: BF16/F16/F32 and integers exactly, F8_E4M3 times its 128×128 block scales
+   * (the product rounded to f32), packed FP4 (I8) times its scale per 32 (exact). `rows` limits the read
+   * to a row range.
    */
   readF32(name: string, rows?: { start: number; count: number }): Promise<Float32Array>;
-  /** Like readF32 in float64: every source value and FP8 product is exact. */
+  /** Like readF32 in float64: every source value and FP8/FP4 product is exact. */
   readF64(name: string): Promise<Float64Array>;
-  /** The scale tensor of an F8_E4M3 weight, checked against the weight's shape; null for other dtypes. */
-  scaleInvOf(name: string): CheckpointTensor | null;
+  /**
+   * The scale tensor of an F8_E4M3 weight (block scales, F32 or F8_E8M0) or of a packed FP4 weight (I8,
+   * F8_E8M0 per 32 columns), checked against the weight's shape; null for other dtypes.
+   */
+  scaleOf(name: string): CheckpointTensor | null;
+  /** The tensor's shape as the model sees it: as stored, but packed FP4 (I8) has twice the stored columns. */
+  shapeOf(name: string): number[];
   close(): Promise<void>;
 }
 
@@ -254,16 +267,25 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
   };
   const where = (t: CheckpointTensor) => join(dir, t.file);
 
-  const scaleInvOf = (name: string): CheckpointTensor | null => {
+  const shapeOf = (name: string): number[] => {
     const t = entry(name);
-    if (t.dtype !== 'F8_E4M3') return null;
-    const s = tensors.get(name + SCALE_INV_SUFFIX);
-    if (!s) throw tensorError(where(t), name, `is F8_E4M3 but its block scales "${name}${SCALE_INV_SUFFIX}" are missing`);
-    const [r, c] = matrixShape(t.shape);
-    const want = [Math.ceil(r / FP8_BLOCK), Math.ceil(c / FP8_BLOCK)];
+    return t.dtype === 'I8' ? [...t.shape.slice(0, -1), 2 * t.shape[t.shape.length - 1]] : t.shape;
+  };
+
+  const scaleOf = (name: string): CheckpointTensor | null => {
+    const t = entry(name);
+    if (t.dtype !== 'F8_E4M3' && t.dtype !== 'I8') return null;
+    const fp4 = t.dtype === 'I8';
+    const what = fp4 ? 'I8 (FP4 packed two per byte)' : 'F8_E4M3';
+    const scaleName = scaleNameOf(config, name);
+    const s = tensors.get(scaleName);
+    if (!s) throw tensorError(where(t), name, `is ${what} but its scales "${scaleName}" are missing`);
+    const [r, c] = matrixShape(shapeOf(name));
+    const want = fp4 ? [r, Math.ceil(c / GROUP)] : [Math.ceil(r / FP8_BLOCK), Math.ceil(c / FP8_BLOCK)];
+    const dtypes = fp4 ? ['F8_E8M0'] : ['F32', 'F8_E8M0', 'BF16'];
     const [sr, sc] = matrixShape(s.shape);
-    if (s.shape.length !== 2 || sr !== want[0] || sc !== want[1] || s.dtype === 'F8_E4M3') {
-      throw tensorError(where(s), s.name, `has shape [${s.shape.join(', ')}] ${s.dtype}, expected [${want.join(', ')}] F32 block scales for [${r}, ${c}]`);
+    if (s.shape.length !== 2 || sr !== want[0] || sc !== want[1] || !dtypes.includes(s.dtype)) {
+      throw tensorError(where(s), s.name, `has shape [${s.shape.join(', ')}] ${s.dtype}, expected [${want.join(', ')}] ${dtypes.join(' or ')} ${fp4 ? 'scales per 32 columns' : 'block scales'} for [${r}, ${c}]`);
     }
     return s;
   };
@@ -278,19 +300,30 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
 
   async function readFloat<T extends Float32Array | Float64Array>(name: string, start: number, count: number, make: (n: number) => T): Promise<T> {
     const t = entry(name);
-    const [, cols] = matrixShape(t.shape);
+    const [, cols] = matrixShape(shapeOf(name));
     const bytes = await readRows(name, start, count);
     const out = make(count * cols);
-    const scale = scaleInvOf(name);
+    const scale = scaleOf(name);
     if (!scale) {
       decodeInto(t.dtype, bytes, out);
+      return out;
+    }
+    const s = new Float64Array(elementCount(scale.shape));
+    decodeInto(scale.dtype, await byFile.get(scale.file)!.read(scale.name), s);
+    if (t.dtype === 'I8') {
+      // Byte j of a row holds element 2j in its low nibble; an e2m1 value times a power of two is exact.
+      const groups = Math.ceil(cols / GROUP);
+      for (let r = 0; r < count; r++) {
+        for (let c = 0; c < cols; c++) {
+          const byte = bytes[r * (cols >> 1) + (c >> 1)];
+          out[r * cols + c] = e2m1ToF32(c & 1 ? byte >> 4 : byte & 15) * s[(start + r) * groups + Math.floor(c / GROUP)];
+        }
+      }
       return out;
     }
     // Decode e4m3 into float64 so each product below is rounded once, into `out`.
     const q = new Float64Array(count * cols);
     decodeInto('F8_E4M3', bytes, q);
-    const s = new Float64Array(elementCount(scale.shape));
-    decodeInto(scale.dtype, await byFile.get(scale.file)!.read(scale.name), s);
     const bc = Math.ceil(cols / FP8_BLOCK);
     for (let r = 0; r < count; r++) {
       const srow = Math.floor((start + r) / FP8_BLOCK) * bc;
@@ -315,7 +348,8 @@ export async function openCheckpoint(dir: string): Promise<Checkpoint> {
       return readFloat(name, rows?.start ?? 0, rows?.count ?? r, (n) => new Float32Array(n));
     },
     readF64: (name) => readFloat(name, 0, matrixShape(entry(name).shape)[0], (n) => new Float64Array(n)),
-    scaleInvOf,
+    scaleOf,
+    shapeOf,
     close: async () => {
       await Promise.all(opened.map((f) => f.close()));
     },

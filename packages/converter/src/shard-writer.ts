@@ -4,7 +4,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TENSOR_ALIGNMENT, shardFileName, type ByteRange, type ManifestFile } from './engine';
+import { TENSOR_ALIGNMENT, shardFileName, type ByteRange, type ManifestFile } from 'webmoe/model';
 
 const ZEROS = new Uint8Array(64 * 1024);
 

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { referenceArgs } from './args';
 import { loadCheckpointWeights } from './load';
 import { ReferenceModel } from './model';
 import { relativeError } from './math';
@@ -20,7 +21,7 @@ describe.each(['v3', 'v2lite'])('golden %s', (m) => {
 
   it('reproduces every logits row and the greedy tokens of DeepSeek\'s reference', async () => {
     const { config, source } = await loadCheckpointWeights(dirOf(m));
-    const model = new ReferenceModel(config, source);
+    const model = new ReferenceModel(referenceArgs(config), source);
     const { tokens, logits } = model.greedy(g.prompt, g.tokens.length);
     const errors = logits.map((row, i) => relativeError(row, g.logits[i]));
     console.log(`golden ${m}: max row error ${Math.max(...errors).toExponential(2)} over ${errors.length} rows`);
@@ -35,7 +36,7 @@ describe.each(['v3', 'v2lite'])('golden %s', (m) => {
 
   it('does not match with YaRN switched off (the goldens are made with it on)', async () => {
     const { config, source } = await loadCheckpointWeights(dirOf(m));
-    const model = new ReferenceModel(config, source, { yarn: false });
+    const model = new ReferenceModel(referenceArgs(config, { yarn: false }), source);
     const row = model.forward(g.prompt, 0).at(-1)!;
     expect(relativeError(row, g.logits[0])).toBeGreaterThan(1e-4);
   });
@@ -43,11 +44,15 @@ describe.each(['v3', 'v2lite'])('golden %s', (m) => {
 
 describe('golden v3 MTP layer', () => {
   it('is present in the checkpoint, skipped by the main model, and runs as a draft head', async () => {
-    const main = await loadCheckpointWeights(dirOf('v3'));
-    expect(main.config.numMtpLayers).toBe(1);
-    expect(() => main.source.get('model.layers.3.eh_proj.weight')).toThrow(/missing/);
-    const withMtp = await loadCheckpointWeights(dirOf('v3'), { mtp: true });
-    const model = new ReferenceModel(withMtp.config, withMtp.source, { mtp: true });
+    const { config, source } = await loadCheckpointWeights(dirOf('v3'));
+    const args = referenceArgs(config);
+    expect(args.nMtpLayers).toBe(1);
+    const read: string[] = [];
+    const watched = { has: (n: string) => source.has(n), get: (n: string) => (read.push(n), source.get(n)) };
+    new ReferenceModel(args, watched);
+    expect(read.some((n) => n.startsWith('model.layers.3.'))).toBe(false);
+    const model = new ReferenceModel(args, watched, { mtp: true });
+    expect(read).toContain('model.layers.3.eh_proj.weight');
     const g = golden('v3');
     const logits = model.forward(g.prompt, 0);
     expect(relativeError(logits.at(-1)!, g.logits[0])).toBeLessThan(1e-6);

@@ -1,73 +1,68 @@
-// Loading a model folder into the reference model, and the one-call entry point for other packages.
+// Loading a model folder into the reference model, and the one-call entry points for other packages.
 // Everything is held in float64 (8 bytes a weight), so this is for the tiny test models, not for V3 itself.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openCheckpoint, openWebmoeModel } from '@webmoe/converter';
-import type { ReferenceOptions } from './args';
-import { MANIFEST_FILE, expectedTensors, type ModelConfig } from './engine';
-import { ReferenceModel, type GreedyResult } from './model';
-import { MapWeightSource, type Tensor64 } from './weights';
+import { referenceArgs, type ReferenceOptions } from './args';
+import { CheckpointSource } from './checkpoint';
+import type { GreedyResult } from './decoding';
+import { WebmoeError } from './engine';
+import { modelFamily, type ModelFamily } from './family';
+import { ReferenceModel } from './model';
+import { v4Args } from './v4/args';
+import { V4ReferenceModel } from './v4/model';
+import { MANIFEST_FILE, WebmoeFolderSource } from './webmoe-folder';
+import type { WeightSource } from './weights';
 
 export interface LoadedWeights {
-  config: ModelConfig;
-  source: MapWeightSource;
-  /** Which kind of folder the weights came from. */
+  /** config.json as read (for a webmoe folder: the source checkpoint's, from the manifest). */
+  config: Record<string, unknown>;
+  family: ModelFamily;
+  /** Reads tensors on demand, dequantized to float64. */
+  source: WeightSource;
+  /** Which kind of folder the weights come from. */
   folder: 'huggingface' | 'webmoe';
 }
 
-/** The tensors the model will ask for: the main model, plus the MTP module only with options.mtp. */
-function wanted(config: ModelConfig, options: ReferenceOptions) {
-  return expectedTensors(config, options.mtp ?? false);
+/** A reference model of either family: forward, greedy, mtpForward, reset and position work the same way. */
+export type AnyReferenceModel = ReferenceModel | V4ReferenceModel;
+
+/**
+ * A checkpoint folder (Hugging Face layout for V2/V3, DeepSeek's release layout for V4): config.json plus
+ * model.safetensors or a sharded index; BF16/F16/F32, FP8 with block scales and V4's packed FP4 experts, all
+ * dequantized exactly (checkpoint.ts).
+ */
+export async function loadCheckpointWeights(dir: string): Promise<LoadedWeights> {
+  const file = join(dir, 'config.json');
+  if (!existsSync(file)) throw new WebmoeError('model-format', `${dir} has no config.json`, { detail: { dir } });
+  const config = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  return { config, family: modelFamily(config), source: new CheckpointSource(dir, config), folder: 'huggingface' };
 }
 
 /**
- * Reads the tensors the reference needs from a Hugging Face checkpoint folder (config.json plus
- * model.safetensors or a sharded index), dequantized exactly to float64 (FP8 times its block scales).
+ * A converted webmoe folder (manifest.json + shards), dequantized from its webmoe formats (f32/f16/bf16/q8/
+ * q4/fp8) by their definition: the reference then runs exactly the quantized model the GPU runs, in float64.
  */
-export async function loadCheckpointWeights(dir: string, options: ReferenceOptions = {}): Promise<LoadedWeights> {
-  const ckpt = await openCheckpoint(dir);
-  try {
-    const tensors = new Map<string, Tensor64>();
-    for (const spec of wanted(ckpt.config, options)) {
-      const stored = ckpt.tensors.get(spec.name);
-      if (!stored) continue; // the model names what is missing when it asks for it
-      tensors.set(spec.name, { shape: stored.shape, data: await ckpt.readF64(spec.name) });
-    }
-    return { config: ckpt.config, source: new MapWeightSource(tensors), folder: 'huggingface' };
-  } finally {
-    await ckpt.close();
-  }
-}
-
-/**
- * Reads the tensors from a converted webmoe folder (manifest.json + shards), dequantized from their webmoe
- * format (f32/f16/q8/q4/fp8) by the format's definition: the reference then runs exactly the quantized model
- * the GPU runs, in float64.
- */
-export async function loadWebmoeWeights(dir: string, options: ReferenceOptions = {}): Promise<LoadedWeights> {
-  const model = await openWebmoeModel(dir);
-  try {
-    const tensors = new Map<string, Tensor64>();
-    for (const spec of wanted(model.config, options)) {
-      const stored = model.tensors.get(spec.name);
-      if (!stored) continue;
-      tensors.set(spec.name, { shape: stored.shape, data: Float64Array.from(await model.readF32(spec.name)) });
-    }
-    return { config: model.config, source: new MapWeightSource(tensors), folder: 'webmoe' };
-  } finally {
-    await model.close();
-  }
+export async function loadWebmoeWeights(dir: string): Promise<LoadedWeights> {
+  const source = new WebmoeFolderSource(dir);
+  return { config: source.config, family: modelFamily(source.config, `${MANIFEST_FILE} model.hf`), source, folder: 'webmoe' };
 }
 
 /** A converted webmoe folder (it has manifest.json) or else a Hugging Face checkpoint folder. */
-export function loadWeights(dir: string, options: ReferenceOptions = {}): Promise<LoadedWeights> {
-  return existsSync(join(dir, MANIFEST_FILE)) ? loadWebmoeWeights(dir, options) : loadCheckpointWeights(dir, options);
+export function loadWeights(dir: string): Promise<LoadedWeights> {
+  return existsSync(join(dir, MANIFEST_FILE)) ? loadWebmoeWeights(dir) : loadCheckpointWeights(dir);
 }
 
-/** A ReferenceModel over a model folder of either kind. */
-export async function loadReferenceModel(dir: string, options: ReferenceOptions = {}): Promise<ReferenceModel> {
-  const { config, source } = await loadWeights(dir, options);
-  return new ReferenceModel(config, source, options);
+/** The reference model for a config.json and its weights, of the family its model_type / architectures name. */
+export function createReferenceModel(config: unknown, source: WeightSource, options: ReferenceOptions = {}): AnyReferenceModel {
+  return modelFamily(config) === 'deepseek_v4'
+    ? new V4ReferenceModel(v4Args(config), source, options)
+    : new ReferenceModel(referenceArgs(config, options), source, options);
+}
+
+/** A reference model over a model folder of either kind. */
+export async function loadReferenceModel(dir: string, options: ReferenceOptions = {}): Promise<AnyReferenceModel> {
+  const { config, source } = await loadWeights(dir);
+  return createReferenceModel(config, source, options);
 }
 
 /**

@@ -1,5 +1,6 @@
-// The reference model's arithmetic: plain loops over Float64Array, no tiling, no tricks, so that every
-// line can be checked against shared/deepseek.md by eye. Matrices are row-major [out, in], as stored.
+// The reference model's arithmetic: plain loops over Float64Array, no tiling, no tricks, so that every line
+// can be checked against docs/architecture-v3.md and docs/architecture-v4.md by eye. Matrices are row-major
+// [out, in], as stored.
 
 // ----------------------------------------------------------------------------
 // linear algebra
@@ -66,6 +67,13 @@ export function argmax(x: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
   return best;
+}
+
+/** Indices of the k largest values, largest first, the lower index first among equals. */
+export function topIndices(values: Float64Array, k: number): number[] {
+  const order = Array.from(values.keys());
+  order.sort((a, b) => (values[b] - values[a]) || (a - b));
+  return order.slice(0, k);
 }
 
 /** ‖a − b‖ / ‖b‖: how the tests measure a result against a reference. */

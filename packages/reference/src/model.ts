@@ -1,11 +1,13 @@
-// The float64 reference transformer: embedding → decoder layers (MLA + dense MLP or MoE) → final norm →
-// lm_head, with its own per-layer cache so that a prompt and then single tokens can be fed incrementally.
-// Plus the optional V3 multi-token-prediction (MTP) draft head, which the main model never touches.
-import { WebmoeError, type ModelConfig } from './engine';
-import { referenceArgs, type ReferenceArgs, type ReferenceOptions } from './args';
+// The float64 V2/V3 reference transformer (docs/architecture-v3.md#layers): embedding → decoder layers
+// (MLA + dense MLP or MoE) → final norm → lm_head, with its own per-layer cache so that a prompt and then
+// single tokens can be fed incrementally. Plus the optional V3 multi-token-prediction (MTP) draft head,
+// which the main model never touches.
+import { WebmoeError } from './engine';
+import type { ReferenceArgs, ReferenceOptions } from './args';
 import { MlaAttention } from './attention';
+import { checkMtpRequest, checkStartPos, checkTokens, greedyDecode, type CausalModel, type GreedyResult } from './decoding';
 import { Moe, SwiGlu } from './ffn';
-import { addScaled, argmax, matvec, rmsnorm } from './math';
+import { addScaled, matvec, rmsnorm } from './math';
 import { Rope } from './rope';
 import type { RoutingDecision } from './routing';
 import { take, type WeightSource } from './weights';
@@ -44,23 +46,12 @@ class DecoderLayer {
   }
 }
 
-function checkTokens(tokenIds: number[], vocabSize: number): void {
-  for (const t of tokenIds) {
-    if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw new WebmoeError('invalid-request', `token id ${t} is outside the vocabulary [0, ${vocabSize})`, { detail: { token: t } });
-  }
-}
-
 // ----------------------------------------------------------------------------
 // the main model
 
-export interface GreedyResult {
-  /** tokens[i] = argmax(logits[i]). */
-  tokens: number[];
-  /** logits[0]: after the prompt; logits[i]: after feeding tokens[i - 1]. */
-  logits: Float64Array[];
-}
+export type { GreedyResult };
 
-export class ReferenceModel {
+export class ReferenceModel implements CausalModel {
   readonly args: ReferenceArgs;
   private readonly embed: Float64Array;
   private readonly layers: DecoderLayer[] = [];
@@ -74,15 +65,14 @@ export class ReferenceModel {
   private lastStart = 0;
 
   /** Reads every main-model tensor up front (shapes checked); MTP tensors only when options.mtp. */
-  constructor(config: ModelConfig, source: WeightSource, options: ReferenceOptions = {}) {
-    const args = referenceArgs(config, options);
+  constructor(args: ReferenceArgs, source: WeightSource, options: Pick<ReferenceOptions, 'mtp'> = {}) {
     this.args = args;
-    const rope = new Rope(args);
+    const rope = Rope.forArgs(args);
     this.embed = take(source, 'model.embed_tokens.weight', [args.vocabSize, args.dim]);
     for (let i = 0; i < args.nLayers; i++) this.layers.push(new DecoderLayer(args, source, i, args.ffn[i], rope));
     this.norm = take(source, 'model.norm.weight', [args.dim]);
     this.head = take(source, 'lm_head.weight', [args.vocabSize, args.dim]);
-    if (options.mtp && args.nMtpLayers < 1) throw new Error('ReferenceModel: options.mtp is set but the model has no MTP layer (num_nextn_predict_layers)');
+    if (options.mtp && args.nMtpLayers < 1) throw new WebmoeError('invalid-request', 'ReferenceModel: options.mtp is set but the model has no MTP layer (num_nextn_predict_layers)');
     this.mtpHead = options.mtp ? new MtpHead(args, source, args.nLayers, rope) : null;
   }
 
@@ -107,9 +97,7 @@ export class ReferenceModel {
    * below `position` (the cache is cut back to it, to re-run from there) but not above it.
    */
   forward(tokenIds: number[], startPos: number): Float64Array[] {
-    if (!Number.isInteger(startPos) || startPos < 0 || startPos > this.cached) {
-      throw new WebmoeError('invalid-request', `startPos ${startPos} must be an integer in [0, ${this.cached}] (the cached positions)`);
-    }
+    checkStartPos(startPos, this.cached);
     checkTokens(tokenIds, this.args.vocabSize);
     this.truncate(startPos);
     const d = this.args.dim;
@@ -131,17 +119,7 @@ export class ReferenceModel {
 
   /** Greedy decoding from an empty cache: n tokens, n logits rows (the last token is not fed back). */
   greedy(prompt: number[], n: number): GreedyResult {
-    if (prompt.length === 0) throw new WebmoeError('invalid-request', 'greedy: the prompt is empty');
-    this.reset();
-    const tokens: number[] = [];
-    const logits: Float64Array[] = [];
-    let row = this.forward(prompt, 0).at(-1)!;
-    for (let i = 0; i < n; i++) {
-      if (i > 0) row = this.forward([tokens[i - 1]], this.cached)[0];
-      logits.push(row);
-      tokens.push(argmax(row));
-    }
-    return { tokens, logits };
+    return greedyDecode(this, prompt, n);
   }
 
   /**
@@ -150,12 +128,8 @@ export class ReferenceModel {
    * its own cache, at the same positions as the main model's.
    */
   mtpForward(nextTokens: number[]): Float64Array[] {
-    if (!this.mtpHead) throw new WebmoeError('invalid-request', 'mtpForward: construct the model with options.mtp to load the MTP module');
-    if (nextTokens.length !== this.lastHidden.length) {
-      throw new WebmoeError('invalid-request', `mtpForward: ${nextTokens.length} next tokens for ${this.lastHidden.length} hidden states of the last forward`);
-    }
-    checkTokens(nextTokens, this.args.vocabSize);
-    return this.mtpHead.forward(nextTokens, this.lastHidden, this.lastStart);
+    const head = checkMtpRequest(this.mtpHead, nextTokens, this.lastHidden.length, this.args.vocabSize);
+    return head.forward(nextTokens, this.lastHidden, this.lastStart);
   }
 }
 

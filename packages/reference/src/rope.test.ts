@@ -1,25 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { parseHfConfig } from './engine';
 import { referenceArgs, type ReferenceArgs } from './args';
-import { Rope, ropeAmplitude, ropeInvFreq, softmaxScale, yarnCorrectionRange } from './rope';
+import { Rope, ropeAmplitude, softmaxScale, yarnCorrectionRange } from './rope';
 
-/** The released configs' attention and rope fields (shared/deepseek.md), with the rest filled in minimally. */
+/** The released configs' attention and rope fields (docs/architecture-v3.md), with the rest filled in minimally. */
 function released(which: 'v3' | 'v2lite', yarn = true): ReferenceArgs {
   const mscale = which === 'v3' ? 1 : 0.707;
-  return referenceArgs(parseHfConfig({
+  return referenceArgs({
     model_type: which === 'v3' ? 'deepseek_v3' : 'deepseek_v2', vocab_size: 8, hidden_size: 8, intermediate_size: 8,
     num_hidden_layers: 1, first_k_dense_replace: 1, num_attention_heads: 2, n_routed_experts: 0, q_lora_rank: null, kv_lora_rank: 512,
     qk_nope_head_dim: 128, qk_rope_head_dim: 64, v_head_dim: 128, rope_theta: 10000,
     rope_scaling: { type: 'yarn', factor: 40, original_max_position_embeddings: 4096, beta_fast: 32, beta_slow: 1, mscale, mscale_all_dim: mscale },
-  }), { yarn });
+  }, { yarn });
 }
 
 describe('YaRN', () => {
   it('blends between index 10 and 23 for the released rope settings', () => {
     const args = released('v3');
-    expect(yarnCorrectionRange(args)).toEqual([10, 23]);
-    const inv = ropeInvFreq(args);
-    const plain = ropeInvFreq(released('v3', false));
+    expect(yarnCorrectionRange(64, 10000, args.yarn!)).toEqual([10, 23]);
+    const inv = Rope.forArgs(args).invFreq;
+    const plain = Rope.forArgs(released('v3', false)).invFreq;
     expect(inv.length).toBe(32);
     for (let i = 0; i <= 10; i++) expect(inv[i]).toBe(plain[i]);
     for (let i = 23; i < 32; i++) expect(inv[i]).toBeCloseTo(plain[i] / 40, 18);
@@ -29,7 +28,7 @@ describe('YaRN', () => {
     expect(plain[1]).toBeCloseTo(Math.pow(10000, -2 / 64), 15);
   });
 
-  it('gives the softmax scales of shared/deepseek.md', () => {
+  it('gives the softmax scales of docs/architecture-v3.md', () => {
     expect(softmaxScale(released('v3'))).toBeCloseTo(0.1352338, 7);
     expect(softmaxScale(released('v2lite'))).toBeCloseTo(0.1147214, 7);
     expect(softmaxScale(released('v3', false))).toBeCloseTo(1 / Math.sqrt(192), 15);
@@ -40,7 +39,7 @@ describe('YaRN', () => {
 
 describe('interleaved RoPE', () => {
   const args = released('v3');
-  const rope = new Rope(args);
+  const rope = Rope.forArgs(args);
   const vec = (seed: number) => Float64Array.from({ length: 64 }, (_, i) => Math.sin(seed * 7.3 + i * 1.7));
 
   it('rotates adjacent pairs as complex numbers times e^(i·pos·θ)', () => {

@@ -1,19 +1,12 @@
-// DeepSeekMoE routing: which experts a token goes to and with what weight (shared/deepseek.md, "Routing").
+// DeepSeekMoE routing: which experts a token goes to and with what weight (docs/architecture-v3.md#routing).
 import type { ReferenceArgs } from './args';
-import { sigmoid, softmaxInPlace } from './math';
+import { sigmoid, softmaxInPlace, topIndices } from './math';
 
 export interface RoutingDecision {
   /** Selected routed experts, best first by the selection score (biased for noaux_tc); ties: lower id first. */
   experts: number[];
   /** Their weights in the MoE sum: unbiased scores, renormalized if normTopkProb, times routeScale. */
   weights: number[];
-}
-
-/** Indices of the k largest values, largest first, lower index first among equals. */
-function topk(values: Float64Array, k: number): number[] {
-  const order = Array.from(values.keys());
-  order.sort((a, b) => (values[b] - values[a]) || (a - b));
-  return order.slice(0, k);
 }
 
 /**
@@ -41,14 +34,14 @@ export function route(logits: Float64Array, bias: Float64Array | null, args: Ref
     const groupScore = new Float64Array(G);
     for (let g = 0; g < G; g++) {
       const members = select.subarray(g * perGroup, (g + 1) * perGroup);
-      const best = topk(members, args.topkMethod === 'noaux_tc' ? 2 : 1);
+      const best = topIndices(members, args.topkMethod === 'noaux_tc' ? 2 : 1);
       groupScore[g] = best.reduce((s, i) => s + members[i], 0);
     }
-    const kept = new Set(topk(groupScore, args.nLimitedGroups));
+    const kept = new Set(topIndices(groupScore, args.nLimitedGroups));
     for (let e = 0; e < E; e++) if (!kept.has(Math.floor(e / perGroup))) select[e] = -Infinity;
   }
 
-  const experts = topk(select, args.nActivatedExperts);
+  const experts = topIndices(select, args.nActivatedExperts);
   let weights = experts.map((e) => scores[e]);
   if (args.normTopkProb) {
     const sum = weights.reduce((a, b) => a + b, 0);

@@ -14,6 +14,7 @@ export type WebmoeErrorCode =
   | 'storage-quota'
   | 'context-overflow' // prompt (plus requested tokens) longer than the context the engine was sized for
   | 'invalid-request'
+  | 'model-output' // the model's reply breaks its chat format (reasoning or tool-call markup) and cannot be split into message fields
   | 'aborted'
   | 'internal';
 

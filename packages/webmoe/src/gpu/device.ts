@@ -21,12 +21,6 @@ export interface GpuRequest {
   navigator?: { gpu?: GPU } | undefined;
 }
 
-export interface GpuFeatures {
-  readonly subgroups: boolean;
-  readonly timestampQuery: boolean;
-  readonly shaderF16: boolean;
-}
-
 export interface AdapterSummary {
   vendor: string;
   architecture: string;
@@ -41,7 +35,6 @@ export interface AdapterSummary {
 export interface GpuContext {
   readonly adapter: GPUAdapter;
   readonly device: GPUDevice;
-  readonly features: GpuFeatures;
   readonly summary: AdapterSummary;
   /** Resolves when the device is lost, with a WebmoeError describing why. */
   readonly lost: Promise<WebmoeError>;
@@ -109,7 +102,8 @@ export async function acquireGpu(request: GpuRequest = {}): Promise<GpuContext> 
     throw new WebmoeError('insufficient-limits', `This GPU's limits are too small for webmoe: ${short.join('; ')}.`, { detail: { short } });
   }
 
-  const optional: GPUFeatureName[] = ['subgroups', 'timestamp-query', 'shader-f16'];
+  // Timestamps let the load-time autotune and the profiler measure GPU time; no kernel needs another feature.
+  const optional: GPUFeatureName[] = ['timestamp-query'];
   const requiredFeatures = optional.filter((f) => adapter.features.has(f));
   let device: GPUDevice;
   try {
@@ -140,11 +134,6 @@ export async function acquireGpu(request: GpuRequest = {}): Promise<GpuContext> 
   return {
     adapter,
     device,
-    features: {
-      subgroups: device.features.has('subgroups'),
-      timestampQuery: device.features.has('timestamp-query'),
-      shaderF16: device.features.has('shader-f16'),
-    },
     summary: summarize(adapter),
     lost,
     isLost: () => lostError !== null,

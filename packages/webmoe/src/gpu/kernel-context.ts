@@ -1,6 +1,6 @@
 // What every kernel launcher needs: the device, the pipeline cache, and which shape of kernel suits
 // this adapter. Launchers read `shape` rather than checking the adapter themselves.
-import type { GpuContext, GpuFeatures } from './device';
+import type { GpuContext } from './device';
 import { PipelineCache } from './pipelines';
 import { createStorage, createUniform, type ParamsWriter } from './buffers';
 
@@ -10,7 +10,7 @@ import { createStorage, createUniform, type ParamsWriter } from './buffers';
  */
 export type KernelShape = 'workgroup' | 'row';
 
-/** The hot kernel families whose shape is chosen per adapter (engine/autotune.ts measures them). */
+/** The hot kernel families whose shape is chosen per adapter (executor/autotune.ts measures them). */
 export type KernelFamily = 'matmul' | 'mla' | 'rmsnorm' | 'router';
 export const KERNEL_FAMILIES: readonly KernelFamily[] = ['matmul', 'mla', 'rmsnorm', 'router'];
 export type KernelShapes = Readonly<Record<KernelFamily, KernelShape>>;
@@ -18,7 +18,6 @@ export type KernelShapes = Readonly<Record<KernelFamily, KernelShape>>;
 export interface KernelContext {
   readonly device: GPUDevice;
   readonly pipelines: PipelineCache;
-  readonly features: GpuFeatures;
   /** Default shape; a launcher may be told a specific one (tests run both). */
   readonly shape: KernelShape;
   /** Per-family shapes that override `shape` (the model's measured choice); absent families use `shape`. */
@@ -59,7 +58,6 @@ export function createKernelContext(gpu: GpuContext, shape?: KernelShape): Kerne
   return {
     device: gpu.device,
     pipelines,
-    features: gpu.features,
     shape: shape ?? (gpu.summary.isSoftware ? 'row' : 'workgroup'),
   };
 }

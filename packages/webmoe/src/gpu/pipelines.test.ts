@@ -1,12 +1,25 @@
 import { describe, expect, it } from 'vitest';
-import { grid1d, pipelineKeyString } from './pipelines';
+import { PipelineCache, grid1d, pipelineKeyString } from './pipelines';
+
+const source = { id: 'matmul-dense+dequant-q4', code: 'fn f() {}' };
 
 describe('pipeline keys', () => {
-  it('do not depend on the order of override constants', () => {
-    const a = pipelineKeyString({ kernel: 'matmul', entryPoint: 'main', variant: 'row', constants: { WG: 64, K: 3 } });
-    const b = pipelineKeyString({ kernel: 'matmul', entryPoint: 'main', variant: 'row', constants: { K: 3, WG: 64 } });
+  it('start with the source id and do not depend on the order of override constants', () => {
+    const a = pipelineKeyString({ source, entryPoint: 'main', variant: 'row', constants: { WG: 64, K: 3 } });
+    const b = pipelineKeyString({ source, entryPoint: 'main', variant: 'row', constants: { K: 3, WG: 64 } });
     expect(a).toBe(b);
-    expect(a).toBe('matmul/main/row{K=3,WG=64}');
+    expect(a).toBe('matmul-dense+dequant-q4/main/row{K=3,WG=64}');
+  });
+});
+
+describe('pipeline cache', () => {
+  it('compiles one module per source id and refuses a different source under the same id', () => {
+    const made: string[] = [];
+    const device = { createShaderModule: (d: { code: string }) => (made.push(d.code), {}) } as unknown as GPUDevice;
+    const cache = new PipelineCache(device);
+    expect(cache.module(source)).toBe(cache.module({ ...source }));
+    expect(made).toEqual([source.code]);
+    expect(() => cache.module({ id: source.id, code: 'fn g() {}' })).toThrow(/two different WGSL sources share the id matmul-dense\+dequant-q4/);
   });
 });
 

@@ -1,11 +1,13 @@
-// Compute pipelines cached by a typed key: one shader module per WGSL source, one pipeline per
-// (kernel, entry point, variant, override constants). Every launcher builds its pipelines through here.
+// Compute pipelines cached by a typed key: one shader module per composed WGSL source (gpu/wgsl-compose.ts),
+// one pipeline per (source, entry point, variant, override constants). Every launcher builds its pipelines
+// through here.
+import type { ShaderSource } from './wgsl-compose';
 
 export type OverrideConstants = Record<string, number>;
 
 export interface PipelineKey {
-  /** The kernel family, which is also the .wgsl file's name. */
-  readonly kernel: string;
+  /** The module's source; its id (the main source and the pieces composed into it) starts the key. */
+  readonly source: ShaderSource;
   readonly entryPoint: string;
   /** Which shape of the kernel (for example 'row' or 'workgroup'); part of the label. */
   readonly variant: string;
@@ -14,32 +16,36 @@ export interface PipelineKey {
 
 export function pipelineKeyString(key: PipelineKey): string {
   const c = Object.keys(key.constants).sort().map((k) => `${k}=${key.constants[k]}`).join(',');
-  return `${key.kernel}/${key.entryPoint}/${key.variant}{${c}}`;
+  return `${key.source.id}/${key.entryPoint}/${key.variant}{${c}}`;
 }
 
 export class PipelineCache {
-  private readonly modules = new Map<string, GPUShaderModule>();
+  private readonly modules = new Map<string, { code: string; module: GPUShaderModule }>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
 
   constructor(readonly device: GPUDevice) {}
 
-  module(kernel: string, code: string): GPUShaderModule {
-    let m = this.modules.get(kernel);
+  /** The module of `source`; refuses a second, different source under an id already compiled. */
+  module(source: ShaderSource): GPUShaderModule {
+    let m = this.modules.get(source.id);
     if (!m) {
-      m = this.device.createShaderModule({ label: kernel, code });
-      this.modules.set(kernel, m);
+      m = { code: source.code, module: this.device.createShaderModule({ label: source.id, code: source.code }) };
+      this.modules.set(source.id, m);
+    } else if (m.code !== source.code) {
+      throw new Error(`PipelineCache: two different WGSL sources share the id ${source.id}`);
     }
-    return m;
+    return m.module;
   }
 
-  get(key: PipelineKey, code: string): GPUComputePipeline {
+  get(key: PipelineKey): GPUComputePipeline {
     const id = pipelineKeyString(key);
+    const module = this.module(key.source);
     let p = this.pipelines.get(id);
     if (!p) {
       p = this.device.createComputePipeline({
         label: id,
         layout: 'auto',
-        compute: { module: this.module(key.kernel, code), entryPoint: key.entryPoint, constants: key.constants },
+        compute: { module, entryPoint: key.entryPoint, constants: key.constants },
       });
       this.pipelines.set(id, p);
     }

@@ -1,5 +1,5 @@
-// The matmul launcher's argument checks and its choice of entry point and tile, without a GPU: the checks
-// run before any device call, and a pipeline cache that records its key stops the launch there.
+// The matmul launchers' argument checks and their choice of shader, entry point and tile, without a GPU:
+// the checks run before any device call, and a pipeline cache that records its key stops the launch there.
 import { describe, expect, it } from 'vitest';
 import { matmul, gatherRows, type MatmulArgs } from './matmul';
 import { tensorLayout } from '../model/formats';
@@ -18,7 +18,7 @@ class Reached extends Error {
 
 function fakeContext(shape: KernelShape): KernelContext {
   const pipelines = { get: (key: PipelineKey) => { throw new Reached(key); } };
-  return { device: {} as GPUDevice, pipelines, features: { subgroups: false, timestampQuery: false, shaderF16: false }, shape } as unknown as KernelContext;
+  return { device: {} as GPUDevice, pipelines, shape } as unknown as KernelContext;
 }
 
 /** The pipeline key a launch asks for. */
@@ -39,16 +39,22 @@ const args = (T: number, extra: Partial<MatmulArgs> = {}): MatmulArgs => ({
 });
 
 describe('matmul entry points', () => {
+  it('composes the weight format\'s dequantization into the role\'s source', () => {
+    expect(keyOf('row', args(1)).source.id).toBe('matmul-dense+dequant-q4');
+    const f8 = tensorLayout('fp8', [67, 130]);
+    expect(keyOf('row', args(1, { weight: { ...weight, layout: f8 } })).source.id).toBe('matmul-dense+dequant-fp8');
+  });
+
   it('spreads a row over a workgroup for decode and tiles prefill by rows', () => {
-    expect(keyOf('workgroup', args(1))).toMatchObject({ entryPoint: 'matmul_wg', constants: { TT: 1, FORMAT: 3 } });
+    expect(keyOf('workgroup', args(1))).toMatchObject({ entryPoint: 'matmul_wg', constants: { TT: 1 } });
     expect(keyOf('workgroup', args(3))).toMatchObject({ entryPoint: 'matmul_wg', constants: { TT: 4 } });
     // 130 columns: rows of x are not 4-float aligned, so prefill takes matmul_row's scalar loads.
     expect(keyOf('workgroup', args(17))).toMatchObject({ entryPoint: 'matmul_row', constants: { TT: 8, X4: 0 } });
     expect(keyOf('row', args(1))).toMatchObject({ entryPoint: 'matmul_row', constants: { TT: 1, X4: 0 } });
     const aligned = tensorLayout('q4', [67, 132]);
     const a4 = (T: number): MatmulArgs => ({ weight: { ...weight, layout: aligned }, x: storage('x', 4 * T * 132), y: buffer('y', 4 * T * 67), tokens: T });
-    expect(keyOf('row', a4(17))).toMatchObject({ entryPoint: 'matmul_tile', constants: { TT: 16, X4: 1 } });
-    expect(keyOf('workgroup', a4(17))).toMatchObject({ entryPoint: 'matmul_tile', constants: { TT: 16, X4: 1 } });
+    expect(keyOf('row', a4(17))).toMatchObject({ entryPoint: 'matmul_tile', constants: { X4: 1 } });
+    expect(keyOf('workgroup', a4(17))).toMatchObject({ entryPoint: 'matmul_tile', constants: { X4: 1 } });
     expect(keyOf('row', a4(1))).toMatchObject({ entryPoint: 'matmul_row', constants: { TT: 1, X4: 1 } });
     expect(keyOf('workgroup', a4(1))).toMatchObject({ entryPoint: 'matmul_wg', constants: { TT: 1, X4: 1 } });
     // An x offset off the vec4 grid keeps the scalar loads.
@@ -57,8 +63,23 @@ describe('matmul entry points', () => {
 
   it('takes matmul_t for the transposed product on either shape', () => {
     const t = { transposed: true, x: buffer('x', 4 * 2 * 67), y: buffer('y', 4 * 2 * 130) };
-    expect(keyOf('workgroup', args(2, t)).entryPoint).toBe('matmul_t');
-    expect(keyOf('row', args(2, t)).entryPoint).toBe('matmul_t');
+    expect(keyOf('workgroup', args(2, t))).toMatchObject({ entryPoint: 'matmul_t', constants: { TT: 8 } });
+    expect(keyOf('row', args(2, t)).source.id).toBe('matmul-transposed+dequant-q4');
+  });
+
+  it('routes expert slots and groups to their own shaders', () => {
+    const experts = { ids: buffer('ids', 16), strideBytes: 4096 };
+    const slots = args(1, { batch: 3, experts, xBatchStride: 0, y: buffer('y', 4 * 3 * 67), weight: { ...weight, buffer: buffer('w', 8192) } });
+    expect(keyOf('workgroup', slots)).toMatchObject({ source: { id: 'matmul-experts+dequant-q4' }, entryPoint: 'experts_wg' });
+    expect(keyOf('row', slots).entryPoint).toBe('experts_row');
+    const groups = { offsets: buffer('offsets', 16), strideBytes: 2048 };
+    const grouped = (T: number, maxRows: number, cols: number): MatmulArgs => {
+      const L = tensorLayout('q4', [19, cols]);
+      return { weight: { buffer: buffer('w', 3 * 2048), layout: L }, x: storage('x', 4 * T * cols), y: buffer('y', 4 * T * 19), tokens: T, batch: 3, groups: { ...groups, maxRows } };
+    };
+    expect(keyOf('workgroup', grouped(9, 4, 36))).toMatchObject({ source: { id: 'matmul-grouped+dequant-q4' }, entryPoint: 'grouped_wg', constants: { TT: 4 } });
+    expect(keyOf('row', grouped(9, 5, 36))).toMatchObject({ entryPoint: 'grouped_tile', constants: { X4: 1 } });
+    expect(keyOf('row', grouped(9, 5, 33))).toMatchObject({ entryPoint: 'grouped_row', constants: { TT: 8, X4: 0 } });
   });
 });
 
@@ -71,6 +92,7 @@ describe('matmul argument checks', () => {
 
   it('names the buffer that is too small', () => {
     fails(args(3, { y: buffer('q', 4 * 3 * 67 - 4) }), /L3\.q_b: y needs 804 bytes of q, which holds 800/);
+    expect(() => matmul(fakeContext('row'), args(3, { y: buffer('q', 4) }), 'L3.q_b')).toThrow(expect.objectContaining({ code: 'invalid-request', detail: { kernel: 'L3.q_b', field: 'y' } }));
     fails(args(3, { x: storage('xn', 4 * 130) }), /x needs 1560 bytes of xn/);
     fails(args(1, { weight: { ...weight, buffer: buffer('shard', 256 + layout.bytes - 16) } }), /the weight needs/);
   });
@@ -83,7 +105,8 @@ describe('matmul argument checks', () => {
   it('refuses a SwiGLU pair of different shapes, transposed or summed', () => {
     const other = tensorLayout('q4', [66, 130]);
     fails(args(1, { up: { buffer: buffer('u', other.bytes), layout: other } }), /up q4\[66, 130\] differs from gate q4\[67, 130\]/);
-    fails(args(1, { up: weight, transposed: true, x: buffer('x', 4 * 67), y: buffer('y', 4 * 130) }), /SwiGLU is neither transposed nor summed/);
+    fails(args(1, { up: weight, transposed: true, x: buffer('x', 4 * 67), y: buffer('y', 4 * 130) }), /transposed excludes SwiGLU/);
+    fails(args(1, { up: weight, batch: 2, experts: { ids: buffer('ids', 8), strideBytes: 0, sum: true }, xBatchStride: 0 }), /experts\.sum excludes SwiGLU/);
   });
 
   it('checks the router and segment buffers', () => {
@@ -91,6 +114,12 @@ describe('matmul argument checks', () => {
     fails(args(1, { batch: 3, experts, xBatchStride: 0, y: buffer('y', 4 * 3 * 67) }), /expert ids needs 12 bytes of ids/);
     const groups = { offsets: buffer('offsets', 12), strideBytes: 0 };
     fails(args(4, { batch: 3, groups }), /segment offsets needs 16 bytes/);
+    fails(args(1, { experts, groups }), /transposed, experts and groups exclude each other/);
+  });
+
+  it('names a weight format no kernel reads', () => {
+    const u32 = tensorLayout('u32', [67, 130]);
+    fails(args(1, { weight: { ...weight, layout: u32 } }), /L3\.q_b has weight format u32, which no matrix kernel reads/);
   });
 
   it('checks the gather table and output', () => {

@@ -2,7 +2,11 @@
 import source from '../../../../shaders/mla.wgsl?raw';
 import { shapeFor, kernelUniform, kernelStorage, type KernelContext, type KernelShape } from '../gpu/kernel-context';
 import { ParamsWriter, createStorage } from '../gpu/buffers';
-import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
+import { grid1d, type Dispatch } from '../gpu/pipelines';
+import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
+import { launchKernel, type KernelLaunch } from './dispatch';
+import { checkArg } from './launch-checks';
+import { WORKGROUP_REDUCE } from './wgsl-lib';
 import type { ModelConfig } from '../model/config';
 import { WebmoeError } from '../errors';
 
@@ -91,9 +95,11 @@ export interface MlaAttentionArgs {
   tilePositions?: number;
 }
 
+const SOURCE = composeWgsl(wgslPiece('mla', source, [WORKGROUP_REDUCE]));
 const WG_GROUP = 64;
 const WG_ROW = 4;
-const TILE = WG_GROUP;
+// mla_attend_wg scores a tile of one position per invocation at a time.
+const WG_TILE = WG_GROUP;
 // mla_attend_tile: heads per invocation (vec4 lanes in the .wgsl).
 const TILE_HEADS = 4;
 
@@ -113,7 +119,7 @@ export function tilePositions(device: GPUDevice, rowFloats: number): number {
  */
 export function chooseSplits(rows: number, maxContext: number): number {
   if (rows >= 512) return 1;
-  return Math.max(1, Math.min(64, Math.ceil(512 / rows), Math.ceil(maxContext / TILE)));
+  return Math.max(1, Math.min(64, Math.ceil(512 / rows), Math.ceil(maxContext / WG_TILE)));
 }
 
 /** Bytes of the partial records for a split-K call: per (token, head, split) kvLoraRank + 2 floats. */
@@ -137,41 +143,38 @@ export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'm
   const qpeHeadStride = a.qpeHeadStride ?? rope;
   const latentChunk = Math.min(a.latentChunk ?? R, R);
   const splits = shape === 'row' ? 1 : Math.max(1, Math.min(a.splits ?? chooseSplits(a.tokens * a.heads, maxContext), maxContext));
-  if (a.heads > 65535 || a.tokens > 65535) throw new RangeError(`mla: ${a.tokens} tokens × ${a.heads} heads exceed a dispatch dimension`);
-  if (latentChunk < 1) throw new RangeError(`mla: latent chunk ${latentChunk}`);
-  if (a.tilePositions !== undefined && ![4, 8, 16, 32, 64].includes(a.tilePositions)) throw new RangeError(`mla: tile positions ${a.tilePositions} (4, 8, 16, 32 or 64)`);
+  checkArg(a.heads <= 65535 && a.tokens <= 65535, label, 'tokens × heads', `(${a.tokens} × ${a.heads}) exceed a dispatch dimension (65535)`);
+  checkArg(latentChunk >= 1, label, 'latentChunk', `is ${latentChunk}, not at least 1`);
+  checkArg(a.tilePositions === undefined || [4, 8, 16, 32, 64].includes(a.tilePositions), label, 'tilePositions', `is ${a.tilePositions}, not 4, 8, 16, 32 or 64`);
   const params = (s: number) => new ParamsWriter().u32(a.tokens).u32(a.heads).u32(a.qpeTokenStride ?? a.heads * qpeHeadStride)
     .u32(qpeHeadStride).u32(a.qpeOffset ?? 0).u32(maxContext).u32(a.positionIndex ?? 0).u32(s).u32(latentChunk).f32(a.scale).u32(0).u32(0);
   const inputs = [a.qt, a.qpe, a.cache, a.positions];
 
+  const launch = (l: Pick<KernelLaunch, 'entryPoint' | 'variant' | 'constants' | 'inputs' | 'outputs' | 'params' | 'workgroups'>, name = label) =>
+    launchKernel(ctx, name, { source: SOURCE, ...l });
+
   if (a.tiled ?? a.tokens > 1) {
     const constants = { R, ROPE: rope, WG: WG_GROUP, TILE_POS: a.tilePositions ?? tilePositions(ctx.device, R + rope) };
-    const pipeline = ctx.pipelines.get({ kernel: 'mla', entryPoint: 'mla_attend_tile', variant: 'tile', constants }, source);
-    const uniform = kernelUniform(ctx, `${label}:params`, params(1));
     const items = a.tokens * Math.ceil(a.heads / TILE_HEADS);
-    return [{ label, pipeline, bindGroup: bindKernel(ctx.device, label, pipeline, inputs, [a.out], uniform), workgroups: grid1d(Math.ceil(items / WG_GROUP)) }];
+    return [launch({ entryPoint: 'mla_attend_tile', variant: 'tile', constants, inputs, outputs: [a.out], params: params(1), workgroups: grid1d(Math.ceil(items / WG_GROUP)) })];
   }
 
   if (shape === 'row') {
-    const constants = { R, ROPE: rope, WG: WG_ROW };
-    const pipeline = ctx.pipelines.get({ kernel: 'mla', entryPoint: 'mla_attend_row', variant: 'row', constants }, source);
-    const uniform = kernelUniform(ctx, `${label}:params`, params(1));
     const invocations = a.tokens * a.heads * Math.ceil(R / latentChunk);
-    return [{ label, pipeline, bindGroup: bindKernel(ctx.device, label, pipeline, inputs, [a.out], uniform), workgroups: grid1d(Math.ceil(invocations / WG_ROW)) }];
+    return [launch({ entryPoint: 'mla_attend_row', variant: 'row', constants: { R, ROPE: rope, WG: WG_ROW }, inputs, outputs: [a.out], params: params(1), workgroups: grid1d(Math.ceil(invocations / WG_ROW)) })];
   }
 
   const constants = { R, ROPE: rope, WG: WG_GROUP };
-  const attend = ctx.pipelines.get({ kernel: 'mla', entryPoint: 'mla_attend_wg', variant: 'workgroup', constants }, source);
-  const uniform = kernelUniform(ctx, `${label}:params`, params(splits));
   if (splits === 1) {
-    return [{ label, pipeline: attend, bindGroup: bindKernel(ctx.device, label, attend, inputs, [a.out], uniform), workgroups: [a.heads, a.tokens, 1] }];
+    return [launch({ entryPoint: 'mla_attend_wg', variant: 'workgroup', constants, inputs, outputs: [a.out], params: params(1), workgroups: [a.heads, a.tokens, 1] })];
   }
   const scratchBytes = mlaScratchBytes(a.tokens, a.heads, splits, R);
-  if (a.scratch && a.scratch.size < scratchBytes) throw new RangeError(`mla: scratch of ${a.scratch.size} bytes, ${splits} splits need ${scratchBytes}`);
+  checkArg(!a.scratch || a.scratch.size >= scratchBytes, label, 'scratch', `holds ${a.scratch?.size} bytes, ${splits} splits need ${scratchBytes}`);
   const scratch = a.scratch ?? kernelStorage(ctx, `${label}:partials`, scratchBytes);
-  const combine = ctx.pipelines.get({ kernel: 'mla', entryPoint: 'mla_combine_wg', variant: 'workgroup', constants }, source);
+  // The attend and combine passes read one params block.
+  const uniform = kernelUniform(ctx, `${label}:params`, params(splits));
   return [
-    { label: `${label}:attend`, pipeline: attend, bindGroup: bindKernel(ctx.device, `${label}:attend`, attend, inputs, [scratch], uniform), workgroups: [a.heads, a.tokens, splits] },
-    { label: `${label}:combine`, pipeline: combine, bindGroup: bindKernel(ctx.device, `${label}:combine`, combine, [scratch], [a.out], uniform), workgroups: [a.heads, a.tokens, 1] },
+    launch({ entryPoint: 'mla_attend_wg', variant: 'workgroup', constants, inputs, outputs: [scratch], params: uniform, workgroups: [a.heads, a.tokens, splits] }, `${label}:attend`),
+    launch({ entryPoint: 'mla_combine_wg', variant: 'workgroup', constants, inputs: [scratch], outputs: [a.out], params: uniform, workgroups: [a.heads, a.tokens, 1] }, `${label}:combine`),
   ];
 }

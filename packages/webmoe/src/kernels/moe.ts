@@ -1,21 +1,22 @@
 // Launcher for shaders/moe.wgsl: grouping (token, choice) pairs by expert for the grouped expert GEMM
-// of prefill, and the weighted sums that bring expert outputs back to tokens.
+// of prefill, and the weighted sum that brings the expert outputs back to tokens.
 //
-// Prefill: router → moePlan → moeGather → grouped gate/up/SwiGLU/down (matmul family, rows
+// Prefill: router → moePlan → moeGather → grouped gate/up/SwiGLU/down (matmulGrouped, rows
 // offsets[e] … offsets[e+1]-1 belong to expert e) → moeScatter. Decode needs none of them: the indexed
-// matmuls read the experts by id and the down projection sums them with their weights. moeCombine sums
-// outputs left in pair order ([T·K, d], row t·K + k) for callers that keep them per pair.
+// products (matmulExperts) read the experts by id and the down projection sums them with their weights.
 //
 // Bindings (inputs | outputs | params):
-//   moe_plan    ids [T·K] u32 | offsets [E+1] u32, slot [T·K] u32, pair_of [T·K] u32 | params
+//   moe_plan    ids [T·K] u32 | offsets [E+1] u32, slot [T·K] u32 | params
 //   moe_gather  x [T, d] f32, slot | x_grouped [T·K, d] f32 | params
 //   moe_scatter y_grouped [T·K, d] f32, slot, weights [T·K] f32 | out [T, d] f32 | params
-//   moe_combine y [T·K, d] f32 (pair order), weights | out [T, d] f32 | params
 // Params (8 × 4 bytes): tokens, top_k, experts, dim, accumulate, 3 × padding.
 import source from '../../../../shaders/moe.wgsl?raw';
-import { kernelUniform, type KernelContext } from '../gpu/kernel-context';
+import type { KernelContext } from '../gpu/kernel-context';
 import { ParamsWriter } from '../gpu/buffers';
-import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
+import { grid1d, type Dispatch } from '../gpu/pipelines';
+import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
+import { launchKernel } from './dispatch';
+import { checkInt } from './launch-checks';
 
 /** Invocations per workgroup of the element-wise kernels. */
 const EW_WG = 256;
@@ -28,8 +29,6 @@ export interface MoePlanArgs {
   offsets: GPUBuffer;
   /** [tokens, topK] u32: the grouped row of each pair. Same-expert rows are in token order. */
   slot: GPUBuffer;
-  /** [tokens·topK] u32: pair_of[slot[t, k]] = t·topK + k. */
-  pairOf: GPUBuffer;
   tokens: number;
   topK: number;
   experts: number;
@@ -60,25 +59,14 @@ export interface MoeScatterArgs {
   accumulate?: boolean;
 }
 
-export interface MoeCombineArgs {
-  /** [tokens·topK, dim] expert outputs in pair order (row t·topK + k). */
-  y: GPUBuffer;
-  weights: GPUBuffer;
-  out: GPUBuffer;
-  tokens: number;
-  topK: number;
-  dim: number;
-  accumulate?: boolean;
-}
+type Entry = 'moe_plan' | 'moe_gather' | 'moe_scatter';
 
-type Entry = 'moe_plan' | 'moe_gather' | 'moe_scatter' | 'moe_combine';
+const SOURCE = composeWgsl(wgslPiece('moe', source));
 
 function launch(ctx: KernelContext, entry: Entry, label: string, inputs: GPUBuffer[], outputs: GPUBuffer[],
   p: { tokens: number; topK: number; experts?: number; dim?: number; accumulate?: boolean }, workgroups: [number, number, number]): Dispatch {
-  const pipeline = ctx.pipelines.get({ kernel: 'moe', entryPoint: entry, variant: 'any', constants: { EW_WG } }, source);
-  const w = new ParamsWriter().u32(p.tokens).u32(p.topK).u32(p.experts ?? 0).u32(p.dim ?? 0).u32(p.accumulate ? 1 : 0).u32(0).u32(0).u32(0);
-  const uniform = kernelUniform(ctx, `${label}:params`, w);
-  return { label, pipeline, bindGroup: bindKernel(ctx.device, label, pipeline, inputs, outputs, uniform), workgroups };
+  const params = new ParamsWriter().u32(p.tokens).u32(p.topK).u32(p.experts ?? 0).u32(p.dim ?? 0).u32(p.accumulate ? 1 : 0).u32(0).u32(0).u32(0);
+  return launchKernel(ctx, label, { source: SOURCE, entryPoint: entry, variant: 'any', constants: { EW_WG }, inputs, outputs, params, workgroups });
 }
 
 function elementGrid(elements: number): [number, number, number] {
@@ -87,8 +75,8 @@ function elementGrid(elements: number): [number, number, number] {
 
 /** Per-expert counts → offsets, and each pair's grouped row (deterministic ranks). One workgroup. */
 export function moePlan(ctx: KernelContext, a: MoePlanArgs, label = 'moe_plan'): Dispatch {
-  if (a.experts < 1 || a.experts > MOE_MAX_EXPERTS) throw new RangeError(`moe_plan: ${a.experts} experts (at most ${MOE_MAX_EXPERTS})`);
-  return launch(ctx, 'moe_plan', label, [a.ids], [a.offsets, a.slot, a.pairOf], a, [1, 1, 1]);
+  checkInt(a.experts, label, 'experts', 1, MOE_MAX_EXPERTS);
+  return launch(ctx, 'moe_plan', label, [a.ids], [a.offsets, a.slot], a, [1, 1, 1]);
 }
 
 /** x_grouped[slot[t, k]] = x[t]. */
@@ -99,9 +87,4 @@ export function moeGather(ctx: KernelContext, a: MoeGatherArgs, label = 'moe_gat
 /** out[t] (+)= Σ_k weights[t, k] · y_grouped[slot[t, k]], k in order. */
 export function moeScatter(ctx: KernelContext, a: MoeScatterArgs, label = 'moe_scatter'): Dispatch {
   return launch(ctx, 'moe_scatter', label, [a.yGrouped, a.slot, a.weights], [a.out], a, elementGrid(a.tokens * a.dim));
-}
-
-/** out[t] (+)= Σ_k weights[t, k] · y[t·topK + k], k in order. */
-export function moeCombine(ctx: KernelContext, a: MoeCombineArgs, label = 'moe_combine'): Dispatch {
-  return launch(ctx, 'moe_combine', label, [a.y, a.weights], [a.out], a, elementGrid(a.tokens * a.dim));
 }

@@ -1,10 +1,15 @@
 // Launcher for shaders/rmsnorm.wgsl: RMSNorm, and the residual add fused with it.
 import source from '../../../../shaders/rmsnorm.wgsl?raw';
-import { shapeFor, kernelUniform, type KernelContext, type KernelShape } from '../gpu/kernel-context';
+import { shapeFor, type KernelContext, type KernelShape } from '../gpu/kernel-context';
 import { ParamsWriter } from '../gpu/buffers';
-import { bindKernel, type Dispatch } from '../gpu/pipelines';
+import type { Dispatch } from '../gpu/pipelines';
+import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
+import { launchKernel } from './dispatch';
+import { checkArg } from './launch-checks';
+import { RMS, WORKGROUP_REDUCE } from './wgsl-lib';
 
 const WG = 64;
+const SOURCE = composeWgsl(wgslPiece('rmsnorm', source, [WORKGROUP_REDUCE, RMS]));
 
 export interface RmsNormArgs {
   x: GPUBuffer;
@@ -39,28 +44,29 @@ function params(rows: number, cols: number, eps: number, xs: number, xo: number,
 }
 
 function launch(ctx: KernelContext, entry: 'rmsnorm' | 'add_rmsnorm', shape: KernelShape, rows: number, label: string,
-  inputs: GPUBuffer[], outputs: GPUBuffer[], p: ParamsWriter): Dispatch {
-  const suffix = shape === 'row' ? 'row' : 'wg';
-  const pipeline = ctx.pipelines.get({ kernel: 'rmsnorm', entryPoint: `${entry}_${suffix}`, variant: shape, constants: { WG } }, source);
-  const uniform = kernelUniform(ctx, `${label}:params`, p);
-  return {
-    label,
-    pipeline,
-    bindGroup: bindKernel(ctx.device, label, pipeline, inputs, outputs, uniform),
+  inputs: GPUBuffer[], outputs: GPUBuffer[], params: ParamsWriter): Dispatch {
+  return launchKernel(ctx, label, {
+    source: SOURCE,
+    entryPoint: `${entry}_${shape === 'row' ? 'row' : 'wg'}`,
+    variant: shape,
+    constants: { WG },
+    inputs,
+    outputs,
+    params,
     workgroups: [shape === 'row' ? Math.ceil(rows / WG) : rows, 1, 1],
-  };
+  });
 }
 
 export function rmsnorm(ctx: KernelContext, a: RmsNormArgs, label = 'rmsnorm'): Dispatch {
   const shape = shapeFor(ctx, 'rmsnorm', a.shape);
-  if (shape === 'workgroup' && a.rows > 65535) throw new RangeError(`rmsnorm: ${a.rows} rows exceed one dispatch dimension`);
+  checkArg(shape === 'row' || a.rows <= 65535, label, 'rows', `(${a.rows}) exceed one dispatch dimension (65535)`);
   const p = params(a.rows, a.cols, a.eps, a.xStride ?? a.cols, a.xOffset ?? 0, a.yStride ?? a.cols, a.yOffset ?? 0);
   return launch(ctx, 'rmsnorm', shape, a.rows, label, [a.x, a.weight], [a.y], p);
 }
 
 export function addRmsnorm(ctx: KernelContext, a: AddRmsNormArgs, label = 'add_rmsnorm'): Dispatch {
   const shape = shapeFor(ctx, 'rmsnorm', a.shape);
-  if (shape === 'workgroup' && a.rows > 65535) throw new RangeError(`add_rmsnorm: ${a.rows} rows exceed one dispatch dimension`);
+  checkArg(shape === 'row' || a.rows <= 65535, label, 'rows', `(${a.rows}) exceed one dispatch dimension (65535)`);
   const p = params(a.rows, a.cols, a.eps, a.cols, 0, a.cols, 0);
   return launch(ctx, 'add_rmsnorm', shape, a.rows, label, [a.delta, a.weight], [a.h, a.y], p);
 }

@@ -1,13 +1,18 @@
 // Launcher for shaders/rope.wgsl: the interleaved rotary embedding of q, and the fused store of
 // kv_a's output into the latent KV cache (kv_a_layernorm + rope of k_pe + write at the current positions).
 import source from '../../../../shaders/rope.wgsl?raw';
-import { kernelUniform, type KernelContext, type KernelShape } from '../gpu/kernel-context';
+import type { KernelContext, KernelShape } from '../gpu/kernel-context';
 import { ParamsWriter } from '../gpu/buffers';
-import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
+import { grid1d, type Dispatch } from '../gpu/pipelines';
+import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
+import { launchKernel } from './dispatch';
+import { checkArg } from './launch-checks';
+import { RMS, ROPE_ROTATION, WORKGROUP_REDUCE } from './wgsl-lib';
 import { ROPE_MAX_POSITION } from '../model/rope';
 import type { LatentCacheLayout } from './mla';
 
 const WG = 64;
+const SOURCE = composeWgsl(wgslPiece('rope', source, [ROPE_ROTATION, WORKGROUP_REDUCE, RMS]));
 
 /** What every rope kernel reads: the table from model/rope.ts `ropeTable` and the position source. */
 export interface RopeInputs {
@@ -32,25 +37,30 @@ export interface RopeArgs extends RopeInputs {
   headStride?: number;
   /** Default 0; qk_nope_head_dim for q rows laid out per head as [q_nope | q_pe]. */
   offset?: number;
+  /** Rotate back (by −angle): DeepSeek-V4's attention output. Default false. */
+  inverse?: boolean;
 }
 
 /**
  * Entry `rope`. Bindings: 0 table (f32), 1 positions (u32), 2 x (f32, read-write), 3 params
- * {tokens, heads, half, row_stride, head_stride, offset, pos_index}. One invocation per (token, head, pair).
+ * {tokens, heads, half, row_stride, head_stride, offset, pos_index, inverse}. One invocation per (token, head, pair).
  */
 export function rope(ctx: KernelContext, a: RopeArgs, label = 'rope'): Dispatch {
-  if (a.rope % 2 !== 0) throw new RangeError(`rope: dimension ${a.rope} is odd`);
+  checkArg(a.rope % 2 === 0, label, 'rope', `(${a.rope}) is odd`);
   const half = a.rope / 2;
   const headStride = a.headStride ?? a.rope;
   const p = new ParamsWriter().u32(a.tokens).u32(a.heads).u32(half).u32(a.rowStride ?? a.heads * headStride)
-    .u32(headStride).u32(a.offset ?? 0).u32(a.positionIndex ?? 0).u32(0);
-  const pipeline = ctx.pipelines.get({ kernel: 'rope', entryPoint: 'rope', variant: 'pair', constants: { WG } }, source);
-  return {
-    label,
-    pipeline,
-    bindGroup: bindKernel(ctx.device, label, pipeline, [a.table, a.positions], [a.x], kernelUniform(ctx, `${label}:params`, p)),
+    .u32(headStride).u32(a.offset ?? 0).u32(a.positionIndex ?? 0).u32(a.inverse ? 1 : 0);
+  return launchKernel(ctx, label, {
+    source: SOURCE,
+    entryPoint: 'rope',
+    variant: 'pair',
+    constants: { WG },
+    inputs: [a.table, a.positions],
+    outputs: [a.x],
+    params: p,
     workgroups: grid1d(Math.ceil((a.tokens * a.heads * half) / WG)),
-  };
+  });
 }
 
 export interface KvStoreArgs extends RopeInputs {
@@ -79,16 +89,18 @@ export interface KvStoreArgs extends RopeInputs {
 export function kvStore(ctx: KernelContext, a: KvStoreArgs, label = 'kv_store'): Dispatch {
   const shape = a.shape ?? ctx.shape;
   const { kvLoraRank, rope: ropeDim, maxContext } = a.layout;
-  if (maxContext > ROPE_MAX_POSITION) throw new RangeError(`kv_store: context ${maxContext} exceeds the rope kernels' ${ROPE_MAX_POSITION} positions`);
-  if (shape === 'workgroup' && a.tokens > 65535) throw new RangeError(`kv_store: ${a.tokens} tokens exceed one dispatch dimension`);
+  checkArg(maxContext <= ROPE_MAX_POSITION, label, 'layout.maxContext', `(${maxContext}) exceeds the rope kernels' ${ROPE_MAX_POSITION} positions`);
+  checkArg(shape === 'row' || a.tokens <= 65535, label, 'tokens', `(${a.tokens}) exceed one dispatch dimension (65535)`);
   const p = new ParamsWriter().u32(a.tokens).u32(kvLoraRank).u32(ropeDim / 2).u32(a.kvStride ?? kvLoraRank + ropeDim)
     .u32(a.kvOffset ?? 0).u32(maxContext).u32(a.positionIndex ?? 0).f32(a.eps);
-  const entryPoint = shape === 'row' ? 'kv_store_row' : 'kv_store_wg';
-  const pipeline = ctx.pipelines.get({ kernel: 'rope', entryPoint, variant: shape, constants: { WG } }, source);
-  return {
-    label,
-    pipeline,
-    bindGroup: bindKernel(ctx.device, label, pipeline, [a.table, a.positions, a.kv, a.weight], [a.cache], kernelUniform(ctx, `${label}:params`, p)),
+  return launchKernel(ctx, label, {
+    source: SOURCE,
+    entryPoint: shape === 'row' ? 'kv_store_row' : 'kv_store_wg',
+    variant: shape,
+    constants: { WG },
+    inputs: [a.table, a.positions, a.kv, a.weight],
+    outputs: [a.cache],
+    params: p,
     workgroups: [shape === 'row' ? Math.ceil(a.tokens / WG) : a.tokens, 1, 1],
-  };
+  });
 }

@@ -1,8 +1,12 @@
 // Launcher for shaders/sample.wgsl: logits → token id on the GPU (greedy, temperature, top-k, top-p, seeded).
 import source from '../../../../shaders/sample.wgsl?raw';
-import { kernelUniform, type KernelContext, type KernelShape } from '../gpu/kernel-context';
+import type { KernelContext, KernelShape } from '../gpu/kernel-context';
 import { ParamsWriter } from '../gpu/buffers';
-import { bindKernel, grid1d, type Dispatch } from '../gpu/pipelines';
+import { grid1d, type Dispatch } from '../gpu/pipelines';
+import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
+import { launchKernel } from './dispatch';
+import { checkInt } from './launch-checks';
+import { RADIX_SELECT, WORKGROUP_REDUCE } from './wgsl-lib';
 
 export interface SamplingOptions {
   /** ≤ 0: greedy (argmax, lowest index on ties). */
@@ -34,6 +38,7 @@ export interface SampleArgs extends SamplingOptions {
 
 /** Invocations per row: software adapters pay per invocation at every barrier, so they get fewer. */
 const WG = { workgroup: 256, row: 64 } as const;
+const SOURCE = composeWgsl(wgslPiece('sample', source, [RADIX_SELECT, WORKGROUP_REDUCE]));
 
 /**
  * Entry `sample`, one workgroup per row (override WG: 256 for 'workgroup', 64 for 'row'). Bindings:
@@ -42,17 +47,20 @@ const WG = { workgroup: 256, row: 64 } as const;
  */
 export function sample(ctx: KernelContext, a: SampleArgs, label = 'sample'): Dispatch {
   const rows = a.rows ?? 1;
-  if (a.vocab < 1) throw new RangeError('sample: empty vocabulary');
+  checkInt(a.vocab, label, 'vocab', 1);
   const p = new ParamsWriter().u32(rows).u32(a.vocab).u32(a.logitsStride ?? a.vocab).u32(a.topK ?? 0).f32(a.topP ?? 1)
     .f32(a.temperature).u32(a.seed ?? 0).u32(a.stepIndex ?? 0).u32(a.stepOffset ?? 0).u32(0).u32(0).u32(0);
   const shape = a.shape ?? ctx.shape;
-  const pipeline = ctx.pipelines.get({ kernel: 'sample', entryPoint: 'sample', variant: shape, constants: { WG: WG[shape] } }, source);
-  return {
-    label,
-    pipeline,
-    bindGroup: bindKernel(ctx.device, label, pipeline, [a.logits, a.state], [a.ids], kernelUniform(ctx, `${label}:params`, p)),
+  return launchKernel(ctx, label, {
+    source: SOURCE,
+    entryPoint: 'sample',
+    variant: shape,
+    constants: { WG: WG[shape] },
+    inputs: [a.logits, a.state],
+    outputs: [a.ids],
+    params: p,
     workgroups: grid1d(rows),
-  };
+  });
 }
 
 function mix32(x: number): number {

@@ -1,29 +1,19 @@
 // The one typed description of a model that every part of webmoe works from, normalized from a
-// Hugging Face config.json (model_type deepseek_v2 or deepseek_v3). Field meanings: shared/deepseek.md.
+// Hugging Face config.json: model_type deepseek_v2 or deepseek_v3 (family 'v3', this file; field meanings:
+// docs/architecture-v3.md#config) or deepseek_v4 (family 'v4', config-v4.ts).
 import { WebmoeError } from '../errors';
+import { Fields, configObject, parseVocab, parseYarn } from './config-fields';
+import type { RopeConfig, YarnConfig } from './rope-config';
+export type { RopeConfig, YarnConfig } from './rope-config';
+import { isV4ConfigJson, parseV4Config, type V4Config } from './config-v4';
 
 export type ModelType = 'deepseek_v2' | 'deepseek_v3';
-export type ScoringFunc = 'softmax' | 'sigmoid';
+/** V2 softmax, V3 sigmoid; sqrtsoftplus is V4's (config-v4.ts), which V2/V3 configs do not accept. */
+export type ScoringFunc = 'softmax' | 'sigmoid' | 'sqrtsoftplus';
 export type TopkMethod = 'greedy' | 'group_limited_greedy' | 'noaux_tc';
 /** Per-layer kinds, so that another attention family (V4's compressed attention) can be added per layer. */
 export type AttentionKind = 'mla';
 export type FfnKind = 'dense' | 'moe';
-
-export interface YarnConfig {
-  factor: number;
-  originalMaxPositions: number;
-  betaFast: number;
-  betaSlow: number;
-  mscale: number;
-  mscaleAllDim: number;
-}
-
-export interface RopeConfig {
-  theta: number;
-  /** qk_rope_head_dim: rotated in adjacent pairs (x[2i], x[2i+1]). */
-  dim: number;
-  yarn: YarnConfig | null;
-}
 
 export interface MoeConfig {
   nRoutedExperts: number;
@@ -46,7 +36,9 @@ export interface LayerSpec {
   ffn: FfnKind;
 }
 
+/** V2, V2-Lite, V3 (and V3-shaped models such as Moonlight): MLA attention, dense and MoE layers. */
 export interface ModelConfig {
+  family: 'v3';
   modelType: ModelType;
   vocabSize: number;
   hiddenSize: number;
@@ -70,70 +62,21 @@ export interface ModelConfig {
   eosTokenIds: number[];
 }
 
-type Json = Record<string, unknown>;
-
-class Fields {
-  constructor(private readonly json: Json, private readonly source: string) {}
-
-  private fail(field: string, why: string): never {
-    throw new WebmoeError('model-format', `${this.source}: field "${field}" ${why}`, { detail: { file: this.source, field } });
-  }
-
-  has(field: string): boolean {
-    return this.json[field] !== undefined;
-  }
-
-  int(field: string, fallback?: number, min = 1): number {
-    const v = this.json[field] ?? fallback;
-    if (v === undefined) this.fail(field, 'is missing');
-    if (typeof v !== 'number' || !Number.isInteger(v)) this.fail(field, `must be an integer, got ${JSON.stringify(v)}`);
-    if (v < min) this.fail(field, `must be at least ${min}, got ${v}`);
-    return v;
-  }
-
-  intOrNull(field: string): number | null {
-    if (!(field in this.json)) this.fail(field, 'is missing (null is allowed)');
-    return this.json[field] === null ? null : this.int(field);
-  }
-
-  num(field: string, fallback?: number): number {
-    const v = this.json[field] ?? fallback;
-    if (v === undefined) this.fail(field, 'is missing');
-    if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(field, `must be a number, got ${JSON.stringify(v)}`);
-    return v;
-  }
-
-  bool(field: string, fallback: boolean): boolean {
-    const v = this.json[field] ?? fallback;
-    if (typeof v !== 'boolean') this.fail(field, `must be true or false, got ${JSON.stringify(v)}`);
-    return v;
-  }
-
-  oneOf<T extends string>(field: string, allowed: readonly T[], fallback: T): T {
-    const v = this.json[field] ?? fallback;
-    if (!allowed.includes(v as T)) this.fail(field, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(v)}`);
-    return v as T;
-  }
-
-  check(ok: boolean, field: string, why: string): void {
-    if (!ok) this.fail(field, why);
-  }
-}
+/** Any model webmoe reads, told apart by `family`. */
+export type AnyModelConfig = ModelConfig | V4Config;
 
 /**
  * Normalizes a Hugging Face config.json. Structural sizes are required; behavioural fields default to
  * what the model_type's released checkpoints use. Throws WebmoeError('model-format') naming the field.
  */
-export function parseHfConfig(json: unknown, source = 'config.json'): ModelConfig {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new WebmoeError('model-format', `${source}: expected a JSON object`, { detail: { file: source } });
-  }
-  const j = json as Json;
+export function parseHfConfig(json: unknown, source = 'config.json'): AnyModelConfig {
+  const j = configObject(json, source);
+  if (isV4ConfigJson(j)) return parseV4Config(j, source);
   const f = new Fields(j, source);
   const modelType = j.model_type;
   if (modelType !== 'deepseek_v2' && modelType !== 'deepseek_v3') {
     throw new WebmoeError('model-format',
-      `${source}: model_type ${JSON.stringify(modelType)} is not supported (webmoe runs deepseek_v2 and deepseek_v3)`,
+      `${source}: model_type ${JSON.stringify(modelType)} is not supported (webmoe reads deepseek_v2, deepseek_v3 and deepseek_v4)`,
       { detail: { file: source, field: 'model_type' } });
   }
   const v3 = modelType === 'deepseek_v3';
@@ -181,32 +124,13 @@ export function parseHfConfig(json: unknown, source = 'config.json'): ModelConfi
 
   const qkRope = f.int('qk_rope_head_dim');
   f.check(qkRope % 2 === 0, 'qk_rope_head_dim', `must be even (rotated in pairs), got ${qkRope}`);
-  let yarn: YarnConfig | null = null;
-  const rs = j.rope_scaling;
-  if (rs !== undefined && rs !== null) {
-    if (typeof rs !== 'object') f.check(false, 'rope_scaling', 'must be an object or null');
-    const r = new Fields(rs as Json, `${source} rope_scaling`);
-    const type = (rs as Json).type ?? (rs as Json).rope_type;
-    if (type !== 'yarn') f.check(false, 'rope_scaling', `type ${JSON.stringify(type)} is not supported (only yarn)`);
-    yarn = {
-      factor: r.num('factor'),
-      originalMaxPositions: r.int('original_max_position_embeddings', 4096),
-      betaFast: r.num('beta_fast', 32),
-      betaSlow: r.num('beta_slow', 1),
-      mscale: r.num('mscale', 1),
-      mscaleAllDim: r.num('mscale_all_dim', 0),
-    };
-  }
-
-  const eos = j.eos_token_id;
-  const eosTokenIds = eos === undefined || eos === null ? [] : Array.isArray(eos) ? eos.map(Number) : [Number(eos)];
-  const vocabSize = f.int('vocab_size');
-  for (const id of eosTokenIds) f.check(Number.isInteger(id) && id >= 0 && id < vocabSize, 'eos_token_id', `(${id}) is outside the vocabulary`);
-  if (f.has('tie_word_embeddings')) f.check(f.bool('tie_word_embeddings', false) === false, 'tie_word_embeddings', 'must be false: DeepSeek models keep a separate lm_head');
+  const yarn = parseYarn(f);
+  const vocab = parseVocab(f);
 
   return {
+    family: 'v3',
     modelType,
-    vocabSize,
+    vocabSize: vocab.vocabSize,
     hiddenSize,
     numLayers,
     numMtpLayers: f.int('num_nextn_predict_layers', 0, 0),
@@ -222,7 +146,16 @@ export function parseHfConfig(json: unknown, source = 'config.json'): ModelConfi
     rope: { theta: f.num('rope_theta', 10000), dim: qkRope, yarn },
     rmsNormEps: f.num('rms_norm_eps', 1e-6),
     maxPositionEmbeddings: f.int('max_position_embeddings', 4096),
-    bosTokenId: j.bos_token_id === undefined || j.bos_token_id === null ? null : f.int('bos_token_id', undefined, 0),
-    eosTokenIds,
+    bosTokenId: vocab.bosTokenId,
+    eosTokenIds: vocab.eosTokenIds,
   };
+}
+
+/**
+ * The V2/V3 description of a model, for code that runs only those families: a V4 model is refused with a
+ * WebmoeError('model-format') that says `what` does not run it yet.
+ */
+export function requireV3(c: AnyModelConfig, what: string): ModelConfig {
+  if (c.family === 'v3') return c;
+  throw new WebmoeError('model-format', `${what} does not run DeepSeek-V4 models (model_type ${c.modelType}) yet`, { detail: { field: 'model_type' } });
 }

@@ -12,13 +12,22 @@
 //   q4   q: uint4 [rows][G·32], 8 per 32-bit word, element j of a word in bits 4j..4j+3
 //        scales: f16 [rows][G], mins: f16 [rows][G]         w = q · scale + min  (q in 0..15)
 //   fp8  q: e4m3 bytes [rows][cols], scales: f32 [ceil(rows/128)][ceil(cols/128)]
-//                                                            w = e4m3(q) · scale (DeepSeek's weight_scale_inv)
+//                                                            w = e4m3(q) · scale (DeepSeek's weight_scale_inv;
+//                                                            V4's E8M0 `.scale` bytes are powers of two, exact in f32)
+//   fp4  q: e2m1 nibbles [rows][G·32], element 2j of a row in the low nibble of byte j and 2j+1 in the high
+//        one (DeepSeek-V4's packing of its experts; as q4, element k of a 32-bit word in bits 4k..4k+3);
+//        scales: e8m0 bytes [rows][G]                      w = e2m1(q) · 2^(scale − 127)
+//   u32  q: u32 [rows][cols]: an integer table (V4's tid2eid), not a weight of a product
 //
 // WEIGHT_FORMATS' order is the kernels' FORMAT index (shaders/matmul.wgsl): new formats are appended.
-// bf16 stores BF16 checkpoint tensors losslessly at half of f32's bytes (the router weight).
+// bf16 stores BF16 checkpoint tensors losslessly at half of f32's bytes (the router weight). fp4 holds
+// V4's FP4 experts as released, bit for bit.
 
-export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4' | 'fp8' | 'bf16';
-export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'f16', 'q8', 'q4', 'fp8', 'bf16'];
+export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4' | 'fp8' | 'bf16' | 'fp4' | 'u32';
+/** The formats matrix products read, in the kernels' FORMAT index order (u32 tables are not among them). */
+export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'f16', 'q8', 'q4', 'fp8', 'bf16', 'fp4'];
+/** Every format a manifest tensor may have. */
+export const TENSOR_FORMATS: readonly WeightFormat[] = [...WEIGHT_FORMATS, 'u32'];
 
 export const GROUP = 32;
 export const FP8_BLOCK = 128;
@@ -50,6 +59,8 @@ export const BITS_PER_WEIGHT: Record<WeightFormat, number> = {
   q4: 4 + 32 / GROUP,
   fp8: 8 + 32 / (FP8_BLOCK * FP8_BLOCK),
   bf16: 16,
+  fp4: 4 + 8 / GROUP,
+  u32: 32,
 };
 
 export function groupsPerRow(cols: number): number {
@@ -63,12 +74,14 @@ export function tensorLayout(format: WeightFormat, shape: readonly number[]): Te
   const sections: { q: number; scales?: number; mins?: number } = { q: 0 };
   const G = groupsPerRow(cols);
   switch (format) {
-    case 'f32': sections.q = rows * cols * 4; break;
+    case 'f32':
+    case 'u32': sections.q = rows * cols * 4; break;
     case 'f16':
     case 'bf16': sections.q = rows * cols * 2; break;
     case 'q8': sections.q = rows * G * GROUP; sections.scales = rows * G * 2; break;
     case 'q4': sections.q = rows * G * GROUP / 2; sections.scales = rows * G * 2; sections.mins = rows * G * 2; break;
     case 'fp8': sections.q = rows * cols; sections.scales = Math.ceil(rows / FP8_BLOCK) * Math.ceil(cols / FP8_BLOCK) * 4; break;
+    case 'fp4': sections.q = rows * G * GROUP / 2; sections.scales = rows * G; break;
   }
   let offset = 0;
   const place = (bytes: number | undefined): Section | null => {
@@ -147,11 +160,25 @@ export function e4m3ToF32(b: number): number {
   return s * (1 + m / 8) * 2 ** (e - 7);
 }
 
+/** OCP FP4 E2M1 nibble: sign in bit 3, then 2 exponent bits and 1 mantissa bit (0, ±0.5 … ±6, no NaN). */
+export function e2m1ToF32(nibble: number): number {
+  const m = E2M1_VALUES[nibble & 7];
+  return nibble & 8 ? -m : m;
+}
+
+/** The magnitudes of E2M1 codes 0 … 7. */
+export const E2M1_VALUES: readonly number[] = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
+
+/** OCP E8M0 scale byte: 2^(b − 127), b = 255 is NaN. Every value is exact in f32 (2^-127 as a subnormal). */
+export function e8m0ToF32(b: number): number {
+  return b === 255 ? NaN : 2 ** (b - 127);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // Dequantization (the definition of each format; kernels must agree with it)
 // ---------------------------------------------------------------------------------------------------
 
-/** Dequantizes a whole tensor from its bytes (laid out by tensorLayout) into row-major f32. */
+/** Dequantizes a whole tensor from its bytes (laid out by tensorLayout) into row-major f32 (u32 tables: exact below 2^24). */
 export function dequantize(layout: TensorLayout, bytes: Uint8Array): Float32Array {
   const { rows, cols } = layout;
   if (bytes.byteLength < layout.bytes) throw new RangeError(`dequantize: ${bytes.byteLength} bytes, layout needs ${layout.bytes}`);
@@ -162,6 +189,9 @@ export function dequantize(layout: TensorLayout, bytes: Uint8Array): Float32Arra
   switch (layout.format) {
     case 'f32':
       for (let i = 0; i < rows * cols; i++) out[i] = dv.getFloat32(q + 4 * i, true);
+      break;
+    case 'u32':
+      for (let i = 0; i < rows * cols; i++) out[i] = dv.getUint32(q + 4 * i, true);
       break;
     case 'f16':
       for (let i = 0; i < rows * cols; i++) out[i] = f16ToF32(dv.getUint16(q + 2 * i, true));
@@ -199,6 +229,16 @@ export function dequantize(layout: TensorLayout, bytes: Uint8Array): Float32Arra
         for (let c = 0; c < cols; c++) {
           const s = dv.getFloat32(sc + 4 * (Math.floor(r / FP8_BLOCK) * bc + Math.floor(c / FP8_BLOCK)), true);
           out[r * cols + c] = e4m3ToF32(dv.getUint8(q + r * cols + c)) * s;
+        }
+      }
+      break;
+    }
+    case 'fp4': {
+      const sc = layout.scales!.offset;
+      for (let r = 0; r < rows; r++) {
+        for (let c = 0; c < cols; c++) {
+          const byte = dv.getUint8(q + r * G * (GROUP / 2) + (c >> 1));
+          out[r * cols + c] = e2m1ToF32(c & 1 ? byte >> 4 : byte & 15) * e8m0ToF32(dv.getUint8(sc + r * G + Math.floor(c / GROUP)));
         }
       }
       break;

@@ -5,20 +5,22 @@
 // - Every tensor starts on a 256-byte boundary (`alignment`) of its shard; its bytes are laid out by
 //   formats.ts `tensorLayout(format, shape)` and number exactly `layout.bytes`.
 // - Order: the main model's non-expert tensors, then the routed experts layer by layer (expert by expert,
-//   each expert's gate_proj, up_proj, down_proj in that order), then the MTP layers' tensors (mtp: true),
-//   again non-expert tensors first, then their experts.
+//   each expert's gate, up and down projections in that order: V2/V3 gate_proj, up_proj, down_proj; V4 w1,
+//   w3, w2), then the MTP layers' tensors (mtp: true), again non-expert tensors first, then their experts.
+//   MTP tensors are present only when `mtp` is true (the converter's --mtp); nothing in the main forward
+//   pass reads them, so a loader skips every tensor and expert range marked mtp unless it drafts with MTP.
 // - Each routed expert's three matrices lie in one contiguous range (`experts[i]`: from gate's first byte to
 //   down's last, alignment padding between them), so that an expert can be fetched and paged as one piece.
 // - A tensor or expert range never straddles a shard boundary, except one that alone is larger than a shard
 //   (`shardBytes`): that one starts at offset 0 of a fresh shard, fills it to exactly `shardBytes` bytes
 //   and continues at offset 0 of the following shard(s); the tensors inside such an expert range follow it
 //   across the boundary. `rangePieces` splits any range accordingly.
-// - Each shard's SHA-256 covers its whole file; norms and the correction bias are f32, router weights f32
-//   or (from BF16 checkpoints, losslessly) bf16.
+// - Each shard's SHA-256 covers its whole file; norms and biases are f32, router and `precise` tensors f32 or
+//   (from BF16 checkpoints, losslessly) bf16, tables u32.
 import { WebmoeError } from '../errors';
-import { parseHfConfig, type ModelConfig } from './config';
-import { WEIGHT_FORMATS, tensorLayout, type WeightFormat } from './formats';
-import { expectedTensors, type TensorKind, type TensorSpec } from './tensors';
+import { parseHfConfig, type AnyModelConfig } from './config';
+import { TENSOR_FORMATS, WEIGHT_FORMATS, tensorLayout, type WeightFormat } from './formats';
+import { TENSOR_KINDS, expectedTensors, expertGroups, type TensorKind, type TensorSpec } from './tensors';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const MANIFEST_FORMAT = 'webmoe';
@@ -46,7 +48,7 @@ export interface ManifestTensor extends ByteRange {
   mtp: boolean;
 }
 
-/** The contiguous range holding one routed expert's gate_proj, up_proj and down_proj (in that order). */
+/** The contiguous range holding one routed expert's gate, up and down projections (in that order). */
 export interface ManifestExpert extends ByteRange {
   layer: number;
   expert: number;
@@ -77,12 +79,17 @@ export interface Manifest {
   converterVersion?: number;
   model: {
     /** The normalized description. parseManifest recomputes it from `hf`, so a newer engine's normalization wins. */
-    config: ModelConfig;
+    config: AnyModelConfig;
     /** config.json of the source checkpoint, verbatim. */
     hf: Record<string, unknown>;
   };
-  /** The format of linear and embedding weights (other tensors are f32). */
+  /** The format asked for linear and embedding weights; each tensor's `format` says what it got (see formatFor in the converter). */
   quant: WeightFormat;
+  /**
+   * Whether the MTP modules' tensors (mtp: true) are in the folder. Absent in manifests written before the
+   * field, whose converters always included them: read as true.
+   */
+  mtp: boolean;
   alignment: number;
   /** The most bytes a shard holds. */
   shardBytes: number;
@@ -117,7 +124,17 @@ export function rangePieces(shards: readonly { bytes: number }[], range: ByteRan
 type Json = Record<string, unknown>;
 const FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 const SHA256 = /^[0-9a-f]{64}$/;
-const KINDS: readonly TensorKind[] = ['linear', 'embedding', 'norm', 'router', 'bias'];
+
+/** The formats each kind of tensor may be stored in. */
+const KIND_FORMATS: Record<TensorKind, readonly WeightFormat[]> = {
+  linear: WEIGHT_FORMATS,
+  embedding: WEIGHT_FORMATS,
+  norm: ['f32'],
+  bias: ['f32'],
+  router: ['f32', 'bf16'],
+  precise: ['f32', 'bf16'],
+  table: ['u32'],
+};
 
 class Checker {
   constructor(readonly source: string) {}
@@ -182,6 +199,8 @@ export function parseManifest(json: unknown, source = MANIFEST_FILE): Manifest {
   const hf = c.obj(model.hf, 'model.hf');
   const config = parseHfConfig(hf, `${source} model.hf`);
   const quant = c.oneOf(m.quant, 'quant', WEIGHT_FORMATS);
+  if (m.mtp !== undefined && typeof m.mtp !== 'boolean') c.fail('mtp', `must be true or false, got ${JSON.stringify(m.mtp)}`);
+  const mtp = m.mtp !== false;
   const alignment = c.int(m.alignment, 'alignment', 1);
   if (alignment !== TENSOR_ALIGNMENT) c.fail('alignment', `must be ${TENSOR_ALIGNMENT}, got ${alignment}`);
   const shardBytes = c.int(m.shardBytes, 'shardBytes', alignment);
@@ -219,9 +238,9 @@ export function parseManifest(json: unknown, source = MANIFEST_FILE): Manifest {
     const o = c.obj(v, f);
     const t: ManifestTensor = {
       name: c.str(o.name, `${f}.name`),
-      kind: c.oneOf(o.kind, `${f}.kind`, KINDS),
+      kind: c.oneOf(o.kind, `${f}.kind`, TENSOR_KINDS),
       shape: c.arr(o.shape, `${f}.shape`).map((d, k) => c.int(d, `${f}.shape[${k}]`, 1)),
-      format: c.oneOf(o.format, `${f}.format`, WEIGHT_FORMATS),
+      format: c.oneOf(o.format, `${f}.format`, TENSOR_FORMATS),
       layer: c.intOrNull(o.layer, `${f}.layer`),
       expert: c.intOrNull(o.expert, `${f}.expert`),
       mtp: o.mtp === true,
@@ -233,8 +252,8 @@ export function parseManifest(json: unknown, source = MANIFEST_FILE): Manifest {
     if (t.shape.length < 1 || t.shape.length > 2) c.fail(`${f}.shape`, `tensor "${t.name}": must have 1 or 2 dimensions`);
     const want = tensorLayout(t.format, t.shape).bytes;
     if (t.bytes !== want) c.fail(`${f}.bytes`, `tensor "${t.name}": ${t.bytes} bytes, but [${t.shape.join(', ')}] in ${t.format} takes ${want}`);
-    if (t.kind === 'router' && t.format !== 'f32' && t.format !== 'bf16') c.fail(`${f}.format`, `tensor "${t.name}": a router tensor must be f32 or bf16`);
-    if ((t.kind === 'norm' || t.kind === 'bias') && t.format !== 'f32') c.fail(`${f}.format`, `tensor "${t.name}": a ${t.kind} tensor must be f32`);
+    const allowed = KIND_FORMATS[t.kind];
+    if (!allowed.includes(t.format)) c.fail(`${f}.format`, `tensor "${t.name}": a ${t.kind} tensor must be ${allowed.join(' or ')}, got ${t.format}`);
     checkRange(t, f, `tensor "${t.name}"`);
     return t;
   });
@@ -244,7 +263,7 @@ export function parseManifest(json: unknown, source = MANIFEST_FILE): Manifest {
     if (byName.has(t.name)) c.fail(`tensors[${i}].name`, `tensor "${t.name}" is listed twice`);
     byName.set(t.name, t);
   });
-  const expected = expectedTensors(config, true);
+  const expected = expectedTensors(config, mtp);
   const expectedNames = new Set(expected.map((s) => s.name));
   for (const s of expected) {
     const t = byName.get(s.name);
@@ -258,6 +277,8 @@ export function parseManifest(json: unknown, source = MANIFEST_FILE): Manifest {
     if (!expectedNames.has(t.name)) c.fail('tensors', `tensor "${t.name}" is not part of the model description`, { tensor: t.name });
   }
 
+  // Each routed expert's matrices, in the order its range holds them (gate, up, down).
+  const expertSpecs = new Map(expertGroups(expected).map((g) => [`${g[0].layer}/${g[0].expert}`, g]));
   const experts = c.arr(m.experts, 'experts').map((v, i): ManifestExpert => {
     const f = `experts[${i}]`;
     const o = c.obj(v, f);
@@ -271,19 +292,19 @@ export function parseManifest(json: unknown, source = MANIFEST_FILE): Manifest {
     };
     checkRange(e, f, `expert ${e.expert} of layer ${e.layer}`);
     if (e.mtp !== e.layer >= config.numLayers) c.fail(`${f}.mtp`, `expert ${e.expert} of layer ${e.layer}: mtp must be ${e.layer >= config.numLayers}`);
-    const p = `model.layers.${e.layer}.mlp.experts.${e.expert}`;
+    const specs = expertSpecs.get(`${e.layer}/${e.expert}`);
+    if (!specs) c.fail(f, `names expert ${e.expert} of layer ${e.layer}, which the model description does not have`);
     let end = e.offset;
-    for (const proj of ['gate_proj', 'up_proj', 'down_proj']) {
-      const t = byName.get(`${p}.${proj}.weight`);
-      if (!t) c.fail(f, `names expert ${e.expert} of layer ${e.layer}, which has no ${proj}`);
+    specs.forEach((s, k) => {
+      const t = byName.get(s.name)!;
       // Linear offsets within the range: shard·shardBytes + offset orders bytes across spanned shards too.
       const at = (r: ByteRange) => r.shard * shardBytes + r.offset;
-      if (at(t) < at(e) + (end - e.offset) || at(t) + t.bytes > at(e) + e.bytes || (proj === 'gate_proj' && at(t) !== at(e))) {
-        c.fail(f, `expert ${e.expert} of layer ${e.layer}: ${proj} does not lie in order inside the expert's range`, { tensor: t.name });
+      if (at(t) < at(e) + (end - e.offset) || at(t) + t.bytes > at(e) + e.bytes || (k === 0 && at(t) !== at(e))) {
+        c.fail(f, `expert ${e.expert} of layer ${e.layer}: ${s.name} does not lie in order inside the expert's range`, { tensor: t.name });
       }
       end = e.offset + (at(t) - at(e)) + t.bytes;
-    }
-    if (end !== e.offset + e.bytes) c.fail(`${f}.bytes`, `expert ${e.expert} of layer ${e.layer}: range does not end with down_proj`);
+    });
+    if (end !== e.offset + e.bytes) c.fail(`${f}.bytes`, `expert ${e.expert} of layer ${e.layer}: range does not end with ${specs[specs.length - 1].name}`);
     return e;
   });
   const expertKeys = new Set(experts.map((e) => `${e.layer}/${e.expert}`));
@@ -292,5 +313,5 @@ export function parseManifest(json: unknown, source = MANIFEST_FILE): Manifest {
   }
   if (expertKeys.size !== experts.length) c.fail('experts', 'lists an expert twice');
 
-  return { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, ...(m.converterVersion === undefined ? {} : { converterVersion: c.int(m.converterVersion, 'converterVersion') }), model: { config, hf }, quant, alignment, shardBytes, tensors, experts, shards, tokenizer, source: sourceInfo };
+  return { format: MANIFEST_FORMAT, version: MANIFEST_VERSION, ...(m.converterVersion === undefined ? {} : { converterVersion: c.int(m.converterVersion, 'converterVersion') }), model: { config, hf }, quant, mtp, alignment, shardBytes, tensors, experts, shards, tokenizer, source: sourceInfo };
 }

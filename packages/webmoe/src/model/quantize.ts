@@ -12,6 +12,9 @@
 //        |w| that rounds beyond the bf16 range (≈ 3.39e38) is an error
 //   fp8  per 128×128 block: scale = f32(amax/448), q = e4m3(w/scale) rounded to nearest even, saturating at
 //        448: |ŵ−w| ≤ 2^-4·|w| where w/scale is a normal e4m3 (≥ 2^-6), ≤ 2^-10·scale below
+//   fp4  per group of 32: scale = 2^⌈log2(max(amax, 6·2^-126)/6)⌉ (an e8m0 byte), q = e2m1(w/scale) rounded to
+//        nearest even: |ŵ−w| ≤ max(scale, |w|)/4 (V4's own FP4 rounding)
+//   u32  integers 0 … 2^32−1 only, exact; anything else is an error
 //
 // Rounding the f16 scale up (and q4's min down) keeps every group's values inside the representable range,
 // so the bounds hold without a clamp error. A non-finite source value is an error (RangeError naming its
@@ -92,25 +95,36 @@ function absMax(v: Float32Array, from: number, to: number): number {
   return amax;
 }
 
-function quantizeQ8(v: Float32Array, rows: number, cols: number): QuantizedRows {
+/**
+ * Calls `each` for every group of 32 columns (fewer at a row's end) with its first and end index in `v`,
+ * its index r·G + g and its largest |w|; a non-finite value is an error.
+ */
+function eachGroup(v: Float32Array, rows: number, cols: number, each: (base: number, end: number, group: number, amax: number) => void): void {
   const G = groupsPerRow(cols);
-  const q = new Int8Array(rows * G * GROUP);
-  const scales = new Uint16Array(rows * G);
   for (let r = 0; r < rows; r++) {
     for (let g = 0; g < G; g++) {
       const base = r * cols + g * GROUP;
       const end = base + Math.min(GROUP, cols - g * GROUP);
       const amax = absMax(v, base, end);
       if (!Number.isFinite(amax)) nonFinite(v, base, end, cols);
-      const h = f16Toward(amax / 127, 1);
-      const s = half(h);
-      const inv = s > 0 ? 1 / s : 0;
-      // |x·inv| ≤ 127 because the scale was rounded up, so no clamp is needed. Shifting to positive values
-      // lets truncation round (half up), which is much faster than Math.round here.
-      for (let i = base, o = (r * G + g) * GROUP; i < end; i++, o++) q[o] = ((v[i] * inv + 128.5) | 0) - 128;
-      scales[r * G + g] = h;
+      each(base, end, r * G + g, amax);
     }
   }
+}
+
+function quantizeQ8(v: Float32Array, rows: number, cols: number): QuantizedRows {
+  const G = groupsPerRow(cols);
+  const q = new Int8Array(rows * G * GROUP);
+  const scales = new Uint16Array(rows * G);
+  eachGroup(v, rows, cols, (base, end, group, amax) => {
+    const h = f16Toward(amax / 127, 1);
+    const s = half(h);
+    const inv = s > 0 ? 1 / s : 0;
+    // |x·inv| ≤ 127 because the scale was rounded up, so no clamp is needed. Shifting to positive values
+    // lets truncation round (half up), which is much faster than Math.round here.
+    for (let i = base, o = group * GROUP; i < end; i++, o++) q[o] = ((v[i] * inv + 128.5) | 0) - 128;
+    scales[group] = h;
+  });
   return { q: new Uint8Array(q.buffer), scales: new Uint8Array(scales.buffer), mins: null };
 }
 
@@ -158,8 +172,11 @@ function encodeE4m3(scaled: Float32Array, bits: Uint32Array, n: number, q: Uint8
   }
 }
 
-/** `rows` should be a multiple of 128 unless it ends the tensor: blocks start at row 0 of this run. */
-function quantizeFp8(v: Float32Array, rows: number, cols: number): QuantizedRows {
+/**
+ * `rows` should be a multiple of 128 unless it ends the tensor: blocks start at row 0 of this run.
+ * `scaleFor` gives a block's scale from its largest |w|.
+ */
+function quantizeFp8(v: Float32Array, rows: number, cols: number, scaleFor = (amax: number) => Math.fround(amax / E4M3_MAX)): QuantizedRows {
   const br = Math.ceil(rows / FP8_BLOCK);
   const bc = Math.ceil(cols / FP8_BLOCK);
   const q = new Uint8Array(rows * cols);
@@ -179,7 +196,7 @@ function quantizeFp8(v: Float32Array, rows: number, cols: number): QuantizedRows
     }
     for (let bj = 0; bj < bc; bj++) {
       if (!Number.isFinite(amax[bj])) nonFinite(v, r0 * cols, r1 * cols, cols);
-      const s = Math.fround(amax[bj] / E4M3_MAX);
+      const s = scaleFor(amax[bj]);
       scales[bi * bc + bj] = s;
       inv[bj] = s > 0 ? 1 / s : 0;
     }
@@ -193,6 +210,64 @@ function quantizeFp8(v: Float32Array, rows: number, cols: number): QuantizedRows
     }
   }
   return { q, scales: new Uint8Array(scales.buffer), mins: null };
+}
+
+/** E2M1 code of v (|v| ≤ 6), nearest, ties to the even code; the sign bit is set for negative v. */
+export function f32ToE2m1(v: number): number {
+  const a = Math.abs(v);
+  // Midpoints between the magnitudes 0, .5, 1, 1.5, 2, 3, 4, 6; a tie goes to the even code, so the
+  // comparison is ≤ where the lower neighbour's code is even and < where it is odd.
+  const code = a <= 0.25 ? 0 : a < 0.75 ? 1 : a <= 1.25 ? 2 : a < 1.75 ? 3 : a <= 2.5 ? 4 : a < 3.5 ? 5 : a <= 5 ? 6 : 7;
+  return v < 0 ? code | 8 : code;
+}
+
+/**
+ * The e8m0 byte of the least power of two s with top·s ≥ max(amax, top·2^-126): every |w|/s of the group
+ * then fits a format whose largest value is `top` (e2m1: 6, e4m3: 448). DeepSeek-V4's scale rule (ue8m0).
+ */
+export function e8m0ScaleByte(amax: number, top: number): number {
+  const a = Math.max(amax, top * 2 ** -126);
+  let e = Math.ceil(Math.log2(a / top));
+  // log2 may be off by an ulp near powers of two: settle e exactly.
+  while (top * 2 ** e < a) e++;
+  while (e > -126 && top * 2 ** (e - 1) >= a) e--;
+  return e + 127;
+}
+
+function quantizeFp4(v: Float32Array, rows: number, cols: number): QuantizedRows {
+  const G = groupsPerRow(cols);
+  const q = new Uint8Array((rows * G * GROUP) / 2);
+  const scales = new Uint8Array(rows * G);
+  eachGroup(v, rows, cols, (base, end, group, amax) => {
+    const b = e8m0ScaleByte(amax, 6);
+    const inv = 2 ** (127 - b); // exact: a power of two
+    const o = (group * GROUP) >> 1;
+    for (let i = base; i < end; i++) q[o + ((i - base) >> 1)] |= f32ToE2m1(v[i] * inv) << (((i - base) & 1) * 4);
+    scales[group] = b;
+  });
+  return { q, scales, mins: null };
+}
+
+function quantizeU32(v: Float32Array, rows: number, cols: number): QuantizedRows {
+  if (!Number.isFinite(absMax(v, 0, rows * cols))) nonFinite(v, 0, rows * cols, cols);
+  const out = new Uint32Array(rows * cols);
+  for (let i = 0; i < out.length; i++) {
+    const x = v[i];
+    if (!(Number.isInteger(x) && x >= 0 && x <= 0xffffffff)) throw new RangeError(`value ${x} at row ${Math.floor(i / cols)}, column ${i % cols} is not an integer in 0 … 2^32−1`);
+    out[i] = x;
+  }
+  return { q: new Uint8Array(out.buffer), scales: null, mins: null };
+}
+
+/**
+ * fp8 as DeepSeek-V4 releases it: power-of-two block scales (ue8m0), returned as their e8m0 bytes (F8_E8M0)
+ * rather than fp8's f32. Used to write V4-style checkpoints; `rows` as for quantizeRows.
+ */
+export function quantizeFp8Ue8m0(values: Float32Array, rows: number, cols: number): { q: Uint8Array; scales: Uint8Array } {
+  const parts = quantizeFp8(values, rows, cols, (amax) => 2 ** (e8m0ScaleByte(amax, E4M3_MAX) - 127));
+  const f = new Float32Array(parts.scales!.buffer);
+  // A power of two 2^(b−127) ≥ 2^-126 has the f32 exponent field b.
+  return { q: parts.q, scales: Uint8Array.from(new Uint32Array(f.buffer), (bits) => bits >>> 23) };
 }
 
 function quantizeF16(v: Float32Array, rows: number, cols: number): QuantizedRows {
@@ -250,6 +325,8 @@ export function quantizeRows(format: WeightFormat, values: Float32Array, rows: n
     case 'q4': return quantizeQ4(values, rows, cols);
     case 'fp8': return quantizeFp8(values, rows, cols);
     case 'bf16': return quantizeBf16(values, rows, cols);
+    case 'fp4': return quantizeFp4(values, rows, cols);
+    case 'u32': return quantizeU32(values, rows, cols);
   }
 }
 

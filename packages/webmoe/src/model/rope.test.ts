@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { RopeConfig, YarnConfig } from './config';
 import { ropeInvFreq, ropeTable, softmaxScale, yarnCorrectionRange, yarnMscale } from './rope';
 
-// The released configs' rope settings (shared/deepseek.md).
+// The released configs' rope settings (docs/architecture-v3.md#config).
 const yarnV3: YarnConfig = { factor: 40, originalMaxPositions: 4096, betaFast: 32, betaSlow: 1, mscale: 1, mscaleAllDim: 1 };
 const yarnV2Lite: YarnConfig = { ...yarnV3, mscale: 0.707, mscaleAllDim: 0.707 };
 const ropeV3: RopeConfig = { theta: 10000, dim: 64, yarn: yarnV3 };

@@ -1,4 +1,4 @@
-// CPU side of the rotary embedding: DeepSeek's YaRN frequencies and softmax scale (shared/deepseek.md),
+// CPU side of the rotary embedding: DeepSeek's YaRN frequencies and softmax scale (docs/architecture-v3.md#yarn),
 // and the table the rope kernels read, uploaded once per model.
 import type { ModelConfig, RopeConfig, YarnConfig } from './config';
 

@@ -1,24 +1,25 @@
-// Every tensor a checkpoint must hold for a ModelConfig, with its shape (HF layout, weights [out, in]).
-// The converter checks checkpoints against this list; the loader finds weights through it.
-import type { ModelConfig } from './config';
+// Every tensor a checkpoint must hold for a model description, with its shape (HF layout, weights
+// [out, in]). The converter checks checkpoints against this list; the loader finds weights through it.
+// V2/V3 here, V4 (DeepSeek's own tensor names) in tensors-v4.ts.
+import type { AnyModelConfig, ModelConfig } from './config';
+import { expectedTensorsV4 } from './tensors-v4';
+import type { TensorSpec } from './tensor-spec';
+export { TENSOR_KINDS, type TensorKind, type TensorSpec } from './tensor-spec';
 
 /**
  * linear: a weight matrix used in a matrix product (quantizable);
  * embedding: rows gathered by token id (quantizable, dequantized per row);
- * norm, router, bias: small and precision-sensitive, f32 (a BF16 checkpoint's router: bf16, which is lossless).
+ * norm, bias: small and precision-sensitive, f32;
+ * router, precise: small tensors kept at the checkpoint's precision, bf16 from BF16 (lossless) else f32 — the
+ *   router weight, and V4's compressor and indexer-weight projections, mHC mixing parameters, attention
+ *   sinks and compressor position biases;
+ * table: integers (V4's token → experts table tid2eid), u32.
  */
-export type TensorKind = 'linear' | 'embedding' | 'norm' | 'router' | 'bias';
+/** The output heads: linear, but released unquantized (BF16) beside FP8 weights, which the fp8 format keeps. */
+const OUTPUT_HEAD = /^(lm_head\.weight|head\.weight|model\.layers\.\d+\.shared_head\.head\.weight)$/;
 
-export interface TensorSpec {
-  name: string;
-  shape: number[];
-  kind: TensorKind;
-  /** Decoder layer index (MTP layers count on from numLayers), or null for model-level tensors. */
-  layer: number | null;
-  /** Routed expert index, or null. An expert's three matrices are kept contiguous by the converter. */
-  expert: number | null;
-  /** Part of a multi-token-prediction module, which the main forward pass does not use. */
-  mtp: boolean;
+export function isOutputHead(spec: Pick<TensorSpec, 'name'>): boolean {
+  return OUTPUT_HEAD.test(spec.name);
 }
 
 export function attentionTensors(c: ModelConfig, prefix: string): Omit<TensorSpec, 'layer' | 'expert' | 'mtp'>[] {
@@ -77,8 +78,15 @@ function decoderLayer(c: ModelConfig, layer: number, ffn: 'dense' | 'moe', mtp: 
   return out;
 }
 
-/** All tensors of the checkpoint, main model first, then the MTP modules (when `includeMtp`). */
-export function expectedTensors(c: ModelConfig, includeMtp = true): TensorSpec[] {
+/**
+ * All tensors of the checkpoint, main model first, then the MTP modules (when `includeMtp`). A routed
+ * expert's matrices are listed together, gate, up, down.
+ */
+export function expectedTensors(c: AnyModelConfig, includeMtp = true): TensorSpec[] {
+  return c.family === 'v4' ? expectedTensorsV4(c, includeMtp) : expectedTensorsV3(c, includeMtp);
+}
+
+function expectedTensorsV3(c: ModelConfig, includeMtp: boolean): TensorSpec[] {
   const d = c.hiddenSize;
   const top = { layer: null, expert: null, mtp: false };
   const out: TensorSpec[] = [{ name: 'model.embed_tokens.weight', shape: [c.vocabSize, d], kind: 'embedding', ...top }];
@@ -104,4 +112,16 @@ export function expectedTensors(c: ModelConfig, includeMtp = true): TensorSpec[]
     }
   }
   return out;
+}
+
+/** The routed experts' matrices grouped per (layer, expert), in listing order: each group gate, up, down. */
+export function expertGroups(specs: readonly TensorSpec[]): TensorSpec[][] {
+  const groups = new Map<string, TensorSpec[]>();
+  for (const s of specs) {
+    if (s.expert === null) continue;
+    const key = `${s.layer}/${s.expert}`;
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key)!.push(s);
+  }
+  return [...groups.values()];
 }

@@ -2,26 +2,38 @@
 // bad input and prompts that cannot fit fail at once, naming the field.
 import { WebmoeError } from '../errors';
 import type { TemplateMessage } from '../text/chat-template';
-import type { TextTokenizer } from '../text/tokenizer';
-import type { ChatCompletionCreateParamsBase, ChatMessage } from './openai-types';
+import { V4_ROLES } from '../text/chat-encoding-v4';
+import type { ChatRenderOptions, ModelFamily, TextTokenizer } from '../text/tokenizer';
+import type { ChatCompletionCreateParamsBase, ChatMessage, ReasoningEffort } from './openai-types';
 import type { SamplingRequest } from './sampling';
+
+/** How to read a request's reply: plain text, or V4's format in the mode the prompt was rendered in. */
+export type ReplyFormat = { readonly kind: 'text' } | { readonly kind: 'v4'; readonly thinking: boolean };
 
 export interface PreparedRequest {
   readonly ids: readonly number[];
   readonly maxTokens: number;
   readonly stop: readonly string[];
   readonly sampling: SamplingRequest;
+  readonly reply: ReplyFormat;
 }
 
-const ROLES = new Set(['system', 'developer', 'user', 'assistant', 'tool']);
+/** The roles each family's chat format takes; V2/V3 templates know 'developer' by its older name 'system'. */
+const ROLES: Record<ModelFamily, readonly string[]> = {
+  v3: ['system', 'developer', 'user', 'assistant', 'tool'],
+  v4: V4_ROLES,
+};
+
+const EFFORTS: readonly ReasoningEffort[] = ['none', 'minimal', 'low', 'medium', 'high', 'xhigh', 'max'];
 
 function bad(message: string): WebmoeError {
   return new WebmoeError('invalid-request', message);
 }
 
-function templateMessage(m: ChatMessage, i: number): TemplateMessage {
+function templateMessage(m: ChatMessage, i: number, family: ModelFamily): TemplateMessage {
   if (typeof m !== 'object' || m === null) throw bad(`messages[${i}] must be an object`);
-  if (!ROLES.has(m.role)) throw bad(`messages[${i}].role must be one of ${[...ROLES].join(', ')} (got ${JSON.stringify(m.role)})`);
+  const roles = ROLES[family];
+  if (!roles.includes(m.role)) throw bad(`messages[${i}].role must be one of ${roles.join(', ')} (got ${JSON.stringify(m.role)})`);
   let content: string | null;
   if (typeof m.content === 'string') content = m.content;
   else if (m.content === null || m.content === undefined) {
@@ -35,8 +47,29 @@ function templateMessage(m: ChatMessage, i: number): TemplateMessage {
       })
       .join('');
   } else throw bad(`messages[${i}].content must be a string or a list of text parts`);
-  // OpenAI's 'developer' is the newer name of 'system'; templates only know the latter.
-  return { ...m, role: m.role === 'developer' ? 'system' : m.role, content };
+  // OpenAI's 'developer' is the newer name of 'system'; V2/V3 templates only know the latter. V4's format
+  // has a developer turn of its own.
+  return { ...m, role: m.role === 'developer' && family === 'v3' ? 'system' : m.role, content };
+}
+
+/**
+ * Thinking mode from DeepSeek's `thinking` switch, else from `reasoning_effort` (any level but 'none'
+ * turns it on); off by default. V4 knows the efforts 'high' and 'max' (DeepSeek's API maps the others to high).
+ */
+function thinkingMode(params: ChatCompletionCreateParamsBase, family: ModelFamily): Pick<ChatRenderOptions, 'thinking' | 'reasoningEffort'> {
+  const t = params.thinking as unknown;
+  const type = (t as { type?: unknown } | null)?.type;
+  if (t != null && (typeof t !== 'object' || (type !== 'enabled' && type !== 'disabled'))) {
+    throw bad(`thinking must be {"type": "enabled"} or {"type": "disabled"} (got ${JSON.stringify(t)})`);
+  }
+  const effort = params.reasoning_effort;
+  if (effort != null && !EFFORTS.includes(effort)) throw bad(`reasoning_effort must be one of ${EFFORTS.join(', ')} (got ${JSON.stringify(effort)})`);
+  const thinking = t != null ? type === 'enabled' : effort != null && effort !== 'none';
+  if (thinking && family !== 'v4') {
+    const field = t != null ? 'thinking' : 'reasoning_effort';
+    throw bad(`${field}: thinking mode needs a DeepSeek-V4 model; this model (V2/V3) has none`);
+  }
+  return thinking ? { thinking, reasoningEffort: effort === 'max' ? 'max' : 'high' } : { thinking };
 }
 
 function optionalNumber(name: string, v: unknown, ok: (x: number) => boolean, range: string): number | undefined {
@@ -58,7 +91,9 @@ export function prepareRequest(params: ChatCompletionCreateParamsBase, tokenizer
   const stopList = params.stop == null ? [] : typeof params.stop === 'string' ? [params.stop] : params.stop;
   if (!Array.isArray(stopList) || stopList.some((s) => typeof s !== 'string')) throw bad('stop must be a string or a list of strings');
 
-  const ids = tokenizer.encodeChat(params.messages.map(templateMessage));
+  const family = tokenizer.family;
+  const mode = thinkingMode(params, family);
+  const ids = tokenizer.encodeChat(params.messages.map((m, i) => templateMessage(m, i, family)), mode);
   if (ids.length >= contextLength) {
     throw new WebmoeError('context-overflow', `The prompt is ${ids.length} tokens but the context holds ${contextLength}; shorten the conversation.`, {
       detail: { promptTokens: ids.length, contextLength },
@@ -76,5 +111,6 @@ export function prepareRequest(params: ChatCompletionCreateParamsBase, tokenizer
     maxTokens: requested ?? contextLength - ids.length,
     stop: stopList,
     sampling: { temperature, top_p, top_k, seed },
+    reply: family === 'v4' ? { kind: 'v4', thinking: mode.thinking ?? false } : { kind: 'text' },
   };
 }

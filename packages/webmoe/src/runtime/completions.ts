@@ -1,7 +1,6 @@
 // engine.chat.completions.create for both engines: OpenAI-shaped results and chunk streams on top of a
 // RequestRunner, which is the only thing the in-process and Worker engines do differently.
 import { WebmoeError } from '../errors';
-import type { GenerationResult } from './conversation';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
@@ -9,15 +8,19 @@ import type {
   ChatCompletionCreateParamsBase,
   ChatCompletionCreateParamsNonStreaming,
   ChatCompletionCreateParamsStreaming,
+  ChatCompletionMessage,
+  ChatCompletionMessageToolCall,
 } from './openai-types';
 import { PushStream } from './push-stream';
+import type { ReplyDelta, ReplyFields, ReplyResult } from './reply';
 
 export interface RequestRunner {
   /**
    * Checks and queues one request. Rejects at once for a bad request or a prompt past the context; else
    * resolves when accepted, with the generation's outcome still to come (wrapped so it does not flatten).
+   * `onDelta` gets each piece of the reply as soon as it is final.
    */
-  start(params: ChatCompletionCreateParamsBase, onText: (text: string) => void, signal: AbortSignal): Promise<{ readonly result: Promise<GenerationResult> }>;
+  start(params: ChatCompletionCreateParamsBase, onDelta: (d: ReplyDelta) => void, signal: AbortSignal): Promise<{ readonly result: Promise<ReplyResult> }>;
 }
 
 export interface ChatCompletions {
@@ -27,8 +30,16 @@ export interface ChatCompletions {
 }
 
 let counter = 0;
-function completionId(): string {
-  return `chatcmpl-${Date.now().toString(36)}${(counter++).toString(36)}`;
+function uniqueSuffix(): string {
+  return `${Date.now().toString(36)}${(counter++).toString(36)}`;
+}
+
+/** The assistant message, its tool calls (if any) given ids unique per completion. */
+function assistantMessage(m: ReplyFields, suffix: string): ChatCompletionMessage {
+  const { tool_calls, ...fields } = m;
+  if (!tool_calls?.length) return { role: 'assistant', ...fields };
+  const calls: ChatCompletionMessageToolCall[] = tool_calls.map((c, i) => ({ id: `call_${suffix}_${i}`, type: c.type, function: { ...c.function } }));
+  return { role: 'assistant', ...fields, tool_calls: calls };
 }
 
 /**
@@ -46,29 +57,31 @@ export function createChatCompletions(modelId: () => string, runner: RequestRunn
   async function create(params: ChatCompletionCreateParams): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>> {
     if (params?.signal?.aborted) throw new WebmoeError('aborted', 'the request was aborted before it started');
     const { controller, unlink } = linkedController(params?.signal);
-    const id = completionId();
+    const suffix = uniqueSuffix();
+    const id = `chatcmpl-${suffix}`;
     const created = Math.floor(Date.now() / 1000);
     const model = modelId();
 
     if (!params.stream) {
-      let r: GenerationResult;
+      let r: ReplyResult;
       try {
         r = await (await runner.start(params, () => {}, controller.signal)).result;
       } finally {
         unlink();
       }
+      const message = assistantMessage(r.message, suffix);
       return {
         id,
         object: 'chat.completion',
         created,
         model,
-        choices: [{ index: 0, message: { role: 'assistant', content: r.text }, finish_reason: r.finishReason, logprobs: null }],
+        choices: [{ index: 0, message, finish_reason: r.finishReason, logprobs: null }],
         usage: r.usage,
         timings: r.timings,
       };
     }
 
-    const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], extra: Partial<ChatCompletionChunk> & { finish_reason?: GenerationResult['finishReason'] } = {}): ChatCompletionChunk => {
+    const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], extra: Partial<ChatCompletionChunk> & { finish_reason?: ReplyResult['finishReason'] } = {}): ChatCompletionChunk => {
       const { finish_reason = null, ...rest } = extra;
       return { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason, logprobs: null }], ...rest };
     };
@@ -78,8 +91,8 @@ export function createChatCompletions(modelId: () => string, runner: RequestRunn
     try {
       started = await runner.start(
         params,
-        (text) => {
-          stream.push(chunk(first ? { role: 'assistant', content: text } : { content: text }));
+        (delta) => {
+          stream.push(chunk(first ? { role: 'assistant', ...delta } : delta));
           first = false;
         },
         controller.signal,
@@ -90,6 +103,11 @@ export function createChatCompletions(modelId: () => string, runner: RequestRunn
     }
     started.result.then(
       (r) => {
+        const calls = assistantMessage(r.message, suffix).tool_calls;
+        if (calls) {
+          stream.push(chunk({ ...(first ? { role: 'assistant' as const } : {}), tool_calls: calls.map((c, index) => ({ index, ...c })) }));
+          first = false;
+        }
         stream.push(chunk(first ? { role: 'assistant' } : {}, { finish_reason: r.finishReason, usage: r.usage, timings: r.timings }));
         stream.end();
       },

@@ -4,7 +4,7 @@
 import { isWebmoeError } from '../errors';
 import type { TextTokenizer } from '../text/tokenizer';
 import { StopStringFilter } from '../text/stop-strings';
-import type { Generator } from './generator';
+import type { Generator } from '../executor/generator';
 import type { CompletionTimings, CompletionUsage, FinishReason } from './openai-types';
 import type { PreparedRequest } from './chat-request';
 import { RequestSampler } from './sampling';

@@ -1,8 +1,8 @@
 // The backend createEngine uses when the application names none: the WebGPU forward pass (GpuModel).
 import { acquireGpu } from '../gpu/device';
 import { parseManifest } from '../model/manifest';
-import { GpuModel } from '../engine/gpu-model';
-import type { GeneratorFactory } from './generator';
+import { GpuModel } from '../executor/gpu-model';
+import type { GeneratorFactory } from './generator-factory';
 
 export const defaultGeneratorFactory: GeneratorFactory = async (ctx) => {
   const manifest = parseManifest(ctx.manifest, `${ctx.modelId}/manifest.json`);

@@ -5,10 +5,10 @@ import { describe, expect, it } from 'vitest';
 import { LocalEngine } from './engine';
 import { TextTokenizer } from '../text/tokenizer';
 import { isWebmoeError } from '../errors';
-import type { GeneratorStats, PrefillOptions, PrefillResult, SamplingParams } from './generator';
+import type { GeneratorStats, PrefillOptions, PrefillResult, SamplingParams } from '../executor/generator';
 import type { ChatMessage } from './openai-types';
-import { ToyGenerator, toyWords } from '../../../../e2e/runtime/toy-generator';
-import { readV3TokenizerFiles } from '../../../../e2e/runtime/v3-files-node';
+import { ToyGenerator, toyWords } from '../../test-support/toy-generator';
+import { readV3TokenizerFiles } from '../../test-support/v3-files-node';
 
 const files = readV3TokenizerFiles();
 const tokenizer = TextTokenizer.fromJson(files.tokenizerJson, files.tokenizerConfig);

@@ -5,8 +5,8 @@ import { LocalEngine, type Engine } from './engine';
 import { TextTokenizer } from '../text/tokenizer';
 import { isWebmoeError } from '../errors';
 import type { ChatCompletionChunk, ChatMessage } from './openai-types';
-import { ToyGenerator, toyWords, type ToyOptions } from '../../../../e2e/runtime/toy-generator';
-import { readV3TokenizerFiles } from '../../../../e2e/runtime/v3-files-node';
+import { ToyGenerator, toyWords, type ToyOptions } from '../../test-support/toy-generator';
+import { readV3TokenizerFiles } from '../../test-support/v3-files-node';
 
 const files = readV3TokenizerFiles();
 const tokenizer = TextTokenizer.fromJson(files.tokenizerJson, files.tokenizerConfig);

@@ -2,7 +2,8 @@
 // (through the cache), then chat with it through the OpenAI-shaped API. The Worker engine
 // (worker-engine.ts) runs this same implementation inside a dedicated Worker.
 import { WebmoeError, isWebmoeError } from '../errors';
-import { TextTokenizer } from '../text/tokenizer';
+import { TextTokenizer, type ModelFamily } from '../text/tokenizer';
+import { isV4ConfigJson } from '../model/config-v4';
 import { ModelSource } from './cache/loader';
 import { ModelCache } from './cache/model-cache';
 import { readShardList, type LoadProgress } from './cache/shards';
@@ -10,8 +11,10 @@ import { prepareRequest } from './chat-request';
 import { createChatCompletions, type ChatCompletions, type RequestRunner } from './completions';
 import { Conversation, type GenerationResult } from './conversation';
 import { defaultGeneratorFactory } from './default-generator';
-import type { Generator, GeneratorFactory, GeneratorStats } from './generator';
+import type { Generator, GeneratorStats } from '../executor/generator';
+import type { GeneratorFactory } from './generator-factory';
 import type { CompletionTimings, CompletionUsage, FinishReason } from './openai-types';
+import { ReplySplitter } from './reply';
 import { SerialQueue } from './serial-queue';
 
 export interface ModelInfo {
@@ -77,6 +80,15 @@ export function defaultModelId(baseUrl: string): string {
   return baseUrl.replace(/\/+$/, '');
 }
 
+/**
+ * The model family, which picks the chat format, from the manifest's copy of config.json (manifest.ts
+ * `model.hf`); a folder without one (hand-made, tests) is read as V2/V3, whose format is its chat template.
+ */
+function manifestFamily(manifest: Record<string, unknown>): ModelFamily {
+  const hf = (manifest.model as { hf?: unknown } | null | undefined)?.hf;
+  return typeof hf === 'object' && hf !== null && isV4ConfigJson(hf as Record<string, unknown>) ? 'v4' : 'v3';
+}
+
 export class LocalEngine implements Engine {
   readonly chat: { readonly completions: ChatCompletions };
   readonly runner: RequestRunner;
@@ -92,11 +104,13 @@ export class LocalEngine implements Engine {
   ) {
     this.conversation = new Conversation(generator, tokenizer);
     this.runner = {
-      start: async (params, onText, signal) => {
+      start: async (params, onDelta, signal) => {
         if (this.disposed) throw new WebmoeError('invalid-request', 'the engine has been disposed');
         const prepared = prepareRequest(params, tokenizer, generator.contextLength);
+        const reply = new ReplySplitter(prepared.reply, onDelta);
         const queuedAt = performance.now();
-        return { result: this.queue.run(() => this.generate(prepared, onText, signal, queuedAt), signal) };
+        const run = async () => reply.finish(await this.generate(prepared, (text) => reply.push(text), signal, queuedAt));
+        return { result: this.queue.run(run, signal) };
       },
     };
     this.chat = { completions: createChatCompletions(() => this.model.id, this.runner) };
@@ -153,7 +167,7 @@ export async function createEngine(options: CreateEngineOptions): Promise<LocalE
     return typeof h === 'string' ? h : undefined;
   };
   const [tokenizerJson, tokenizerConfig] = await Promise.all(['tokenizer.json', 'tokenizer_config.json'].map((f) => source.json(f, hashOf(f))));
-  const tokenizer = TextTokenizer.fromJson(tokenizerJson, tokenizerConfig);
+  const tokenizer = TextTokenizer.fromJson(tokenizerJson, tokenizerConfig, { family: manifestFamily(manifest) });
   const generator = await (options.generator ?? defaultGeneratorFactory)({
     modelId,
     manifest: { ...manifest, shards },

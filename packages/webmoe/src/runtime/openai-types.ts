@@ -1,7 +1,9 @@
 // The OpenAI chat-completions shapes webmoe accepts and returns (a subset of the OpenAI API, same field
-// names), plus webmoe's additions: usage split into prefilled vs reused prompt tokens, and timings.
+// names), plus DeepSeek's additions for V4 models (thinking, reasoning_content, the latest_reminder role)
+// and webmoe's: usage split into prefilled vs reused prompt tokens, and timings.
 
-export type ChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool';
+/** 'latest_reminder': DeepSeek-V4 models only. */
+export type ChatRole = 'system' | 'developer' | 'user' | 'assistant' | 'tool' | 'latest_reminder';
 
 export interface ChatContentPart {
   readonly type: 'text';
@@ -15,7 +17,15 @@ export interface ChatMessage {
   /** Passed to the chat template as given (DeepSeek's template renders tool calls). */
   readonly tool_calls?: readonly unknown[];
   readonly tool_call_id?: string;
+  /** An earlier assistant turn's reasoning (V4); the V4 format keeps it only where the model expects it. */
+  readonly reasoning_content?: string | null;
 }
+
+/**
+ * OpenAI's effort levels plus DeepSeek's 'max'. DeepSeek-V4 knows two: 'max', and 'high' for every other
+ * level; 'none' turns thinking off.
+ */
+export type ReasoningEffort = 'none' | 'minimal' | 'low' | 'medium' | 'high' | 'xhigh' | 'max';
 
 export interface ChatCompletionCreateParamsBase {
   readonly messages: readonly ChatMessage[];
@@ -32,6 +42,13 @@ export interface ChatCompletionCreateParamsBase {
   readonly seed?: number | null;
   readonly stop?: string | readonly string[] | null;
   readonly n?: number | null;
+  /**
+   * DeepSeek's switch for thinking mode (V4 models): the reply starts with its reasoning, which comes back
+   * as reasoning_content. Default: off (chat mode), unless reasoning_effort asks for an effort.
+   */
+  readonly thinking?: { readonly type: 'enabled' | 'disabled' } | null;
+  /** Thinking effort (V4 models); given without `thinking`, any level but 'none' turns thinking mode on. */
+  readonly reasoning_effort?: ReasoningEffort | null;
   readonly signal?: AbortSignal;
 }
 
@@ -45,8 +62,11 @@ export interface ChatCompletionCreateParamsStreaming extends ChatCompletionCreat
 
 export type ChatCompletionCreateParams = ChatCompletionCreateParamsNonStreaming | ChatCompletionCreateParamsStreaming;
 
-/** 'stop': end-of-sequence token or a stop string; 'length': max_tokens or the context is full. */
-export type FinishReason = 'stop' | 'length';
+/**
+ * 'stop': end-of-sequence token or a stop string; 'length': max_tokens or the context is full;
+ * 'tool_calls': the reply ended with tool calls (V4).
+ */
+export type FinishReason = 'stop' | 'length' | 'tool_calls';
 
 export interface CompletionUsage {
   readonly prompt_tokens: number;
@@ -70,9 +90,20 @@ export interface CompletionTimings {
   readonly decode_tokens_per_second: number;
 }
 
+/** A tool call the model made; `arguments` is a JSON object as text. */
+export interface ChatCompletionMessageToolCall {
+  readonly id: string;
+  readonly type: 'function';
+  readonly function: { readonly name: string; readonly arguments: string };
+}
+
 export interface ChatCompletionMessage {
   readonly role: 'assistant';
+  /** '' when the reply is only tool calls. */
   readonly content: string;
+  /** Thinking mode (V4): the reasoning before the content. Absent in chat mode. */
+  readonly reasoning_content?: string;
+  readonly tool_calls?: readonly ChatCompletionMessageToolCall[];
 }
 
 export interface ChatCompletion {
@@ -97,7 +128,13 @@ export interface ChatCompletionChunk {
   readonly model: string;
   readonly choices: readonly {
     readonly index: number;
-    readonly delta: { readonly role?: 'assistant'; readonly content?: string };
+    readonly delta: {
+      readonly role?: 'assistant';
+      readonly content?: string;
+      readonly reasoning_content?: string;
+      /** Each call whole, in one chunk, once the reply is done. */
+      readonly tool_calls?: readonly (ChatCompletionMessageToolCall & { readonly index: number })[];
+    };
     readonly finish_reason: FinishReason | null;
     readonly logprobs: null;
   }[];

@@ -4,7 +4,7 @@
 //   top-k keeps logits ≥ the k-th largest (ties kept), top-p then keeps the highest down to the first whose
 //   cumulative probability (over the kept set) reaches top_p (ties kept), and the token is the first id, in
 //   id order, at which the running sum of kept e_i exceeds u × their total, u = sampleUniform(seed, step).
-import type { SamplingParams } from './generator';
+import type { SamplingParams } from '../executor/generator';
 import { sampleUniform } from '../kernels/sample';
 
 export function argmax(logits: ArrayLike<number>): number {

@@ -4,8 +4,8 @@ import * as Comlink from 'comlink';
 import { WebmoeError } from '../errors';
 import type { LoadProgress } from './cache/shards';
 import { createChatCompletions, type ChatCompletions, type RequestRunner } from './completions';
-import type { GenerationResult } from './conversation';
 import { modelBaseUrl, type Engine, type EngineStats, type LoadOptions, type ModelInfo } from './engine';
+import type { ReplyResult } from './reply';
 import type { EngineEvent, EngineRequest, EngineResult, EngineWorkerApi } from './worker-protocol';
 
 export interface CreateWorkerEngineOptions extends LoadOptions {
@@ -58,14 +58,14 @@ export async function createWorkerEngine(worker: Comlink.Endpoint, options: Crea
   const model: ModelInfo = loaded.model;
 
   const runner: RequestRunner = {
-    async start(params, onText, signal) {
+    async start(params, onDelta, signal) {
       const id = nextId++;
       const { signal: _local, ...data } = params;
-      let settle!: { resolve: (r: GenerationResult) => void; reject: (e: unknown) => void };
-      const result = new Promise<GenerationResult>((resolve, reject) => (settle = { resolve, reject }));
+      let settle!: { resolve: (r: ReplyResult) => void; reject: (e: unknown) => void };
+      const result = new Promise<ReplyResult>((resolve, reject) => (settle = { resolve, reject }));
       const unhook = forwardAbort(signal, id);
       const onEvent = (e: EngineEvent) => {
-        if (e.type === 'text') onText(e.text);
+        if (e.type === 'delta') onDelta(e.delta);
         else if (e.type === 'end') {
           unhook();
           settle.resolve(e.result);

@@ -48,7 +48,7 @@ export function serveEngine(env: EngineEnvironment = {}, endpoint: Comlink.Endpo
           release(cb);
         };
         try {
-          const { result } = await loaded().runner.start(req.params, (text) => send({ type: 'text', text }), controller.signal);
+          const { result } = await loaded().runner.start(req.params, (delta) => send({ type: 'delta', delta }), controller.signal);
           result.then(
             (r) => finish({ type: 'end', result: r }),
             (err) => finish({ type: 'error', error: toErrorData(err) }),

@@ -3,9 +3,9 @@
 // they keep their code and message across the boundary (comlink alone would turn them into bare Errors).
 import { WebmoeError, type WebmoeErrorData } from '../errors';
 import type { LoadProgress } from './cache/shards';
-import type { GenerationResult } from './conversation';
 import type { EngineStats, LoadOptions, ModelInfo } from './engine';
 import type { ChatCompletionCreateParamsBase } from './openai-types';
+import type { ReplyDelta, ReplyResult } from './reply';
 
 /** A chat request as it crosses: everything but the AbortSignal (abort is its own message). */
 export type ChatRequestData = Omit<ChatCompletionCreateParamsBase, 'signal'>;
@@ -31,12 +31,12 @@ export type EngineResponse = { readonly ok: true; readonly result: EngineResult 
 
 /**
  * Everything that happens after a call returns, through the one callback of that call: one callback means
- * one MessagePort, which keeps the events in order (the last text arrives before 'end').
+ * one MessagePort, which keeps the events in order (the last delta arrives before 'end').
  */
 export type EngineEvent =
   | { readonly type: 'progress'; readonly progress: LoadProgress }
-  | { readonly type: 'text'; readonly text: string }
-  | { readonly type: 'end'; readonly result: GenerationResult }
+  | { readonly type: 'delta'; readonly delta: ReplyDelta }
+  | { readonly type: 'end'; readonly result: ReplyResult }
   | { readonly type: 'error'; readonly error: WebmoeErrorData };
 
 /** What serveEngine exposes through comlink. `onEvent` arrives as a comlink proxy. */

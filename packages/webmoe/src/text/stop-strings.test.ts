@@ -24,6 +24,12 @@ function reference(stops: string[], full: string): { text: string; stopped: bool
 }
 
 describe('stop strings', () => {
+  it('hands back the text after the stop string', () => {
+    const f = new StopStringFilter(['</x>']);
+    expect(f.push('ab</')).toEqual({ text: 'ab', stopped: false });
+    expect(f.push('x>cd</x>e')).toEqual({ text: '', stopped: true, rest: 'cd</x>e' });
+  });
+
   it('finds a stop string split across tokens and drops it', () => {
     expect(run(['</answer>'], ['The answer is 42', '</', 'ans', 'wer>', ' trailing'])).toEqual({ text: 'The answer is 42', stopped: true });
   });

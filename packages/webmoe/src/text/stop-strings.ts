@@ -7,6 +7,8 @@ export interface StopResult {
   readonly text: string;
   /** A stop string was found: `text` ends right before it and generation must end. */
   readonly stopped: boolean;
+  /** When stopped: what came after the stop string (a caller that splits text at markers goes on with it). */
+  readonly rest?: string;
 }
 
 export class StopStringFilter {
@@ -36,8 +38,9 @@ export class StopStringFilter {
     }
     if (first >= 0) {
       const out = this.pending.slice(0, first);
+      const rest = this.pending.slice(firstEnd);
       this.pending = '';
-      return { text: out, stopped: true };
+      return { text: out, stopped: true, rest };
     }
     return this.release(this.pending.length - this.heldTail(), false);
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TextTokenizer } from './tokenizer';
-import { readV3TokenizerFiles } from '../../../../e2e/runtime/v3-files-node';
+import { readV3TokenizerFiles } from '../../test-support/v3-files-node';
 
 const files = readV3TokenizerFiles();
 const tok = TextTokenizer.fromJson(files.tokenizerJson, files.tokenizerConfig);
@@ -34,7 +34,7 @@ describe('DeepSeek-V3 tokenizer and chat template', () => {
       { role: 'assistant', content: a1 },
       { role: 'user', content: u2 },
     ];
-    // By hand, per /work/shared/deepseek.md: BOS, system, then <｜User｜>…<｜Assistant｜>…<｜end▁of▁sentence｜>.
+    // By hand, per docs/architecture-v3.md#chat-template: BOS, system, then <｜User｜>…<｜Assistant｜>…<｜end▁of▁sentence｜>.
     const text = tok.renderChat(messages);
     expect(text).toBe(`${BOS}${system}${USER}${u1}${ASSISTANT}${a1}${EOS}${USER}${u2}${ASSISTANT}`);
     const expected = [

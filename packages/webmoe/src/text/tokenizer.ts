@@ -1,14 +1,34 @@
-// The model's tokenizer (tokenizer.json through @huggingface/tokenizers) and chat template
-// (tokenizer_config.json through @huggingface/jinja), plus the per-token byte view the streaming
-// detokenizer needs.
+// The model's tokenizer (tokenizer.json through @huggingface/tokenizers) and chat format, plus the
+// per-token byte view the streaming detokenizer needs. The chat format follows the model family: V2/V3
+// ship a Jinja chat_template in tokenizer_config.json (rendered through @huggingface/jinja), V4 ships none
+// and has its own encoder (chat-encoding-v4.ts).
 import { ByteLevelDecoder, Tokenizer } from '@huggingface/tokenizers';
 import { WebmoeError } from '../errors';
+import type { AnyModelConfig } from '../model/config';
 import { ChatTemplate, chatTemplateSource, type TemplateMessage } from './chat-template';
+import { ChatEncodingV4 } from './chat-encoding-v4';
+import { V4_REPLY_MARKUP } from './chat-tokens-v4';
 import { ByteLevelDetokenizer, WindowedDetokenizer, type Detokenizer } from './detokenizer';
+
+export type ModelFamily = AnyModelConfig['family'];
 
 export interface TokenizerOptions {
   /** More end-of-sequence ids (generation_config.json may list several); tokenizer_config's eos_token is always one. */
   readonly extraEosTokenIds?: readonly number[];
+  /**
+   * The model family (model/config.ts, from config.json's model_type), which picks the chat format:
+   * 'v3' (default, also V2) the Jinja chat_template, which must then be present; 'v4' DeepSeek-V4's encoder.
+   */
+  readonly family?: ModelFamily;
+}
+
+export interface ChatRenderOptions {
+  /** Append the prefix the assistant's reply starts with. Default true. */
+  readonly addGenerationPrompt?: boolean;
+  /** V4 only: thinking mode, the reply starts with its reasoning (chat-encoding-v4.ts). Default false. */
+  readonly thinking?: boolean;
+  /** V4 only: 'max' adds DeepSeek's maximum-effort instruction in thinking mode. */
+  readonly reasoningEffort?: 'high' | 'max';
 }
 
 type Json = Record<string, unknown>;
@@ -30,8 +50,11 @@ export class TextTokenizer {
   /** Ids that end generation. */
   readonly eosTokenIds: ReadonlySet<number>;
   readonly bosTokenId: number | undefined;
-  private readonly template: ChatTemplate;
+  readonly family: ModelFamily;
+  private readonly chat: ChatTemplate | ChatEncodingV4;
   private readonly special = new Set<number>();
+  /** Special tokens that the detokenizer prints all the same: the markup a V4 reply's parser needs. */
+  private readonly printedSpecial = new Set<number>();
   private readonly added = new Map<number, string>();
   private readonly byteDecoder: Record<string, number> | null;
   private readonly bytesCache = new Map<number, Uint8Array | null>();
@@ -56,7 +79,14 @@ export class TextTokenizer {
     if (eos === undefined) throw new WebmoeError('model-format', `tokenizer_config.json: eos_token ${JSON.stringify(eosString)} is not a token of tokenizer.json`);
     this.eosTokenIds = new Set([eos, ...(options.extraEosTokenIds ?? [])]);
     this.bosTokenId = specialStrings.bos_token === undefined ? undefined : tok.token_to_id(specialStrings.bos_token);
-    this.template = new ChatTemplate(chatTemplateSource(config), specialStrings);
+    this.family = options.family ?? 'v3';
+    this.chat = this.family === 'v4' ? new ChatEncodingV4() : new ChatTemplate(chatTemplateSource(config), specialStrings);
+    if (this.family === 'v4') {
+      for (const s of V4_REPLY_MARKUP) {
+        const id = tok.token_to_id(s);
+        if (id !== undefined && this.special.has(id)) this.printedSpecial.add(id);
+      }
+    }
     this.byteDecoder = tok.decoder instanceof ByteLevelDecoder ? tok.decoder.byte_decoder : null;
   }
 
@@ -66,7 +96,7 @@ export class TextTokenizer {
       throw new WebmoeError('model-format', 'tokenizer.json: expected an object with "model" and "added_tokens"');
     }
     if (!isObject(tokenizerConfig)) throw new WebmoeError('model-format', 'tokenizer_config.json: expected a JSON object');
-    chatTemplateSource(tokenizerConfig); // fail on a missing template before the (slow) vocabulary build
+    if (options.family !== 'v4') chatTemplateSource(tokenizerConfig); // fail on a missing template before the (slow) vocabulary build
     let tok: Tokenizer;
     try {
       tok = new Tokenizer(tokenizerJson, tokenizerConfig);
@@ -93,29 +123,40 @@ export class TextTokenizer {
     return this.special.has(id);
   }
 
-  /** The prompt text for a conversation, per the model's chat template (which writes BOS itself). */
-  renderChat(messages: readonly TemplateMessage[], options: { addGenerationPrompt?: boolean } = {}): string {
-    return this.template.render(messages, { addGenerationPrompt: options.addGenerationPrompt ?? true });
+  /** The prompt text for a conversation, in the model's chat format (which writes BOS itself). */
+  renderChat(messages: readonly TemplateMessage[], options: ChatRenderOptions = {}): string {
+    const addGenerationPrompt = options.addGenerationPrompt ?? true;
+    if (this.chat instanceof ChatEncodingV4) {
+      return this.chat.render(messages, { addGenerationPrompt, thinking: options.thinking ?? false, ...(options.reasoningEffort ? { reasoningEffort: options.reasoningEffort } : {}) });
+    }
+    if (options.thinking) throw new WebmoeError('invalid-request', 'thinking mode needs a DeepSeek-V4 model; this model (V2/V3) has no thinking mode in its chat template');
+    return this.chat.render(messages, { addGenerationPrompt });
   }
 
-  encodeChat(messages: readonly TemplateMessage[], options: { addGenerationPrompt?: boolean } = {}): number[] {
+  encodeChat(messages: readonly TemplateMessage[], options: ChatRenderOptions = {}): number[] {
     return this.encode(this.renderChat(messages, options));
   }
 
   /**
-   * A streaming detokenizer that skips special tokens (as decode does by default). Byte-level
-   * tokenizers get the exact byte path; others (or `windowed: true`) decode a sliding window.
+   * A streaming detokenizer that skips special tokens (as decode does by default), except a V4 model's
+   * reply markup (`</think>`, DSML), which its reply parser needs whether or not the vocabulary marks it
+   * special. Byte-level tokenizers get the exact byte path; others (or `windowed: true`) decode a sliding window.
    */
   createDetokenizer(options: { windowed?: boolean } = {}): Detokenizer {
     if (this.byteDecoder && !options.windowed) return new ByteLevelDetokenizer((id) => this.tokenBytes(id));
-    return new WindowedDetokenizer((ids) => this.decode(ids));
+    return new WindowedDetokenizer((ids) => this.decode(ids.filter((id) => !this.skipped(id)), { skipSpecialTokens: false }));
+  }
+
+  /** Whether the detokenizer prints nothing for this token. */
+  private skipped(id: number): boolean {
+    return this.special.has(id) && !this.printedSpecial.has(id);
   }
 
   /** The bytes a token stands for in a byte-level vocabulary; null for special tokens. */
   private tokenBytes(id: number): Uint8Array | null {
     let b = this.bytesCache.get(id);
     if (b !== undefined) return b;
-    if (this.special.has(id)) b = null;
+    if (this.skipped(id)) b = null;
     else {
       const added = this.added.get(id);
       const piece = added ?? this.tok.id_to_token(id);

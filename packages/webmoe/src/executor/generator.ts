@@ -1,0 +1,71 @@
+// The contract between the chat runtime and a model backend (the WebGPU forward pass, or a test toy). The
+// runtime owns the conversation: prompts, prefix reuse decisions, sampling randomness, stopping; the backend
+// owns the weights, the KV cache and the logits, and is driven one request at a time. It lives beside the
+// executor so that the executor depends on nothing in runtime/.
+import type { AdapterSummary } from '../gpu/device';
+
+/** How to pick a token from logits; the rule is written at the top of sampling.ts (and shaders/sample.wgsl). */
+export interface SamplingParams {
+  /** ≤ 0 → greedy (argmax, lowest id on ties). */
+  readonly temperature: number;
+  /** Nucleus mass in (0, 1]; 1 → off. */
+  readonly topP: number;
+  /** Keep the k most likely tokens (with ties); 0 → off. */
+  readonly topK: number;
+  /** u32; with `step` it fixes the draw (sampleUniform(seed, step)), so every backend agrees for one seed. */
+  readonly seed: number;
+  /** 0 for the token after the prompt, then 1, 2, … per generated token of the request. */
+  readonly step: number;
+}
+
+export interface PrefillOptions {
+  /**
+   * The backend's KV cache holds the first `reusePrefix` ids of this prompt from earlier calls and may keep
+   * them; everything after must be computed. Always < ids.length (the last prompt position is recomputed
+   * to produce logits).
+   */
+  readonly reusePrefix: number;
+  readonly sampling: SamplingParams;
+  /** Checked between prefill chunks; a backend that stops early throws WebmoeError('aborted'). */
+  readonly signal?: AbortSignal;
+}
+
+export interface PrefillResult {
+  /** Positions actually kept from the cache (≤ reusePrefix); ids.length − reusedTokens were prefilled. */
+  readonly reusedTokens: number;
+  /** The token sampled after the last prompt position. */
+  readonly next: number;
+}
+
+/** What a backend reports about itself for dashboards (Generator.stats); plain data, so it crosses to the page. */
+export interface GeneratorStats {
+  /** GPU bytes the backend holds, by kind. */
+  readonly memory: { readonly weights: number; readonly kvCache: number; readonly scratch: number };
+  /** KV-cache bytes per cached token: the latent cache kept here, and a standard multi-head cache for the same model. */
+  readonly kvBytesPerToken: { readonly latent: number; readonly mha: number };
+  /** Positions the KV cache holds now. */
+  readonly cachedTokens: number;
+  /** Routed experts per MoE layer (0 for a dense model). */
+  readonly experts: number;
+  /** Experts chosen per MoE layer since resetStats(), prompt and reply tokens: counts[e] = picks of expert e. */
+  readonly expertUsage: readonly { readonly layer: number; readonly counts: readonly number[] }[];
+  /** The adapter the backend runs on. */
+  readonly adapter?: AdapterSummary;
+}
+
+export interface Generator {
+  /** Positions the KV cache was sized for: prompt plus reply must fit. */
+  readonly contextLength: number;
+  /** Makes the KV cache hold exactly `ids` and samples the token after them. */
+  prefill(ids: readonly number[], options: PrefillOptions): Promise<PrefillResult>;
+  /** Appends `token` at the next position and samples the token after it. */
+  decode(token: number, sampling: SamplingParams): Promise<number>;
+  /** Forgets the KV cache (after an error or abort mid-prefill the runtime calls this). */
+  reset(): void;
+  /** Frees GPU memory; the generator is unusable afterwards. */
+  dispose?(): void;
+  /** Starts a reply's counters (expert choices); the runtime calls it before each request's prefill. */
+  resetStats?(): void;
+  /** Reads the statistics back (one GPU readback); the runtime calls it between requests, never per token. */
+  stats?(): Promise<GeneratorStats>;
+}

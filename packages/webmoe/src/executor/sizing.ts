@@ -1,0 +1,41 @@
+// How big the model's GPU state may be on this adapter: the context the KV cache holds, the prefill chunk,
+// and an early, plain-words refusal when one buffer would exceed what the adapter can bind.
+import { WebmoeError } from '../errors';
+import type { GpuContext } from '../gpu/device';
+import type { AnyModelConfig } from '../model/config';
+import type { Manifest } from '../model/manifest';
+import type { BoundFamily } from './family';
+import { GpuWeights } from './weights';
+
+/** Positions the KV cache holds when the application does not say: enough for chat, small enough for a tab. */
+export const DEFAULT_CONTEXT = 4096;
+
+// Bigger chunks read each weight once for more tokens (a 64-token chunk of a 256-expert model touches
+// nearly every expert for 2 tokens each; 512 gives them 16) at the cost of activation memory.
+const MAX_PREFILL_CHUNK = 512;
+const PREFILL_SCRATCH_BYTES = 256 * 2 ** 20;
+
+/** The largest power of two ≤ 512 whose activations fit 256 MiB and every buffer one binding. */
+export function defaultPrefillChunk(family: BoundFamily, contextLength: number, maxBinding: number): number {
+  const { total, largest } = family.activationFloatsPerToken(contextLength);
+  let chunk = MAX_PREFILL_CHUNK;
+  while (chunk > 1 && (chunk * total * 4 > PREFILL_SCRATCH_BYTES || chunk * largest * 4 > maxBinding)) chunk /= 2;
+  return chunk;
+}
+
+export function contextLengthOf(config: Pick<AnyModelConfig, 'maxPositionEmbeddings'>, requested: number | undefined): number {
+  return Math.max(1, Math.min(requested ?? DEFAULT_CONTEXT, config.maxPositionEmbeddings));
+}
+
+/** Fails early, in plain words, when a buffer the model needs exceeds what this adapter can bind. */
+export function checkLimits(gpu: GpuContext, manifest: Manifest, family: BoundFamily, contextLength: number, maxTokens: number): void {
+  const limit = Math.min(gpu.device.limits.maxStorageBufferBindingSize, gpu.device.limits.maxBufferSize);
+  const plan = GpuWeights.plan(manifest);
+  const kvLayer = family.largestCacheBinding(contextLength, maxTokens);
+  const biggest = Math.max(plan.largestBinding, kvLayer);
+  if (biggest > limit) {
+    throw new WebmoeError('insufficient-limits',
+      `This model needs GPU buffers of ${(biggest / 2 ** 20).toFixed(1)} MiB (largest weight group or KV cache layer); this GPU binds at most ${(limit / 2 ** 20).toFixed(1)} MiB.`,
+      { detail: { needed: biggest, limit } });
+  }
+}

@@ -1,0 +1,110 @@
+// The activations of one forward call, sized once for the largest chunk of tokens the model will be
+// fed at a time, and reused by every call and every layer (no allocation per token).
+import { createStorage } from '../../gpu/buffers';
+import type { ModelConfig } from '../../model/config';
+
+export interface Activations {
+  /** u32 [maxTokens]: the token ids of the call. */
+  ids: GPUBuffer;
+  /** u32 [4]: [0] = position of the call's first token (read by rope, kv store and attention). */
+  positions: GPUBuffer;
+  /** Residual stream [T, d]. */
+  h: GPUBuffer;
+  /** Normalized input of the current sub-block [T, d]. */
+  xn: GPUBuffer;
+  qa: GPUBuffer | null;
+  qaNorm: GPUBuffer | null;
+  /** [T, H, nope + rope]. */
+  q: GPUBuffer;
+  /** kv_a output [T, kvLoraRank + rope]. */
+  kva: GPUBuffer;
+  /** Absorbed queries q̃ [T, H, kvLoraRank]. */
+  qt: GPUBuffer;
+  /** Latent attention output [T, H, kvLoraRank]. */
+  olat: GPUBuffer;
+  /** Per-head values [T, H, v]. */
+  o: GPUBuffer;
+  /** Output of a sub-block before the residual add [T, d]. */
+  delta: GPUBuffer;
+  /** SwiGLU hidden [T, max(intermediate, shared intermediate)] or, for routed experts, [T·K, moe intermediate]. */
+  hidden: GPUBuffer;
+  /** Router logits [T, E] (the matmul family's output, read by the selection). */
+  routerLogits: GPUBuffer | null;
+  routerIds: GPUBuffer | null;
+  routerWeights: GPUBuffer | null;
+  offsets: GPUBuffer | null;
+  slot: GPUBuffer | null;
+  xGrouped: GPUBuffer | null;
+  yGrouped: GPUBuffer | null;
+  /** Logits of the call's last token [vocab]. */
+  logits: GPUBuffer;
+  /** u32 [4]: [0] the sampled id. */
+  sampled: GPUBuffer;
+  bytes: number;
+}
+
+/** Activation floats per token of a chunk, and the largest single buffer's floats per token. */
+export function activationFloatsPerToken(c: ModelConfig): { total: number; largest: number } {
+  const sizes = Object.values(activationSizes(c));
+  return { total: sizes.reduce((a, b) => a + b, 0), largest: Math.max(...sizes) };
+}
+
+/** Floats per token of every activation that grows with the chunk. */
+function activationSizes(c: ModelConfig) {
+  const H = c.numHeads;
+  const K = c.moe?.topK ?? 0;
+  const E = c.moe?.nRoutedExperts ?? 0;
+  const sharedInter = c.moe ? c.moe.intermediateSize * c.moe.nSharedExperts : 0;
+  const hiddenWidth = Math.max(c.intermediateSize, sharedInter, c.moe ? K * c.moe.intermediateSize : 0);
+  return {
+    ids: 1, h: c.hiddenSize, xn: c.hiddenSize, qa: c.qLoraRank ?? 0, qaNorm: c.qLoraRank ?? 0,
+    q: H * (c.qkNopeHeadDim + c.qkRopeHeadDim), kva: c.kvLoraRank + c.qkRopeHeadDim, qt: H * c.kvLoraRank,
+    olat: H * c.kvLoraRank, o: H * c.vHeadDim, delta: c.hiddenSize, hidden: hiddenWidth,
+    routerLogits: E, routerIds: K, routerWeights: K, slot: K,
+    xGrouped: K * c.hiddenSize, yGrouped: K * c.hiddenSize,
+  };
+}
+
+export function createActivations(device: GPUDevice, c: ModelConfig, maxTokens: number): Activations {
+  let bytes = 0;
+  const f32 = (label: string, n: number) => {
+    const b = createStorage(device, `act:${label}`, n * 4);
+    bytes += b.size;
+    return b;
+  };
+  const T = maxTokens;
+  const n = activationSizes(c);
+  const K = c.moe?.topK ?? 0;
+  const E = c.moe?.nRoutedExperts ?? 0;
+  return {
+    ids: f32('ids', T * n.ids),
+    positions: f32('positions', 4),
+    h: f32('h', T * n.h),
+    xn: f32('xn', T * n.xn),
+    qa: c.qLoraRank ? f32('qa', T * n.qa) : null,
+    qaNorm: c.qLoraRank ? f32('qa_norm', T * n.qaNorm) : null,
+    q: f32('q', T * n.q),
+    kva: f32('kva', T * n.kva),
+    qt: f32('qt', T * n.qt),
+    olat: f32('olat', T * n.olat),
+    o: f32('o', T * n.o),
+    delta: f32('delta', T * n.delta),
+    hidden: f32('hidden', T * n.hidden),
+    routerLogits: K ? f32('router_logits', T * n.routerLogits) : null,
+    routerIds: K ? f32('router_ids', T * n.routerIds) : null,
+    routerWeights: K ? f32('router_weights', T * n.routerWeights) : null,
+    offsets: K ? f32('offsets', E + 1) : null,
+    slot: K ? f32('slot', T * n.slot) : null,
+    xGrouped: K ? f32('x_grouped', T * n.xGrouped) : null,
+    yGrouped: K ? f32('y_grouped', T * n.yGrouped) : null,
+    logits: f32('logits', c.vocabSize),
+    sampled: f32('sampled', 4),
+    get bytes() {
+      return bytes;
+    },
+  };
+}
+
+export function destroyActivations(a: Activations): void {
+  for (const v of Object.values(a)) if (v && typeof v === 'object' && 'destroy' in v) (v as GPUBuffer).destroy();
+}

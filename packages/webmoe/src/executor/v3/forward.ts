@@ -1,0 +1,139 @@
+// The forward pass recorded as a list of pre-bound dispatches for a call of T tokens at the position
+// held in `positions[0]`: embedding, then per layer MLA attention and the dense or MoE feed-forward,
+// final norm and the LM head on the last token. Recorded once per T and replayed; nothing here reads
+// back to the CPU.
+//
+// Fusions: the residual add lives in add_rmsnorm (h += delta; xn = rms(h)); gate + up + SwiGLU is one
+// matmul; the kv_a_layernorm, k_pe rope and cache write are one kv_store; MoE decode reads only the
+// selected experts (ids stay on the GPU) and sums them, weighted, in the down projection.
+import type { KernelContext } from '../../gpu/kernel-context';
+import type { Dispatch } from '../../gpu/pipelines';
+import type { ModelConfig } from '../../model/config';
+import { softmaxScale } from '../../model/rope';
+import { addRmsnorm, rmsnorm } from '../../kernels/rmsnorm';
+import { gatherRows, matmul, type WeightRef } from '../../kernels/matmul';
+import { kvStore, rope } from '../../kernels/rope';
+import { mlaAttention, type LatentCacheLayout } from '../../kernels/mla';
+import { routerSelect } from '../../kernels/router';
+import { moeGather, moePlan, moeScatter } from '../../kernels/moe';
+import type { Activations } from './activations';
+import type { GpuWeights } from '../weights';
+
+export interface ForwardResources {
+  ctx: KernelContext;
+  config: ModelConfig;
+  weights: GpuWeights;
+  act: Activations;
+  /** One latent cache buffer per main layer. */
+  cache: GPUBuffer[];
+  cacheLayout: LatentCacheLayout;
+  /** ropeTable(config.rope) on the GPU. */
+  ropeTable: GPUBuffer;
+  /** Per MoE layer: expert usage counters [E] u32 (for the demo's heatmap), or absent. */
+  usage?: Map<number, GPUBuffer>;
+}
+
+export function recordForward(r: ForwardResources, T: number): Dispatch[] {
+  const { ctx, config: c, weights: w, act: a } = r;
+  const d = c.hiddenSize;
+  const H = c.numHeads;
+  const nope = c.qkNopeHeadDim, ropeDim = c.qkRopeHeadDim, v = c.vHeadDim, R = c.kvLoraRank;
+  const qHead = nope + ropeDim;
+  const eps = c.rmsNormEps;
+  const ref = (name: string): WeightRef => {
+    const t = w.tensor(name);
+    return { buffer: t.buffer, offset: t.byteOffset, layout: t.layout };
+  };
+  const buf = (name: string) => w.tensor(name).buffer;
+  const out: Dispatch[] = [];
+
+  out.push(gatherRows(ctx, { weight: ref('model.embed_tokens.weight'), ids: a.ids, y: a.h, tokens: T }, 'embed'));
+
+  for (let L = 0; L < c.numLayers; L++) {
+    const p = `model.layers.${L}`;
+    const lab = (s: string) => `L${L}.${s}`;
+    // ---- attention: xn = rms(h) (with the previous layer's feed-forward output added first) ----
+    if (L === 0) out.push(rmsnorm(ctx, { x: a.h, weight: buf(`${p}.input_layernorm.weight`), y: a.xn, rows: T, cols: d, eps }, lab('input_norm')));
+    else out.push(addRmsnorm(ctx, { delta: a.delta, weight: buf(`${p}.input_layernorm.weight`), h: a.h, y: a.xn, rows: T, cols: d, eps }, lab('add_input_norm')));
+
+    if (c.qLoraRank !== null) {
+      out.push(matmul(ctx, { weight: ref(`${p}.self_attn.q_a_proj.weight`), x: a.xn, y: a.qa!, tokens: T }, lab('q_a')));
+      out.push(rmsnorm(ctx, { x: a.qa!, weight: buf(`${p}.self_attn.q_a_layernorm.weight`), y: a.qaNorm!, rows: T, cols: c.qLoraRank, eps }, lab('q_a_norm')));
+      out.push(matmul(ctx, { weight: ref(`${p}.self_attn.q_b_proj.weight`), x: a.qaNorm!, y: a.q, tokens: T }, lab('q_b')));
+    } else {
+      out.push(matmul(ctx, { weight: ref(`${p}.self_attn.q_proj.weight`), x: a.xn, y: a.q, tokens: T }, lab('q')));
+    }
+    out.push(matmul(ctx, { weight: ref(`${p}.self_attn.kv_a_proj_with_mqa.weight`), x: a.xn, y: a.kva, tokens: T }, lab('kv_a')));
+    out.push(kvStore(ctx, {
+      kv: a.kva, weight: buf(`${p}.self_attn.kv_a_layernorm.weight`), cache: r.cache[L], layout: r.cacheLayout,
+      table: r.ropeTable, positions: a.positions, tokens: T, eps,
+    }, lab('kv_store')));
+    out.push(rope(ctx, { x: a.q, table: r.ropeTable, positions: a.positions, tokens: T, heads: H, rope: ropeDim, rowStride: H * qHead, headStride: qHead, offset: nope }, lab('q_rope')));
+    // Absorb W_UK into the query: q̃_h = W_UK[h]ᵀ q_nope_h, the rows h·(nope+v) … +nope of kv_b.
+    const kvb = ref(`${p}.self_attn.kv_b_proj.weight`);
+    out.push(matmul(ctx, {
+      weight: kvb, transposed: true, x: a.q, y: a.qt, tokens: T, batch: H, rows: nope, rowBase: 0, rowStride: nope + v,
+      xTokenStride: H * qHead, xBatchStride: qHead, yTokenStride: H * R, yBatchStride: R,
+    }, lab('absorb_q')));
+    out.push(...mlaAttention(ctx, {
+      qt: a.qt, qpe: a.q, cache: r.cache[L], layout: r.cacheLayout, positions: a.positions, out: a.olat, tokens: T, heads: H,
+      scale: softmaxScale(c), qpeTokenStride: H * qHead, qpeHeadStride: qHead, qpeOffset: nope,
+    }, lab('mla')));
+    // o_h = W_UV[h] o_lat_h, the rows h·(nope+v)+nope … +v of kv_b.
+    out.push(matmul(ctx, {
+      weight: kvb, x: a.olat, y: a.o, tokens: T, batch: H, rows: v, rowBase: nope, rowStride: nope + v,
+      xTokenStride: H * R, xBatchStride: R, yTokenStride: H * v, yBatchStride: v,
+    }, lab('absorb_v')));
+    out.push(matmul(ctx, { weight: ref(`${p}.self_attn.o_proj.weight`), x: a.o, y: a.delta, tokens: T }, lab('o_proj')));
+    out.push(addRmsnorm(ctx, { delta: a.delta, weight: buf(`${p}.post_attention_layernorm.weight`), h: a.h, y: a.xn, rows: T, cols: d, eps }, lab('add_post_norm')));
+
+    // ---- feed-forward: delta = ffn(xn) ----
+    if (c.layers[L].ffn === 'dense' || !c.moe) {
+      out.push(matmul(ctx, { weight: ref(`${p}.mlp.gate_proj.weight`), up: ref(`${p}.mlp.up_proj.weight`), x: a.xn, y: a.hidden, tokens: T }, lab('mlp_gate_up')));
+      out.push(matmul(ctx, { weight: ref(`${p}.mlp.down_proj.weight`), x: a.hidden, y: a.delta, tokens: T }, lab('mlp_down')));
+      continue;
+    }
+    const m = c.moe;
+    const K = m.topK, E = m.nRoutedExperts;
+    // Router logits from the matmul family (spread over the device; the fused router kernel reads all of
+    // W in one workgroup per token, the slowest step of decode at large d), then the selection.
+    out.push(matmul(ctx, { weight: ref(`${p}.mlp.gate.weight`), x: a.xn, y: a.routerLogits!, tokens: T }, lab('router_logits')));
+    out.push(routerSelect(ctx, {
+      logits: a.routerLogits!, ids: a.routerIds!, weights: a.routerWeights!,
+      bias: m.hasCorrectionBias ? buf(`${p}.mlp.gate.e_score_correction_bias`) : null, usage: r.usage?.get(L) ?? null, tokens: T, moe: m,
+    }, lab('router')));
+    const shared = m.nSharedExperts > 0;
+    if (shared) {
+      out.push(matmul(ctx, { weight: ref(`${p}.mlp.shared_experts.gate_proj.weight`), up: ref(`${p}.mlp.shared_experts.up_proj.weight`), x: a.xn, y: a.hidden, tokens: T }, lab('shared_gate_up')));
+      out.push(matmul(ctx, { weight: ref(`${p}.mlp.shared_experts.down_proj.weight`), x: a.hidden, y: a.delta, tokens: T }, lab('shared_down')));
+    }
+    const ex = w.experts(L);
+    const gate: WeightRef = { buffer: ex.buffer, offset: ex.gate.offset, layout: ex.gate.layout };
+    const up: WeightRef = { buffer: ex.buffer, offset: ex.up.offset, layout: ex.up.layout };
+    const down: WeightRef = { buffer: ex.buffer, offset: ex.down.offset, layout: ex.down.layout };
+    const I = m.intermediateSize;
+    if (T === 1) {
+      // Decode: slot k runs expert ids[k]; only those experts' bytes are read.
+      out.push(matmul(ctx, {
+        weight: gate, up, x: a.xn, y: a.hidden, batch: K, xBatchStride: 0, yBatchStride: I,
+        experts: { ids: a.routerIds!, strideBytes: ex.strideBytes },
+      }, lab('experts_gate_up')));
+      out.push(matmul(ctx, {
+        weight: down, x: a.hidden, y: a.delta, batch: K, xBatchStride: I, output: shared ? 'accumulate' : 'write',
+        experts: { ids: a.routerIds!, strideBytes: ex.strideBytes, weights: a.routerWeights!, sum: true },
+      }, lab('experts_down')));
+    } else {
+      // Prefill: group the (token, choice) pairs by expert, one grouped GEMM per projection, scatter back.
+      out.push(moePlan(ctx, { ids: a.routerIds!, offsets: a.offsets!, slot: a.slot!, tokens: T, topK: K, experts: E }, lab('moe_plan')));
+      out.push(moeGather(ctx, { x: a.xn, slot: a.slot!, xGrouped: a.xGrouped!, tokens: T, topK: K, dim: d }, lab('moe_gather')));
+      const groups = { offsets: a.offsets!, strideBytes: ex.strideBytes, maxRows: T };
+      out.push(matmul(ctx, { weight: gate, up, x: a.xGrouped!, y: a.hidden, tokens: T * K, batch: E, groups }, lab('experts_gate_up')));
+      out.push(matmul(ctx, { weight: down, x: a.hidden, y: a.yGrouped!, tokens: T * K, batch: E, groups }, lab('experts_down')));
+      out.push(moeScatter(ctx, { yGrouped: a.yGrouped!, slot: a.slot!, weights: a.routerWeights!, out: a.delta, tokens: T, topK: K, dim: d, accumulate: shared }, lab('moe_scatter')));
+    }
+  }
+
+  out.push(addRmsnorm(ctx, { delta: a.delta, weight: buf('model.norm.weight'), h: a.h, y: a.xn, rows: T, cols: d, eps }, 'final_norm'));
+  out.push(matmul(ctx, { weight: ref('lm_head.weight'), x: a.xn, xOffset: (T - 1) * d, y: a.logits, tokens: 1 }, 'lm_head'));
+  return out;
+}

@@ -1,0 +1,80 @@
+// The GPU state of a DeepSeek-V4 model (docs/architecture-v4.md): activations, the per-layer-kind KV
+// caches, the two RoPE tables, and the recorder of forward.ts.
+import { uploadStorage } from '../../gpu/buffers';
+import type { KernelContext } from '../../gpu/kernel-context';
+import type { Dispatch } from '../../gpu/pipelines';
+import type { V4Config } from '../../model/config-v4';
+import { ropeTable } from '../../model/rope';
+import type { Family, FamilyOptions, FamilyState, KvBytes } from '../family';
+import { ExpertUsage } from '../expert-usage';
+import type { GpuWeights } from '../weights';
+import { createV4Activations, destroyV4Activations, v4ActivationFloatsPerToken, type V4Activations } from './activations';
+import { createV4Caches, destroyV4Caches, v4CacheLayout, v4KvBytesPerToken, v4LayerBytes, type V4CacheLayout, type V4LayerCache } from './caches';
+import { recordV4Forward } from './forward';
+
+export class V4State implements FamilyState {
+  readonly act: V4Activations;
+  readonly layout: V4CacheLayout;
+  readonly caches: V4LayerCache[];
+  readonly expertUsage: ExpertUsage;
+  private readonly tables: { swa: GPUBuffer; compressed: GPUBuffer };
+  private readonly ones: GPUBuffer;
+
+  constructor(device: GPUDevice, private readonly config: V4Config, private readonly weights: GpuWeights, opts: FamilyOptions) {
+    this.layout = v4CacheLayout(config, opts.maxTokens);
+    this.caches = createV4Caches(device, config, config.layers, opts.contextLength, opts.maxTokens, 'kv:');
+    this.act = createV4Activations(device, config, opts.maxTokens, opts.contextLength);
+    const swa = config.layers.find((l) => l.attention === 'swa')?.rope ?? config.layers[0].rope;
+    const compressed = config.layers.find((l) => l.attention !== 'swa')?.rope ?? swa;
+    this.tables = { swa: uploadStorage(device, 'rope_table:swa', ropeTable(swa)), compressed: uploadStorage(device, 'rope_table:compressed', ropeTable(compressed)) };
+    this.ones = uploadStorage(device, 'ones', new Float32Array(config.headDim).fill(1));
+    const layers = config.layers.map((_, i) => i);
+    this.expertUsage = new ExpertUsage(device, opts.collectExpertUsage ? layers : [], config.moe.nRoutedExperts);
+  }
+
+  get io() {
+    return this.act;
+  }
+
+  get kvCacheBytes(): number {
+    let total = 0;
+    for (const l of this.caches) for (const b of [l.window, l.compressed, l.compressorState, l.indexKeys, l.indexState]) total += b?.size ?? 0;
+    return total;
+  }
+
+  get scratchBytes(): number {
+    return this.act.bytes + this.tables.swa.size + this.tables.compressed.size + this.ones.size + this.expertUsage.bytes;
+  }
+
+  /** Bytes per cached token (compressed entries and indexer keys), against an uncompressed multi-head cache. */
+  get kvBytesPerToken(): KvBytes {
+    const c = this.config;
+    return { latent: v4KvBytesPerToken(c).total, mha: c.numLayers * 2 * c.numHeads * c.headDim * 4 };
+  }
+
+  record(ctx: KernelContext, tokens: number): Dispatch[] {
+    return recordV4Forward({
+      ctx, config: this.config, weights: this.weights, act: this.act, layout: this.layout, caches: this.caches,
+      tables: this.tables, ones: this.ones, usage: this.expertUsage.buffers,
+    }, tokens);
+  }
+
+  destroy(): void {
+    destroyV4Caches(this.caches);
+    destroyV4Activations(this.act);
+    this.expertUsage.destroy();
+    this.tables.swa.destroy();
+    this.tables.compressed.destroy();
+    this.ones.destroy();
+  }
+}
+
+export const V4_FAMILY: Family<V4Config> = {
+  // The indexer's scores grow with the context, so a chunk's activations do too.
+  activationFloatsPerToken: v4ActivationFloatsPerToken,
+  largestCacheBinding: (config, contextLength, maxTokens) => Math.max(...config.layers.map((l) => {
+    const b = v4LayerBytes(config, l, contextLength, maxTokens);
+    return Math.max(b.window, b.compressed, b.compressorState, b.indexKeys, b.indexState);
+  })),
+  create: (device, config, weights, opts) => new V4State(device, config, weights, opts),
+};

@@ -1,0 +1,200 @@
+// Model weights on the GPU, uploaded shard by shard from a converted model folder: the shard bytes are
+// the GPU bytes (formats.ts layouts), so loading is a copy. Non-expert tensors get one buffer each; each
+// MoE layer's routed experts share one buffer (expert e at e × stride) so that a kernel can pick experts
+// by id without a CPU round trip. MTP tensors are skipped: the main forward pass does not use them.
+import { WebmoeError } from '../errors';
+import { alignedSize, STORAGE } from '../gpu/buffers';
+import { tensorLayout, type TensorLayout } from '../model/formats';
+import { rangePieces, type Manifest, type ManifestTensor } from '../model/manifest';
+
+export interface GpuTensor {
+  readonly name: string;
+  readonly buffer: GPUBuffer;
+  /** Where the tensor starts in `buffer` (0 for non-expert tensors). */
+  readonly byteOffset: number;
+  readonly layout: TensorLayout;
+}
+
+export interface GpuExpertMatrix {
+  /** Byte offset of this matrix inside one expert's range. */
+  readonly offset: number;
+  readonly layout: TensorLayout;
+}
+
+export interface GpuExperts {
+  readonly layer: number;
+  readonly count: number;
+  readonly buffer: GPUBuffer;
+  /** Bytes from one expert's range to the next (256-aligned). */
+  readonly strideBytes: number;
+  readonly gate: GpuExpertMatrix;
+  readonly up: GpuExpertMatrix;
+  readonly down: GpuExpertMatrix;
+}
+
+type ExpertMatrix = 'gate' | 'up' | 'down';
+
+/** How each family names a routed expert's matrices (V4 keeps DeepSeek's own names: w1 gate, w3 up, w2 down). */
+const EXPERT_NAMES: Record<'v3' | 'v4', { pattern: RegExp; name: (layer: number, expert: number, m: ExpertMatrix) => string; group: (layer: number) => string }> = {
+  v3: {
+    pattern: /^model\.layers\.(\d+)\.mlp\.experts\.(\d+)\.(gate|up|down)_proj\.weight$/,
+    name: (l, e, m) => `model.layers.${l}.mlp.experts.${e}.${m}_proj.weight`,
+    group: (l) => `model.layers.${l}.mlp.experts`,
+  },
+  v4: {
+    pattern: /^layers\.(\d+)\.ffn\.experts\.(\d+)\.w[123]\.weight$/,
+    name: (l, e, m) => `layers.${l}.ffn.experts.${e}.${{ gate: 'w1', up: 'w3', down: 'w2' }[m]}.weight`,
+    group: (l) => `layers.${l}.ffn.experts`,
+  },
+};
+
+export class GpuWeights {
+  private constructor(
+    private readonly tensors: Map<string, GpuTensor>,
+    private readonly expertsByLayer: Map<number, GpuExperts>,
+    readonly bytes: number,
+  ) {}
+
+  tensor(name: string): GpuTensor {
+    const t = this.tensors.get(name);
+    if (!t) throw new WebmoeError('model-format', `the model has no tensor ${name}`);
+    return t;
+  }
+
+  has(name: string): boolean {
+    return this.tensors.has(name);
+  }
+
+  experts(layer: number): GpuExperts {
+    const e = this.expertsByLayer.get(layer);
+    if (!e) throw new WebmoeError('model-format', `layer ${layer} has no routed experts`);
+    return e;
+  }
+
+  destroy(): void {
+    for (const t of this.tensors.values()) t.buffer.destroy();
+    for (const e of this.expertsByLayer.values()) e.buffer.destroy();
+  }
+
+  /** Plans buffers from the manifest (no GPU work): byte totals for the memory plan. */
+  static plan(manifest: Manifest): { tensorBytes: number; expertBytes: number; largestBinding: number } {
+    let tensorBytes = 0, expertBytes = 0, largestBinding = 0;
+    for (const t of manifest.tensors) {
+      if (t.mtp || t.expert !== null) continue;
+      tensorBytes += alignedSize(t.bytes);
+      largestBinding = Math.max(largestBinding, t.bytes);
+    }
+    const perLayer = new Map<number, number>();
+    for (const e of manifest.experts) {
+      if (e.mtp) continue;
+      perLayer.set(e.layer, (perLayer.get(e.layer) ?? 0) + alignedSize(e.bytes, 256));
+    }
+    for (const b of perLayer.values()) {
+      expertBytes += b;
+      largestBinding = Math.max(largestBinding, b);
+    }
+    return { tensorBytes, expertBytes, largestBinding };
+  }
+
+  /**
+   * Allocates every buffer from the manifest and returns an uploader that takes shards as they arrive
+   * (in any order, each once): the shard's bytes go straight into the buffers and can be dropped.
+   */
+  static uploader(device: GPUDevice, manifest: Manifest): WeightUploader {
+    const tensors = new Map<string, GpuTensor>();
+    const experts = new Map<number, GpuExperts>();
+    // Where each piece of each shard goes: [shard] → (src offset, dst buffer, dst offset, bytes).
+    const copies: { src: number; dst: GPUBuffer; dstOffset: number; bytes: number }[][] = manifest.shards.map(() => []);
+    const route = (t: { shard: number; offset: number; bytes: number }, dst: GPUBuffer, dstOffset: number) => {
+      let at = dstOffset;
+      for (const p of rangePieces(manifest.shards, t)) {
+        copies[p.shard].push({ src: p.offset, dst, dstOffset: at, bytes: p.bytes });
+        at += p.bytes;
+      }
+    };
+    const byName = new Map<string, ManifestTensor>(manifest.tensors.map((t) => [t.name, t]));
+    const naming = EXPERT_NAMES[manifest.model.config.family];
+    const destroyAll = () => {
+      for (const t of tensors.values()) t.buffer.destroy();
+      for (const x of experts.values()) x.buffer.destroy();
+    };
+
+    try {
+      for (const t of manifest.tensors) {
+        if (t.mtp || t.expert !== null) continue;
+        const buffer = device.createBuffer({ label: t.name, size: alignedSize(t.bytes, 16), usage: STORAGE });
+        tensors.set(t.name, { name: t.name, buffer, byteOffset: 0, layout: tensorLayout(t.format, t.shape) });
+        route(t, buffer, 0);
+      }
+      const layers = new Map<number, typeof manifest.experts>();
+      for (const e of manifest.experts) {
+        if (e.mtp) continue;
+        if (!layers.has(e.layer)) layers.set(e.layer, []);
+        layers.get(e.layer)!.push(e);
+      }
+      for (const [layer, list] of layers) {
+        list.sort((a, b) => a.expert - b.expert);
+        const stride = alignedSize(list[0].bytes, 256);
+        if (list.some((e, i) => e.expert !== i || alignedSize(e.bytes, 256) !== stride)) {
+          throw new WebmoeError('model-format', `manifest.json: the routed experts of layer ${layer} are not numbered 0…${list.length - 1} with equal sizes`);
+        }
+        const first = list[0];
+        const matrix = (kind: ExpertMatrix): GpuExpertMatrix => {
+          const name = naming.name(layer, 0, kind);
+          const t = byName.get(name);
+          if (!t) throw new WebmoeError('model-format', `manifest.json: tensor ${name} is missing`);
+          return { offset: t.shard === first.shard ? t.offset - first.offset : rangeOffset(manifest, first, t), layout: tensorLayout(t.format, t.shape) };
+        };
+        const buffer = device.createBuffer({ label: naming.group(layer), size: stride * list.length, usage: STORAGE });
+        experts.set(layer, { layer, count: list.length, buffer, strideBytes: stride, gate: matrix('gate'), up: matrix('up'), down: matrix('down') });
+        list.forEach((e, i) => route(e, buffer, i * stride));
+      }
+      for (const t of manifest.tensors) {
+        if (!t.mtp && t.expert !== null && !naming.pattern.test(t.name)) {
+          throw new WebmoeError('model-format', `manifest.json: unexpected expert tensor ${t.name}`);
+        }
+      }
+    } catch (e) {
+      destroyAll();
+      throw e;
+    }
+
+    const pending = new Set(manifest.shards.map((_, i) => i));
+    return {
+      write(index: number, data: Uint8Array) {
+        const shard = manifest.shards[index];
+        if (!shard || !pending.has(index)) throw new WebmoeError('internal', `weights: shard ${index} is unknown or was written twice`);
+        if (data.byteLength !== shard.bytes) {
+          throw new WebmoeError('integrity', `${shard.file}: expected ${shard.bytes} bytes, got ${data.byteLength}`);
+        }
+        for (const c of copies[index]) device.queue.writeBuffer(c.dst, c.dstOffset, data as Uint8Array<ArrayBuffer>, c.src, c.bytes);
+        pending.delete(index);
+      },
+      finish() {
+        if (pending.size) {
+          destroyAll();
+          throw new WebmoeError('internal', `weights: shards ${[...pending].map((i) => manifest.shards[i].file).join(', ')} were never uploaded`);
+        }
+        let total = 0;
+        for (const t of tensors.values()) total += t.buffer.size;
+        for (const e of experts.values()) total += e.buffer.size;
+        return new GpuWeights(tensors, experts, total);
+      },
+      abort: destroyAll,
+    };
+  }
+}
+
+export interface WeightUploader {
+  write(index: number, data: Uint8Array): void;
+  finish(): GpuWeights;
+  /** Frees what was allocated (a failed load). */
+  abort(): void;
+}
+
+/** Offset of tensor `t` inside the range `first`, when the range continues across shards. */
+function rangeOffset(manifest: Manifest, first: { shard: number; offset: number }, t: { shard: number; offset: number }): number {
+  let off = manifest.shards[first.shard].bytes - first.offset;
+  for (let s = first.shard + 1; s < t.shard; s++) off += manifest.shards[s].bytes;
+  return off + t.offset;
+}

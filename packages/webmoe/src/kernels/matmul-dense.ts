@@ -1,0 +1,44 @@
+// Launcher for shaders/matmul-dense.wgsl: y[t, b, r] (+)= Σ_c W[rowBase + b·rowStride + r, c] · x[t, b, c]
+// with weights in any format of model/formats.ts, read as the tensor's own bytes (never dequantized into
+// a copy), and the fused SwiGLU pair.
+//
+// Bindings: 0 x f32[] (viewed as vec4s: its size must be a multiple of 16 bytes, which createStorage
+// pads), 1 w, 2 w_up (the gate's buffer again without SwiGLU) | 3 y | 4 params: the Product header
+// (kernels/product.ts). Overrides WG, TT (tokens per tile), SWIGLU, X4 (x rows 4-float aligned).
+// Which entry: shape 'workgroup' with at most 4 tokens → matmul_wg (a workgroup per row, TT 1 or 4);
+// several tokens with x's rows on multiples of 4 floats → matmul_tile (4 rows × 16 tokens per invocation);
+// otherwise matmul_row (a row per invocation, TT 1 or 8). Grid: flat, blocks × token spans × batch.
+import source from '../../../../shaders/matmul-dense.wgsl?raw';
+import type { KernelContext } from '../gpu/kernel-context';
+import type { Dispatch } from '../gpu/pipelines';
+import { wgslPiece } from '../gpu/wgsl-compose';
+import { launchKernel } from './dispatch';
+import {
+  blocksOf, planProduct, productGrid, productParams, rowsConstants, rowsKind, tokenTile, weightSource,
+  swigluHeader, type ProductArgs, type SwigluArgs,
+} from './product';
+import { PRODUCT_ROWS, PRODUCT_TILE } from './wgsl-lib';
+
+/** The role's main source and the library pieces it always needs. */
+export const MATMUL_DENSE = wgslPiece('matmul-dense', source, [PRODUCT_ROWS, PRODUCT_TILE]);
+const ENTRY = { wg: 'matmul_wg', row: 'matmul_row', tile: 'matmul_tile' } as const;
+
+export interface MatmulDenseArgs extends ProductArgs, SwigluArgs {
+}
+
+/** One dense product: a pre-bound Dispatch that can be recorded any number of times. */
+export function matmulDense(ctx: KernelContext, a: MatmulDenseArgs, label = 'matmul'): Dispatch {
+  const plan = planProduct(a, { up: a.up }, label);
+  const kind = rowsKind(ctx, plan, a.shape, true);
+  const span = tokenTile(kind, plan.maxTokens);
+  return launchKernel(ctx, label, {
+    source: weightSource(MATMUL_DENSE, a.weight, label),
+    entryPoint: ENTRY[kind],
+    variant: kind,
+    constants: rowsConstants(kind, plan, a.up !== undefined),
+    inputs: [a.x, a.weight.buffer, a.up?.buffer ?? a.weight.buffer],
+    outputs: [a.y],
+    params: productParams(a, plan, { ...swigluHeader(a, label), span }, label),
+    workgroups: productGrid(blocksOf(kind, plan.outLen), plan, span),
+  });
+}

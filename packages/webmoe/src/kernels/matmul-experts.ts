@@ -1,0 +1,65 @@
+// Launcher for shaders/matmul-experts.wgsl: MoE decode's expert-indexed products. Batch entry k (a slot)
+// runs expert ids[idsOffset + k] of a buffer holding all of a layer's experts; the down projection can
+// scale the slots by the router's weights and sum them into one output: y (+)= Σ_k w_k · W_{ids[k]} x_k.
+//
+// Bindings: 0 x f32[] (viewed as vec4s), 1 w, 2 w_up (the gate's buffer again without SwiGLU), 3 ids u32[],
+// 4 slot weights f32[] (x again when unscaled) | 5 y | 6 params: the Product header (kernels/product.ts),
+// then ids_offset, weights_offset, slots, sum, scaled. Overrides WG, TT, SWIGLU, X4.
+// Which entry: shape 'workgroup' with at most 4 tokens → experts_wg, otherwise experts_row.
+// Grid: flat, blocks × token spans × slots (one when summed).
+import source from '../../../../shaders/matmul-experts.wgsl?raw';
+import type { KernelContext } from '../gpu/kernel-context';
+import type { Dispatch } from '../gpu/pipelines';
+import { wgslPiece } from '../gpu/wgsl-compose';
+import { launchKernel } from './dispatch';
+import { checkArg } from './launch-checks';
+import {
+  blocksOf, fits, planProduct, productGrid, productParams, rowsConstants, rowsKind, tokenTile, weightSource,
+  swigluHeader, type ProductArgs, type SwigluArgs,
+} from './product';
+import { PRODUCT_ROWS } from './wgsl-lib';
+
+/** The role's main source and the library pieces it always needs. */
+export const MATMUL_EXPERTS = wgslPiece('matmul-experts', source, [PRODUCT_ROWS]);
+
+/** Which expert each slot runs. */
+export interface ExpertSlots {
+  /** u32: slot k runs expert ids[idsOffset + k]. */
+  ids: GPUBuffer;
+  idsOffset?: number;
+  /** Bytes between consecutive experts' tensors in the weight buffer(s); a multiple of 4. */
+  strideBytes: number;
+  /** Scale slot k by weights[weightsOffset + k] (f32): the router's weights. */
+  weights?: GPUBuffer;
+  weightsOffset?: number;
+  /** Sum the slots into one output: y (+)= Σ_k w_k · W_{ids[k]} x_k. */
+  sum?: boolean;
+}
+
+export interface MatmulExpertsArgs extends ProductArgs, SwigluArgs {
+  /** `batch` is the number of slots. */
+  experts: ExpertSlots;
+}
+
+export function matmulExperts(ctx: KernelContext, a: MatmulExpertsArgs, label = 'matmul_experts'): Dispatch {
+  const ex = a.experts;
+  const sum = ex.sum ?? false;
+  checkArg(!(a.up && sum), label, 'experts.sum', 'excludes SwiGLU (up): the slots are summed after the down projection');
+  const plan = planProduct(a, { up: a.up, flatY: sum, gridBatch: sum ? 1 : a.batch ?? 1 }, label);
+  fits(ex.ids, 4 * ((ex.idsOffset ?? 0) + plan.B), 'expert ids', label);
+  if (ex.weights) fits(ex.weights, 4 * ((ex.weightsOffset ?? 0) + plan.B), 'slot weights', label);
+  const kind = rowsKind(ctx, plan, a.shape, false);
+  const span = tokenTile(kind, plan.maxTokens);
+  const params = productParams(a, plan, { ...swigluHeader(a, label), expertStrideBytes: ex.strideBytes, span }, label)
+    .u32(ex.idsOffset ?? 0).u32(ex.weightsOffset ?? 0).u32(plan.B).u32(sum ? 1 : 0).u32(ex.weights ? 1 : 0);
+  return launchKernel(ctx, label, {
+    source: weightSource(MATMUL_EXPERTS, a.weight, label),
+    entryPoint: kind === 'wg' ? 'experts_wg' : 'experts_row',
+    variant: kind,
+    constants: rowsConstants(kind, plan, a.up !== undefined),
+    inputs: [a.x, a.weight.buffer, a.up?.buffer ?? a.weight.buffer, ex.ids, ex.weights ?? a.x],
+    outputs: [a.y],
+    params,
+    workgroups: productGrid(blocksOf(kind, plan.outLen), plan, span),
+  });
+}

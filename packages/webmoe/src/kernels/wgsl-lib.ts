@@ -1,0 +1,72 @@
+// The WGSL library (shaders/lib/) as typed pieces for composeWgsl: what each piece needs is declared
+// here once, so a launcher names only the pieces that vary (the weight format's dequantization).
+import weightsCode from '../../../../shaders/lib/weights.wgsl?raw';
+import halvesCode from '../../../../shaders/lib/halves.wgsl?raw';
+import nibblesCode from '../../../../shaders/lib/nibbles.wgsl?raw';
+import f32Code from '../../../../shaders/lib/dequant-f32.wgsl?raw';
+import f16Code from '../../../../shaders/lib/dequant-f16.wgsl?raw';
+import bf16Code from '../../../../shaders/lib/dequant-bf16.wgsl?raw';
+import q8Code from '../../../../shaders/lib/dequant-q8.wgsl?raw';
+import q4Code from '../../../../shaders/lib/dequant-q4.wgsl?raw';
+import fp8Code from '../../../../shaders/lib/dequant-fp8.wgsl?raw';
+import fp4Code from '../../../../shaders/lib/dequant-fp4.wgsl?raw';
+import reduceCode from '../../../../shaders/lib/reduce.wgsl?raw';
+import rmsCode from '../../../../shaders/lib/rms.wgsl?raw';
+import productCode from '../../../../shaders/lib/product.wgsl?raw';
+import xVec4Code from '../../../../shaders/lib/x-vec4.wgsl?raw';
+import productRowsCode from '../../../../shaders/lib/product-rows.wgsl?raw';
+import productTileCode from '../../../../shaders/lib/product-tile.wgsl?raw';
+import ropeRotationCode from '../../../../shaders/lib/rope-rotation.wgsl?raw';
+import radixSelectCode from '../../../../shaders/lib/radix-select.wgsl?raw';
+import { WebmoeError } from '../errors';
+import { wgslPiece, type WgslPiece } from '../gpu/wgsl-compose';
+import type { WeightFormat } from '../model/formats';
+
+/** Words, Tensor, Vec8 and weight8: a tensor's units of 8 values, dequantized by the format's dequant8. */
+export const WEIGHTS = wgslPiece('weights', weightsCode);
+const HALVES = wgslPiece('halves', halvesCode, [WEIGHTS]);
+const NIBBLES = wgslPiece('nibbles', nibblesCode, [WEIGHTS]);
+
+/**
+ * `dequant8` of each weight format the matrix kernels read. A new format is a shaders/lib/dequant-<format>.wgsl
+ * defining dequant8 and an entry here (kernels/wgsl-lib.test.ts checks that every one of WEIGHT_FORMATS has one).
+ */
+export const DEQUANT: { readonly [F in WeightFormat]?: WgslPiece } = {
+  f32: wgslPiece('dequant-f32', f32Code, [WEIGHTS]),
+  f16: wgslPiece('dequant-f16', f16Code, [HALVES]),
+  bf16: wgslPiece('dequant-bf16', bf16Code, [HALVES]),
+  q8: wgslPiece('dequant-q8', q8Code, [HALVES]),
+  q4: wgslPiece('dequant-q4', q4Code, [HALVES, NIBBLES]),
+  fp8: wgslPiece('dequant-fp8', fp8Code, [WEIGHTS]),
+  fp4: wgslPiece('dequant-fp4', fp4Code, [NIBBLES]),
+};
+
+/** The dequantization piece of `format`; WebmoeError('model-format') for a format no kernel reads. */
+export function dequant(format: WeightFormat, tensor = 'a tensor'): WgslPiece {
+  const piece = DEQUANT[format];
+  if (!piece) {
+    throw new WebmoeError('model-format', `${tensor} has weight format ${format}, which no matrix kernel reads (${Object.keys(DEQUANT).join(', ')})`,
+      { detail: { format } });
+  }
+  return piece;
+}
+
+/** workgroup_sum, workgroup_max, workgroup_reduce4: fixed-order reductions over a workgroup of WG. */
+export const WORKGROUP_REDUCE = wgslPiece('reduce', reduceCode);
+
+/** sum_squares and write_normed: RMSNorm of a row, by one invocation or shared by a workgroup. */
+export const RMS = wgslPiece('rms', rmsCode);
+
+/** The Product header, slots, grid and store of the matrix kernels. */
+export const PRODUCT = wgslPiece('product', productCode, [WEIGHTS]);
+const X_VEC4 = wgslPiece('x-vec4', xVec4Code, [WEIGHTS]);
+/** rows_wg and rows_row: products by output row, over the main source's slot/entries/tokens hooks. */
+export const PRODUCT_ROWS = wgslPiece('product-rows', productRowsCode, [PRODUCT, X_VEC4, WORKGROUP_REDUCE]);
+/** rows_tile: products by tiles of 4 rows × 16 tokens, over the same hooks. */
+export const PRODUCT_TILE = wgslPiece('product-tile', productTileCode, [PRODUCT, X_VEC4]);
+
+/** rotation, cos_sin_turns, rotate: RoPE at exact angles from ropeTable's table (a `table` binding of the main source). */
+export const ROPE_ROTATION = wgslPiece('rope-rotation', ropeRotationCode);
+
+/** radix_select: the k-th largest key (or the key where a weight from the top reaches a goal) over a main source's radix_item hook. */
+export const RADIX_SELECT = wgslPiece('radix-select', radixSelectCode);

@@ -1,0 +1,25 @@
+// Loading a GpuModel straight from a model folder's URL, for tools and tests that drive the model
+// without the chat runtime (`webmoe run`, `webmoe bench`, the whole-model tests). Shards are verified
+// against the manifest's SHA-256 like any load; by default nothing is kept in IndexedDB.
+import type { GpuContext } from '../gpu/device';
+import { parseManifest, type Manifest } from '../model/manifest';
+import { ModelSource } from './cache/loader';
+import { ModelCache } from './cache/model-cache';
+import { memoryCacheStore } from './cache/store';
+import { GpuModel, type GpuModelOptions } from '../executor/gpu-model';
+
+export interface UrlModel {
+  model: GpuModel;
+  manifest: Manifest;
+  /** For the folder's other files (tokenizer.json, …). */
+  source: ModelSource;
+}
+
+export async function loadGpuModelFromUrl(gpu: GpuContext, url: string, opts: GpuModelOptions & { cache?: ModelCache } = {}): Promise<UrlModel> {
+  const baseUrl = new URL(url, (globalThis as { location?: { href: string } }).location?.href).href;
+  const cache = opts.cache ?? new ModelCache({ store: memoryCacheStore(), storage: null });
+  const source = new ModelSource({ modelId: baseUrl, baseUrl, cache });
+  const manifest = parseManifest(await source.json('manifest.json'), `${baseUrl}manifest.json`);
+  const model = await GpuModel.load(gpu, manifest, (onShard) => source.loadShards(manifest.shards, (_s, data, i) => onShard(i, data)), opts);
+  return { model, manifest, source };
+}

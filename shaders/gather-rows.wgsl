@@ -1,0 +1,41 @@
+// The embedding lookup: y[t, :] = W[ids[t], :] dequantized (by the composed dequant8) from the table's own
+// bytes. An id past the table (the executor checks ids on the CPU first) gives a zero row, not another
+// token's.
+//
+// gather_rows: an invocation per (token, unit of 8 columns).
+// Bindings: 0 ids, 1 w | 2 y | 3 params.
+
+override WG: u32 = 64u;
+
+struct Params {
+  tokens: u32,
+  rows: u32,
+  cols: u32,
+  q: u32,         // word offsets in `w` of the table's sections
+  scales: u32,
+  mins: u32,
+  ids_offset: u32,
+  y_offset: u32,
+  y_tok: u32,
+}
+
+@group(0) @binding(0) var<storage, read> ids: array<u32>;
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+@compute @workgroup_size(WG)
+fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let units = (p.cols + 7u) / 8u;
+  let i = gid.x + gid.y * nwg.x * WG;
+  let t = i / units;
+  let u = i % units;
+  if (t >= p.tokens) { return; }
+  let id = ids[p.ids_offset + t];
+  var v = Vec8();
+  if (id < p.rows) { v = dequant8(&w, Tensor(p.q, p.scales, p.mins), p.cols, id, u); }
+  let yi = p.y_offset + t * p.y_tok + 8u * u;
+  for (var j = 0u; j < 8u; j++) {
+    if (8u * u + j < p.cols) { y[yi + j] = at8(v, j); }
+  }
+}

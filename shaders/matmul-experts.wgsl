@@ -1,0 +1,51 @@
+// The expert-indexed product of MoE decode: slot k of the batch runs expert ids[ids_offset + k], reading
+// only that expert's bytes from a buffer holding all of a layer's experts (expert_stride words apart):
+//   y[t, k, r]   = Σ_c W_{ids[k]}[r, c] · x[t, k, c]                 (gate/up, with SwiGLU)
+//   y[t, r]     (+)= Σ_k w_k · Σ_c W_{ids[k]}[r, c] · x[t, k, c]     (down: `sum`, weights w_k = slot_weights[k])
+// so the router's choice never leaves the GPU. docs/architecture-v3.md#routing has the math.
+//
+// Entry points: experts_wg (a workgroup per output row) and experts_row (an invocation per output row),
+// from product-rows.wgsl; a summed launch loops over the slots inside each workgroup.
+// Bindings: 0 x (f32, viewed as vec4s), 1 w, 2 w_up (the gate's buffer again without SwiGLU), 3 ids,
+// 4 slot_weights (any buffer when unscaled) | 5 y | 6 params.
+
+override WG: u32 = 64u;
+
+struct Params {
+  m: Product,
+  ids_offset: u32,
+  weights_offset: u32,
+  slots: u32,   // K
+  sum: u32,     // 1: one output, the weighted sum over the slots (the grid has one batch entry)
+  scaled: u32,  // 1: slot k's product is scaled by slot_weights[weights_offset + k]
+}
+
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(2) var<storage, read> w_up: array<u32>;
+@group(0) @binding(3) var<storage, read> ids: array<u32>;
+@group(0) @binding(4) var<storage, read> slot_weights: array<f32>;
+@group(0) @binding(5) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<uniform> p: Params;
+
+fn slot(k: u32) -> Slot {
+  var scale = 1.0;
+  if (p.scaled != 0u) { scale = slot_weights[p.weights_offset + k]; }
+  return slot_at(k, ids[p.ids_offset + k], scale);
+}
+
+fn entries(b: u32) -> vec2<u32> {
+  return select(vec2<u32>(b, 1u), vec2<u32>(0u, p.slots), p.sum != 0u);
+}
+
+fn tokens(b: u32, span: u32) -> vec2<u32> { return span_range(0u, p.m.tokens, span); }
+
+@compute @workgroup_size(WG)
+fn experts_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  rows_wg(wid, nwg, lid);
+}
+
+@compute @workgroup_size(WG)
+fn experts_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  rows_row(wid, nwg, lid);
+}

@@ -1,0 +1,49 @@
+// The grouped expert GEMM of MoE prefill: the rows of x are the (token, choice) pairs sorted by expert
+// (moe.wgsl's moe_plan and moe_gather), and batch entry e is expert e, owning rows
+// [offsets[offsets_offset + e], offsets[offsets_offset + e + 1]) of x and y. One launch serves every
+// expert of a layer; each expert's weights are read once per workgroup for all of its rows.
+//   y[i, r] = Σ_c W_e[r, c] · x[i, c]   for the rows i of expert e   (gate/up with SwiGLU, or down)
+//
+// Entry points, by the rows an expert may own and x's alignment:
+//   grouped_wg  : a workgroup per output row (product-rows.wgsl): segments of a few rows on GPUs;
+//   grouped_tile: 4 rows × 16 tokens per invocation (product-tile.wgsl), x rows 4-float aligned;
+//   grouped_row : an invocation per output row (product-rows.wgsl), otherwise.
+// Workgroups whose span lies past their expert's segment exit at once.
+// Bindings: 0 x (f32, viewed as vec4s), 1 w, 2 w_up (the gate's buffer again without SwiGLU), 3 offsets
+// | 4 y | 5 params.
+
+override WG: u32 = 64u;
+
+struct Params {
+  m: Product,
+  offsets_offset: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+@group(0) @binding(2) var<storage, read> w_up: array<u32>;
+@group(0) @binding(3) var<storage, read> offsets: array<u32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<uniform> p: Params;
+
+fn slot(e: u32) -> Slot { return slot_at(e, e, 1.0); }
+fn entries(e: u32) -> vec2<u32> { return vec2<u32>(e, 1u); }
+
+fn tokens(e: u32, span: u32) -> vec2<u32> {
+  return span_range(offsets[p.offsets_offset + e], offsets[p.offsets_offset + e + 1u], span);
+}
+
+@compute @workgroup_size(WG)
+fn grouped_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  rows_wg(wid, nwg, lid);
+}
+
+@compute @workgroup_size(WG)
+fn grouped_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  rows_row(wid, nwg, lid);
+}
+
+@compute @workgroup_size(WG)
+fn grouped_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  rows_tile(wid, nwg, lid);
+}
