@@ -1,5 +1,7 @@
-// DeepSeek's own inference code (fixtures/golden, float64) against `pnpm webmoe run --quant f32`, the
-// command users and outside checks run: every logits row within 1e-4 relative, the greedy tokens identical.
+// DeepSeek's own inference code (fixtures/golden, float64) against `pnpm webmoe run`, the command users and
+// outside checks run: every logits row within 1e-4 relative, the greedy tokens identical. V2/V3 in f32; V4 in
+// f32 and, for the release-format golden (FP8 linears, FP4 experts), in the fp8 format that keeps those bytes
+// as they are (no requantization).
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
@@ -10,18 +12,40 @@ import { relError } from './lib/models';
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-for (const name of ['v3', 'v2lite']) {
-  test(`golden ${name} through webmoe run`, async () => {
+const CASES: { name: string; quant: string }[] = [
+  { name: 'v3', quant: 'f32' }, { name: 'v2lite', quant: 'f32' },
+  { name: 'v4long', quant: 'f32' }, { name: 'v4fp8', quant: 'f32' }, { name: 'v4fp8', quant: 'fp8' },
+];
+
+for (const { name, quant } of CASES) {
+  test(`golden ${name} (${quant}) through webmoe run`, async () => {
     test.setTimeout(180_000);
     const dir = `fixtures/golden/${name}`;
     const golden = JSON.parse(readFileSync(`${root}/${dir}/golden.json`, 'utf8')) as { prompt: number[]; tokens: number[]; logits: number[][] };
-    const { stdout } = await run('pnpm', ['-s', 'webmoe', 'run', '--model', dir, '--quant', 'f32', '--prompt-ids', golden.prompt.join(','),
+    const { stdout } = await run('pnpm', ['-s', 'webmoe', 'run', '--model', dir, '--quant', quant, '--prompt-ids', golden.prompt.join(','),
       '--max-tokens', String(golden.tokens.length), '--temperature', '0', '--logits', '--json'], { cwd: root, maxBuffer: 64 << 20 });
     const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { tokens: number[]; logits: number[][] };
     const errors = golden.logits.map((row, i) => relError(result.logits[i], row));
-    console.log(`  ${name}: max row error ${Math.max(...errors).toExponential(2)} over ${errors.length} rows; tokens ${result.tokens.join(',')}`);
+    console.log(`  ${name} ${quant}: max row error ${Math.max(...errors).toExponential(2)} over ${errors.length} rows; tokens ${result.tokens.join(',')}`);
     expect(result.logits.length).toBe(golden.logits.length);
     for (const [i, e] of errors.entries()) expect(e, `logits row ${i}`).toBeLessThan(1e-4);
     expect(result.tokens).toEqual(golden.tokens);
   });
 }
+
+// The sampled path (no logits read back): V4's decode step must stay one submission with a 4-byte readback,
+// counted as it runs, and the GPU sampler's greedy tokens must be the golden's.
+test('golden v4long: decode is one submission and a 4-byte readback per token', async () => {
+  test.setTimeout(180_000);
+  const dir = 'fixtures/golden/v4long';
+  const golden = JSON.parse(readFileSync(`${root}/${dir}/golden.json`, 'utf8')) as { prompt: number[]; tokens: number[] };
+  const { stdout } = await run('pnpm', ['-s', 'webmoe', 'run', '--model', dir, '--quant', 'f32', '--prompt-ids', golden.prompt.join(','),
+    '--max-tokens', String(golden.tokens.length), '--temperature', '0', '--json'], { cwd: root, maxBuffer: 64 << 20 });
+  const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+    tokens: number[]; stats: { dispatches_per_token: number; submits_per_token: number; readback_bytes_per_token: number };
+  };
+  console.log(`  v4long decode step: ${result.stats.dispatches_per_token} dispatches, ${result.stats.submits_per_token} submission(s), ${result.stats.readback_bytes_per_token} bytes read back`);
+  expect(result.tokens).toEqual(golden.tokens);
+  expect(result.stats.submits_per_token).toBe(1);
+  expect(result.stats.readback_bytes_per_token).toBe(4);
+});

@@ -57,6 +57,9 @@ fn quant_fp8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
   round_block(vector_base(i / blocks), i % blocks, FP8_BLOCK, false);
 }
 
+// FP4 false: the transform alone (the indexer with its FP4 simulation switched off, a test setting).
+override FP4: bool = true;
+
 @compute @workgroup_size(WG)
 fn hadamard_fp4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let v = wid.y * nwg.x + wid.x;
@@ -68,5 +71,7 @@ fn hadamard_fp4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   for (var i = lid; i < n; i += WG) { x[vb + i] = hadamard_values[i]; }
   // The blocks below read values other invocations just wrote.
   storageBarrier();
-  for (var blk = lid; blk * FP4_BLOCK < n; blk += WG) { round_block(vb, blk, FP4_BLOCK, true); }
+  if (FP4) {
+    for (var blk = lid; blk * FP4_BLOCK < n; blk += WG) { round_block(vb, blk, FP4_BLOCK, true); }
+  }
 }

@@ -11,7 +11,9 @@
 // Thresholds are found by radix select (lib/radix-select.wgsl) over order-preserving keys of the logits:
 // four passes of a 256-bin histogram (one byte per pass, highest first) pick the exact key at which the
 // weight from the top reaches the goal: a count for top-k, probability in units of 2^-31 for top-p.
-// u comes from a counter-based hash of (seed, step), so a run reproduces and needs no RNG state; the
+// u comes from a counter-based hash of (seed, step): with h the lowbias32 integer hash (xor-shift 16,
+// × 0x7feb352d, xor-shift 15, × 0x846ca68b, xor-shift 16, all mod 2^32), u = (h(h(seed ^ 0x9e3779b9) + step)
+// >> 8) / 2^24. A run reproduces and needs no RNG state; the
 // step is read from a GPU buffer, so a recorded decode step can be replayed as is.
 // Logits must not be NaN (-inf is fine).
 //

@@ -21,7 +21,7 @@
 
 override D: u32;          // entry width: head_dim (attention) or index_head_dim (indexer)
 override ROPE: u32;       // rotated dims at the end of an entry
-override QUANT: u32 = 0u; // 0 none, 1 FP8 entry, 2 Hadamard + FP4
+override QUANT: u32 = 0u; // 0 none, 1 FP8 entry, 2 Hadamard + FP4, 3 Hadamard alone (FP4 simulation off)
 override FP8: bool = QUANT == 1u;
 override WG: u32 = 64u;
 
@@ -38,7 +38,7 @@ var<workgroup> block_exp: array<i32, D / FP4_BLOCK>;
  * transform). Uniform control flow; its barriers make everything visible on return.
  */
 fn prepare_entry(lid: u32) {
-  if (QUANT == 2u) {
+  if (QUANT >= 2u) {
     hadamard_shared(lid, WG, D);
     for (var k = lid; k < D / FP4_BLOCK; k += WG) { block_exp[k] = fp4_scale_exp(block_amax(k * FP4_BLOCK, FP4_BLOCK)); }
   } else if (QUANT == 1u) {
@@ -57,7 +57,7 @@ fn block_amax(first: u32, len: u32) -> f32 {
 /** Word w of the staged entry (after prepare_entry). */
 fn entry_word(w: u32) -> u32 {
   if (QUANT == 2u) { return bitcast<u32>(fp4_roundtrip(hadamard_values[w], block_exp[w / FP4_BLOCK])); }
-  if (QUANT == 0u) { return bitcast<u32>(hadamard_values[w]); }
+  if (QUANT == 0u || QUANT == 3u) { return bitcast<u32>(hadamard_values[w]); }
   let n = kv_nope();
   if (w < kv_exp_word()) {
     let k = block_exp[(4u * w) / FP8_BLOCK];

@@ -2,10 +2,26 @@
 // top-k and top-p every draw inside the allowed set, the draw for each (seed, step) equal to the CPU's
 // inverse CDF at the kernel's uniform, frequencies over many steps matching the probabilities (chi-square),
 // and a fixed seed reproducing.
-import { createRng, sample, sampleUniform, type KernelContext, type SamplingOptions } from 'webmoe';
+import { createRng, sample, type KernelContext, type SamplingOptions } from 'webmoe';
 import { compare, type Comparison } from '../lib/compare';
 import { caseName, grid, type KernelFamily } from '../lib/cases';
 import { CaseBuffers } from '../lib/gpu';
+
+/**
+ * The draw's uniform for (seed, step), written here from its definition (shaders/sample.wgsl's header: the
+ * lowbias32 integer hash h, u = (h(h(seed xor 0x9e3779b9) + step) >> 8) / 2^24) in BigInt arithmetic mod 2^32,
+ * so the expectation shares no code with the engine's CPU mirror of the kernel (kernels/sample.ts).
+ */
+function uniformRef(seed: number, step: number): number {
+  const M = (1n << 32n) - 1n;
+  const h = (x: bigint): bigint => {
+    x &= M;
+    x = (x ^ (x >> 16n)) * 0x7feb352dn & M;
+    x = (x ^ (x >> 15n)) * 0x846ca68bn & M;
+    return x ^ (x >> 16n);
+  };
+  return Number(h(h(BigInt(seed) ^ 0x9e3779b9n) + BigInt(step)) >> 8n) / 2 ** 24;
+}
 
 const EXACT = { atol: 0, rtol: 0 };
 // Where u × total lies this close (relative) to a boundary of the CPU's cumulative sums, f32 sums may
@@ -205,7 +221,7 @@ const drawCases = drawParams.map(({ setup, shape }) => ({
       const expected = new Float64Array(draws);
       for (let r = 0; r < draws; r++) {
         if (d.weights[ids[r]] === 0 && !d.maybe.has(ids[r])) outside++;
-        const ref = drawRef(d, sampleUniform(seed, stepBase + r));
+        const ref = drawRef(d, uniformRef(seed, stepBase + r));
         expected[r] = ref.accept.has(ids[r]) ? ids[r] : ref.id;
       }
       const out: Record<string, Comparison> = {

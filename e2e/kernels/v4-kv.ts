@@ -93,7 +93,7 @@ interface CompressorSpec {
   dim: number;
   rope: number;
   ratio: number;
-  quant: 'fp8' | 'none' | 'hadamard-fp4';
+  quant: 'fp8' | 'none' | 'hadamard-fp4' | 'hadamard';
 }
 
 const SPECS: Record<string, CompressorSpec> = {
@@ -102,6 +102,8 @@ const SPECS: Record<string, CompressorSpec> = {
   'csa-80-f32': { dim: 80, rope: 16, ratio: 4, quant: 'none' },
   'hca16-80': { dim: 80, rope: 16, ratio: 16, quant: 'fp8' },
   'index-32': { dim: 32, rope: 16, ratio: 4, quant: 'hadamard-fp4' },
+  // The indexer with its FP4 simulation switched off (indexer_fp4_roundtrip: false): the rotation alone.
+  'index-32-nofp4': { dim: 32, rope: 16, ratio: 4, quant: 'hadamard' },
   // The release's: D 512, r 64, ratios 4 and 128, Di 128.
   'csa-512': { dim: 512, rope: 64, ratio: 4, quant: 'fp8' },
   'hca128-512': { dim: 512, rope: 64, ratio: 128, quant: 'fp8' },
@@ -227,6 +229,10 @@ function compressorCase(specName: string, start: number): KernelCase {
             q.scales.push(...e.scales);
             plain.got.push(...e.values.subarray(n));
             plain.ref.push(...y.subarray(n));
+          } else if (quant === 'hadamard') {
+            hadamardInPlace(y, 0, dim);
+            plain.got.push(...e.values);
+            plain.ref.push(...y);
           } else {
             hadamardInPlace(y, 0, dim);
             q.got.push(...e.values);
@@ -234,7 +240,7 @@ function compressorCase(specName: string, start: number): KernelCase {
           }
         }
         const out: Record<string, Comparison> = { untouched: compare(untouched, new Array(untouched.length).fill(SENTINEL), EXACT) };
-        if (plain.ref.length) out[quant === 'none' ? 'entries' : 'rope dims'] = compare(plain.got, plain.ref, TOL);
+        if (plain.ref.length) out[quant === 'none' || quant === 'hadamard' ? 'entries' : 'rope dims'] = compare(plain.got, plain.ref, TOL);
         if (q.ref.length) {
           const r = compareRounded(q.got, q.ref, fp8 ? FP8 : FP4, MARGIN, fp8 ? q.scales : undefined);
           // The key says how many values f32 arithmetic put on the other side of a rounding tie.

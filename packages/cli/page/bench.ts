@@ -2,6 +2,7 @@
 // each converted model from its URL, measures prefill and decode, runs the two probes and the timestamp
 // profile, and returns plain data (the CLI prints it; by hand the page renders the same table).
 import { WebmoeError, acquireGpu, requireV3, createRng, loadGpuModelFromUrl, type GpuContext, type GpuModel, type Manifest, type SamplingParams } from 'webmoe';
+import { kvReport } from './kv-report';
 import { splitList } from '../src/args';
 import { BENCH_SETTINGS, decodeStepBytes, paramCounts } from '../src/bench-models';
 import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from '../src/bench-report';
@@ -161,6 +162,7 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
       kv_bytes_per_token: kv.latent,
       mha_kv_bytes_per_token: kv.mha,
       kv_expected_bytes_per_token: (config.kvLoraRank + config.qkRopeHeadDim) * config.numLayers * 4,
+      kv_report: kvReport(config, model.contextLength),
     };
   } finally {
     model.dispose();

@@ -98,7 +98,8 @@ export async function readProbeMs(device: GPUDevice, bytes: number, repeats: num
 
 /** The dispatches of a decode plan that touch weights: the matmul family (matmuls and the embedding row gather). */
 export function weightDispatches(plan: readonly Dispatch[]): Dispatch[] {
-  return plan.filter((d) => d.pipeline.label.startsWith('matmul/'));
+  // Pipeline labels start with their composed source: matmul-dense+dequant-q4/…, gather-rows+dequant-bf16/….
+  return plan.filter((d) => /^(matmul-|gather-rows)/.test(d.pipeline.label));
 }
 
 /** Probe (b): the decode step's weight kernels alone, plus a streaming read of `kvBytes`; ms per step. */

@@ -15,7 +15,11 @@ export interface RunRequest {
   topK: number;
   seed: number;
   logits: boolean;
+  /** With `logits`: load the MTP module and return its rows too. */
+  mtp?: boolean;
   contextLength?: number;
+  /** Most tokens of one forward call (GpuModelOptions.prefillChunk). */
+  prefillChunk?: number;
 }
 
 export interface RunResult {
@@ -25,6 +29,8 @@ export interface RunResult {
   text?: string;
   /** logits[0] after the prompt, logits[i] after feeding tokens[i-1] (with --logits). */
   logits?: number[][];
+  /** With --mtp: the MTP module's row at position i (fed the token at i+1, predicting the one at i+2), prompt and reply. */
+  mtp_logits?: number[][];
   timings: { load_ms: number; prefill_ms: number; decode_ms: number; prefill_tokens_per_s: number; decode_tokens_per_s: number };
   adapter: string;
   quant: string;
@@ -43,7 +49,8 @@ async function run(req: RunRequest): Promise<RunResult> {
   const gpu = await acquireGpu();
   // The KV cache is sized for the request when the prompt's length is known, else for 4096 positions.
   const contextLength = req.contextLength ?? (req.promptIds ? req.promptIds.length + req.maxTokens + 1 : 4096);
-  const { model, manifest, source } = await loadGpuModelFromUrl(gpu, req.modelUrl, { contextLength });
+  const mtp = req.logits && req.mtp === true;
+  const { model, manifest, source } = await loadGpuModelFromUrl(gpu, req.modelUrl, { contextLength, mtp, prefillChunk: req.prefillChunk });
   let tokenizer: TextTokenizer | null = null;
   if (manifest.tokenizer.some((f) => f.file === 'tokenizer.json')) {
     const sha = (f: string) => manifest.tokenizer.find((t) => t.file === f)?.sha256;
@@ -60,6 +67,13 @@ async function run(req: RunRequest): Promise<RunResult> {
   const eos = new Set(manifest.model.config.eosTokenIds);
   const tokens: number[] = [];
   const logits: number[][] = [];
+  const mtpLogits: number[][] = [];
+  const logitsAfter = async (ids: number[]) => {
+    if (!mtp) return model.logitsAfter(ids);
+    const r = await model.logitsWithMtp(ids);
+    for (const row of r.mtp) mtpLogits.push(Array.from(row));
+    return r.logits;
+  };
   const sampler = new RequestSampler({ temperature: req.temperature, top_p: req.topP, top_k: req.topK, seed: req.seed });
   const sampling = () => sampler.next();
   let hitEos = false;
@@ -68,14 +82,14 @@ async function run(req: RunRequest): Promise<RunResult> {
   let prefillMs = 0;
   if (req.logits) {
     // Logits are read back for every step here; decoding without --logits reads back 4 bytes a step.
-    let row = await model.logitsAfter(promptIds);
+    let row = await logitsAfter(promptIds);
     prefillMs = performance.now() - t1;
     for (let i = 0; i < req.maxTokens; i++) {
       logits.push(Array.from(row));
       const next = argmax(row);
       tokens.push(next);
       if (eos.has(next) || i === req.maxTokens - 1) break;
-      row = await model.logitsAfter([next]);
+      row = await logitsAfter([next]);
     }
   } else {
     let next = (await model.prefill(promptIds, { reusePrefix: 0, sampling: sampling() })).next;
@@ -100,6 +114,7 @@ async function run(req: RunRequest): Promise<RunResult> {
     tokens,
     ...(tokenizer ? { text: tokenizer.decode(tokens, { skipSpecialTokens: true }) } : {}),
     ...(req.logits ? { logits } : {}),
+    ...(mtp ? { mtp_logits: mtpLogits } : {}),
     timings: {
       load_ms: loadMs,
       prefill_ms: prefillMs,

@@ -1,6 +1,7 @@
 // What `webmoe bench` reports: the per-model results the bench page returns, the JSON summary and the
 // text table, and the performance bar evaluated on them. Pure TypeScript, shared by the CLI and the page.
 import type { KernelShape } from 'webmoe';
+import type { KvReport } from '../page/kv-report';
 
 export interface KernelTimeRow {
   kernel: string;
@@ -50,6 +51,8 @@ export interface BenchModelResult {
   kv_bytes_per_token: number;
   mha_kv_bytes_per_token: number;
   kv_expected_bytes_per_token: number;
+  /** The KV state by layer kind and at long contexts (computed from the configs), with the released V4-Flash and V3. */
+  kv_report?: KvReport;
 }
 
 export interface ScalingRow {
@@ -208,8 +211,23 @@ export function formatDetails(s: BenchSummary): string {
       String(r.experts), r.quant, m(r.params_total), m(r.params_active), num(r.decode_ms_per_token, 2), mb(r.bytes_read_per_token), mb(r.expert_bytes_per_token),
     ])));
   }
+  const report = s.models.find((r) => r.kv_report)?.kv_report;
+  if (report) out.push('', ...kvReportLines(report));
   out.push('', 'The bar:');
   for (const b of s.bar) out.push(`  [${b.pass === null ? ' -- ' : b.pass ? 'pass' : 'MISS'}] ${b.item}: ${b.measured} (target ${b.target})`);
   if (s.notes.length) out.push('', ...s.notes.map((n) => `note: ${n}`));
   return out.join('\n');
+}
+
+/** The released configurations' KV state at long contexts, computed by the executor's sizing code. */
+export function kvReportLines(report: KvReport): string[] {
+  const gib = (b: number) => (b / 2 ** 30).toFixed(2);
+  const out = ['KV state at long contexts (computed from the released configs; V3 latent cache in f32 as this engine keeps it):'];
+  const rows = Object.entries(report.released).map(([name, f]) => [
+    name, Object.entries(f.perTokenByKind).map(([k, v]) => `${k} ${num(v, 1)}`).join(' + '),
+    ...f.at.flatMap((a) => [gib(a.bytes), gib(a.mhaBytes)]),
+  ]);
+  const heads = ['model', 'B/token by layer kind', ...report.released['DeepSeek-V4-Flash'].at.flatMap((a) => [`GiB @${a.tokens}`, `MHA GiB @${a.tokens}`])];
+  out.push(columns(heads, rows));
+  return out;
 }

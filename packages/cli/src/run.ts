@@ -9,37 +9,43 @@ import { openBrowserSession } from './browser';
 import type { RunError, RunRequest, RunResult } from '../page/run';
 
 const USAGE = `usage: webmoe run --model <dir> (--prompt-ids 0,17,42 | --prompt "text") [--max-tokens N] [--temperature T]
-       [--top-p P] [--top-k K] [--seed S] [--quant f32|f16|q8|q4|fp8|bf16] [--context N] [--logits] [--json] [--verbose]
+       [--top-p P] [--top-k K] [--seed S] [--quant f32|f16|q8|q4|fp8|bf16] [--context N] [--prefill-chunk N] [--logits [--mtp]] [--json] [--verbose]
   <dir>: a converted webmoe folder (manifest.json) or a Hugging Face checkpoint folder (config.json), which is
   converted with --quant (default q4) into a cache folder and reused next time.
-  --temperature 0 (the default) is greedy; --logits adds every step's logits row to --json's output.`;
+  --prefill-chunk N caps the tokens of one forward call (default: sized to the adapter).
+  --temperature 0 (the default) is greedy; --logits adds every step's logits row to --json's output.
+  --mtp (with --logits) loads the multi-token-prediction module (DeepSeek-V4; a checkpoint is converted with it)
+  and adds its rows as mtp_logits: row i is the module at position i fed the token at i+1, predicting i+2.`;
 
 const SPEC = {
   model: { type: 'string' }, 'prompt-ids': { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'number' },
   temperature: { type: 'number' }, 'top-p': { type: 'number' }, 'top-k': { type: 'number' }, seed: { type: 'number' },
-  quant: { type: 'string' }, context: { type: 'number' }, logits: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' },
+  quant: { type: 'string' }, context: { type: 'number' }, 'prefill-chunk': { type: 'number' }, logits: { type: 'flag' }, mtp: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' },
   help: { type: 'flag' },
 } as const;
 
-/** A converted folder for `dir`: itself, or a cached conversion keyed by the checkpoint's files and quant. */
-export async function resolveModelFolder(dir: string, quant: string, log: (s: string) => void): Promise<string> {
+/**
+ * A converted folder for `dir`: itself, or a cached conversion keyed by the checkpoint's files, quant and
+ * whether it holds the MTP module (`mtp`: a conversion without it is not reused for a run that needs it).
+ */
+export async function resolveModelFolder(dir: string, quant: string, log: (s: string) => void, mtp = false): Promise<string> {
   const abs = resolve(dir);
   if (existsSync(join(abs, 'manifest.json'))) return abs;
   if (!existsSync(join(abs, 'config.json'))) throw new Error(`${dir}: neither a webmoe model folder (manifest.json) nor a Hugging Face checkpoint (config.json)`);
-  const h = createHash('sha256').update(abs).update(quant);
+  const h = createHash('sha256').update(abs).update(quant).update(mtp ? ':mtp' : '');
   for (const f of readdirSync(abs).sort()) {
     const st = statSync(join(abs, f));
     if (st.isFile()) h.update(`${f}:${st.size}:${st.mtimeMs}`);
   }
   const cacheRoot = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'webmoe', 'converted');
-  const out = join(cacheRoot, `${h.digest('hex').slice(0, 16)}-${quant}`);
+  const out = join(cacheRoot, `${h.digest('hex').slice(0, 16)}-${quant}${mtp ? '-mtp' : ''}`);
   if (existsSync(join(out, 'manifest.json'))) {
     log(`using the cached conversion ${out}`);
     return out;
   }
-  log(`converting ${abs} (${quant}) into ${out}`);
+  log(`converting ${abs} (${quant}${mtp ? ', with MTP' : ''}) into ${out}`);
   const { convertCheckpoint } = await import('@webmoe/converter');
-  await convertCheckpoint(abs, out, { quant: quant as never, force: true });
+  await convertCheckpoint(abs, out, { quant: quant as never, force: true, mtp });
   return out;
 }
 
@@ -59,10 +65,10 @@ export async function runCommand(argv: string[]): Promise<void> {
     promptIds = splitList(o['prompt-ids']).map(Number);
     if (!promptIds.length || promptIds.some((n) => !Number.isInteger(n) || n < 0)) throw new UsageError(`--prompt-ids must be comma-separated non-negative integers (got ${o['prompt-ids']})`);
   }
+  if (o.mtp && !o.logits) throw new UsageError('--mtp needs --logits (its rows are read back as mtp_logits)');
   const log = (s: string) => {
     if (o.verbose || !o.json) process.stderr.write(`${s}\n`);
   };
-  const folder = await resolveModelFolder(o.model, quant, log);
   const request: RunRequest = {
     modelUrl: '', // set below, once the server's address is known
     ...(promptIds ? { promptIds } : { prompt: String(o.prompt) }),
@@ -72,9 +78,15 @@ export async function runCommand(argv: string[]): Promise<void> {
     topK: Number(o['top-k'] ?? 0),
     seed: Number(o.seed ?? 0),
     logits: Boolean(o.logits),
+    mtp: Boolean(o.mtp),
     ...(o.context !== undefined ? { contextLength: Number(o.context) } : {}),
+    ...(o['prefill-chunk'] !== undefined ? { prefillChunk: Number(o['prefill-chunk']) } : {}),
   };
   if (!(request.maxTokens >= 1)) throw new UsageError('--max-tokens must be at least 1');
+  if (request.prefillChunk !== undefined && !(Number.isInteger(request.prefillChunk) && request.prefillChunk >= 1)) {
+    throw new UsageError(`--prefill-chunk must be a positive integer (got ${o['prefill-chunk']})`);
+  }
+  const folder = await resolveModelFolder(o.model, quant, log, Boolean(o.mtp));
   const session = await openBrowserSession({
     page: 'packages/cli/page/run.html',
     mounts: { '/__model/': folder },

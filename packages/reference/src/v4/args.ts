@@ -85,6 +85,12 @@ export interface V4Args {
    * checkpoints set it false so that a float32 engine can be compared without rounding-tie flips.
    */
   kvFp8Roundtrip: boolean;
+  /**
+   * indexer_fp4_roundtrip (absent: true; not a release field): whether the indexer's queries and keys go
+   * through the FP4 round trip after their Hadamard rotation. Long-prompt comparisons switch it off for the
+   * same reason as kv_fp8_roundtrip: over thousands of tokens some value always sits near a rounding tie.
+   */
+  indexerFp4Roundtrip: boolean;
 }
 
 export function layerKind(ratio: number): V4LayerKind {
@@ -165,5 +171,6 @@ export function v4Args(json: unknown, file = 'config.json'): V4Args {
     hcEps: f.num('hc_eps', 1e-6),
     normEps: f.num('rms_norm_eps', 1e-6),
     kvFp8Roundtrip,
+    indexerFp4Roundtrip: f.bool('indexer_fp4_roundtrip', true),
   };
 }

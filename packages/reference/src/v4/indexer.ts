@@ -9,10 +9,10 @@ import type { V4Args } from './args';
 import { Compressor } from './compressor';
 import { fp4RoundTrip, hadamardInPlace } from './quant-sim';
 
-/** The Hadamard rotation then the FP4 round trip, over each head of width n. */
-function rotateAndRound(x: Float64Array, offset: number, n: number): void {
+/** The Hadamard rotation then (unless switched off) the FP4 round trip, over each head of width n. */
+function rotateAndRound(x: Float64Array, offset: number, n: number, fp4: boolean): void {
   hadamardInPlace(x, offset, n);
-  fp4RoundTrip(x, offset, n);
+  if (fp4) fp4RoundTrip(x, offset, n);
 }
 
 export class Indexer {
@@ -26,7 +26,7 @@ export class Indexer {
     const { indexHeads: Hi, indexHeadDim: Di, qLoraRank, dim } = args;
     this.wqB = take(source, `${prefix}.wq_b.weight`, [Hi * Di, qLoraRank]);
     this.weightsProj = take(source, `${prefix}.weights_proj.weight`, [Hi, dim]);
-    this.compressor = new Compressor(args, source, `${prefix}.compressor`, 4, Di, rope, (k) => rotateAndRound(k, 0, Di));
+    this.compressor = new Compressor(args, source, `${prefix}.compressor`, 4, Di, rope, (k) => rotateAndRound(k, 0, Di, args.indexerFp4Roundtrip));
   }
 
   reset(): void {
@@ -40,7 +40,7 @@ export class Indexer {
     const q = matvec(this.wqB, Hi * Di, qLoraRank, qr);
     for (let h = 0; h < Hi; h++) {
       this.rope.apply(q, h * Di + Di - ropeDim, pos);
-      rotateAndRound(q, h * Di, Di);
+      rotateAndRound(q, h * Di, Di, this.args.indexerFp4Roundtrip);
     }
     const w = matvec(this.weightsProj, Hi, dim, x);
     const scale = Di ** -0.5 * Hi ** -0.5;

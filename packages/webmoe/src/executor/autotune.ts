@@ -44,8 +44,9 @@ export interface AutotuneOptions {
 }
 
 // Versioned: bump it when a measured kernel changes enough to change the choice (v2: x read as vec4s in
-// matmul_row/matmul_wg), so that browsers measure again instead of keeping a stale choice.
-export const STORE_KEY = 'webmoe.kernel-shapes.v2';
+// matmul_row/matmul_wg; v3: the reductions written once in shaders/lib/reduce.wgsl, and the key's format
+// taken from the layers' matrices), so that browsers measure again instead of keeping a stale choice.
+export const STORE_KEY = 'webmoe.kernel-shapes.v3';
 const SHAPES: readonly KernelShape[] = ['row', 'workgroup'];
 /** GPUBufferUsage.QUERY_RESOLVE, spelled out like buffers.ts USAGE so that this module loads without WebGPU's globals. */
 const QUERY_RESOLVE = 0x200;

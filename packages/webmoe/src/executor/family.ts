@@ -35,7 +35,37 @@ export interface FamilyState {
   readonly expertUsage: ExpertUsage;
   /** The forward pass of a call of `tokens` tokens at positions[0] …, leaving the last token's logits in io.logits. */
   record(ctx: KernelContext, tokens: number): Dispatch[];
+  /** The MTP module's state, when FamilyOptions.mtp asked for it (families without GPU MTP leave it out). */
+  readonly mtp?: FamilyMtp | null;
+  /**
+   * How many cached positions a prompt may take back and still reuse the rest: V4's window and compressor
+   * rings hold only the last chunk or so, so going back further than they cover needs a fresh prefill.
+   * Absent: any (V2/V3's latent cache keeps every position).
+   */
+  readonly maxRewind?: number;
   destroy(): void;
+}
+
+/**
+ * A multi-token-prediction module on the GPU (docs/architecture-v4.md#mtp). Its row at position i reads
+ * the main model's last hidden state there, h_i, and the token t_{i+1} that follows, and predicts t_{i+2}.
+ * Like any attention layer it must see every position in order. GpuModel keeps it one position behind the
+ * main model: a call at positions p … p+T-1 first runs the row p-1 from the carried h_{p-1} (its next token,
+ * ids[0], arrives with this call), then after the main forward the rows p … p+T-2 from this call's hidden
+ * states, and copies h_{p+T-1} into the carry for the next call.
+ */
+export interface FamilyMtp {
+  /** f32 [logitRows, vocab]: the MTP logits of the last call's rows, when it asked for them. */
+  readonly logits: GPUBuffer;
+  readonly logitRows: number;
+  /** u32 [4]: [0] = the carried row's position (written before a call that runs it). */
+  readonly carryPositions: GPUBuffer;
+  /** The carried row p-1, its next token ids[0]; logits into row 0 when `logits`. */
+  recordCarried(ctx: KernelContext, logits: boolean): Dispatch[];
+  /** Rows p … p+rows-1 of the call (after its main forward), next tokens ids[1 …]; logits from row `logitsRow` when not null. */
+  recordRows(ctx: KernelContext, rows: number, logitsRow: number | null): Dispatch[];
+  /** Copies the hidden state of the call's last token (row tokens-1) into the carry, after the call's pass. */
+  encodeCarry(encoder: GPUCommandEncoder, tokens: number): void;
 }
 
 export interface FamilyOptions {
@@ -44,6 +74,8 @@ export interface FamilyOptions {
   /** Most tokens of one call (the prefill chunk). */
   maxTokens: number;
   collectExpertUsage: boolean;
+  /** Allocate the MTP module's caches and activations (the weights hold its tensors). */
+  mtp: boolean;
 }
 
 /** A family's sizes before anything is allocated, and the constructor of its state. */

@@ -1,7 +1,9 @@
 // The model on the GPU: weights, the latent KV cache, activations, and the recorded forward pass,
 // driven as a runtime Generator (prefill a prompt, then decode token by token). A decode step is one
 // queue submission whose only readback is the sampled token id; stepStats() reports what the last step
-// actually recorded, submitted and read back.
+// actually recorded, submitted and read back. With the MTP module loaded (GpuModelOptions.mtp), every call
+// also advances it, one position behind the main model (family.ts FamilyMtp), so that its cache has seen
+// every position whose next token is known.
 import { WebmoeError } from '../errors';
 import type { GpuContext } from '../gpu/device';
 import { createKernelContext, type KernelContext, type KernelShape } from '../gpu/kernel-context';
@@ -11,7 +13,7 @@ import type { AnyModelConfig } from '../model/config';
 import type { Manifest } from '../model/manifest';
 import { sample } from '../kernels/sample';
 import type { Generator, GeneratorStats, PrefillOptions, PrefillResult, SamplingParams } from './generator';
-import type { BoundFamily, FamilyState, KvBytes } from './family';
+import type { BoundFamily, FamilyMtp, FamilyState, KvBytes } from './family';
 import { familyOf } from './families';
 import { GpuWeights } from './weights';
 import { autotune, uniformTuning, type KernelTuning } from './autotune';
@@ -29,6 +31,11 @@ export interface GpuModelOptions {
   autotune?: boolean;
   /** Count expert choices per MoE layer on the GPU (read with expertUsage()). Default true. */
   collectExpertUsage?: boolean;
+  /**
+   * Load the MTP module (the folder must be converted with it) and run it on every call, for its logits
+   * (logitsWithMtp) and later drafts. Default false: its tensors are not uploaded.
+   */
+  mtp?: boolean;
   /** Called when the weights are on the GPU and pipelines start compiling. */
   onCompile?: () => void;
 }
@@ -52,6 +59,8 @@ export interface StepStats {
 /** Plans kept at once: every prompt length gets its own; decode's is never dropped. */
 const MAX_PLANS = 8;
 const DECODE = 1;
+/** The MTP plan of a carried row without logits: every decode step's. */
+const CARRIED = 'carried';
 
 export class GpuModel implements Generator {
   readonly contextLength: number;
@@ -66,11 +75,14 @@ export class GpuModel implements Generator {
   private readonly staging: GPUBuffer;
   private readonly plans: Recordings<number, Dispatch[]>;
   private readonly samplers: Recordings<string, Dispatch>;
+  private readonly mtpPlans: Recordings<string, Dispatch[]>;
   /** Counts of the step in progress, and of the last complete decode step. */
   private counting: StepStats = emptyStep();
   private lastStep: StepStats | null = null;
   /** Tokens held in the KV cache (positions 0 … length-1). */
   private length = 0;
+  /** Positions the MTP module's cache holds (0 … mtpLength-1): length-1 after a call, the carry holding h_{length-1}. */
+  private mtpLength = 0;
   private disposed = false;
 
   private constructor(private readonly gpu: GpuContext, readonly weights: GpuWeights, config: AnyModelConfig, family: BoundFamily,
@@ -83,11 +95,13 @@ export class GpuModel implements Generator {
     this.prefillChunk = sizes.prefillChunk;
     this.family = family.create(device, weights, {
       contextLength: this.contextLength, maxTokens: this.prefillChunk, collectExpertUsage: opts.collectExpertUsage !== false,
+      mtp: opts.mtp === true,
     });
     this.samplerState = createStorage(device, 'sampler_state', 16);
     this.staging = device.createBuffer({ label: 'sampled:readback', size: 16, usage: USAGE.MAP_READ | USAGE.COPY_DST });
     this.plans = new Recordings(tuned, MAX_PLANS, (tokens) => tokens === DECODE);
     this.samplers = new Recordings(tuned, MAX_PLANS);
+    this.mtpPlans = new Recordings(tuned, 2 * MAX_PLANS, (key) => key === CARRIED);
     this.memory = { weights: weights.bytes, kvCache: this.family.kvCacheBytes, scratch: this.family.scratchBytes + this.samplerState.size };
   }
 
@@ -100,7 +114,10 @@ export class GpuModel implements Generator {
     const maxBinding = gpu.device.limits.maxStorageBufferBindingSize;
     const prefillChunk = Math.max(1, Math.min(opts.prefillChunk ?? defaultPrefillChunk(family, contextLength, maxBinding), contextLength));
     checkLimits(gpu, manifest, family, contextLength, prefillChunk);
-    const uploader = GpuWeights.uploader(gpu.device, manifest);
+    if (opts.mtp && config.family !== 'v4') {
+      throw new WebmoeError('invalid-request', `MTP on the GPU is implemented for DeepSeek-V4; this model is ${config.modelType}`);
+    }
+    const uploader = GpuWeights.uploader(gpu.device, manifest, { mtp: opts.mtp === true });
     let weights: GpuWeights;
     try {
       await loadShards((i, data) => uploader.write(i, data));
@@ -121,6 +138,11 @@ export class GpuModel implements Generator {
     // loading rather than on the first prompt and the first token.
     model.plan(DECODE);
     model.plan(model.prefillChunk);
+    const mtp = model.family.mtp;
+    if (mtp) {
+      model.mtpCarried(mtp, false);
+      if (model.prefillChunk > 1) model.mtpRows(mtp, model.prefillChunk - 1, null);
+    }
     await gpu.device.queue.onSubmittedWorkDone();
     gpu.check();
     return model;
@@ -150,6 +172,14 @@ export class GpuModel implements Generator {
 
   private plan(T: number): Dispatch[] {
     return this.plans.get(T, (ctx) => this.family.record(ctx, T));
+  }
+
+  private mtpCarried(mtp: FamilyMtp, logits: boolean): Dispatch[] {
+    return this.mtpPlans.get(logits ? `${CARRIED}+logits` : CARRIED, (ctx) => mtp.recordCarried(ctx, logits));
+  }
+
+  private mtpRows(mtp: FamilyMtp, rows: number, logitsRow: number | null): Dispatch[] {
+    return this.mtpPlans.get(`rows ${rows} @${logitsRow}`, (ctx) => mtp.recordRows(ctx, rows, logitsRow));
   }
 
   private sampler(s: SamplingParams): Dispatch {
@@ -185,28 +215,57 @@ export class GpuModel implements Generator {
    * token's logits in io.logits. With `sampling`, the last submission also samples into io.sampled.
    */
   private feed(ids: readonly number[], sampling: SamplingParams | null, signal?: AbortSignal): void {
-    const device = this.gpu.device;
     for (let start = 0; start < ids.length; start += this.prefillChunk) {
       if (signal?.aborted) throw new WebmoeError('aborted', 'the prompt was aborted during prefill');
       const chunk = ids.slice(start, start + this.prefillChunk);
-      const last = start + chunk.length >= ids.length;
-      device.queue.writeBuffer(this.family.io.ids, 0, new Uint32Array(chunk));
-      device.queue.writeBuffer(this.family.io.positions, 0, new Uint32Array([this.length, 0, 0, 0]));
-      const dispatches = [...this.plan(chunk.length)];
-      if (last && sampling) {
-        device.queue.writeBuffer(this.samplerState, 0, new Uint32Array([sampling.step, 0, 0, 0]));
-        dispatches.push(this.sampler(sampling));
-      }
-      const encoder = device.createCommandEncoder({ label: `forward T=${chunk.length}` });
-      const pass = encoder.beginComputePass({ label: `forward T=${chunk.length}` });
-      recordDispatches(pass, dispatches);
-      pass.end();
-      if (last && sampling) encoder.copyBufferToBuffer(this.family.io.sampled, 0, this.staging, 0, 4);
-      device.queue.submit([encoder.finish()]);
-      this.counting.dispatchesPerToken += dispatches.length;
-      this.counting.submitsPerToken++;
-      this.length += chunk.length;
+      this.submit(chunk, start + chunk.length >= ids.length ? sampling : null, false);
     }
+  }
+
+  /**
+   * One submission: the forward pass over `chunk` at position `length`, then the sampler when `sampling`.
+   * With the MTP module, its carried row first and this call's rows after the forward (family.ts FamilyMtp);
+   * with `mtpLogits`, their logits into the module's logits rows. Returns how many MTP rows it ran.
+   */
+  private submit(chunk: readonly number[], sampling: SamplingParams | null, mtpLogits: boolean): number {
+    const device = this.gpu.device;
+    const T = chunk.length, p = this.length;
+    const mtp = this.family.mtp ?? null;
+    device.queue.writeBuffer(this.family.io.ids, 0, new Uint32Array(chunk));
+    device.queue.writeBuffer(this.family.io.positions, 0, new Uint32Array([p, 0, 0, 0]));
+    const dispatches: Dispatch[] = [];
+    let mtpRows = 0;
+    if (mtp) {
+      if (this.mtpLength === p - 1) {
+        device.queue.writeBuffer(mtp.carryPositions, 0, new Uint32Array([p - 1, 0, 0, 0]));
+        dispatches.push(...this.mtpCarried(mtp, mtpLogits));
+        mtpRows++;
+      } else if (this.mtpLength !== p) {
+        throw new WebmoeError('internal', `the MTP module holds ${this.mtpLength} positions; a call at position ${p} needs ${p - 1} or ${p}`);
+      }
+    }
+    dispatches.push(...this.plan(T));
+    if (mtp && T > 1) {
+      const at = mtpLogits ? mtpRows : null;
+      dispatches.push(...this.mtpRows(mtp, T - 1, at));
+      mtpRows += T - 1;
+    }
+    if (sampling) {
+      device.queue.writeBuffer(this.samplerState, 0, new Uint32Array([sampling.step, 0, 0, 0]));
+      dispatches.push(this.sampler(sampling));
+    }
+    const encoder = device.createCommandEncoder({ label: `forward T=${T}` });
+    const pass = encoder.beginComputePass({ label: `forward T=${T}` });
+    recordDispatches(pass, dispatches);
+    pass.end();
+    mtp?.encodeCarry(encoder, T);
+    if (sampling) encoder.copyBufferToBuffer(this.family.io.sampled, 0, this.staging, 0, 4);
+    device.queue.submit([encoder.finish()]);
+    this.counting.dispatchesPerToken += dispatches.length;
+    this.counting.submitsPerToken++;
+    this.length += T;
+    if (mtp) this.mtpLength = this.length - 1;
+    return mtpRows;
   }
 
   private async readSampled(): Promise<number> {
@@ -224,13 +283,20 @@ export class GpuModel implements Generator {
     if (ids.length === 0) throw new WebmoeError('invalid-request', 'the prompt is empty');
     this.checkIds(ids);
     this.checkContext(ids.length);
-    const keep = Math.max(0, Math.min(options.reusePrefix, this.length, ids.length - 1));
+    let keep = Math.max(0, Math.min(options.reusePrefix, this.length, ids.length - 1));
+    // A family whose caches cannot go back that far starts again from position 0.
+    const rewind = this.family.maxRewind;
+    if (rewind !== undefined && this.length - keep > rewind) keep = 0;
+    // The MTP row at keep-1 pairs h_{keep-1} with the new ids[keep]. Only when the whole cache is kept does
+    // the carry hold h_{keep-1}; otherwise position keep-1 is fed again to get it.
+    if (this.family.mtp && keep > 0 && keep < this.length) keep--;
     this.length = keep;
+    this.mtpLength = Math.min(this.mtpLength, keep);
     try {
       this.feed(ids.slice(keep), options.sampling, options.signal);
       return { reusedTokens: keep, next: await this.readSampled() };
     } catch (e) {
-      this.length = 0;
+      this.reset();
       throw e;
     }
   }
@@ -253,6 +319,31 @@ export class GpuModel implements Generator {
     this.checkContext(this.length + ids.length);
     this.feed(ids, null);
     return this.readLogits();
+  }
+
+  /**
+   * Like logitsAfter, and the MTP module's logits rows (GpuModelOptions.mtp) for every position whose next
+   * token this call brings: the position before the call's first token (none at 0), then each but the last
+   * of the call's own. Row i of a prompt fed at position 0 is the module at position i fed ids[i+1],
+   * predicting ids[i+2]. Chunks are at most the module's logits rows (read back after each): tests and tools.
+   */
+  async logitsWithMtp(ids: readonly number[]): Promise<{ logits: Float32Array; mtp: Float32Array[] }> {
+    this.checkUsable();
+    const mtp = this.family.mtp;
+    if (!mtp) throw new WebmoeError('invalid-request', 'logitsWithMtp needs the MTP module: load the model with the option mtp: true');
+    if (ids.length === 0) throw new WebmoeError('invalid-request', 'logitsWithMtp: no token ids');
+    this.checkIds(ids);
+    this.checkContext(this.length + ids.length);
+    const V = this.config.vocabSize;
+    const rows: Float32Array[] = [];
+    const step = Math.min(this.prefillChunk, mtp.logitRows);
+    for (let start = 0; start < ids.length; start += step) {
+      const n = this.submit(ids.slice(start, start + step), null, true);
+      if (n === 0) continue;
+      const flat = await readF32(this.gpu.device, mtp.logits, n * V);
+      for (let r = 0; r < n; r++) rows.push(flat.slice(r * V, (r + 1) * V));
+    }
+    return { logits: await this.readLogits(), mtp: rows };
   }
 
   /** The logits after the last token fed (by prefill, decode or logitsAfter), read back whole: tests and tools only. */
@@ -293,6 +384,7 @@ export class GpuModel implements Generator {
 
   reset(): void {
     this.length = 0;
+    this.mtpLength = 0;
   }
 
   dispose(): void {
@@ -304,6 +396,7 @@ export class GpuModel implements Generator {
     this.staging.destroy();
     this.plans.clear();
     this.samplers.clear();
+    this.mtpPlans.clear();
   }
 }
 

@@ -1,7 +1,8 @@
 // Model weights on the GPU, uploaded shard by shard from a converted model folder: the shard bytes are
 // the GPU bytes (formats.ts layouts), so loading is a copy. Non-expert tensors get one buffer each; each
 // MoE layer's routed experts share one buffer (expert e at e × stride) so that a kernel can pick experts
-// by id without a CPU round trip. MTP tensors are skipped: the main forward pass does not use them.
+// by id without a CPU round trip. MTP tensors are uploaded only when asked for (GpuModelOptions.mtp): the
+// main forward pass does not use them.
 import { WebmoeError } from '../errors';
 import { alignedSize, STORAGE } from '../gpu/buffers';
 import { tensorLayout, type TensorLayout } from '../model/formats';
@@ -34,19 +35,39 @@ export interface GpuExperts {
 
 type ExpertMatrix = 'gate' | 'up' | 'down';
 
-/** How each family names a routed expert's matrices (V4 keeps DeepSeek's own names: w1 gate, w3 up, w2 down). */
-const EXPERT_NAMES: Record<'v3' | 'v4', { pattern: RegExp; name: (layer: number, expert: number, m: ExpertMatrix) => string; group: (layer: number) => string }> = {
+/**
+ * How each family names a routed expert's matrices: V2/V3 store MTP layers as further `model.layers.L`;
+ * V4 keeps DeepSeek's own names (w1 gate, w3 up, w2 down) and its MTP modules are `mtp.K` (layer numLayers + K).
+ */
+const EXPERT_NAMES: Record<'v3' | 'v4', { pattern: RegExp; group: (layer: number, numLayers: number) => string; matrix: Record<ExpertMatrix, string> }> = {
   v3: {
-    pattern: /^model\.layers\.(\d+)\.mlp\.experts\.(\d+)\.(gate|up|down)_proj\.weight$/,
-    name: (l, e, m) => `model.layers.${l}.mlp.experts.${e}.${m}_proj.weight`,
+    pattern: /^model\.layers\.\d+\.mlp\.experts\.\d+\.(gate|up|down)_proj\.weight$/,
     group: (l) => `model.layers.${l}.mlp.experts`,
+    matrix: { gate: 'gate_proj', up: 'up_proj', down: 'down_proj' },
   },
   v4: {
-    pattern: /^layers\.(\d+)\.ffn\.experts\.(\d+)\.w[123]\.weight$/,
-    name: (l, e, m) => `layers.${l}.ffn.experts.${e}.${{ gate: 'w1', up: 'w3', down: 'w2' }[m]}.weight`,
-    group: (l) => `layers.${l}.ffn.experts`,
+    pattern: /^(layers|mtp)\.\d+\.ffn\.experts\.\d+\.w[123]\.weight$/,
+    group: (l, n) => (l < n ? `layers.${l}` : `mtp.${l - n}`) + '.ffn.experts',
+    matrix: { gate: 'w1', up: 'w3', down: 'w2' },
   },
 };
+
+export interface WeightOptions {
+  /** Also upload the MTP modules' tensors (the folder must have been converted with them). Default false. */
+  mtp?: boolean;
+}
+
+/** Whether to take the tensors marked mtp; refuses MTP that the model or its folder does not have. */
+function takesMtp(manifest: Manifest, opts: WeightOptions): boolean {
+  if (!opts.mtp) return false;
+  if (manifest.model.config.numMtpLayers < 1) {
+    throw new WebmoeError('invalid-request', 'MTP was asked for, but this model has no MTP module (num_nextn_predict_layers is 0)');
+  }
+  if (!manifest.mtp) {
+    throw new WebmoeError('invalid-request', 'MTP was asked for, but this model folder was converted without the MTP module (manifest.json "mtp": false); convert the checkpoint again with --mtp');
+  }
+  return true;
+}
 
 export class GpuWeights {
   private constructor(
@@ -77,16 +98,17 @@ export class GpuWeights {
   }
 
   /** Plans buffers from the manifest (no GPU work): byte totals for the memory plan. */
-  static plan(manifest: Manifest): { tensorBytes: number; expertBytes: number; largestBinding: number } {
+  static plan(manifest: Manifest, opts: WeightOptions = {}): { tensorBytes: number; expertBytes: number; largestBinding: number } {
+    const mtp = takesMtp(manifest, opts);
     let tensorBytes = 0, expertBytes = 0, largestBinding = 0;
     for (const t of manifest.tensors) {
-      if (t.mtp || t.expert !== null) continue;
+      if ((t.mtp && !mtp) || t.expert !== null) continue;
       tensorBytes += alignedSize(t.bytes);
       largestBinding = Math.max(largestBinding, t.bytes);
     }
     const perLayer = new Map<number, number>();
     for (const e of manifest.experts) {
-      if (e.mtp) continue;
+      if (e.mtp && !mtp) continue;
       perLayer.set(e.layer, (perLayer.get(e.layer) ?? 0) + alignedSize(e.bytes, 256));
     }
     for (const b of perLayer.values()) {
@@ -100,7 +122,9 @@ export class GpuWeights {
    * Allocates every buffer from the manifest and returns an uploader that takes shards as they arrive
    * (in any order, each once): the shard's bytes go straight into the buffers and can be dropped.
    */
-  static uploader(device: GPUDevice, manifest: Manifest): WeightUploader {
+  static uploader(device: GPUDevice, manifest: Manifest, opts: WeightOptions = {}): WeightUploader {
+    const mtp = takesMtp(manifest, opts);
+    const numLayers = manifest.model.config.numLayers;
     const tensors = new Map<string, GpuTensor>();
     const experts = new Map<number, GpuExperts>();
     // Where each piece of each shard goes: [shard] → (src offset, dst buffer, dst offset, bytes).
@@ -121,14 +145,14 @@ export class GpuWeights {
 
     try {
       for (const t of manifest.tensors) {
-        if (t.mtp || t.expert !== null) continue;
+        if ((t.mtp && !mtp) || t.expert !== null) continue;
         const buffer = device.createBuffer({ label: t.name, size: alignedSize(t.bytes, 16), usage: STORAGE });
         tensors.set(t.name, { name: t.name, buffer, byteOffset: 0, layout: tensorLayout(t.format, t.shape) });
         route(t, buffer, 0);
       }
       const layers = new Map<number, typeof manifest.experts>();
       for (const e of manifest.experts) {
-        if (e.mtp) continue;
+        if (e.mtp && !mtp) continue;
         if (!layers.has(e.layer)) layers.set(e.layer, []);
         layers.get(e.layer)!.push(e);
       }
@@ -140,17 +164,17 @@ export class GpuWeights {
         }
         const first = list[0];
         const matrix = (kind: ExpertMatrix): GpuExpertMatrix => {
-          const name = naming.name(layer, 0, kind);
+          const name = `${naming.group(layer, numLayers)}.0.${naming.matrix[kind]}.weight`;
           const t = byName.get(name);
           if (!t) throw new WebmoeError('model-format', `manifest.json: tensor ${name} is missing`);
           return { offset: t.shard === first.shard ? t.offset - first.offset : rangeOffset(manifest, first, t), layout: tensorLayout(t.format, t.shape) };
         };
-        const buffer = device.createBuffer({ label: naming.group(layer), size: stride * list.length, usage: STORAGE });
+        const buffer = device.createBuffer({ label: naming.group(layer, numLayers), size: stride * list.length, usage: STORAGE });
         experts.set(layer, { layer, count: list.length, buffer, strideBytes: stride, gate: matrix('gate'), up: matrix('up'), down: matrix('down') });
         list.forEach((e, i) => route(e, buffer, i * stride));
       }
       for (const t of manifest.tensors) {
-        if (!t.mtp && t.expert !== null && !naming.pattern.test(t.name)) {
+        if ((!t.mtp || mtp) && t.expert !== null && !naming.pattern.test(t.name)) {
           throw new WebmoeError('model-format', `manifest.json: unexpected expert tensor ${t.name}`);
         }
       }

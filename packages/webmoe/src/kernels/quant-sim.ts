@@ -22,7 +22,8 @@ const WG = { workgroup: 64, row: 16 } as const;
 const FP8_WG = 64;
 const FP8_BLOCK = 64;
 
-export type QuantSimMode = 'fp8' | 'hadamard-fp4';
+/** 'hadamard' is the transform without the FP4 round trip: the indexer with `indexer_fp4_roundtrip: false`. */
+export type QuantSimMode = 'fp8' | 'hadamard-fp4' | 'hadamard';
 
 export interface QuantSimArgs {
   /** f32, rounded in place: element j < count of head h of row r is at r·rowStride + h·headStride + offset + j. */
@@ -66,12 +67,12 @@ export function quantSim(ctx: KernelContext, a: QuantSimArgs, label = 'quant_sim
       workgroups: grid1d(Math.ceil((vectors * Math.ceil(count / FP8_BLOCK)) / FP8_WG)),
     });
   }
-  checkArg(a.mode === 'hadamard-fp4', label, 'mode', `is ${String(a.mode)}, not 'fp8' or 'hadamard-fp4'`);
+  checkArg(a.mode === 'hadamard-fp4' || a.mode === 'hadamard', label, 'mode', `is ${String(a.mode)}, not 'fp8', 'hadamard-fp4' or 'hadamard'`);
   checkArg((count & (count - 1)) === 0 && count <= QUANT_SIM_HADAMARD_MAX, label, 'count',
     `is ${count}: the Hadamard transform takes a power of two up to ${QUANT_SIM_HADAMARD_MAX}`);
   const shape = a.shape ?? ctx.shape;
   return launchKernel(ctx, label, {
-    source: SOURCE, entryPoint: 'hadamard_fp4', variant: shape, constants: { WG: WG[shape] },
+    source: SOURCE, entryPoint: 'hadamard_fp4', variant: `${shape}:${a.mode}`, constants: { WG: WG[shape], FP4: a.mode === 'hadamard-fp4' ? 1 : 0 },
     inputs: [], outputs: [a.x], params: p, workgroups: grid1d(vectors),
   });
 }

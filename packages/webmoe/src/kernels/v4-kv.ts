@@ -24,7 +24,7 @@ const WG = 64;
 export const KV_FP8_BLOCK = 64;
 /** Values per FP4 scale of the indexer's keys. */
 const FP4_BLOCK = 32;
-const QUANT = { none: 0, fp8: 1, 'hadamard-fp4': 2 } as const;
+const QUANT = { none: 0, fp8: 1, 'hadamard-fp4': 2, hadamard: 3 } as const;
 export type CompressorQuant = keyof typeof QUANT;
 
 /**
@@ -150,7 +150,7 @@ export interface CompressorEmitArgs {
   table: GPUBuffer;
   positions: GPUBuffer;
   positionIndex?: number;
-  /** Entry b at b: kvEntryWords(dim, rope, quant === 'fp8') words each ('hadamard-fp4': dim f32). */
+  /** Entry b at b: kvEntryWords(dim, rope, quant === 'fp8') words each ('hadamard-fp4', 'hadamard': dim f32). */
   out: GPUBuffer;
   tokens: number;
   /** Dc: head_dim for the attention's compressor, index_head_dim for the indexer's. */
@@ -161,7 +161,8 @@ export interface CompressorEmitArgs {
   overlap: boolean;
   slots: number;
   eps: number;
-  /** 'fp8': attention entries in the FP8 entry format; 'none': f32 entries; 'hadamard-fp4': the indexer's keys. */
+  /** 'fp8': attention entries in the FP8 entry format; 'none': f32 entries; 'hadamard-fp4': the indexer's keys;
+   *  'hadamard': the indexer's keys with the FP4 simulation off (`indexer_fp4_roundtrip: false`, a test setting). */
   quant: CompressorQuant;
   /** Entries `out` holds (blocks at or past it are skipped); default what its size allows. */
   maxBlocks?: number;
@@ -178,7 +179,7 @@ export function compressorEmit(ctx: KernelContext, a: CompressorEmitArgs, label 
   checkInt(a.ratio, label, 'ratio', 1);
   checkStateSlots(label, a.slots, a.ratio, a.tokens);
   checkArg(Object.hasOwn(QUANT, a.quant), label, 'quant', `is ${String(a.quant)}, not one of ${Object.keys(QUANT).join(', ')}`);
-  if (a.quant === 'hadamard-fp4') checkArg((a.dim & (a.dim - 1)) === 0, label, 'dim', `is ${a.dim}: the Hadamard transform takes a power of two`);
+  if (a.quant === 'hadamard-fp4' || a.quant === 'hadamard') checkArg((a.dim & (a.dim - 1)) === 0, label, 'dim', `is ${a.dim}: the Hadamard transform takes a power of two`);
   const words = kvEntryWords(a.dim, a.rope, a.quant === 'fp8');
   const maxBlocks = a.maxBlocks ?? Math.floor(a.out.size / (words * 4));
   checkInt(maxBlocks, label, 'maxBlocks', 1);

@@ -69,6 +69,13 @@ export interface V4Config {
   eosTokenIds: number[];
   /** The FP8 round trip of the KV cache's non-rope dims (config key kv_fp8_roundtrip, absent = true). */
   kvFp8Roundtrip: boolean;
+  /**
+   * The FP4 round trip of the indexer's queries and keys (config key indexer_fp4_roundtrip, absent = true). Like
+   * kv_fp8_roundtrip, a test switch, not a release field: rounding is discontinuous, so over thousands of tokens
+   * an f32 engine and a float64 reference land on different sides of some ties; comparisons over long prompts
+   * switch both off.
+   */
+  indexerFp4Roundtrip: boolean;
   /** expert_dtype: how the release stores routed experts (fp4, or fp8 in the -Base releases); null when absent. */
   expertDtype: 'fp4' | 'fp8' | null;
 }
@@ -153,6 +160,7 @@ export function parseV4Config(j: Json, source: string): V4Config {
     rmsNormEps: f.num('rms_norm_eps', 1e-6),
     maxPositionEmbeddings: f.int('max_position_embeddings', 1048576),
     kvFp8Roundtrip: f.bool('kv_fp8_roundtrip', true),
+    indexerFp4Roundtrip: f.bool('indexer_fp4_roundtrip', true),
     expertDtype,
   };
 }

@@ -6,7 +6,7 @@ import {
 } from './formats';
 
 describe('WEIGHT_FORMATS', () => {
-  it('keeps the kernels\' FORMAT indices (shaders/matmul.wgsl): new formats are appended', () => {
+  it('lists the formats matrix products read, and the u32 tables beside them', () => {
     expect(WEIGHT_FORMATS).toEqual(['f32', 'f16', 'q8', 'q4', 'fp8', 'bf16', 'fp4']);
     expect(TENSOR_FORMATS).toEqual([...WEIGHT_FORMATS, 'u32']);
   });

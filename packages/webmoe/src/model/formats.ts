@@ -19,12 +19,13 @@
 //        scales: e8m0 bytes [rows][G]                      w = e2m1(q) · 2^(scale − 127)
 //   u32  q: u32 [rows][cols]: an integer table (V4's tid2eid), not a weight of a product
 //
-// WEIGHT_FORMATS' order is the kernels' FORMAT index (shaders/matmul.wgsl): new formats are appended.
+// The matrix products read every format of WEIGHT_FORMATS through its own dequantization piece,
+// shaders/lib/dequant-<format>.wgsl (docs/kernels.md#composed-shader-sources).
 // bf16 stores BF16 checkpoint tensors losslessly at half of f32's bytes (the router weight). fp4 holds
 // V4's FP4 experts as released, bit for bit.
 
 export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4' | 'fp8' | 'bf16' | 'fp4' | 'u32';
-/** The formats matrix products read, in the kernels' FORMAT index order (u32 tables are not among them). */
+/** The formats matrix products read (u32 tables are not among them). */
 export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'f16', 'q8', 'q4', 'fp8', 'bf16', 'fp4'];
 /** Every format a manifest tensor may have. */
 export const TENSOR_FORMATS: readonly WeightFormat[] = [...WEIGHT_FORMATS, 'u32'];

@@ -36,6 +36,17 @@ export function v4CacheLayout(c: V4Config, maxTokens: number): V4CacheLayout {
   return { slots: c.slidingWindow + maxTokens - 1, entryWords: kvEntryWords(c.headDim, c.qkRopeHeadDim, fp8), fp8 };
 }
 
+/**
+ * How far back a prompt may rewind the cache and keep the rest. Feeding again from position k needs the
+ * window entries k−w+1 … k−1 and the compressor rows of the current and previous block, none overwritten by
+ * the positions fed after k: with a ring of w + maxTokens − 1 entries (and compressor rings of at least
+ * maxTokens + 2m rows) that holds while the rewind is at most maxTokens. One less leaves room for the MTP
+ * module, which re-feeds one more position.
+ */
+export function v4MaxRewind(maxTokens: number): number {
+  return Math.max(0, maxTokens - 1);
+}
+
 export function compressorSlots(ratio: number, maxTokens: number): number {
   return ratio * Math.ceil((maxTokens + 2 * ratio) / ratio);
 }
@@ -80,8 +91,17 @@ export function createV4Caches(device: GPUDevice, c: V4Config, specs: readonly V
   });
 }
 
+function buffersOf(l: V4LayerCache): GPUBuffer[] {
+  return [l.window, l.compressed, l.compressorState, l.indexKeys, l.indexState].filter((b): b is GPUBuffer => b !== null);
+}
+
+/** GPU bytes of these layers' caches. */
+export function v4CacheBytes(caches: readonly V4LayerCache[]): number {
+  return caches.reduce((sum, l) => sum + buffersOf(l).reduce((s, b) => s + b.size, 0), 0);
+}
+
 export function destroyV4Caches(caches: readonly V4LayerCache[]): void {
-  for (const l of caches) for (const b of [l.window, l.compressed, l.compressorState, l.indexKeys, l.indexState]) b?.destroy();
+  for (const l of caches) for (const b of buffersOf(l)) b.destroy();
 }
 
 /**

@@ -3,6 +3,7 @@
 // sublayer (shared-KV attention over the sliding window plus, by layer kind, nothing, the indexer's chosen
 // ratio-4 blocks or every ratio-m block, with per-head sinks) and an mHC-wrapped MoE sublayer; then the
 // head collapse of the streams, the final norm and the LM head on the last token. Nothing reads back.
+// recordBlock and recordHead also record the MTP module's block and head (mtp.ts).
 import type { KernelContext } from '../../gpu/kernel-context';
 import type { Dispatch } from '../../gpu/pipelines';
 import type { V4Config, V4LayerSpec } from '../../model/config-v4';
@@ -14,7 +15,7 @@ import { moeGather, moePlan, moeScatter } from '../../kernels/moe';
 import { mhcHead, mhcPost, mhcPre } from '../../kernels/mhc';
 import { indexerScores, topkSelect } from '../../kernels/indexer';
 import { quantSim } from '../../kernels/quant-sim';
-import { compressorEmit, compressorStore, kvWindowStore } from '../../kernels/v4-kv';
+import { compressorEmit, compressorStore, kvWindowStore, type CompressorQuant } from '../../kernels/v4-kv';
 import { sparseAttention } from '../../kernels/sparse-attention';
 import type { GpuWeights } from '../weights';
 import type { V4Activations } from './activations';
@@ -49,7 +50,7 @@ function mhcIn(r: V4ForwardResources, x: GPUBuffer, p: string, sub: 'attn' | 'ff
   ];
 }
 
-function ref(w: GpuWeights, name: string): WeightRef {
+export function ref(w: GpuWeights, name: string): WeightRef {
   const t = w.tensor(name);
   return { buffer: t.buffer, offset: t.byteOffset, layout: t.layout };
 }
@@ -80,10 +81,11 @@ function attention(r: V4ForwardResources, spec: V4LayerSpec, cache: V4LayerCache
     layout.fp8 ? 'fp8' : 'none', table, T, lab));
   if (spec.attention === 'csa') {
     const { nHeads: Hi, headDim: Di, topK } = c.indexer;
-    out.push(...compress(r, `${at}.indexer.compressor`, cache.indexState!, cache.indexKeys!, cache.compressorSlots, m, Di, 2 * Di, 'hadamard-fp4', table, T, lab));
+    const fp4 = c.indexerFp4Roundtrip ? 'hadamard-fp4' : 'hadamard';
+    out.push(...compress(r, `${at}.indexer.compressor`, cache.indexState!, cache.indexKeys!, cache.compressorSlots, m, Di, 2 * Di, fp4, table, T, lab));
     out.push(matmul(ctx, { weight: ref(w, `${at}.indexer.wq_b.weight`), x: a.qr, y: a.iq!, tokens: T }, lab('index_q')));
     out.push(rope(ctx, { x: a.iq!, table, positions: a.positions, tokens: T, heads: Hi, rope: rp, rowStride: Hi * Di, headStride: Di, offset: Di - rp }, lab('index_q_rope')));
-    out.push(quantSim(ctx, { x: a.iq!, rows: T, heads: Hi, dim: Di, mode: 'hadamard-fp4' }, lab('index_q_fp4')));
+    out.push(quantSim(ctx, { x: a.iq!, rows: T, heads: Hi, dim: Di, mode: fp4 }, lab('index_q_fp4')));
     out.push(matmul(ctx, { weight: ref(w, `${at}.indexer.weights_proj.weight`), x: a.xn, y: a.iw!, tokens: T }, lab('index_w')));
     out.push(indexerScores(ctx, {
       q: a.iq!, w: a.iw!, keys: cache.indexKeys!, positions: a.positions, scores: a.scores!, tokens: T, heads: Hi, dim: Di,
@@ -108,7 +110,7 @@ function attention(r: V4ForwardResources, spec: V4LayerSpec, cache: V4LayerCache
 
 /** One KV compressor: this call's projections into its ring, then every block completed in this call. */
 function compress(r: V4ForwardResources, p: string, state: GPUBuffer, out: GPUBuffer, slots: number, ratio: number, dim: number, width: number,
-  quant: 'fp8' | 'none' | 'hadamard-fp4', table: GPUBuffer, T: number, lab: (s: string) => string): Dispatch[] {
+  quant: CompressorQuant, table: GPUBuffer, T: number, lab: (s: string) => string): Dispatch[] {
   const { ctx, act: a, weights: w } = r;
   const kind = p.includes('indexer') ? 'index_' : '';
   return [
@@ -196,12 +198,25 @@ export function recordV4Forward(r: V4ForwardResources, T: number): Dispatch[] {
   }
   // Each block leaves its streams where they started (two mHC posts swap buffers twice).
   c.layers.forEach((spec, L) => out.push(...recordBlock(r, spec, r.caches[L], `layers.${L}`, L, 0, T)));
-  out.push(matmul(ctx, { weight: ref(w, 'hc_head_fn'), x: a.streams[0], y: a.mix, tokens: T }, 'hc_head_mix'));
-  out.push(mhcHead(ctx, {
-    x: a.streams[0], mix: a.mix, base: w.tensor('hc_head_base').buffer, scale: w.tensor('hc_head_scale').buffer, y: a.u,
-    tokens: T, hc, dim: d, hcEps: c.hc.eps, normEps: c.rmsNormEps,
-  }, 'hc_head'));
-  out.push(rmsnorm(ctx, { x: a.u, weight: w.tensor('norm.weight').buffer, y: a.xn, rows: T, cols: d, eps: c.rmsNormEps }, 'final_norm'));
-  out.push(matmul(ctx, { weight: ref(w, 'head.weight'), x: a.xn, xOffset: (T - 1) * d, y: a.logits, tokens: 1 }, 'lm_head'));
+  out.push(...recordHead(r, '', a.streams[0], T, T - 1, a.logits, 0, (s) => s));
   return out;
+}
+
+/**
+ * The head of the main model (prefix '') or of an MTP module ('mtp.K.'): its hc_head collapses the streams
+ * x [T, hc, d], its final norm, then the shared LM head on rows `from` … T-1 into logits rows `at` ….
+ */
+export function recordHead(r: V4ForwardResources, prefix: string, x: GPUBuffer, T: number, from: number, logits: GPUBuffer, at: number,
+  lab: (s: string) => string): Dispatch[] {
+  const { ctx, config: c, act: a, weights: w } = r;
+  const hc = c.hc.mult, d = c.hiddenSize;
+  return [
+    matmul(ctx, { weight: ref(w, `${prefix}hc_head_fn`), x, y: a.mix, tokens: T }, lab('hc_head_mix')),
+    mhcHead(ctx, {
+      x, mix: a.mix, base: w.tensor(`${prefix}hc_head_base`).buffer, scale: w.tensor(`${prefix}hc_head_scale`).buffer, y: a.u,
+      tokens: T, hc, dim: d, hcEps: c.hc.eps, normEps: c.rmsNormEps,
+    }, lab('hc_head')),
+    rmsnorm(ctx, { x: a.u, weight: w.tensor(`${prefix}norm.weight`).buffer, y: a.xn, rows: T, cols: d, eps: c.rmsNormEps }, lab('final_norm')),
+    matmul(ctx, { weight: ref(w, 'head.weight'), x: a.xn, xOffset: from * d, y: logits, yOffset: at * c.vocabSize, tokens: T - from }, lab('lm_head')),
+  ];
 }

@@ -1,5 +1,5 @@
 // The GPU state of a DeepSeek-V4 model (docs/architecture-v4.md): activations, the per-layer-kind KV
-// caches, the two RoPE tables, and the recorder of forward.ts.
+// caches, the two RoPE tables, the recorder of forward.ts, and on request the MTP module (mtp.ts).
 import { uploadStorage } from '../../gpu/buffers';
 import type { KernelContext } from '../../gpu/kernel-context';
 import type { Dispatch } from '../../gpu/pipelines';
@@ -9,27 +9,34 @@ import type { Family, FamilyOptions, FamilyState, KvBytes } from '../family';
 import { ExpertUsage } from '../expert-usage';
 import type { GpuWeights } from '../weights';
 import { createV4Activations, destroyV4Activations, v4ActivationFloatsPerToken, type V4Activations } from './activations';
-import { createV4Caches, destroyV4Caches, v4CacheLayout, v4KvBytesPerToken, v4LayerBytes, type V4CacheLayout, type V4LayerCache } from './caches';
-import { recordV4Forward } from './forward';
+import { v4MaxRewind, createV4Caches, destroyV4Caches, v4CacheBytes, v4CacheLayout, v4KvBytesPerToken, v4LayerBytes, type V4CacheLayout, type V4LayerCache } from './caches';
+import { recordV4Forward, type V4ForwardResources } from './forward';
+import { V4Mtp } from './mtp';
 
 export class V4State implements FamilyState {
   readonly act: V4Activations;
   readonly layout: V4CacheLayout;
   readonly caches: V4LayerCache[];
   readonly expertUsage: ExpertUsage;
+  readonly mtp: V4Mtp | null;
+  readonly maxRewind: number;
   private readonly tables: { swa: GPUBuffer; compressed: GPUBuffer };
   private readonly ones: GPUBuffer;
 
   constructor(device: GPUDevice, private readonly config: V4Config, private readonly weights: GpuWeights, opts: FamilyOptions) {
     this.layout = v4CacheLayout(config, opts.maxTokens);
+    this.maxRewind = v4MaxRewind(opts.maxTokens);
     this.caches = createV4Caches(device, config, config.layers, opts.contextLength, opts.maxTokens, 'kv:');
     this.act = createV4Activations(device, config, opts.maxTokens, opts.contextLength);
-    const swa = config.layers.find((l) => l.attention === 'swa')?.rope ?? config.layers[0].rope;
-    const compressed = config.layers.find((l) => l.attention !== 'swa')?.rope ?? swa;
+    // The MTP block counts too: V4-Pro's main layers are all compressed, its MTP block is window-only.
+    const all = [...config.layers, ...config.mtpLayers];
+    const swa = all.find((l) => l.attention === 'swa')?.rope ?? all[0].rope;
+    const compressed = all.find((l) => l.attention !== 'swa')?.rope ?? swa;
     this.tables = { swa: uploadStorage(device, 'rope_table:swa', ropeTable(swa)), compressed: uploadStorage(device, 'rope_table:compressed', ropeTable(compressed)) };
     this.ones = uploadStorage(device, 'ones', new Float32Array(config.headDim).fill(1));
     const layers = config.layers.map((_, i) => i);
     this.expertUsage = new ExpertUsage(device, opts.collectExpertUsage ? layers : [], config.moe.nRoutedExperts);
+    this.mtp = opts.mtp ? new V4Mtp(device, config, opts.contextLength, opts.maxTokens, this.act.streams[0], (ctx) => this.resources(ctx)) : null;
   }
 
   get io() {
@@ -37,13 +44,11 @@ export class V4State implements FamilyState {
   }
 
   get kvCacheBytes(): number {
-    let total = 0;
-    for (const l of this.caches) for (const b of [l.window, l.compressed, l.compressorState, l.indexKeys, l.indexState]) total += b?.size ?? 0;
-    return total;
+    return v4CacheBytes(this.caches) + (this.mtp?.kvCacheBytes ?? 0);
   }
 
   get scratchBytes(): number {
-    return this.act.bytes + this.tables.swa.size + this.tables.compressed.size + this.ones.size + this.expertUsage.bytes;
+    return this.act.bytes + this.tables.swa.size + this.tables.compressed.size + this.ones.size + this.expertUsage.bytes + (this.mtp?.scratchBytes ?? 0);
   }
 
   /** Bytes per cached token (compressed entries and indexer keys), against an uncompressed multi-head cache. */
@@ -52,14 +57,19 @@ export class V4State implements FamilyState {
     return { latent: v4KvBytesPerToken(c).total, mha: c.numLayers * 2 * c.numHeads * c.headDim * 4 };
   }
 
-  record(ctx: KernelContext, tokens: number): Dispatch[] {
-    return recordV4Forward({
+  private resources(ctx: KernelContext): V4ForwardResources {
+    return {
       ctx, config: this.config, weights: this.weights, act: this.act, layout: this.layout, caches: this.caches,
       tables: this.tables, ones: this.ones, usage: this.expertUsage.buffers,
-    }, tokens);
+    };
+  }
+
+  record(ctx: KernelContext, tokens: number): Dispatch[] {
+    return recordV4Forward(this.resources(ctx), tokens);
   }
 
   destroy(): void {
+    this.mtp?.destroy();
     destroyV4Caches(this.caches);
     destroyV4Activations(this.act);
     this.expertUsage.destroy();

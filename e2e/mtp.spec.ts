@@ -1,0 +1,121 @@
+// DeepSeek-V4's MTP module through `pnpm webmoe run --mtp --logits`: its rows at the prompt positions
+// against DeepSeek's own (golden.json mtp_logits, float64), its rows at the reply positions against the
+// float64 reference (packages/reference), each within 1e-4 relative; also in chunks of 13 tokens (the
+// module carries the last hidden state of one chunk into the next); through prefill, decode and a reused
+// prefix before the rows are read (e2e/mtp/main.ts); and a clear refusal for a folder converted without
+// the module.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { expect, test } from '@playwright/test';
+import { convertCheckpoint } from '@webmoe/converter';
+import { loadReferenceModel, V4ReferenceModel } from '@webmoe/reference';
+import { GENERATED, relError } from './lib/models';
+import type { MtpHarness } from './mtp/main';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+interface Golden {
+  prompt: number[];
+  tokens: number[];
+  logits: number[][];
+  mtp_logits: number[][];
+}
+
+const CASES: { name: string; quant: string; chunk?: number }[] = [
+  { name: 'v4fp8', quant: 'f32' }, { name: 'v4fp8', quant: 'fp8' }, { name: 'v4long', quant: 'f32' }, { name: 'v4long', quant: 'f32', chunk: 13 },
+];
+
+const webmoeRun = (args: string[]) => run('pnpm', ['-s', 'webmoe', 'run', ...args], { cwd: root, maxBuffer: 64 << 20 });
+
+/** The MTP rows after the prompt, from the float64 reference: position len-1+k fed tokens[k], for k < tokens-1. */
+async function replyRows(dir: string, g: Golden): Promise<Float64Array[]> {
+  const model = await loadReferenceModel(join(root, dir), { mtp: true });
+  if (!(model instanceof V4ReferenceModel)) throw new Error(`${dir} is not a V4 model`);
+  model.forward(g.prompt, 0);
+  const rows = [model.mtpForward([...g.prompt.slice(1), g.tokens[0]]).at(-1)!];
+  for (let k = 0; k + 2 < g.tokens.length; k++) {
+    model.forward([g.tokens[k]], g.prompt.length + k);
+    rows.push(...model.mtpForward([g.tokens[k + 1]]));
+  }
+  return rows;
+}
+
+for (const { name, quant, chunk } of CASES) {
+  test(`MTP ${name} (${quant}${chunk ? `, chunks of ${chunk}` : ''}) through webmoe run`, async () => {
+    test.setTimeout(240_000);
+    const dir = `fixtures/golden/${name}`;
+    const g = JSON.parse(readFileSync(`${root}/${dir}/golden.json`, 'utf8')) as Golden;
+    const { stdout } = await webmoeRun(['--model', dir, '--quant', quant, '--prompt-ids', g.prompt.join(','), '--max-tokens', String(g.tokens.length),
+      '--logits', '--mtp', '--json', ...(chunk ? ['--prefill-chunk', String(chunk)] : [])]);
+    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { tokens: number[]; mtp_logits: number[][] };
+    expect(result.tokens).toEqual(g.tokens);
+    // One row per position whose next token was fed: the prompt's but the last, then each reply token's but the last.
+    expect(result.mtp_logits.length).toBe(g.prompt.length - 1 + g.tokens.length - 1);
+    const prompt = g.mtp_logits.map((row, i) => relError(result.mtp_logits[i], row));
+    const reply = (await replyRows(dir, g)).map((row, k) => relError(result.mtp_logits[g.mtp_logits.length + k], row));
+    console.log(`  MTP ${name} ${quant}${chunk ? ` chunk ${chunk}` : ''}: max row error ${Math.max(...prompt).toExponential(2)} over ${prompt.length} prompt rows (golden), `
+      + `${Math.max(...reply).toExponential(2)} over ${reply.length} reply rows (reference)`);
+    for (const [i, e] of prompt.entries()) expect(e, `MTP row ${i}`).toBeLessThan(1e-4);
+    for (const [k, e] of reply.entries()) expect(e, `MTP row ${g.mtp_logits.length + k}`).toBeLessThan(1e-4);
+  });
+}
+
+test('MTP through prefill, decode and reused prefixes (chunks of 13), then logitsWithMtp', async ({ page }) => {
+  test.setTimeout(240_000);
+  const name = 'v4long';
+  const g = JSON.parse(readFileSync(`${root}/fixtures/golden/${name}/golden.json`, 'utf8')) as Golden;
+  await convertCheckpoint(`${root}/fixtures/golden/${name}`, join(GENERATED, `golden-${name}-mtp`), { quant: 'f32', mtp: true, force: true });
+  page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
+  await page.goto('/e2e/mtp/index.html');
+  await page.waitForFunction(() => 'mtpHarness' in window);
+  const h = <R>(fn: (m: MtpHarness, a: any) => Promise<R>, arg?: unknown) =>
+    page.evaluate(([src, a]) => new Function('m', 'a', `return (${src})(m, a)`)((window as any).mtpHarness, a), [fn.toString(), arg] as const) as Promise<R>;
+  const P = g.prompt;
+  await h((m, a) => m.load(a, 256, 13), `/e2e/generated/golden-${name}-mtp/`);
+  /** The rows logitsWithMtp returns for P[from …], which should be the golden rows from position from-1. */
+  const check = async (what: string, from: number) => {
+    const rows = await h((m, a) => m.mtpRows(a), P.slice(from));
+    const errors = rows.map((row, i) => relError(row, g.mtp_logits[from - 1 + i]));
+    console.log(`  MTP ${what}: max row error ${Math.max(...errors).toExponential(2)} over ${rows.length} rows (positions ${from - 1} …)`);
+    expect(rows.length).toBe(P.length - from);
+    for (const [i, e] of errors.entries()) expect(e, `${what}: MTP row ${from - 1 + i}`).toBeLessThan(1e-4);
+  };
+  // Prefill in four chunks (the module runs without logits), two decode steps (the carried row), then rows.
+  expect(await h((m, a) => m.prefill(a, 0), P.slice(0, 50))).toBe(0);
+  await h((m, a) => m.decode(a), P[50]);
+  await h((m, a) => m.decode(a), P[51]);
+  await check('after prefill and decode', 52);
+  // The whole cache as the prefix: the carry still holds the last hidden state.
+  expect(await h((m, a) => m.prefill(a, 0), P.slice(0, 60))).toBe(0);
+  expect(await h((m, a) => m.prefill(a, 60), P.slice(0, 70))).toBe(60);
+  await check('after a wholly reused prefix', 70);
+  // A cached sequence that leaves the prompt at position 57, reused up to there (a rewind within V4's
+  // rings): the module's row at 56 was fed the other token, so position 56 is fed again (56 kept, not 57).
+  const other = P.slice(57, 60).map((t) => (t + 1) % 320);
+  expect(await h((m, a) => m.prefill(a, 0), [...P.slice(0, 57), ...other])).toBe(0);
+  expect(await h((m, a) => m.prefill(a, 57), P.slice(0, 58))).toBe(56);
+  await check('after a partly reused prefix', 58);
+  // Back further than V4's rings reach (70 positions with chunks of 13): nothing can be reused, the prompt is
+  // fed again from position 0 (reusing the 30 matching positions gave a 0.56 relative error before).
+  expect(await h((m, a) => m.prefill(a, 0), [...P.slice(0, 30), ...P.slice(30, 100).map((t) => (t + 1) % 320)])).toBe(0);
+  expect(await h((m, a) => m.prefill(a, 30), P.slice(0, 40))).toBe(0);
+  await check('after a rewind past the rings', 40);
+});
+
+test('MTP: a folder converted without the module is refused in plain words', async () => {
+  test.setTimeout(120_000);
+  const out = mkdtempSync(join(tmpdir(), 'webmoe-no-mtp-'));
+  try {
+    await run('pnpm', ['-s', 'webmoe', 'convert', 'fixtures/golden/v4fp8', out, '--quant', 'f32', '--force'], { cwd: root });
+    const e = await webmoeRun(['--model', out, '--prompt-ids', '2,3,4', '--logits', '--mtp', '--json']).then(() => null, (err: { stderr?: string }) => err);
+    expect(e, 'webmoe run --mtp on a folder without MTP tensors').not.toBeNull();
+    expect(e!.stderr).toContain('converted without the MTP module');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+});
