@@ -9,6 +9,8 @@ type Api = {
   complete(where: string, messages: unknown[], n: number): Promise<{ text: string; usage: any }>;
   stream(where: string, messages: unknown[], n: number): Promise<{ text: string; chunks: number; usage: any }>;
   abortMidReply(where: string, messages: unknown[]): Promise<{ aborted: boolean; pieces: number }>;
+  completeWith(where: string, messages: unknown[], n: number, extra: Record<string, unknown>): Promise<{ text: string; error: { code: string; message: string } | null }>;
+  logprobs(where: string, messages: unknown[], n: number, top: number): Promise<{ text: string; finish: string; usage: any; content: any[] | null; streamed: any[] }>;
   resetChat(where: string): Promise<void>;
 };
 
@@ -64,5 +66,46 @@ test('engine on the GPU model: abort mid-reply, then the engine still answers', 
     expect(r.aborted, where).toBe(true);
     const after = await call('complete', where, Q1, 4);
     expect(after.usage.completion_tokens, where).toBeGreaterThan(0);
+  }
+});
+
+test('engine on the GPU model: penalties and logit_bias change the reply alike in page and Worker; unsupported fields are refused', async () => {
+  test.setTimeout(240_000);
+  const plain = await call('complete', 'page', Q1, 16);
+  const extra = { frequency_penalty: 1.5, presence_penalty: 0.5, repetition_penalty: 1.3, min_p: 0.05, logit_bias: { 0: -100, 5: 2 } };
+  const page1 = await call('completeWith', 'page', Q1, 16, extra);
+  const worker = await call('completeWith', 'worker', Q1, 16, extra);
+  console.log(`  plain: ${JSON.stringify(plain.text)}; penalized: ${JSON.stringify(page1.text)}`);
+  expect(page1.error).toBeNull();
+  expect(worker.text).toBe(page1.text);
+  expect(page1.text).not.toBe(plain.text);
+  // The penalties last one request: the next plain request answers as before.
+  expect((await call('complete', 'page', Q1, 16)).text).toBe(plain.text);
+  for (const where of ['page', 'worker']) {
+    const r = await call('completeWith', where, Q1, 4, { response_format: { type: 'json_object' } });
+    expect(r.error?.code, where).toBe('invalid-request');
+    expect(r.error?.message, where).toContain('response_format');
+  }
+});
+
+test('engine on the GPU model: logprobs cover the greedy reply, streamed alike, in page and Worker', async () => {
+  test.setTimeout(240_000);
+  const plain = await call('complete', 'page', Q1, 12);
+  for (const where of ['page', 'worker']) {
+    const r = await call('logprobs', where, Q1, 12, 5);
+    expect(r.text, where).toBe(plain.text);
+    const content = r.content!;
+    expect(content.length, where).toBe(r.usage.completion_tokens - (r.finish === 'stop' ? 1 : 0));
+    expect(Buffer.from(content.flatMap((t) => t.bytes)).toString('utf8'), where).toBe(r.text);
+    for (const t of content) {
+      expect(t.top_logprobs.length).toBe(5);
+      expect(t.top_logprobs[0].logprob).toBe(t.logprob); // greedy: the likeliest, from the same f32 log-softmax
+      expect(t.top_logprobs[0].bytes).toEqual(t.bytes);
+      for (let k = 1; k < 5; k++) expect(t.top_logprobs[k].logprob).toBeLessThanOrEqual(t.top_logprobs[k - 1].logprob);
+      const mass = t.top_logprobs.reduce((s: number, a: { logprob: number }) => s + Math.exp(a.logprob), 0);
+      expect(mass).toBeLessThanOrEqual(1 + 1e-5);
+      expect(mass).toBeGreaterThan(0);
+    }
+    expect(r.streamed, where).toEqual(content);
   }
 });

@@ -25,9 +25,9 @@ struct Params {
 @group(0) @binding(3) var<uniform> p: Params;
 
 @compute @workgroup_size(WG)
-fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn gather_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let units = (p.cols + 7u) / 8u;
-  let i = gid.x + gid.y * nwg.x * WG;
+  let i = flat_id(wid, nwg, lid, WG);
   let t = i / units;
   let u = i % units;
   if (t >= p.tokens) { return; }

@@ -94,7 +94,7 @@ fn radix_item(i: u32) -> vec2<u32> {
 
 @compute @workgroup_size(WG)
 fn topk_select(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let t = wid.y * nwg.x + wid.x;
+  let t = flat_group(wid, nwg);
   if (t >= tp.tokens) { return; }
   if (lid == 0u) { visible_wg = visible_blocks(sel_positions[tp.pos_index] + t, tp.ratio, tp.max_blocks); }
   let n = workgroupUniformLoad(&visible_wg);

@@ -119,15 +119,11 @@ fn post_and_comb(t: u32, rho: f32) {
   for (var i = 0u; i < hc * hc; i++) { comb[t * hc * hc + i] = c[i]; }
 }
 
-fn token_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return wid.y * nwg.x + wid.x;
-}
-
 // Only post_and_comb is left to one invocation: every invocation derives the same hc pre weights, which
 // costs less than a barrier.
 @compute @workgroup_size(WG)
 fn mhc_pre_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let t = token_index(wid, nwg);
+  let t = flat_group(wid, nwg);
   if (t >= p.tokens) { return; }
   let rho = token_rho(workgroup_sum(lid, sum_squares(t, p, lid, WG)), p);
   if (lid == 0u) { post_and_comb(t, rho); }
@@ -136,7 +132,7 @@ fn mhc_pre_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 
 @compute @workgroup_size(WG)
 fn mhc_pre_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let t = token_index(wid, nwg) * WG + lid;
+  let t = flat_id(wid, nwg, lid, WG);
   if (t >= p.tokens) { return; }
   let rho = token_rho(sum_squares(t, p, 0u, 1u), p);
   post_and_comb(t, rho);
@@ -145,21 +141,21 @@ fn mhc_pre_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 
 @compute @workgroup_size(WG)
 fn mhc_head_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let t = token_index(wid, nwg);
+  let t = flat_group(wid, nwg);
   if (t >= q.tokens) { return; }
   write_u(t, t * q.hc, token_rho(workgroup_sum(lid, sum_squares(t, q, lid, WG)), q), q, lid, WG);
 }
 
 @compute @workgroup_size(WG)
 fn mhc_head_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let t = token_index(wid, nwg) * WG + lid;
+  let t = flat_id(wid, nwg, lid, WG);
   if (t >= q.tokens) { return; }
   write_u(t, t * q.hc, token_rho(sum_squares(t, q, 0u, 1u), q), q, 0u, 1u);
 }
 
 @compute @workgroup_size(WG)
 fn mhc_post(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = token_index(wid, nwg) * WG + lid;
+  let i = flat_id(wid, nwg, lid, WG);
   if (i >= q.tokens * q.dim) { return; }
   let hc = q.hc;
   let t = i / q.dim;

@@ -162,8 +162,7 @@ fn mla_combine_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocati
 @compute @workgroup_size(WG)
 fn mla_attend_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let chunks = (R + p.latent_chunk - 1u) / p.latent_chunk;
-  // The grid may be folded into two dimensions when it exceeds one dimension's limit.
-  let idx = (wid.y * nwg.x + wid.x) * WG + lid;
+  let idx = flat_id(wid, nwg, lid, WG);
   if (idx >= p.tokens * p.heads * chunks) { return; }
   let chunk = idx % chunks;
   let th = idx / chunks;
@@ -246,7 +245,7 @@ fn accumulate(i: u32, s: Softmax, lo: vec4<f32>, hi: vec4<f32>) {
 fn mla_attend_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let groups = (p.heads + 3u) / 4u;
   let items = p.tokens * groups;
-  let first = (wid.y * nwg.x + wid.x) * WG;
+  let first = flat_group(wid, nwg) * WG;
   // Uniform exit and loop bound: the workgroup's last token sees the most positions.
   if (first >= items) { return; }
   let n_max = visible((min(first + WG, items) - 1u) / groups);

@@ -141,13 +141,9 @@ fn moe_plan(@builtin(local_invocation_index) lid: u32) {
   }
 }
 
-fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.y * nwg.x * EW_WG + gid.x;
-}
-
 @compute @workgroup_size(EW_WG)
-fn moe_gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = element(gid, nwg);
+fn moe_gather(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_id(wid, nwg, lid, EW_WG);
   let d = gp.dim;
   let pairs = gp.tokens * gp.top_k;
   if (i >= pairs * d) { return; }
@@ -159,8 +155,8 @@ fn moe_gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
 }
 
 @compute @workgroup_size(EW_WG)
-fn moe_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = element(gid, nwg);
+fn moe_scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = flat_id(wid, nwg, lid, EW_WG);
   let d = sp.dim;
   let K = sp.top_k;
   let pairs = sp.tokens * K;

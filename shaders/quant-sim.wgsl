@@ -45,14 +45,10 @@ fn round_block(vb: u32, blk: u32, size: u32, fp4: bool) {
   }
 }
 
-fn flat_id(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-  return (wid.y * nwg.x + wid.x) * WG + lid;
-}
-
 @compute @workgroup_size(WG)
 fn quant_fp8(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let blocks = (p.count + FP8_BLOCK - 1u) / FP8_BLOCK;
-  let i = flat_id(wid, nwg, lid);
+  let i = flat_id(wid, nwg, lid, WG);
   if (i >= p.rows * p.heads * blocks) { return; }
   round_block(vector_base(i / blocks), i % blocks, FP8_BLOCK, false);
 }
@@ -62,7 +58,7 @@ override FP4: bool = true;
 
 @compute @workgroup_size(WG)
 fn hadamard_fp4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let v = wid.y * nwg.x + wid.x;
+  let v = flat_group(wid, nwg);
   if (v >= p.rows * p.heads) { return; }
   let vb = vector_base(v);
   let n = p.count;

@@ -40,8 +40,7 @@ struct RopeParams {
 
 @compute @workgroup_size(WG)
 fn rope(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  // The grid may be folded into two dimensions when it exceeds one dimension's limit.
-  let idx = (wid.y * nwg.x + wid.x) * WG + lid;
+  let idx = flat_id(wid, nwg, lid, WG);
   if (idx >= rp.tokens * rp.heads * rp.half) { return; }
   let i = idx % rp.half;
   let th = idx / rp.half;

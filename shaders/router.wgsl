@@ -133,10 +133,6 @@ var<workgroup> group_keep: array<u32, MAX_G>;
 var<workgroup> sel_id: array<u32, MAX_K>;
 var<workgroup> sel_s: array<f32, MAX_K>;
 
-fn wg_token(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return wid.y * nwg.x + wid.x;
-}
-
 fn kept(grouped: bool, e: u32, gsize: u32) -> bool {
   return !grouped || group_keep[e / gsize] != 0u;
 }
@@ -226,7 +222,7 @@ fn route_wg(lid: u32, q: Params, t: u32) -> f32 {
 @compute @workgroup_size(WG)
 fn router_select_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_index) lid: u32) {
-  let t = wg_token(wid, nwg);
+  let t = flat_group(wid, nwg);
   if (t >= p.tokens) { return; }
   let w = route_wg(lid, p, t);
   if (lid < p.top_k) {
@@ -324,13 +320,9 @@ fn route_row(q: Params, t: u32) -> Choice {
   return res;
 }
 
-fn row_token(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-  return gid.y * nwg.x * ROW_WG + gid.x;
-}
-
 @compute @workgroup_size(ROW_WG)
-fn router_select_row(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = row_token(gid, nwg);
+fn router_select_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let t = flat_id(wid, nwg, lid, ROW_WG);
   if (t >= p.tokens) { return; }
   let r = route_row(p, t);
   for (var k = 0u; k < p.top_k; k++) {

@@ -15,7 +15,14 @@
 // × 0x7feb352d, xor-shift 15, × 0x846ca68b, xor-shift 16, all mod 2^32), u = (h(h(seed ^ 0x9e3779b9) + step)
 // >> 8) / 2^24. A run reproduces and needs no RNG state; the
 // step is read from a GPU buffer, so a recorded decode step can be replayed as is.
+// min_p then also drops tokens with e_i < min_p (after top-k and top-p, as Hugging Face orders them).
 // Logits must not be NaN (-inf is fine).
+//
+// Every read of a logit goes through adjusted(), which applies the request's logit_bias and penalties
+// (SamplingPenalties in executor/generator.ts): l += bias (≤ -100: -inf); for a token seen in the prompt
+// or reply, l = l > 0 ? l / repetition : l · repetition; then l -= frequency · c + presence · [c > 0].
+// counts[id] holds c in its low 31 bits and "in the prompt" in bit 31; with `penalize` the sampler adds
+// its own draw to it, so a decode step stays one submission.
 //
 // Scans and reductions are two-level (16 leaders, each over a 16th) so that a row costs ~45 barriers:
 // software adapters pay per barrier and per invocation, and run this with a smaller WG.
@@ -35,15 +42,23 @@ struct Params {
   seed: u32,
   step_index: u32,    // row r draws with step = state[step_index] + step_offset + r
   step_offset: u32,
+  min_p: f32,         // ≤ 0: off
+  n_bias: u32,        // entries in bias
+  penalize: u32,      // 1: read counts, and count the drawn id (rows must be 1)
+  repetition: f32,
+  presence: f32,
+  frequency: f32,
+  neg_inf: f32,       // -inf, from the launcher: a WGSL constant cannot hold it
   _pad0: u32,
-  _pad1: u32,
-  _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> state: array<u32>;
-@group(0) @binding(2) var<storage, read_write> ids: array<u32>;
-@group(0) @binding(3) var<uniform> p: Params;
+// [id, bitcast<u32>(bias)] pairs, ids ascending.
+@group(0) @binding(2) var<storage, read> bias: array<u32>;
+@group(0) @binding(3) var<storage, read_write> ids: array<u32>;
+@group(0) @binding(4) var<storage, read_write> counts: array<u32>;
+@group(0) @binding(5) var<uniform> p: Params;
 
 var<workgroup> red_v: array<f32, WG>;
 var<workgroup> red_i: array<u32, WG>;
@@ -64,6 +79,43 @@ fn mix32(x: u32) -> u32 {
 
 fn uniform01(seed: u32, step: u32) -> f32 {
   return f32(mix32(mix32(seed ^ 0x9e3779b9u) + step) >> 8u) * (1.0 / 16777216.0);
+}
+
+const PROMPT_BIT: u32 = 0x80000000u;
+
+fn bias_of(id: u32) -> f32 {
+  var lo = 0u;
+  var hi = p.n_bias;
+  while (lo < hi) {
+    let mid = (lo + hi) / 2u;
+    if (bias[2u * mid] < id) { lo = mid + 1u; } else { hi = mid; }
+  }
+  if (lo == p.n_bias || bias[2u * lo] != id) { return 0.0; }
+  return bitcast<f32>(bias[2u * lo + 1u]);
+}
+
+// The logit of token i of the row at `base`, after logit_bias and the penalties.
+fn adjusted(base: u32, i: u32) -> f32 {
+  var v = logits[base + i];
+  if (p.n_bias > 0u) {
+    let b = bias_of(i);
+    v = select(v + b, p.neg_inf, b <= -100.0);
+  }
+  if (p.penalize != 0u) {
+    let c = counts[i];
+    if (c != 0u) {
+      let n = c & ~PROMPT_BIT;
+      v = select(v * p.repetition, v / p.repetition, v > 0.0);
+      if (n != 0u) { v -= f32(n) * p.frequency + p.presence; }
+    }
+  }
+  return v;
+}
+
+// The id drawn for the row; with `penalize` it counts in the reply from here on.
+fn emit(row: u32, id: u32) {
+  ids[row] = id;
+  if (p.penalize != 0u) { counts[id] += 1u; }
 }
 
 // Unsigned keys in the order of the floats: larger logit, larger key.
@@ -87,7 +139,7 @@ var<private> sel_w_scale: f32;
 
 // Keys below key_min weigh nothing; the others 1 each, or e_i · w_scale rounded when `weighted`.
 fn radix_item(i: u32) -> vec2<u32> {
-  let v = logits[sel_base + i];
+  let v = adjusted(sel_base, i);
   let k = order_key(v);
   var w = select(0u, 1u, k >= sel_key_min);
   if (sel_weighted && w != 0u) { w = u32(exp((v - sel_lmax) * sel_inv_t) * sel_w_scale + 0.5); }
@@ -108,7 +160,7 @@ fn threshold(lid: u32, base: u32, key_min: u32, weighted: bool, goal: u32, lmax:
 
 @compute @workgroup_size(WG)
 fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let row = wid.y * nwg.x + wid.x;
+  let row = flat_group(wid, nwg);
   if (row >= p.rows) { return; }
   let base = row * p.logits_stride;
   let span = WG / GROUPS;
@@ -117,7 +169,7 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
   var bv = 0.0;
   var bi = NONE;
   for (var i = lid; i < p.vocab; i += WG) {
-    let v = logits[base + i];
+    let v = adjusted(base, i);
     if (better(bv, bi, v, i)) {
       bv = v;
       bi = i;
@@ -148,11 +200,13 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     }
   }
   if (p.temperature <= 0.0 || p.top_k == 1u) {
-    if (lid == 0u) { ids[row] = amax; }
+    if (lid == 0u) { emit(row, amax); }
     return;
   }
   // A tiny temperature must not make (0 × inf) at the max.
   let inv_t = min(1.0 / p.temperature, 1e30);
+  // min_p: e_i ≥ min_p, i.e. (l_i - max) / T ≥ ln(min_p).
+  let log_min_p = select(p.neg_inf, log(p.min_p), p.min_p > 0.0);
 
   var theta = 0u;
   if (p.top_k > 0u && p.top_k < p.vocab) {
@@ -161,7 +215,7 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
   if (p.top_p < 1.0) {
     var z = 0.0;
     for (var i = lid; i < p.vocab; i += WG) {
-      let v = logits[base + i];
+      let v = adjusted(base, i);
       if (order_key(v) >= theta) { z += exp((v - lmax) * inv_t); }
     }
     let zk = workgroup_sum(lid, z);
@@ -176,8 +230,8 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
   let i1 = min(i0 + per, p.vocab);
   var sum = 0.0;
   for (var i = i0; i < i1; i++) {
-    let v = logits[base + i];
-    if (order_key(v) >= theta) { sum += exp((v - lmax) * inv_t); }
+    let v = adjusted(base, i);
+    if (order_key(v) >= theta && (v - lmax) * inv_t >= log_min_p) { sum += exp((v - lmax) * inv_t); }
   }
   // The bounds are the exclusive prefix sums of the same partial sums as the total, in its order: they
   // never decrease, each is computed once, and the intervals tile [0, total).
@@ -194,8 +248,8 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     var pick = NONE;
     var last = i0;
     for (var i = i0; i < i1; i++) {
-      let v = logits[base + i];
-      if (order_key(v) >= theta) {
+      let v = adjusted(base, i);
+      if (order_key(v) >= theta && (v - lmax) * inv_t >= log_min_p) {
         run += exp((v - lmax) * inv_t);
         last = i;
         if (run > goal) {
@@ -205,6 +259,6 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
       }
     }
     // Rounding in the walk can fall short of the bound: the chunk's last kept token then.
-    ids[row] = select(last, pick, pick != NONE);
+    emit(row, select(last, pick, pick != NONE));
   }
 }

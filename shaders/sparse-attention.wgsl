@@ -227,8 +227,7 @@ fn attend_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 @compute @workgroup_size(WG)
 fn attend_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let dv = D / 4u;
-  // The grid may be folded into two dimensions when it exceeds one dimension's limit.
-  let idx = (wid.y * nwg.x + wid.x) * WG + lid;
+  let idx = flat_id(wid, nwg, lid, WG);
   if (idx >= cp.tokens * cp.heads * dv) { return; }
   let v = idx % dv;
   let first = (idx / dv) * cp.splits;
@@ -251,7 +250,7 @@ fn attend_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 
 @compute @workgroup_size(WG)
 fn attend_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let idx = (wid.y * nwg.x + wid.x) * WG + lid;
+  let idx = flat_id(wid, nwg, lid, WG);
   if (idx >= p.tokens * p.heads) { return; }
   let h = idx % p.heads;
   let t = idx / p.heads;

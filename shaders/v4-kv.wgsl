@@ -121,8 +121,7 @@ struct StoreParams {
 
 @compute @workgroup_size(WG)
 fn compressor_store(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  // The grid may be folded into two dimensions when it exceeds one dimension's limit.
-  let idx = (wid.y * nwg.x + wid.x) * WG + lid;
+  let idx = flat_id(wid, nwg, lid, WG);
   if (idx >= sp.tokens * sp.width) { return; }
   let f = idx % sp.width;
   let t = idx / sp.width;

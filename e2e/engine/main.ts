@@ -43,6 +43,26 @@ const api = {
       return { aborted: isWebmoeError(err, 'aborted'), pieces };
     }
   },
+  /** A greedy reply with extra request fields; a refusal comes back as its code and message. */
+  async completeWith(where: 'page' | 'worker', messages: ChatMessage[], maxTokens: number, extra: Record<string, unknown>) {
+    const e = await engine(where);
+    try {
+      const r = await e.chat.completions.create({ messages, max_tokens: maxTokens, temperature: 0, ...extra });
+      return { text: r.choices[0].message.content ?? '', error: null };
+    } catch (err) {
+      if (!isWebmoeError(err)) throw err;
+      return { text: '', error: { code: err.code, message: err.message } };
+    }
+  },
+  /** A greedy reply with logprobs, non-streamed and streamed. */
+  async logprobs(where: 'page' | 'worker', messages: ChatMessage[], maxTokens: number, top: number) {
+    const e = await engine(where);
+    const ask = { messages, max_tokens: maxTokens, temperature: 0, logprobs: true, top_logprobs: top } as const;
+    const r = await e.chat.completions.create(ask);
+    const streamed = [];
+    for await (const c of await e.chat.completions.create({ ...ask, stream: true })) streamed.push(...(c.choices[0]?.logprobs?.content ?? []));
+    return { text: r.choices[0].message.content ?? '', finish: r.choices[0].finish_reason, usage: r.usage, content: r.choices[0].logprobs?.content ?? null, streamed };
+  },
   async resetChat(where: 'page' | 'worker') {
     await (await engine(where)).resetChat();
   },

@@ -1,11 +1,13 @@
 // GPU sampling against a float64 CPU sampler with the same semantics: greedy exactly; for temperature,
 // top-k and top-p every draw inside the allowed set, the draw for each (seed, step) equal to the CPU's
 // inverse CDF at the kernel's uniform, frequencies over many steps matching the probabilities (chi-square),
-// and a fixed seed reproducing.
-import { createRng, sample, type KernelContext, type SamplingOptions } from 'webmoe';
+// and a fixed seed reproducing. Logit bias and penalties: greedy decode sequences, with the counts kept by
+// the kernel itself, against the rule applied in float64; min_p and bias in the draw grid.
+import { createRng, logitBiasWords, PROMPT_BIT, sample, type KernelContext, type SamplingOptions } from 'webmoe';
 import { compare, type Comparison } from '../lib/compare';
 import { caseName, grid, type KernelFamily } from '../lib/cases';
 import { CaseBuffers } from '../lib/gpu';
+import { logprobsCases } from './logprobs';
 
 /**
  * The draw's uniform for (seed, step), written here from its definition (shaders/sample.wgsl's header: the
@@ -78,7 +80,13 @@ export function distributionRef(logits: ArrayLike<number>, opts: SamplingOptions
   }
   const weights = new Float64Array(n);
   let total = 0;
-  for (let r = 0; r < kept; r++) total += weights[order[r]] = e[order[r]];
+  const minP = opts.minP ?? 0;
+  for (let r = 0; r < kept; r++) {
+    const w = e[order[r]];
+    if (minP > 0 && Math.abs(w - minP) < MASS_MARGIN * minP) maybe.add(order[r]);
+    if (minP > 0 && w < minP) continue;
+    total += weights[order[r]] = w;
+  }
   return { weights, total, maybe };
 }
 
@@ -168,6 +176,8 @@ interface DrawSetup {
   vocab: number;
   draws: number;
   opts: SamplingOptions;
+  /** Logit bias entries (ids ascending), on top of the drawn logits. */
+  bias?: [number, number][];
 }
 
 const drawSetups: Record<string, DrawSetup> = {
@@ -177,6 +187,8 @@ const drawSetups: Record<string, DrawSetup> = {
   'topk50-topp0.8': { vocab: 1000, draws: 1500, opts: { temperature: 1, topK: 50, topP: 0.8 } },
   'ties-topk3': { vocab: 300, draws: 1000, opts: { temperature: 1, topK: 3 } },
   'v3-vocab-topp0.95': { vocab: 129280, draws: 24, opts: { temperature: 0.8, topP: 0.95 } },
+  'minp0.05': { vocab: 1000, draws: 1500, opts: { temperature: 1.2, minP: 0.05 } },
+  'bias-topk40-minp0.1': { vocab: 777, draws: 1500, opts: { temperature: 0.9, topK: 40, minP: 0.1 }, bias: [[3, 4], [10, -100], [200, 2.5], [776, 6]] },
 };
 
 // The shapes differ only in WG. SwiftShader pays several times more per row at 256 invocations, so the
@@ -189,7 +201,7 @@ const drawParams = [
 const drawCases = drawParams.map(({ setup, shape }) => ({
   name: caseName({ mode: 'draw', setup, shape }),
   async run(ctx: KernelContext): Promise<Record<string, Comparison>> {
-    const { vocab, opts } = drawSetups[setup];
+    const { vocab, opts, bias = [] } = drawSetups[setup];
     const draws = shape === 'row' ? drawSetups[setup].draws : Math.ceil(drawSetups[setup].draws / 8);
     const rng = createRng(vocab * 7 + setup.length);
     const io = new CaseBuffers(ctx, `sample:${setup}:${shape}`);
@@ -203,10 +215,11 @@ const drawCases = drawParams.map(({ setup, shape }) => ({
       }
       const seed = 0xC0FFEE ^ vocab;
       const stepBase = 1234;
-      const d = distributionRef(logits, opts);
+      const d = distributionRef(penalizedRef(logits, bias, null), opts);
       // Every row draws from the same logits (stride 0) at steps stepBase + r.
       const bufs = { logits: io.input('logits', logits), ids: io.output('ids', draws), state: io.input('state', new Uint32Array([7, stepBase])) };
-      const launch = (s: number, rows: number) => sample(ctx, { ...bufs, ...opts, vocab, rows, logitsStride: 0, seed: s, stepIndex: 1, shape });
+      const biasArg = bias.length ? { bias: { buffer: io.input('bias', logitBiasWords(bias)), count: bias.length } } : {};
+      const launch = (s: number, rows: number) => sample(ctx, { ...bufs, ...opts, ...biasArg, vocab, rows, logitsStride: 0, seed: s, stepIndex: 1, shape });
       await io.run(() => [launch(seed, draws)]);
       const ids = await io.readU32(bufs.ids, draws);
       // Reproduction and the seed's effect show on a prefix of the steps.
@@ -244,4 +257,92 @@ const drawCases = drawParams.map(({ setup, shape }) => ({
   },
 }));
 
-export const sampleFamily: KernelFamily = { cases: () => [...greedyCases, ...drawCases] };
+interface PenaltyRef {
+  repetition: number;
+  presence: number;
+  frequency: number;
+  /** Tokens of the prompt. */
+  prompt: Set<number>;
+  /** Count per token in the reply so far. */
+  reply: Map<number, number>;
+}
+
+/**
+ * The logits after logit_bias (≤ -100 bans) and, with `pen`, the penalties, written from their definitions
+ * in float64: repetition divides a seen token's positive logit and multiplies a negative one (Hugging
+ * Face), then frequency × count and presence once for tokens the reply holds (OpenAI).
+ */
+function penalizedRef(logits: ArrayLike<number>, bias: readonly [number, number][], pen: PenaltyRef | null): Float64Array {
+  const out = Float64Array.from(logits);
+  for (const [id, b] of bias) out[id] = b <= -100 ? -Infinity : out[id] + b;
+  if (!pen) return out;
+  for (let i = 0; i < out.length; i++) {
+    const c = pen.reply.get(i) ?? 0;
+    if (!pen.prompt.has(i) && c === 0) continue;
+    out[i] = out[i] > 0 ? out[i] / pen.repetition : out[i] * pen.repetition;
+    if (c > 0) out[i] -= pen.frequency * c + pen.presence;
+  }
+  return out;
+}
+
+// Greedy decoding of `steps` tokens from fixed logits: the kernel counts each draw into the counts it
+// reads, so the penalties push the choice around; the reference replays the same rule in float64.
+const penaltySetups = {
+  'frequency': { repetition: 1, presence: 0, frequency: 0.7 },
+  'presence-repetition': { repetition: 1.6, presence: 1.1, frequency: 0 },
+  'negative-frequency': { repetition: 1.3, presence: 0.5, frequency: -0.2 },
+} as const;
+const penaltyCases = grid({ vocab: [7, 1000, 129280], setup: Object.keys(penaltySetups) as (keyof typeof penaltySetups)[], shape: ['row', 'workgroup'] } as const)
+  .filter((p) => p.shape === 'row' || p.vocab === 1000)
+  .map((p) => ({
+    name: caseName({ mode: 'penalties', ...p }),
+    async run(ctx: KernelContext): Promise<Record<string, Comparison>> {
+      const { vocab, setup, shape } = p;
+      const steps = vocab === 129280 ? 4 : 12;
+      const rng = createRng(vocab * 13 + setup.length);
+      const io = new CaseBuffers(ctx, `sample:penalties:${caseName(p)}`);
+      try {
+        // Small spread so that penalties change the choice; the top few close together.
+        const logits = rng.uniform(vocab, -2, 2);
+        const prompt = new Set<number>();
+        for (let k = 0; k < Math.min(vocab, 5); k++) prompt.add(Math.min(vocab - 1, Math.floor(rng.uniform(1, 0, vocab)[0])));
+        prompt.add(argmaxRef(logits, 0, vocab));
+        const bias: [number, number][] = [...new Set([0, Math.floor(vocab / 2), vocab - 1])].map((id, k) => [id, [-100, 1.5, -0.75][k]]);
+        const counts = new Uint32Array(vocab);
+        for (const id of prompt) counts[id] = PROMPT_BIT;
+        const bufs = {
+          logits: io.input('logits', logits), ids: io.output('ids', 1), state: io.input('state', new Uint32Array([0])),
+          counts: io.input('counts', counts), bias: io.input('bias', logitBiasWords(bias)),
+        };
+        const ref: PenaltyRef = { ...penaltySetups[setup], prompt, reply: new Map() };
+        const got: number[] = [];
+        const expected: number[] = [];
+        for (let t = 0; t < steps; t++) {
+          await io.run(() => [sample(ctx, {
+            logits: bufs.logits, ids: bufs.ids, state: bufs.state, vocab, temperature: 0, seed: 1, shape,
+            bias: { buffer: bufs.bias, count: bias.length }, penalties: { counts: bufs.counts, ...penaltySetups[setup] },
+          })]);
+          const id = (await io.readU32(bufs.ids, 1))[0];
+          const adj = penalizedRef(logits, bias, ref);
+          const want = argmaxRef(adj, 0, vocab);
+          const max = adj[want];
+          // f32 arithmetic may reorder values this close to the maximum: either is the argmax then.
+          const near = adj[id] >= max - 1e-5 * (1 + Math.abs(max));
+          got.push(id);
+          expected.push(near ? id : want);
+          // Follow the kernel's draw (whether or not it matched), as the counts on the GPU do.
+          ref.reply.set(id, (ref.reply.get(id) ?? 0) + 1);
+        }
+        const countsAfter = await io.readU32(bufs.counts, vocab);
+        const countsWant = Uint32Array.from({ length: vocab }, (_, i) => (prompt.has(i) ? PROMPT_BIT : 0) + (ref.reply.get(i) ?? 0));
+        const out: Record<string, Comparison> = { greedy_ids: compare(got, expected, EXACT), counts: compare(countsAfter, countsWant, EXACT) };
+        // With the top logits this close, a penalty that never changed the choice would go untested.
+        if (vocab >= 1000) out.choice_changes = atMost(Number(new Set(got).size < 2), 0);
+        return out;
+      } finally {
+        io.destroy();
+      }
+    },
+  }));
+
+export const sampleFamily: KernelFamily = { cases: () => [...greedyCases, ...drawCases, ...penaltyCases, ...logprobsCases] };

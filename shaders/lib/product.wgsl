@@ -72,7 +72,7 @@ struct Cell {
 }
 
 fn cell(wid: vec3<u32>, nwg: vec3<u32>, blocks: u32) -> Cell {
-  let flat = wid.x + wid.y * nwg.x;
+  let flat = flat_group(wid, nwg);
   let rest = flat / blocks;
   return Cell(flat % blocks, rest % p.m.spans, rest / p.m.spans);
 }

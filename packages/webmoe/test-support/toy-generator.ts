@@ -7,7 +7,7 @@
 // do not hold the prompt's ids. Replies are built from whole words whose tokens split UTF-8 characters
 // (emoji, CJK), so that the streaming detokenizer is exercised: a non-final piece of a word forces the
 // next piece.
-import { TextTokenizer, WebmoeError, sampleLogits, type Generator, type GeneratorFactory, type PrefillOptions, type PrefillResult, type SamplingParams } from 'webmoe';
+import { TextTokenizer, TokenCounts, WebmoeError, penalizeLogits, sampleLogits, type Generator, type GeneratorFactory, type PrefillOptions, type PrefillResult, type SampledLogprobs, type SamplingParams } from 'webmoe';
 
 // Every word starts with a space, so that the tokenizer encodes a reply's text back to the very tokens that
 // were generated (as a real model's replies mostly do), and multi-turn prefix reuse can be checked exactly.
@@ -40,6 +40,9 @@ export class ToyGenerator implements Generator {
   readonly prefills: { reused: number; computed: number }[] = [];
   decodeSteps = 0;
   private kv: number[] = [];
+  /** What penalties read, kept as a backend must (SamplingPenalties): from the prompt, plus each token it samples. */
+  private tokenCounts = new TokenCounts();
+  private lastLogprobs: SampledLogprobs | null = null;
   /** hashes[i] = hash of kv[0..i). */
   private hashes: number[];
   private readonly firstPieces: number[];
@@ -64,6 +67,7 @@ export class ToyGenerator implements Generator {
       this.append(ids[i]);
     }
     this.prefills.push({ reused: reusePrefix, computed: ids.length - reusePrefix });
+    this.tokenCounts = new TokenCounts(ids);
     if (this.o.stepDelayMs) await sleep(this.o.stepDelayMs);
     return { reusedTokens: reusePrefix, next: this.sample(sampling) };
   }
@@ -91,13 +95,40 @@ export class ToyGenerator implements Generator {
   }
 
   private sample(sampling: SamplingParams): number {
+    const id = this.draw(sampling);
+    this.tokenCounts.addReply(id);
+    return id;
+  }
+
+  takeLogprobs(): SampledLogprobs {
+    if (!this.lastLogprobs) throw new WebmoeError('internal', 'toy: no logprobs asked for');
+    const r = this.lastLogprobs;
+    this.lastLogprobs = null;
+    return r;
+  }
+
+  private draw(sampling: SamplingParams): number {
     const forced = this.continuation.get(this.kv[this.kv.length - 1]);
-    if (forced !== undefined) return forced;
+    const top = sampling.logprobs;
+    if (forced !== undefined) {
+      // A word's later pieces are certain.
+      if (top !== undefined) this.lastLogprobs = { chosen: { id: forced, logprob: 0 }, top: top > 0 ? [{ id: forced, logprob: 0 }] : [] };
+      return forced;
+    }
     const h = this.hashes[this.hashes.length - 1];
     const candidates = [...this.firstPieces, this.o.eosTokenId];
-    const logits = candidates.map((_, j) => (mix(h, j + 1) / 2 ** 32) * 6 - 3);
-    logits[logits.length - 1] -= this.o.eosBias ?? 1.5;
-    return candidates[sampleLogits(logits, sampling)];
+    const raw = candidates.map((_, j) => (mix(h, j + 1) / 2 ** 32) * 6 - 3);
+    raw[raw.length - 1] -= this.o.eosBias ?? 1.5;
+    const logits = sampling.penalties ? penalizeLogits(raw, sampling.penalties, this.tokenCounts, candidates) : raw;
+    const j = sampleLogits(logits, sampling);
+    if (top !== undefined) {
+      // Of the raw logits, as the GPU backend reports them.
+      const max = Math.max(...raw);
+      const lse = max + Math.log(raw.reduce((s, l) => s + Math.exp(l - max), 0));
+      const order = raw.map((l, k) => ({ id: candidates[k], logprob: l - lse })).sort((a, b) => b.logprob - a.logprob || a.id - b.id);
+      this.lastLogprobs = { chosen: { id: candidates[j], logprob: raw[j] - lse }, top: order.slice(0, top) };
+    }
+    return candidates[j];
   }
 }
 

@@ -1,18 +1,22 @@
 // Per-MoE-layer expert counters on the GPU (the router kernels add to them), read back once per reply for
 // the demo's heatmap: never per token.
-import { createStorage, readBuffer } from '../gpu/buffers';
+import { BufferGroup, createStorage, readBuffer } from '../gpu/buffers';
 
 export class ExpertUsage {
   /** MoE layer → counts buffer [E] u32. */
   readonly buffers = new Map<number, GPUBuffer>();
-  readonly bytes: number;
+  private readonly group: BufferGroup;
   private readonly experts: number;
 
   /** @param layers the MoE layers to count (none: counting off); @param experts routed experts per layer. */
   constructor(private readonly device: GPUDevice, layers: readonly number[], experts: number) {
-    if (experts) for (const l of layers) this.buffers.set(l, createStorage(device, `expert_usage:${l}`, experts * 4));
+    this.group = new BufferGroup(device, 'expert_usage:');
+    if (experts) for (const l of layers) this.buffers.set(l, this.group.storage(`${l}`, experts * 4));
     this.experts = experts;
-    this.bytes = this.buffers.size * experts * 4;
+  }
+
+  get bytes(): number {
+    return this.group.bytes;
   }
 
   /** Expert choices per MoE layer since the last reset: layer → counts [E], in one readback. */
@@ -39,6 +43,6 @@ export class ExpertUsage {
   }
 
   destroy(): void {
-    for (const u of this.buffers.values()) u.destroy();
+    this.group.destroy();
   }
 }

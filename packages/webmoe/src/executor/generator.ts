@@ -3,6 +3,7 @@
 // owns the weights, the KV cache and the logits, and is driven one request at a time. It lives beside the
 // executor so that the executor depends on nothing in runtime/.
 import type { AdapterSummary } from '../gpu/device';
+import type { TokenLogprob } from '../kernels/logprobs';
 
 /** How to pick a token from logits; the rule is written at the top of sampling.ts (and shaders/sample.wgsl). */
 export interface SamplingParams {
@@ -16,6 +17,34 @@ export interface SamplingParams {
   readonly seed: number;
   /** 0 for the token after the prompt, then 1, 2, … per generated token of the request. */
   readonly step: number;
+  /** Keep tokens whose probability is at least minP × the most likely one's (after top-k/top-p); 0 or absent → off. */
+  readonly minP?: number;
+  /** Logit adjustments from the request, applied before everything else; absent → none. */
+  readonly penalties?: SamplingPenalties;
+  /** Report the sampled token's log-probability and this many top alternatives (0 … 20); absent → none. */
+  readonly logprobs?: number;
+}
+
+/** Log-probabilities (log-softmax of the raw logits) of a sampled token and of the most likely ones. */
+export interface SampledLogprobs {
+  readonly chosen: TokenLogprob;
+  /** Most likely first (lower id first among equals). */
+  readonly top: readonly TokenLogprob[];
+}
+
+/**
+ * What a request adds to the logits before sampling, in this order: l += logitBias[id] (≤ −100 bans: −∞);
+ * for a token seen in the prompt or the reply so far, l = l > 0 ? l / repetition : l · repetition;
+ * then l −= frequency · c + presence · [c > 0], c = the token's count in the reply so far. The backend
+ * keeps the counts: a prefill starts them from its prompt, and each token it samples adds one.
+ */
+export interface SamplingPenalties {
+  /** [token id, bias] pairs, ids ascending and distinct. */
+  readonly logitBias: readonly (readonly [number, number])[];
+  /** 1 → off. */
+  readonly repetition: number;
+  readonly presence: number;
+  readonly frequency: number;
 }
 
 export interface PrefillOptions {
@@ -56,10 +85,17 @@ export interface GeneratorStats {
 export interface Generator {
   /** Positions the KV cache was sized for: prompt plus reply must fit. */
   readonly contextLength: number;
+  /** Logits per position, when known: token ids a request names (logit_bias) must stay below it. */
+  readonly vocabSize?: number;
   /** Makes the KV cache hold exactly `ids` and samples the token after them. */
   prefill(ids: readonly number[], options: PrefillOptions): Promise<PrefillResult>;
   /** Appends `token` at the next position and samples the token after it. */
   decode(token: number, sampling: SamplingParams): Promise<number>;
+  /**
+   * After a prefill or decode whose sampling asked for `logprobs`: that token's log-probabilities. A backend
+   * without it cannot serve requests for logprobs (the runtime refuses them).
+   */
+  takeLogprobs?(): SampledLogprobs;
   /** Forgets the KV cache (after an error or abort mid-prefill the runtime calls this). */
   reset(): void;
   /** Frees GPU memory; the generator is unusable afterwards. */

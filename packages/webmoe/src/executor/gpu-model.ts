@@ -11,8 +11,9 @@ import { createStorage, readF32, USAGE } from '../gpu/buffers';
 import { recordDispatches, type Dispatch } from '../gpu/pipelines';
 import type { AnyModelConfig } from '../model/config';
 import type { Manifest } from '../model/manifest';
-import { sample } from '../kernels/sample';
-import type { Generator, GeneratorStats, PrefillOptions, PrefillResult, SamplingParams } from './generator';
+import { logitBiasWords, MAX_BIAS_ENTRIES, sample, tokenCountWords } from '../kernels/sample';
+import { logprobs, logprobsWords, MAX_TOP_LOGPROBS, readLogprobs } from '../kernels/logprobs';
+import type { Generator, GeneratorStats, PrefillOptions, PrefillResult, SampledLogprobs, SamplingParams } from './generator';
 import type { BoundFamily, FamilyMtp, FamilyState, KvBytes } from './family';
 import { familyOf } from './families';
 import { GpuWeights } from './weights';
@@ -59,12 +60,15 @@ export interface StepStats {
 /** Plans kept at once: every prompt length gets its own; decode's is never dropped. */
 const MAX_PLANS = 8;
 const DECODE = 1;
+/** Where the logprobs words sit in the readback buffer, after the sampled id. */
+const LOGPROBS_AT = 16;
 /** The MTP plan of a carried row without logits: every decode step's. */
 const CARRIED = 'carried';
 
 export class GpuModel implements Generator {
   readonly contextLength: number;
   readonly config: AnyModelConfig;
+  readonly vocabSize: number;
   readonly memory: GpuMemory;
   /** The kernel shape each hot family uses, and how it was chosen. */
   readonly tuning: KernelTuning;
@@ -72,6 +76,14 @@ export class GpuModel implements Generator {
   readonly prefillChunk: number;
   private readonly family: FamilyState;
   private readonly samplerState: GPUBuffer;
+  /** What a request's penalties read: token counts (kernels/sample.ts) and its logit-bias list, written at prefill. */
+  private readonly tokenCounts: GPUBuffer;
+  private readonly biasList: GPUBuffer;
+  /** The logprobs kernel's output; read back after the id, only for requests that ask. */
+  private readonly logprobsOut: GPUBuffer;
+  /** Top alternatives the step in flight reports (null: no logprobs), and the last step's. */
+  private logprobsTop: number | null = null;
+  private lastLogprobs: SampledLogprobs | null = null;
   private readonly staging: GPUBuffer;
   private readonly plans: Recordings<number, Dispatch[]>;
   private readonly samplers: Recordings<string, Dispatch>;
@@ -88,6 +100,7 @@ export class GpuModel implements Generator {
   private constructor(private readonly gpu: GpuContext, readonly weights: GpuWeights, config: AnyModelConfig, family: BoundFamily,
     sizes: { contextLength: number; prefillChunk: number }, opts: GpuModelOptions, ctx: KernelContext, tuning: KernelTuning) {
     this.config = config;
+    this.vocabSize = config.vocabSize;
     const device = gpu.device;
     const tuned = { ...ctx, shapes: tuning.shapes };
     this.tuning = tuning;
@@ -98,11 +111,14 @@ export class GpuModel implements Generator {
       mtp: opts.mtp === true,
     });
     this.samplerState = createStorage(device, 'sampler_state', 16);
-    this.staging = device.createBuffer({ label: 'sampled:readback', size: 16, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    this.tokenCounts = createStorage(device, 'sampler_token_counts', 4 * config.vocabSize);
+    this.biasList = createStorage(device, 'sampler_logit_bias', 8 * MAX_BIAS_ENTRIES);
+    this.logprobsOut = createStorage(device, 'sampler_logprobs', 4 * logprobsWords(MAX_TOP_LOGPROBS));
+    this.staging = device.createBuffer({ label: 'sampled:readback', size: LOGPROBS_AT + this.logprobsOut.size, usage: USAGE.MAP_READ | USAGE.COPY_DST });
     this.plans = new Recordings(tuned, MAX_PLANS, (tokens) => tokens === DECODE);
     this.samplers = new Recordings(tuned, MAX_PLANS);
     this.mtpPlans = new Recordings(tuned, 2 * MAX_PLANS, (key) => key === CARRIED);
-    this.memory = { weights: weights.bytes, kvCache: this.family.kvCacheBytes, scratch: this.family.scratchBytes + this.samplerState.size };
+    this.memory = { weights: weights.bytes, kvCache: this.family.kvCacheBytes, scratch: this.family.scratchBytes + this.samplerState.size + this.tokenCounts.size + this.biasList.size + this.logprobsOut.size };
   }
 
   /** Uploads the weights shard by shard (`loadShards` calls back once per shard) and builds the model. */
@@ -183,10 +199,32 @@ export class GpuModel implements Generator {
   }
 
   private sampler(s: SamplingParams): Dispatch {
-    return this.samplers.get(`${s.temperature}/${s.topK}/${s.topP}/${s.seed}`, (ctx) => sample(ctx, {
+    const pen = s.penalties;
+    const key = `${s.temperature}/${s.topK}/${s.topP}/${s.minP ?? 0}/${s.seed}` + (pen ? `/${pen.logitBias.length}/${pen.repetition}/${pen.presence}/${pen.frequency}` : '');
+    return this.samplers.get(key, (ctx) => sample(ctx, {
       logits: this.family.io.logits, vocab: this.config.vocabSize, ids: this.family.io.sampled, state: this.samplerState,
-      temperature: s.temperature, topK: s.topK, topP: s.topP, seed: s.seed,
+      temperature: s.temperature, topK: s.topK, topP: s.topP, minP: s.minP ?? 0, seed: s.seed,
+      ...(pen ? {
+        bias: { buffer: this.biasList, count: pen.logitBias.length },
+        penalties: { counts: this.tokenCounts, repetition: pen.repetition, presence: pen.presence, frequency: pen.frequency },
+      } : {}),
     }, 'sample'));
+  }
+
+  private logprobsKernel(top: number): Dispatch {
+    return this.samplers.get(`logprobs/${top}`, (ctx) => logprobs(ctx, {
+      logits: this.family.io.logits, vocab: this.config.vocabSize, ids: this.family.io.sampled, top, out: this.logprobsOut,
+    }));
+  }
+
+  /** A reply's penalties start from its prompt's tokens and its bias list; the sampler counts its draws. */
+  private startPenalties(ids: readonly number[], s: SamplingParams): void {
+    const pen = s.penalties;
+    if (!pen) return;
+    if (pen.logitBias.length > MAX_BIAS_ENTRIES) throw new WebmoeError('invalid-request', `logit_bias holds ${pen.logitBias.length} tokens; at most ${MAX_BIAS_ENTRIES}`);
+    this.checkIds(pen.logitBias.map(([id]) => id));
+    this.gpu.device.queue.writeBuffer(this.tokenCounts, 0, tokenCountWords(ids, this.config.vocabSize));
+    this.gpu.device.queue.writeBuffer(this.biasList, 0, logitBiasWords(pen.logitBias));
   }
 
   private checkUsable(): void {
@@ -253,6 +291,8 @@ export class GpuModel implements Generator {
     if (sampling) {
       device.queue.writeBuffer(this.samplerState, 0, new Uint32Array([sampling.step, 0, 0, 0]));
       dispatches.push(this.sampler(sampling));
+      this.logprobsTop = sampling.logprobs ?? null;
+      if (this.logprobsTop !== null) dispatches.push(this.logprobsKernel(this.logprobsTop));
     }
     const encoder = device.createCommandEncoder({ label: `forward T=${T}` });
     const pass = encoder.beginComputePass({ label: `forward T=${T}` });
@@ -260,6 +300,7 @@ export class GpuModel implements Generator {
     pass.end();
     mtp?.encodeCarry(encoder, T);
     if (sampling) encoder.copyBufferToBuffer(this.family.io.sampled, 0, this.staging, 0, 4);
+    if (sampling && this.logprobsTop !== null) encoder.copyBufferToBuffer(this.logprobsOut, 0, this.staging, LOGPROBS_AT, 4 * logprobsWords(this.logprobsTop));
     device.queue.submit([encoder.finish()]);
     this.counting.dispatchesPerToken += dispatches.length;
     this.counting.submitsPerToken++;
@@ -269,9 +310,12 @@ export class GpuModel implements Generator {
   }
 
   private async readSampled(): Promise<number> {
-    await this.staging.mapAsync(1 /* GPUMapMode.READ */);
-    const mapped = this.staging.getMappedRange(0, 4);
+    const top = this.logprobsTop;
+    const bytes = top === null ? 4 : LOGPROBS_AT + 4 * logprobsWords(top);
+    await this.staging.mapAsync(1 /* GPUMapMode.READ */, 0, bytes);
+    const mapped = this.staging.getMappedRange(0, bytes);
     const id = new Uint32Array(mapped)[0];
+    this.lastLogprobs = top === null ? null : readLogprobs(new Uint32Array(mapped.slice(LOGPROBS_AT)), top);
     this.counting.readbackBytesPerToken += mapped.byteLength;
     this.staging.unmap();
     this.gpu.check();
@@ -293,12 +337,20 @@ export class GpuModel implements Generator {
     this.length = keep;
     this.mtpLength = Math.min(this.mtpLength, keep);
     try {
+      this.startPenalties(ids, options.sampling);
       this.feed(ids.slice(keep), options.sampling, options.signal);
       return { reusedTokens: keep, next: await this.readSampled() };
     } catch (e) {
       this.reset();
       throw e;
     }
+  }
+
+  takeLogprobs(): SampledLogprobs {
+    if (!this.lastLogprobs) throw new WebmoeError('internal', 'no logprobs: the last step did not ask for them');
+    const r = this.lastLogprobs;
+    this.lastLogprobs = null;
+    return r;
   }
 
   async decode(token: number, sampling: SamplingParams): Promise<number> {
@@ -393,6 +445,9 @@ export class GpuModel implements Generator {
     this.weights.destroy();
     this.family.destroy();
     this.samplerState.destroy();
+    this.tokenCounts.destroy();
+    this.biasList.destroy();
+    this.logprobsOut.destroy();
     this.staging.destroy();
     this.plans.clear();
     this.samplers.clear();

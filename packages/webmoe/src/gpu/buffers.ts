@@ -17,6 +17,43 @@ export function createStorage(device: GPUDevice, label: string, bytes: number, e
   return device.createBuffer({ label, size: alignedSize(bytes, STORAGE_ALIGN), usage: STORAGE | extraUsage });
 }
 
+/**
+ * Storage buffers that live and die together (a model's activations, its caches): made through the group,
+ * counted by `bytes` (their allocated sizes) and destroyed by one `destroy()`.
+ */
+export class BufferGroup {
+  private readonly buffers: GPUBuffer[] = [];
+  /** `prefix` starts every label. */
+  constructor(private readonly device: GPUDevice, private readonly prefix = '') {}
+
+  storage(label: string, bytes: number): GPUBuffer {
+    const buffer = createStorage(this.device, `${this.prefix}${label}`, bytes);
+    this.buffers.push(buffer);
+    return buffer;
+  }
+
+  /** A storage buffer of `floats` 32-bit words. */
+  f32(label: string, floats: number): GPUBuffer {
+    return this.storage(label, floats * 4);
+  }
+
+  /** A storage buffer filled from `data`. */
+  upload(label: string, data: ArrayBufferView): GPUBuffer {
+    const buffer = uploadStorage(this.device, `${this.prefix}${label}`, data);
+    this.buffers.push(buffer);
+    return buffer;
+  }
+
+  get bytes(): number {
+    return this.buffers.reduce((sum, b) => sum + b.size, 0);
+  }
+
+  destroy(): void {
+    for (const b of this.buffers) b.destroy();
+    this.buffers.length = 0;
+  }
+}
+
 /** A storage buffer filled from `data` (padded to 16 bytes). */
 export function uploadStorage(device: GPUDevice, label: string, data: ArrayBufferView, extraUsage = 0): GPUBuffer {
   const buffer = device.createBuffer({ label, size: alignedSize(data.byteLength, STORAGE_ALIGN), usage: STORAGE | extraUsage, mappedAtCreation: true });

@@ -10,10 +10,10 @@ import { grid1d, type Dispatch } from '../gpu/pipelines';
 import { wgslPiece } from '../gpu/wgsl-compose';
 import { launchKernel } from './dispatch';
 import { WG, fits, sections, weightSource, type WeightRef } from './product';
-import { WEIGHTS } from './wgsl-lib';
+import { GRID, WEIGHTS } from './wgsl-lib';
 
 /** The role's main source and the library pieces it always needs. */
-export const GATHER_ROWS = wgslPiece('gather-rows', source, [WEIGHTS]);
+export const GATHER_ROWS = wgslPiece('gather-rows', source, [WEIGHTS, GRID]);
 
 export interface GatherRowsArgs {
   /** The table, e.g. [vocab, d]. */

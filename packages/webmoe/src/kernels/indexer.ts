@@ -8,9 +8,9 @@ import { grid1d, type Dispatch } from '../gpu/pipelines';
 import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
 import { launchKernel } from './dispatch';
 import { checkArg, checkBuffer, checkInt } from './launch-checks';
-import { RADIX_SELECT, WORKGROUP_REDUCE } from './wgsl-lib';
+import { GRID, RADIX_SELECT, WORKGROUP_REDUCE } from './wgsl-lib';
 
-const SOURCE = composeWgsl(wgslPiece('indexer', source, [RADIX_SELECT, WORKGROUP_REDUCE]));
+const SOURCE = composeWgsl(wgslPiece('indexer', source, [GRID, RADIX_SELECT, WORKGROUP_REDUCE]));
 const SCORES_WG = 64;
 const SELECT_WG = { workgroup: 256, row: 64 } as const;
 const MAX_GRID = 65535;

@@ -8,9 +8,9 @@ import { grid1d, type Dispatch } from '../gpu/pipelines';
 import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
 import { launchKernel } from './dispatch';
 import { checkArg, checkBuffer, checkInt } from './launch-checks';
-import { WORKGROUP_REDUCE } from './wgsl-lib';
+import { GRID, WORKGROUP_REDUCE } from './wgsl-lib';
 
-const SOURCE = composeWgsl(wgslPiece('mhc', source, [WORKGROUP_REDUCE]));
+const SOURCE = composeWgsl(wgslPiece('mhc', source, [GRID, WORKGROUP_REDUCE]));
 /** The most streams the kernels take (MAX_HC in shaders/mhc.wgsl); DeepSeek-V4 has 4. */
 export const MHC_MAX_STREAMS = 8;
 const WG = { workgroup: 128, row: 64 } as const;

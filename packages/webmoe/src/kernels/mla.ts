@@ -6,7 +6,7 @@ import { grid1d, type Dispatch } from '../gpu/pipelines';
 import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
 import { launchKernel, type KernelLaunch } from './dispatch';
 import { checkArg } from './launch-checks';
-import { WORKGROUP_REDUCE } from './wgsl-lib';
+import { GRID, WORKGROUP_REDUCE } from './wgsl-lib';
 import type { ModelConfig } from '../model/config';
 import { WebmoeError } from '../errors';
 
@@ -95,7 +95,7 @@ export interface MlaAttentionArgs {
   tilePositions?: number;
 }
 
-const SOURCE = composeWgsl(wgslPiece('mla', source, [WORKGROUP_REDUCE]));
+const SOURCE = composeWgsl(wgslPiece('mla', source, [GRID, WORKGROUP_REDUCE]));
 const WG_GROUP = 64;
 const WG_ROW = 4;
 // mla_attend_wg scores a tile of one position per invocation at a time.

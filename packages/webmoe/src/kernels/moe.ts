@@ -15,6 +15,7 @@ import type { KernelContext } from '../gpu/kernel-context';
 import { ParamsWriter } from '../gpu/buffers';
 import { grid1d, type Dispatch } from '../gpu/pipelines';
 import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
+import { GRID } from './wgsl-lib';
 import { launchKernel } from './dispatch';
 import { checkInt } from './launch-checks';
 
@@ -61,7 +62,7 @@ export interface MoeScatterArgs {
 
 type Entry = 'moe_plan' | 'moe_gather' | 'moe_scatter';
 
-const SOURCE = composeWgsl(wgslPiece('moe', source));
+const SOURCE = composeWgsl(wgslPiece('moe', source, [GRID]));
 
 function launch(ctx: KernelContext, entry: Entry, label: string, inputs: GPUBuffer[], outputs: GPUBuffer[],
   p: { tokens: number; topK: number; experts?: number; dim?: number; accumulate?: boolean }, workgroups: [number, number, number]): Dispatch {

@@ -9,12 +9,13 @@ import type { KernelContext, KernelShape } from '../gpu/kernel-context';
 import { ParamsWriter } from '../gpu/buffers';
 import { grid1d, type Dispatch } from '../gpu/pipelines';
 import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
+import { GRID } from './wgsl-lib';
 import { launchKernel } from './dispatch';
 import { checkArg, checkBuffer, checkInt } from './launch-checks';
 
 /** fp8_roundtrip, fp4_roundtrip, their scale exponents, and the Hadamard transform (hadamard_shared). */
 export const QUANT_SIM = wgslPiece('quant-sim-lib', quantSimCode);
-const SOURCE = composeWgsl(wgslPiece('quant-sim', source, [QUANT_SIM]));
+const SOURCE = composeWgsl(wgslPiece('quant-sim', source, [GRID, QUANT_SIM]));
 
 /** The longest vector the Hadamard transform takes (HADAMARD_MAX in shaders/lib/quant-sim.wgsl). */
 export const QUANT_SIM_HADAMARD_MAX = 1024;

@@ -7,12 +7,12 @@ import { grid1d, type Dispatch } from '../gpu/pipelines';
 import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
 import { launchKernel } from './dispatch';
 import { checkArg } from './launch-checks';
-import { RMS, ROPE_ROTATION, WORKGROUP_REDUCE } from './wgsl-lib';
+import { GRID, RMS, ROPE_ROTATION, WORKGROUP_REDUCE } from './wgsl-lib';
 import { ROPE_MAX_POSITION } from '../model/rope';
 import type { LatentCacheLayout } from './mla';
 
 const WG = 64;
-const SOURCE = composeWgsl(wgslPiece('rope', source, [ROPE_ROTATION, WORKGROUP_REDUCE, RMS]));
+const SOURCE = composeWgsl(wgslPiece('rope', source, [GRID, ROPE_ROTATION, WORKGROUP_REDUCE, RMS]));
 
 /** What every rope kernel reads: the table from model/rope.ts `ropeTable` and the position source. */
 export interface RopeInputs {

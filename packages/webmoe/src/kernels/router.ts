@@ -19,7 +19,7 @@ import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
 import type { MoeConfig, ScoringFunc, TopkMethod } from '../model/config';
 import { launchKernel } from './dispatch';
 import { fits } from './product';
-import { WORKGROUP_REDUCE } from './wgsl-lib';
+import { GRID, WORKGROUP_REDUCE } from './wgsl-lib';
 
 /** Invocations per workgroup in the 'workgroup' shape (each takes experts i, i + WG, …). */
 const WG = 256;
@@ -94,7 +94,7 @@ function placeholder(device: GPUDevice): { read: GPUBuffer; write: GPUBuffer } {
   return p;
 }
 
-const SOURCE = composeWgsl(wgslPiece('router', source, [WORKGROUP_REDUCE]));
+const SOURCE = composeWgsl(wgslPiece('router', source, [GRID, WORKGROUP_REDUCE]));
 
 /** Scores, the choice of experts (top-k or a token table) and routing weights of `tokens` rows of logits [tokens, E], in one dispatch. */
 export function routerSelect(ctx: KernelContext, a: RouterSelectArgs, label = 'router_select'): Dispatch {

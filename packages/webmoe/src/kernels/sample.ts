@@ -1,12 +1,13 @@
-// Launcher for shaders/sample.wgsl: logits → token id on the GPU (greedy, temperature, top-k, top-p, seeded).
+// Launcher for shaders/sample.wgsl: logits → token id on the GPU (greedy, temperature, top-k, top-p, min-p,
+// seeded), after the request's logit bias and penalties.
 import source from '../../../../shaders/sample.wgsl?raw';
 import type { KernelContext, KernelShape } from '../gpu/kernel-context';
-import { ParamsWriter } from '../gpu/buffers';
+import { createStorage, ParamsWriter } from '../gpu/buffers';
 import { grid1d, type Dispatch } from '../gpu/pipelines';
 import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
 import { launchKernel } from './dispatch';
-import { checkInt } from './launch-checks';
-import { RADIX_SELECT, WORKGROUP_REDUCE } from './wgsl-lib';
+import { checkBuffer, checkInt } from './launch-checks';
+import { GRID, RADIX_SELECT, WORKGROUP_REDUCE } from './wgsl-lib';
 
 export interface SamplingOptions {
   /** ≤ 0: greedy (argmax, lowest index on ties). */
@@ -17,6 +18,17 @@ export interface SamplingOptions {
   topP?: number;
   /** Any u32; with the step it fixes the draw. */
   seed?: number;
+  /** Also drop tokens less than minP × as likely as the likeliest (after top-k/top-p); 0: off. */
+  minP?: number;
+}
+
+/** Penalties over token counts (the rule in executor/generator.ts, SamplingPenalties). */
+export interface SamplePenalties {
+  /** u32 [vocab]: count in the reply (low 31 bits), bit 31 set for tokens of the prompt (tokenCountWords). The drawn id is counted. */
+  counts: GPUBuffer;
+  repetition: number;
+  presence: number;
+  frequency: number;
 }
 
 export interface SampleArgs extends SamplingOptions {
@@ -33,31 +45,78 @@ export interface SampleArgs extends SamplingOptions {
   state: GPUBuffer;
   stepIndex?: number;
   stepOffset?: number;
+  /** Logit bias: `count` [id, f32 bits] pairs (logitBiasWords), ids ascending. */
+  bias?: { buffer: GPUBuffer; count: number };
+  /** Needs rows = 1: the draw is counted into penalties.counts. */
+  penalties?: SamplePenalties;
   shape?: KernelShape;
+}
+
+/** Most logit-bias entries a backend's bias list holds. */
+export const MAX_BIAS_ENTRIES = 1024;
+
+/** Bit 31 of a token count: the token is in the prompt. */
+export const PROMPT_BIT = 0x80000000;
+
+/** A bias list as the kernel reads it: [id, f32 bits] per entry, in the given (ascending id) order. */
+export function logitBiasWords(entries: readonly (readonly [number, number])[]): Uint32Array<ArrayBuffer> {
+  const words = new Uint32Array(Math.max(2, 2 * entries.length));
+  const f = new Float32Array(1);
+  entries.forEach(([id, b], k) => {
+    f[0] = b;
+    words[2 * k] = id;
+    words[2 * k + 1] = new Uint32Array(f.buffer)[0];
+  });
+  return words;
+}
+
+/** Token counts at the start of a reply: the prompt's tokens marked, nothing counted yet. */
+export function tokenCountWords(promptIds: readonly number[], vocab: number): Uint32Array<ArrayBuffer> {
+  const words = new Uint32Array(vocab);
+  for (const id of promptIds) words[id] = PROMPT_BIT;
+  return words;
+}
+
+// Bound where the bias list or the counts are absent: one read-only, one writable per device (a buffer
+// cannot be both in one dispatch).
+const unused = new WeakMap<GPUDevice, { bias: GPUBuffer; counts: GPUBuffer }>();
+
+function unusedBuffers(device: GPUDevice): { bias: GPUBuffer; counts: GPUBuffer } {
+  let u = unused.get(device);
+  if (!u) unused.set(device, (u = { bias: createStorage(device, 'sample:no-bias', 8), counts: createStorage(device, 'sample:no-counts', 4) }));
+  return u;
 }
 
 /** Invocations per row: software adapters pay per invocation at every barrier, so they get fewer. */
 const WG = { workgroup: 256, row: 64 } as const;
-const SOURCE = composeWgsl(wgslPiece('sample', source, [RADIX_SELECT, WORKGROUP_REDUCE]));
+const SOURCE = composeWgsl(wgslPiece('sample', source, [GRID, RADIX_SELECT, WORKGROUP_REDUCE]));
 
 /**
  * Entry `sample`, one workgroup per row (override WG: 256 for 'workgroup', 64 for 'row'). Bindings:
- * 0 logits (f32), 1 state (u32), 2 ids (u32, read-write), 3 params {rows, vocab, logits_stride, top_k,
- * top_p, temperature, seed, step_index, step_offset}.
+ * 0 logits (f32), 1 state (u32), 2 bias (u32 pairs), 3 ids (u32, read-write), 4 counts (u32, read-write),
+ * 5 params {rows, vocab, logits_stride, top_k, top_p, temperature, seed, step_index, step_offset, min_p,
+ * n_bias, penalize, repetition, presence, frequency, neg_inf}.
  */
 export function sample(ctx: KernelContext, a: SampleArgs, label = 'sample'): Dispatch {
   const rows = a.rows ?? 1;
   checkInt(a.vocab, label, 'vocab', 1);
+  const pen = a.penalties;
+  if (pen) checkInt(rows, label, 'rows (with penalties, whose counts take one draw at a time)', 1, 1);
+  const nBias = a.bias?.count ?? 0;
+  if (a.bias) checkBuffer(a.bias.buffer, 2 * nBias, label, 'bias');
+  if (pen) checkBuffer(pen.counts, a.vocab, label, 'penalties.counts');
+  const none = unusedBuffers(ctx.device);
   const p = new ParamsWriter().u32(rows).u32(a.vocab).u32(a.logitsStride ?? a.vocab).u32(a.topK ?? 0).f32(a.topP ?? 1)
-    .f32(a.temperature).u32(a.seed ?? 0).u32(a.stepIndex ?? 0).u32(a.stepOffset ?? 0).u32(0).u32(0).u32(0);
+    .f32(a.temperature).u32(a.seed ?? 0).u32(a.stepIndex ?? 0).u32(a.stepOffset ?? 0).f32(a.minP ?? 0).u32(nBias).u32(pen ? 1 : 0)
+    .f32(pen?.repetition ?? 1).f32(pen?.presence ?? 0).f32(pen?.frequency ?? 0).f32(-Infinity).u32(0);
   const shape = a.shape ?? ctx.shape;
   return launchKernel(ctx, label, {
     source: SOURCE,
     entryPoint: 'sample',
     variant: shape,
     constants: { WG: WG[shape] },
-    inputs: [a.logits, a.state],
-    outputs: [a.ids],
+    inputs: [a.logits, a.state, a.bias?.buffer ?? none.bias],
+    outputs: [a.ids, pen?.counts ?? none.counts],
     params: p,
     workgroups: grid1d(rows),
   });

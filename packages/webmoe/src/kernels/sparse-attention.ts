@@ -14,9 +14,9 @@ import { launchKernel } from './dispatch';
 import { checkArg, checkBuffer, checkInt } from './launch-checks';
 import { chooseSplits } from './mla';
 import { KV_ENTRY, kvEntryWords } from './v4-kv';
-import { ROPE_ROTATION } from './wgsl-lib';
+import { GRID, ROPE_ROTATION } from './wgsl-lib';
 
-const SOURCE = composeWgsl(wgslPiece('sparse-attention', source, [KV_ENTRY, ROPE_ROTATION]));
+const SOURCE = composeWgsl(wgslPiece('sparse-attention', source, [GRID, KV_ENTRY, ROPE_ROTATION]));
 const WG = { workgroup: 128, row: 16 } as const;
 /** attend_wg's most heads per workgroup, and (head, 4 dims) pairs per invocation (MAX_PAIRS in the .wgsl). */
 const MAX_HEADS = 8;

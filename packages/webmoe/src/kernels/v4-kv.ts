@@ -14,11 +14,11 @@ import { WebmoeError } from '../errors';
 import { launchKernel } from './dispatch';
 import { checkArg, checkBuffer, checkInt } from './launch-checks';
 import { QUANT_SIM, QUANT_SIM_HADAMARD_MAX } from './quant-sim';
-import { DEQUANT, ROPE_ROTATION, WORKGROUP_REDUCE } from './wgsl-lib';
+import { DEQUANT, GRID, ROPE_ROTATION, WORKGROUP_REDUCE } from './wgsl-lib';
 
 /** The KV entry layout's helpers (kv_entry_words, e4m3_code, kv_fp8_vec4 …); needs e4m3x4 from the fp8 piece. */
 export const KV_ENTRY = wgslPiece('kv-entry', kvEntryCode, [DEQUANT.fp8!]);
-const SOURCE = composeWgsl(wgslPiece('v4-kv', source, [KV_ENTRY, QUANT_SIM, ROPE_ROTATION, WORKGROUP_REDUCE]));
+const SOURCE = composeWgsl(wgslPiece('v4-kv', source, [GRID, KV_ENTRY, QUANT_SIM, ROPE_ROTATION, WORKGROUP_REDUCE]));
 const WG = 64;
 /** Values per FP8 scale in an entry's non-rope part. */
 export const KV_FP8_BLOCK = 64;

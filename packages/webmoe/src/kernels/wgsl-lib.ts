@@ -18,9 +18,13 @@ import productRowsCode from '../../../../shaders/lib/product-rows.wgsl?raw';
 import productTileCode from '../../../../shaders/lib/product-tile.wgsl?raw';
 import ropeRotationCode from '../../../../shaders/lib/rope-rotation.wgsl?raw';
 import radixSelectCode from '../../../../shaders/lib/radix-select.wgsl?raw';
+import gridCode from '../../../../shaders/lib/grid.wgsl?raw';
 import { WebmoeError } from '../errors';
 import { wgslPiece, type WgslPiece } from '../gpu/wgsl-compose';
 import type { WeightFormat } from '../model/formats';
+
+/** flat_group and flat_id: a workgroup's and an invocation's place in a grid that grid1d folded into x and y. */
+export const GRID = wgslPiece('grid', gridCode);
 
 /** Words, Tensor, Vec8 and weight8: a tensor's units of 8 values, dequantized by the format's dequant8. */
 export const WEIGHTS = wgslPiece('weights', weightsCode);
@@ -58,7 +62,7 @@ export const WORKGROUP_REDUCE = wgslPiece('reduce', reduceCode);
 export const RMS = wgslPiece('rms', rmsCode);
 
 /** The Product header, slots, grid and store of the matrix kernels. */
-export const PRODUCT = wgslPiece('product', productCode, [WEIGHTS]);
+export const PRODUCT = wgslPiece('product', productCode, [WEIGHTS, GRID]);
 const X_VEC4 = wgslPiece('x-vec4', xVec4Code, [WEIGHTS]);
 /** rows_wg and rows_row: products by output row, over the main source's slot/entries/tokens hooks. */
 export const PRODUCT_ROWS = wgslPiece('product-rows', productRowsCode, [PRODUCT, X_VEC4, WORKGROUP_REDUCE]);

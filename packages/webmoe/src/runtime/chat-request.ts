@@ -5,7 +5,11 @@ import type { TemplateMessage } from '../text/chat-template';
 import { V4_ROLES } from '../text/chat-encoding-v4';
 import type { ChatRenderOptions, ModelFamily, TextTokenizer } from '../text/tokenizer';
 import type { ChatCompletionCreateParamsBase, ChatMessage, ReasoningEffort } from './openai-types';
+import { MAX_BIAS_ENTRIES } from '../kernels/sample';
+import { refuseUnsupportedFields } from './request-fields';
 import type { SamplingRequest } from './sampling';
+import type { Generator, SamplingPenalties } from '../executor/generator';
+import { MAX_TOP_LOGPROBS } from '../kernels/logprobs';
 
 /** How to read a request's reply: plain text, or V4's format in the mode the prompt was rendered in. */
 export type ReplyFormat = { readonly kind: 'text' } | { readonly kind: 'v4'; readonly thinking: boolean };
@@ -78,14 +82,69 @@ function optionalNumber(name: string, v: unknown, ok: (x: number) => boolean, ra
   return v;
 }
 
-export function prepareRequest(params: ChatCompletionCreateParamsBase, tokenizer: TextTokenizer, contextLength: number): PreparedRequest {
+
+function logitBias(v: unknown, vocab: number | undefined): [number, number][] {
+  if (v === undefined || v === null) return [];
+  if (typeof v !== 'object' || Array.isArray(v)) throw bad('logit_bias must be an object mapping token ids to numbers');
+  const entries = Object.entries(v as Record<string, unknown>).map(([key, b]): [number, number] => {
+    const id = Number(key);
+    if (!/^\d+$/.test(key) || !Number.isSafeInteger(id) || (vocab !== undefined && id >= vocab)) {
+      throw bad(`logit_bias: ${JSON.stringify(key)} is not a token id${vocab !== undefined ? ` (0 … ${vocab - 1})` : ''}`);
+    }
+    if (typeof b !== 'number' || !(b >= -100 && b <= 100)) throw bad(`logit_bias[${key}] must be between -100 and 100 (got ${JSON.stringify(b)})`);
+    return [id, b];
+  });
+  if (entries.length > MAX_BIAS_ENTRIES) throw bad(`logit_bias holds ${entries.length} tokens; at most ${MAX_BIAS_ENTRIES}`);
+  return entries.sort((a, b) => a[0] - b[0]);
+}
+
+/** The request's penalties and bias, or undefined when it sets none that change anything. */
+function penalties(params: ChatCompletionCreateParamsBase, vocab: number | undefined): SamplingPenalties | undefined {
+  const range = (x: number) => x >= -2 && x <= 2;
+  const presence = optionalNumber('presence_penalty', params.presence_penalty, range, 'between -2 and 2') ?? 0;
+  const frequency = optionalNumber('frequency_penalty', params.frequency_penalty, range, 'between -2 and 2') ?? 0;
+  const repetition = optionalNumber('repetition_penalty', params.repetition_penalty, (x) => x > 0 && x <= 100, 'in (0, 100]') ?? 1;
+  const bias = logitBias(params.logit_bias, vocab).filter(([, b]) => b !== 0);
+  if (presence === 0 && frequency === 0 && repetition === 1 && bias.length === 0) return undefined;
+  return { logitBias: bias, presence, frequency, repetition };
+}
+
+function checkCompatibilityFields(params: ChatCompletionCreateParamsBase): void {
+  if (params.user != null && typeof params.user !== 'string') throw bad('user must be a string');
+  const so = params.stream_options as unknown;
+  if (so != null) {
+    if (typeof so !== 'object' || Object.keys(so).some((k) => k !== 'include_usage')) throw bad('stream_options takes only include_usage');
+    const inc = (so as { include_usage?: unknown }).include_usage;
+    if (inc != null && typeof inc !== 'boolean') throw bad('stream_options.include_usage must be a boolean');
+  }
+}
+
+/** Top alternatives to report per token, or undefined when the request does not ask for logprobs. */
+function logprobsRequest(params: ChatCompletionCreateParamsBase, backend: Pick<Generator, 'takeLogprobs'>): number | undefined {
+  const on = params.logprobs;
+  if (on != null && typeof on !== 'boolean') throw bad(`logprobs must be a boolean (got ${JSON.stringify(on)})`);
+  const top = optionalNumber('top_logprobs', params.top_logprobs, (x) => Number.isInteger(x) && x >= 0 && x <= MAX_TOP_LOGPROBS, `a whole number 0 … ${MAX_TOP_LOGPROBS}`);
+  if (top !== undefined && !on) throw bad('top_logprobs needs logprobs: true');
+  if (!on) return undefined;
+  if (!backend.takeLogprobs) throw bad('logprobs: this backend cannot report log-probabilities');
+  return top ?? 0;
+}
+
+/** The backend's limits: its context, its vocabulary (token ids in the request stay below it), and whether it reports logprobs. */
+export function prepareRequest(params: ChatCompletionCreateParamsBase, tokenizer: TextTokenizer, backend: Pick<Generator, 'contextLength' | 'vocabSize' | 'takeLogprobs'>): PreparedRequest {
+  const { contextLength, vocabSize } = backend;
   if (typeof params !== 'object' || params === null) throw bad('the request must be an object');
+  refuseUnsupportedFields(params);
   if (!Array.isArray(params.messages) || params.messages.length === 0) throw bad('messages must be a non-empty list');
+  checkCompatibilityFields(params);
   optionalNumber('n', params.n, (x) => x === 1, '1 (one choice per request)');
   const temperature = optionalNumber('temperature', params.temperature, (x) => x >= 0 && x <= 2, 'between 0 and 2');
   const top_p = optionalNumber('top_p', params.top_p, (x) => x > 0 && x <= 1, 'in (0, 1]');
   const top_k = optionalNumber('top_k', params.top_k, (x) => Number.isInteger(x) && x >= 0, 'a whole number ≥ 0');
+  const min_p = optionalNumber('min_p', params.min_p, (x) => x >= 0 && x <= 1, 'between 0 and 1');
   const seed = optionalNumber('seed', params.seed, Number.isSafeInteger, 'an integer');
+  const pen = penalties(params, vocabSize);
+  const logprobs = logprobsRequest(params, backend);
   const maxName = params.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
   const requested = optionalNumber(maxName, params.max_completion_tokens ?? params.max_tokens, (x) => Number.isInteger(x) && x >= 1, 'a whole number ≥ 1');
   const stopList = params.stop == null ? [] : typeof params.stop === 'string' ? [params.stop] : params.stop;
@@ -110,7 +169,7 @@ export function prepareRequest(params: ChatCompletionCreateParamsBase, tokenizer
     ids,
     maxTokens: requested ?? contextLength - ids.length,
     stop: stopList,
-    sampling: { temperature, top_p, top_k, seed },
+    sampling: { temperature, top_p, top_k, min_p, seed, penalties: pen, logprobs },
     reply: family === 'v4' ? { kind: 'v4', thinking: mode.thinking ?? false } : { kind: 'text' },
   };
 }

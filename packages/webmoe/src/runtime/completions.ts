@@ -10,6 +10,8 @@ import type {
   ChatCompletionCreateParamsStreaming,
   ChatCompletionMessage,
   ChatCompletionMessageToolCall,
+  ChatCompletionTokenLogprob,
+  ChoiceLogprobs,
 } from './openai-types';
 import { PushStream } from './push-stream';
 import type { ReplyDelta, ReplyFields, ReplyResult } from './reply';
@@ -27,6 +29,10 @@ export interface ChatCompletions {
   create(params: ChatCompletionCreateParamsStreaming): Promise<AsyncIterable<ChatCompletionChunk>>;
   create(params: ChatCompletionCreateParamsNonStreaming): Promise<ChatCompletion>;
   create(params: ChatCompletionCreateParams): Promise<ChatCompletion | AsyncIterable<ChatCompletionChunk>>;
+}
+
+function choiceLogprobs(content: readonly ChatCompletionTokenLogprob[] | undefined): ChoiceLogprobs | null {
+  return content ? { content, refusal: null } : null;
 }
 
 let counter = 0;
@@ -75,15 +81,17 @@ export function createChatCompletions(modelId: () => string, runner: RequestRunn
         object: 'chat.completion',
         created,
         model,
-        choices: [{ index: 0, message, finish_reason: r.finishReason, logprobs: null }],
+        choices: [{ index: 0, message, finish_reason: r.finishReason, logprobs: choiceLogprobs(r.logprobs) }],
         usage: r.usage,
         timings: r.timings,
       };
     }
 
-    const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], extra: Partial<ChatCompletionChunk> & { finish_reason?: ReplyResult['finishReason'] } = {}): ChatCompletionChunk => {
-      const { finish_reason = null, ...rest } = extra;
-      return { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason, logprobs: null }], ...rest };
+    let sentLogprobs = 0;
+    const chunk = (delta: ChatCompletionChunk['choices'][0]['delta'], extra: Partial<ChatCompletionChunk> & { finish_reason?: ReplyResult['finishReason']; logprobs?: readonly ChatCompletionTokenLogprob[] } = {}): ChatCompletionChunk => {
+      const { finish_reason = null, logprobs, ...rest } = extra;
+      sentLogprobs += logprobs?.length ?? 0;
+      return { id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason, logprobs: choiceLogprobs(logprobs) }], ...rest };
     };
     const stream = new PushStream<ChatCompletionChunk>(() => controller.abort());
     let first = true;
@@ -91,8 +99,8 @@ export function createChatCompletions(modelId: () => string, runner: RequestRunn
     try {
       started = await runner.start(
         params,
-        (delta) => {
-          stream.push(chunk(first ? { role: 'assistant', ...delta } : delta));
+        ({ logprobs, ...delta }) => {
+          stream.push(chunk(first ? { role: 'assistant', ...delta } : delta, logprobs ? { logprobs } : {}));
           first = false;
         },
         controller.signal,
@@ -108,7 +116,8 @@ export function createChatCompletions(modelId: () => string, runner: RequestRunn
           stream.push(chunk({ ...(first ? { role: 'assistant' as const } : {}), tool_calls: calls.map((c, index) => ({ index, ...c })) }));
           first = false;
         }
-        stream.push(chunk(first ? { role: 'assistant' } : {}, { finish_reason: r.finishReason, usage: r.usage, timings: r.timings }));
+        const rest = r.logprobs?.slice(sentLogprobs);
+        stream.push(chunk(first ? { role: 'assistant' } : {}, { finish_reason: r.finishReason, usage: r.usage, timings: r.timings, ...(rest ? { logprobs: rest } : {}) }));
         stream.end();
       },
       (e) => stream.fail(e),

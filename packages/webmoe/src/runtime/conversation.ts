@@ -5,7 +5,8 @@ import { isWebmoeError } from '../errors';
 import type { TextTokenizer } from '../text/tokenizer';
 import { StopStringFilter } from '../text/stop-strings';
 import type { Generator } from '../executor/generator';
-import type { CompletionTimings, CompletionUsage, FinishReason } from './openai-types';
+import type { ChatCompletionTokenLogprob, CompletionTimings, CompletionUsage, FinishReason } from './openai-types';
+import { tokenLogprob } from './logprobs';
 import type { PreparedRequest } from './chat-request';
 import { RequestSampler } from './sampling';
 import { abortedError } from './serial-queue';
@@ -15,6 +16,8 @@ export interface GenerationResult {
   readonly finishReason: FinishReason;
   readonly usage: CompletionUsage;
   readonly timings: CompletionTimings;
+  /** When the request asked: every reply token's, but the end-of-sequence token's. */
+  readonly logprobs?: readonly ChatCompletionTokenLogprob[];
 }
 
 export function commonPrefix(a: readonly number[], b: readonly number[]): number {
@@ -40,8 +43,12 @@ export class Conversation {
     this.generator.reset();
   }
 
-  /** Runs one request; `onText` gets each piece of reply text as soon as it is final. */
-  async generate(req: PreparedRequest, onText: (text: string) => void, signal: AbortSignal, queuedAt: number): Promise<GenerationResult> {
+  /**
+   * Runs one request; `onText` gets each piece of reply text as soon as it is final, `onLogprob` each
+   * token's log-probabilities (when the request asked) as soon as it is sampled, before its text.
+   */
+  async generate(req: PreparedRequest, onText: (text: string) => void, signal: AbortSignal, queuedAt: number,
+    onLogprob: (lp: ChatCompletionTokenLogprob) => void = () => {}): Promise<GenerationResult> {
     const { generator: gen, tokenizer } = this;
     const ids = req.ids;
     const sampler = new RequestSampler(req.sampling);
@@ -74,11 +81,20 @@ export class Conversation {
     let completion = 0;
     let finishReason: FinishReason;
     let stopString = false;
+    const wantLogprobs = req.sampling.logprobs !== undefined;
+    const logprobs: ChatCompletionTokenLogprob[] = [];
     for (;;) {
       completion++;
+      // Taken for every sampled token, so that the EOS token's does not linger in the backend.
+      const lp = wantLogprobs ? gen.takeLogprobs!() : null;
       if (tokenizer.eosTokenIds.has(token)) {
         finishReason = 'stop';
         break;
+      }
+      if (lp) {
+        const e = tokenLogprob(tokenizer, lp);
+        logprobs.push(e);
+        onLogprob(e);
       }
       const r = stops.push(detok.push(token));
       emit(r.text);
@@ -109,7 +125,7 @@ export class Conversation {
       if (r.stopped) finishReason = 'stop';
       else emit(stops.flush());
     }
-    return { text, finishReason, ...figures(ids.length, reused, completion, queuedAt, t0, t1, now()) };
+    return { text, finishReason, ...figures(ids.length, reused, completion, queuedAt, t0, t1, now()), ...(wantLogprobs ? { logprobs } : {}) };
   }
 }
 

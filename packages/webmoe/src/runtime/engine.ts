@@ -13,7 +13,7 @@ import { Conversation, type GenerationResult } from './conversation';
 import { defaultGeneratorFactory } from './default-generator';
 import type { Generator, GeneratorStats } from '../executor/generator';
 import type { GeneratorFactory } from './generator-factory';
-import type { CompletionTimings, CompletionUsage, FinishReason } from './openai-types';
+import type { ChatCompletionTokenLogprob, CompletionTimings, CompletionUsage, FinishReason } from './openai-types';
 import { ReplySplitter } from './reply';
 import { SerialQueue } from './serial-queue';
 
@@ -106,10 +106,12 @@ export class LocalEngine implements Engine {
     this.runner = {
       start: async (params, onDelta, signal) => {
         if (this.disposed) throw new WebmoeError('invalid-request', 'the engine has been disposed');
-        const prepared = prepareRequest(params, tokenizer, generator.contextLength);
-        const reply = new ReplySplitter(prepared.reply, onDelta);
+        const prepared = prepareRequest(params, tokenizer, generator);
+        // Each token's logprobs ride on the next piece of text (the final chunk takes what is left).
+        const pending: ChatCompletionTokenLogprob[] = [];
+        const reply = new ReplySplitter(prepared.reply, (d) => onDelta(pending.length ? { ...d, logprobs: pending.splice(0) } : d));
         const queuedAt = performance.now();
-        const run = async () => reply.finish(await this.generate(prepared, (text) => reply.push(text), signal, queuedAt));
+        const run = async () => reply.finish(await this.generate(prepared, (text) => reply.push(text), signal, queuedAt, (lp) => pending.push(lp)));
         return { result: this.queue.run(run, signal) };
       },
     };

@@ -39,6 +39,27 @@ export interface ChatCompletionCreateParamsBase {
   readonly top_p?: number | null;
   /** Not in OpenAI's API; common in local engines. */
   readonly top_k?: number | null;
+  /** Not in OpenAI's API (vLLM, llama.cpp): keep tokens at least min_p × as likely as the likeliest; 0 → off. */
+  readonly min_p?: number | null;
+  /** −2 … 2: subtracted once from the logit of every token the reply already holds. */
+  readonly presence_penalty?: number | null;
+  /** −2 … 2: subtracted from a token's logit per time the reply already holds it. */
+  readonly frequency_penalty?: number | null;
+  /**
+   * Not in OpenAI's API (Hugging Face, vLLM): > 0; a token seen in the prompt or reply has its logit
+   * divided by it when positive, multiplied when negative. 1 → off.
+   */
+  readonly repetition_penalty?: number | null;
+  /** Token id (as a decimal string) → −100 … 100 added to its logit; −100 bans the token. */
+  readonly logit_bias?: Readonly<Record<string, number>> | null;
+  /** Accepted and unused (OpenAI: an end-user id for abuse monitoring). */
+  readonly user?: string | null;
+  /** Return the log-probability of each reply token (of the model's raw distribution, before temperature and penalties). */
+  readonly logprobs?: boolean | null;
+  /** 0 … 20 most likely alternatives per token; needs logprobs: true. */
+  readonly top_logprobs?: number | null;
+  /** Usage always comes on the last chunk; `include_usage` is accepted for compatibility. */
+  readonly stream_options?: { readonly include_usage?: boolean } | null;
   readonly seed?: number | null;
   readonly stop?: string | readonly string[] | null;
   readonly n?: number | null;
@@ -106,6 +127,23 @@ export interface ChatCompletionMessage {
   readonly tool_calls?: readonly ChatCompletionMessageToolCall[];
 }
 
+export interface TopLogprob {
+  readonly token: string;
+  readonly logprob: number;
+  /** The token's UTF-8 bytes (a token may hold part of a character). */
+  readonly bytes: number[] | null;
+}
+
+export interface ChatCompletionTokenLogprob extends TopLogprob {
+  readonly top_logprobs: readonly TopLogprob[];
+}
+
+/** Every reply token but the end-of-sequence one, in order (reasoning and tool-call tokens too). */
+export interface ChoiceLogprobs {
+  readonly content: readonly ChatCompletionTokenLogprob[] | null;
+  readonly refusal: null;
+}
+
 export interface ChatCompletion {
   readonly id: string;
   readonly object: 'chat.completion';
@@ -115,7 +153,8 @@ export interface ChatCompletion {
     readonly index: number;
     readonly message: ChatCompletionMessage;
     readonly finish_reason: FinishReason;
-    readonly logprobs: null;
+    /** null unless the request set logprobs. */
+    readonly logprobs: ChoiceLogprobs | null;
   }[];
   readonly usage: CompletionUsage;
   readonly timings: CompletionTimings;
@@ -136,7 +175,8 @@ export interface ChatCompletionChunk {
       readonly tool_calls?: readonly (ChatCompletionMessageToolCall & { readonly index: number })[];
     };
     readonly finish_reason: FinishReason | null;
-    readonly logprobs: null;
+    /** The tokens whose text this chunk carries (or held back until it), when the request set logprobs. */
+    readonly logprobs: ChoiceLogprobs | null;
   }[];
   /** On the last chunk only (the one with finish_reason). */
   readonly usage?: CompletionUsage;

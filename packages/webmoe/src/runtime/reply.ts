@@ -5,10 +5,11 @@ import { WebmoeError, isWebmoeError } from '../errors';
 import { ReplyStreamV4, parseReplyV4, type ReplyDeltaV4, type ReplyToolCallV4 } from '../text/chat-reply-v4';
 import type { ReplyFormat } from './chat-request';
 import type { GenerationResult } from './conversation';
+import type { ChatCompletionTokenLogprob } from './openai-types';
 export type { ReplyFormat } from './chat-request';
 
-/** A piece of the reply as a chunk's delta carries it. */
-export type ReplyDelta = { readonly content: string } | { readonly reasoning_content: string };
+/** A piece of the reply as a chunk's delta carries it, with the log-probabilities of the tokens sampled since the last piece (when asked). */
+export type ReplyDelta = ({ readonly content: string } | { readonly reasoning_content: string }) & { readonly logprobs?: readonly ChatCompletionTokenLogprob[] };
 
 /** The assistant message's fields (tool calls without ids: completions.ts gives them theirs). */
 export interface ReplyFields {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { sampleLogits } from './sampling';
+import { penalizeLogits, sampleLogits, TokenCounts } from './sampling';
 import { sampleUniform } from '../kernels/sample';
 import { createRng } from '../util/random';
 
@@ -66,4 +66,35 @@ describe('CPU sampler', () => {
       }
     });
   }
+});
+
+describe('CPU penalties and min_p', () => {
+  it('applies bias, then repetition to seen tokens, then frequency and presence to reply tokens', () => {
+    // Token 0: in the prompt, positive; 1: twice in the reply, negative; 2: banned; 3: unseen, biased;
+    // 4: once in the reply and in the prompt, positive after its bias.
+    const counts = new TokenCounts([0, 4]);
+    counts.addReply(1);
+    counts.addReply(1);
+    counts.addReply(4);
+    const pen = { logitBias: [[2, -100], [3, 1.5], [4, 0.5]] as [number, number][], repetition: 2, presence: 0.25, frequency: 0.5 };
+    const got = penalizeLogits([3, -1, 7, 0.5, 1], pen, counts);
+    expect(Array.from(got)).toEqual([3 / 2, -1 * 2 - 2 * 0.5 - 0.25, -Infinity, 2, (1 + 0.5) / 2 - 0.5 - 0.25]);
+  });
+
+  it('maps logits to token ids through `ids`', () => {
+    const counts = new TokenCounts([40]);
+    const got = penalizeLogits([2, 2], { logitBias: [[41, 1]], repetition: 4, presence: 0, frequency: 0 }, counts, [40, 41]);
+    expect(Array.from(got)).toEqual([0.5, 3]);
+  });
+
+  it('min_p keeps exactly the tokens at least min_p as likely as the likeliest', () => {
+    const logits = [0, Math.log(0.5), Math.log(0.2), Math.log(0.05), Math.log(0.3)];
+    const seen = new Set<number>();
+    for (let step = 0; step < 4000; step++) seen.add(sampleLogits(logits, { ...params({}, step), minP: 0.25 }));
+    expect([...seen].sort()).toEqual([0, 1, 4]);
+    // At temperature 2 the ratios are square-rooted: 0.2 → 0.447 and 0.05 → 0.224 (still out).
+    const hot = new Set<number>();
+    for (let step = 0; step < 4000; step++) hot.add(sampleLogits(logits, { ...params({ temperature: 2 }, step), minP: 0.25 }));
+    expect([...hot].sort()).toEqual([0, 1, 2, 4]);
+  });
 });

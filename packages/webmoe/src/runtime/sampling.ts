@@ -4,7 +4,9 @@
 //   top-k keeps logits ≥ the k-th largest (ties kept), top-p then keeps the highest down to the first whose
 //   cumulative probability (over the kept set) reaches top_p (ties kept), and the token is the first id, in
 //   id order, at which the running sum of kept e_i exceeds u × their total, u = sampleUniform(seed, step).
-import type { SamplingParams } from '../executor/generator';
+// min_p then also drops tokens with e_i < min_p. Before all of it, the request's penalties and logit_bias
+// adjust the logits (SamplingPenalties in executor/generator.ts).
+import type { SamplingParams, SamplingPenalties } from '../executor/generator';
 import { sampleUniform } from '../kernels/sample';
 
 export function argmax(logits: ArrayLike<number>): number {
@@ -17,6 +19,45 @@ export function argmax(logits: ArrayLike<number>): number {
     }
   }
   return best;
+}
+
+/** Which tokens the prompt holds and how often each appears in the reply so far: what penalties read. */
+export class TokenCounts {
+  private readonly prompt = new Set<number>();
+  private readonly reply = new Map<number, number>();
+
+  constructor(promptIds: Iterable<number> = []) {
+    for (const id of promptIds) this.prompt.add(id);
+  }
+
+  addReply(id: number): void {
+    this.reply.set(id, this.replyCount(id) + 1);
+  }
+
+  seen(id: number): boolean {
+    return this.prompt.has(id) || this.reply.has(id);
+  }
+
+  replyCount(id: number): number {
+    return this.reply.get(id) ?? 0;
+  }
+}
+
+/** The bias at or below which a token is banned outright (OpenAI: "-100 should result in a ban"). */
+export const BAN_BIAS = -100;
+
+/** The logits after `pen` (rule on SamplingPenalties); `ids[i]` is the token id of logits[i] (default i). */
+export function penalizeLogits(logits: ArrayLike<number>, pen: SamplingPenalties, counts: TokenCounts, ids?: ArrayLike<number>): Float64Array {
+  const bias = new Map(pen.logitBias);
+  return Float64Array.from(logits, (l, i) => {
+    const id = ids ? ids[i] : i;
+    const b = bias.get(id) ?? 0;
+    let v = b <= BAN_BIAS ? -Infinity : l + b;
+    if (!counts.seen(id)) return v;
+    v = v > 0 ? v / pen.repetition : v * pen.repetition;
+    const c = counts.replyCount(id);
+    return c > 0 ? v - pen.frequency * c - pen.presence : v;
+  });
 }
 
 export function sampleLogits(logits: ArrayLike<number>, p: SamplingParams): number {
@@ -44,13 +85,16 @@ export function sampleLogits(logits: ArrayLike<number>, p: SamplingParams): numb
       }
     }
   }
+  const minP = p.minP ?? 0;
+  const logMinP = minP > 0 ? Math.log(minP) : -Infinity;
+  const kept = (v: number) => v >= threshold && (v - max) * invT >= logMinP;
   let total = 0;
-  for (let i = 0; i < n; i++) if (logits[i] >= threshold) total += weight(logits[i]);
+  for (let i = 0; i < n; i++) if (kept(logits[i])) total += weight(logits[i]);
   const target = sampleUniform(p.seed, p.step) * total;
   let run = 0;
   let last = best;
   for (let i = 0; i < n; i++) {
-    if (!(logits[i] >= threshold)) continue;
+    if (!kept(logits[i])) continue;
     run += weight(logits[i]);
     last = i;
     if (run > target) return i;
@@ -62,7 +106,12 @@ export interface SamplingRequest {
   readonly temperature?: number | undefined;
   readonly top_p?: number | undefined;
   readonly top_k?: number | undefined;
+  readonly min_p?: number | undefined;
   readonly seed?: number | undefined;
+  /** Absent when the request sets none (nothing to count or add). */
+  readonly penalties?: SamplingPenalties | undefined;
+  /** Top alternatives to report; absent: no logprobs. */
+  readonly logprobs?: number | undefined;
 }
 
 /** One request's sampling settings, with the step counter that, with the seed, fixes each draw. */
@@ -77,6 +126,9 @@ export class RequestSampler {
       topP: r.top_p ?? 1,
       topK: r.top_k ?? 0,
       seed: (r.seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0,
+      ...(r.min_p ? { minP: r.min_p } : {}),
+      ...(r.penalties ? { penalties: r.penalties } : {}),
+      ...(r.logprobs !== undefined ? { logprobs: r.logprobs } : {}),
     };
   }
 

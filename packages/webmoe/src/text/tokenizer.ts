@@ -153,7 +153,7 @@ export class TextTokenizer {
   }
 
   /** The bytes a token stands for in a byte-level vocabulary; null for special tokens. */
-  private tokenBytes(id: number): Uint8Array | null {
+  tokenBytes(id: number): Uint8Array | null {
     let b = this.bytesCache.get(id);
     if (b !== undefined) return b;
     if (this.skipped(id)) b = null;

@@ -1,6 +1,6 @@
 // The activations of one forward call, sized once for the largest chunk of tokens the model will be
 // fed at a time, and reused by every call and every layer (no allocation per token).
-import { createStorage } from '../../gpu/buffers';
+import { BufferGroup } from '../../gpu/buffers';
 import type { ModelConfig } from '../../model/config';
 
 export interface Activations {
@@ -40,7 +40,8 @@ export interface Activations {
   logits: GPUBuffer;
   /** u32 [4]: [0] the sampled id. */
   sampled: GPUBuffer;
-  bytes: number;
+  /** Every buffer above: their bytes, and one destroy. */
+  buffers: BufferGroup;
 }
 
 /** Activation floats per token of a chunk, and the largest single buffer's floats per token. */
@@ -66,45 +67,34 @@ function activationSizes(c: ModelConfig) {
 }
 
 export function createActivations(device: GPUDevice, c: ModelConfig, maxTokens: number): Activations {
-  let bytes = 0;
-  const f32 = (label: string, n: number) => {
-    const b = createStorage(device, `act:${label}`, n * 4);
-    bytes += b.size;
-    return b;
-  };
+  const g = new BufferGroup(device, 'act:');
   const T = maxTokens;
   const n = activationSizes(c);
   const K = c.moe?.topK ?? 0;
   const E = c.moe?.nRoutedExperts ?? 0;
   return {
-    ids: f32('ids', T * n.ids),
-    positions: f32('positions', 4),
-    h: f32('h', T * n.h),
-    xn: f32('xn', T * n.xn),
-    qa: c.qLoraRank ? f32('qa', T * n.qa) : null,
-    qaNorm: c.qLoraRank ? f32('qa_norm', T * n.qaNorm) : null,
-    q: f32('q', T * n.q),
-    kva: f32('kva', T * n.kva),
-    qt: f32('qt', T * n.qt),
-    olat: f32('olat', T * n.olat),
-    o: f32('o', T * n.o),
-    delta: f32('delta', T * n.delta),
-    hidden: f32('hidden', T * n.hidden),
-    routerLogits: K ? f32('router_logits', T * n.routerLogits) : null,
-    routerIds: K ? f32('router_ids', T * n.routerIds) : null,
-    routerWeights: K ? f32('router_weights', T * n.routerWeights) : null,
-    offsets: K ? f32('offsets', E + 1) : null,
-    slot: K ? f32('slot', T * n.slot) : null,
-    xGrouped: K ? f32('x_grouped', T * n.xGrouped) : null,
-    yGrouped: K ? f32('y_grouped', T * n.yGrouped) : null,
-    logits: f32('logits', c.vocabSize),
-    sampled: f32('sampled', 4),
-    get bytes() {
-      return bytes;
-    },
+    ids: g.f32('ids', T * n.ids),
+    positions: g.f32('positions', 4),
+    h: g.f32('h', T * n.h),
+    xn: g.f32('xn', T * n.xn),
+    qa: c.qLoraRank ? g.f32('qa', T * n.qa) : null,
+    qaNorm: c.qLoraRank ? g.f32('qa_norm', T * n.qaNorm) : null,
+    q: g.f32('q', T * n.q),
+    kva: g.f32('kva', T * n.kva),
+    qt: g.f32('qt', T * n.qt),
+    olat: g.f32('olat', T * n.olat),
+    o: g.f32('o', T * n.o),
+    delta: g.f32('delta', T * n.delta),
+    hidden: g.f32('hidden', T * n.hidden),
+    routerLogits: K ? g.f32('router_logits', T * n.routerLogits) : null,
+    routerIds: K ? g.f32('router_ids', T * n.routerIds) : null,
+    routerWeights: K ? g.f32('router_weights', T * n.routerWeights) : null,
+    offsets: K ? g.f32('offsets', E + 1) : null,
+    slot: K ? g.f32('slot', T * n.slot) : null,
+    xGrouped: K ? g.f32('x_grouped', T * n.xGrouped) : null,
+    yGrouped: K ? g.f32('y_grouped', T * n.yGrouped) : null,
+    logits: g.f32('logits', c.vocabSize),
+    sampled: g.f32('sampled', 4),
+    buffers: g,
   };
-}
-
-export function destroyActivations(a: Activations): void {
-  for (const v of Object.values(a)) if (v && typeof v === 'object' && 'destroy' in v) (v as GPUBuffer).destroy();
 }

@@ -9,7 +9,7 @@ import { createLatentCache, kvCacheBytesPerToken, latentCacheLayout, type Latent
 import type { Family, FamilyOptions, FamilyState, KvBytes } from '../family';
 import { ExpertUsage } from '../expert-usage';
 import type { GpuWeights } from '../weights';
-import { activationFloatsPerToken, createActivations, destroyActivations, type Activations } from './activations';
+import { activationFloatsPerToken, createActivations, type Activations } from './activations';
 import { recordForward } from './forward';
 
 export class V3State implements FamilyState {
@@ -37,7 +37,7 @@ export class V3State implements FamilyState {
   }
 
   get scratchBytes(): number {
-    return this.act.bytes + this.ropeTable.size + this.expertUsage.bytes;
+    return this.act.buffers.bytes + this.ropeTable.size + this.expertUsage.bytes;
   }
 
   get kvBytesPerToken(): KvBytes {
@@ -54,7 +54,7 @@ export class V3State implements FamilyState {
 
   destroy(): void {
     for (const c of this.cache) c.destroy();
-    destroyActivations(this.act);
+    this.act.buffers.destroy();
     this.expertUsage.destroy();
     this.ropeTable.destroy();
   }

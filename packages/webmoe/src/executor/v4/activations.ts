@@ -1,7 +1,7 @@
 // The activations of one V4 forward call (docs/architecture-v4.md), sized once for the largest chunk and
 // reused by every call and layer. The residual is hc streams per token, kept in two buffers that the
 // mHC post step alternates between.
-import { createStorage } from '../../gpu/buffers';
+import { BufferGroup } from '../../gpu/buffers';
 import type { V4Config } from '../../model/config-v4';
 
 export interface V4Activations {
@@ -51,7 +51,8 @@ export interface V4Activations {
   /** Logits of the call's last token [vocab]; the sampled id u32 [4]. */
   logits: GPUBuffer;
   sampled: GPUBuffer;
-  bytes: number;
+  /** Every buffer above: their bytes, and one destroy. */
+  buffers: BufferGroup;
 }
 
 /** Compressed blocks a CSA layer can hold for `contextLength` positions. */
@@ -81,57 +82,43 @@ export function v4ActivationFloatsPerToken(c: V4Config, contextLength: number): 
 }
 
 export function createV4Activations(device: GPUDevice, c: V4Config, maxTokens: number, contextLength: number): V4Activations {
-  let bytes = 0;
-  const buf = (label: string, n: number) => {
-    const b = createStorage(device, `act:${label}`, Math.max(1, n) * 4);
-    bytes += b.size;
-    return b;
-  };
+  const g = new BufferGroup(device, 'act:');
   const T = maxTokens;
   const n = activationSizes(c, contextLength);
   const half = n.streams / 2;
   return {
-    ids: buf('ids', T),
-    positions: buf('positions', 4),
-    streams: [buf('streams_a', T * half), buf('streams_b', T * half)],
-    mix: buf('mix', T * n.mix),
-    post: buf('post', T * n.post),
-    comb: buf('comb', T * n.comb),
-    u: buf('u', T * n.u),
-    xn: buf('xn', T * n.xn),
-    qa: buf('qa', T * n.qa),
-    qr: buf('qr', T * n.qr),
-    q: buf('q', T * n.q),
-    kvRaw: buf('kv_raw', T * n.kvRaw),
-    kv: buf('kv', T * n.kv),
-    o: buf('o', T * n.o),
-    z: buf('z', T * n.z),
-    f: buf('f', T * n.f),
-    ckv: buf('ckv', T * n.ckv),
-    cgate: buf('cgate', T * n.cgate),
-    iq: n.iq ? buf('iq', T * n.iq) : null,
-    iw: n.iw ? buf('iw', T * n.iw) : null,
-    scores: n.scores ? buf('scores', T * n.scores) : null,
-    selected: n.selected ? buf('selected', T * n.selected) : null,
-    routerLogits: buf('router_logits', T * n.routerLogits),
-    routerIds: buf('router_ids', T * n.routerIds),
-    routerWeights: buf('router_weights', T * n.routerWeights),
-    hidden: buf('hidden', T * n.hidden),
-    offsets: buf('offsets', c.moe.nRoutedExperts + 1),
-    slot: buf('slot', T * n.slot),
-    xGrouped: buf('x_grouped', T * n.xGrouped),
-    yGrouped: buf('y_grouped', T * n.yGrouped),
-    logits: buf('logits', c.vocabSize),
-    sampled: buf('sampled', 4),
-    get bytes() {
-      return bytes;
-    },
+    ids: g.f32('ids', T),
+    positions: g.f32('positions', 4),
+    streams: [g.f32('streams_a', T * half), g.f32('streams_b', T * half)],
+    mix: g.f32('mix', T * n.mix),
+    post: g.f32('post', T * n.post),
+    comb: g.f32('comb', T * n.comb),
+    u: g.f32('u', T * n.u),
+    xn: g.f32('xn', T * n.xn),
+    qa: g.f32('qa', T * n.qa),
+    qr: g.f32('qr', T * n.qr),
+    q: g.f32('q', T * n.q),
+    kvRaw: g.f32('kv_raw', T * n.kvRaw),
+    kv: g.f32('kv', T * n.kv),
+    o: g.f32('o', T * n.o),
+    z: g.f32('z', T * n.z),
+    f: g.f32('f', T * n.f),
+    ckv: g.f32('ckv', T * n.ckv),
+    cgate: g.f32('cgate', T * n.cgate),
+    iq: n.iq ? g.f32('iq', T * n.iq) : null,
+    iw: n.iw ? g.f32('iw', T * n.iw) : null,
+    scores: n.scores ? g.f32('scores', T * n.scores) : null,
+    selected: n.selected ? g.f32('selected', T * n.selected) : null,
+    routerLogits: g.f32('router_logits', T * n.routerLogits),
+    routerIds: g.f32('router_ids', T * n.routerIds),
+    routerWeights: g.f32('router_weights', T * n.routerWeights),
+    hidden: g.f32('hidden', T * n.hidden),
+    offsets: g.f32('offsets', c.moe.nRoutedExperts + 1),
+    slot: g.f32('slot', T * n.slot),
+    xGrouped: g.f32('x_grouped', T * n.xGrouped),
+    yGrouped: g.f32('y_grouped', T * n.yGrouped),
+    logits: g.f32('logits', c.vocabSize),
+    sampled: g.f32('sampled', 4),
+    buffers: g,
   };
-}
-
-export function destroyV4Activations(a: V4Activations): void {
-  for (const v of Object.values(a)) {
-    if (Array.isArray(v)) for (const b of v) b.destroy();
-    else if (v && typeof v === 'object' && 'destroy' in v) (v as GPUBuffer).destroy();
-  }
 }

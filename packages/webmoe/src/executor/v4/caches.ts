@@ -2,7 +2,7 @@
 // config and the context: every layer a ring of recent KV entries; CSA and HCA layers their compressed
 // entries and the compressor's ring of recent projections; CSA layers the indexer's keys and its own
 // compressor ring. KV entries that V4 rounds through FP8 are stored as FP8 bytes plus scales.
-import { createStorage } from '../../gpu/buffers';
+import type { BufferGroup } from '../../gpu/buffers';
 import { kvEntryWords } from '../../kernels/v4-kv';
 import type { V4Config, V4LayerSpec } from '../../model/config-v4';
 
@@ -74,10 +74,11 @@ export function v4LayerBytes(c: V4Config, spec: V4LayerSpec, contextLength: numb
   };
 }
 
-export function createV4Caches(device: GPUDevice, c: V4Config, specs: readonly V4LayerSpec[], contextLength: number, maxTokens: number, prefix: string): V4LayerCache[] {
+/** The caches of `specs`, made in `buffers` (which counts their bytes and destroys them). */
+export function createV4Caches(buffers: BufferGroup, c: V4Config, specs: readonly V4LayerSpec[], contextLength: number, maxTokens: number): V4LayerCache[] {
   return specs.map((spec, L) => {
     const b = v4LayerBytes(c, spec, contextLength, maxTokens);
-    const make = (what: string, bytes: number) => (bytes ? createStorage(device, `${prefix}${L}:${what}`, bytes) : null);
+    const make = (what: string, bytes: number) => (bytes ? buffers.storage(`${L}:${what}`, bytes) : null);
     return {
       spec,
       window: make('window', b.window)!,
@@ -89,19 +90,6 @@ export function createV4Caches(device: GPUDevice, c: V4Config, specs: readonly V
       compressorSlots: b.compressorSlots,
     };
   });
-}
-
-function buffersOf(l: V4LayerCache): GPUBuffer[] {
-  return [l.window, l.compressed, l.compressorState, l.indexKeys, l.indexState].filter((b): b is GPUBuffer => b !== null);
-}
-
-/** GPU bytes of these layers' caches. */
-export function v4CacheBytes(caches: readonly V4LayerCache[]): number {
-  return caches.reduce((sum, l) => sum + buffersOf(l).reduce((s, b) => s + b.size, 0), 0);
-}
-
-export function destroyV4Caches(caches: readonly V4LayerCache[]): void {
-  for (const l of caches) for (const b of buffersOf(l)) b.destroy();
 }
 
 /**

@@ -14,14 +14,14 @@
 // logits give the draft, and the next call then has no carried row (GpuModel's mtpLength = length). The
 // module's cache must see every position in order, each with the token accepted there: when a draft is
 // rejected, that row is run again from the carry with the accepted token, as a carried row is here.
-import { createStorage } from '../../gpu/buffers';
+import { BufferGroup } from '../../gpu/buffers';
 import type { KernelContext } from '../../gpu/kernel-context';
 import type { Dispatch } from '../../gpu/pipelines';
 import { gatherRows, matmul } from '../../kernels/matmul';
 import { rmsnorm } from '../../kernels/rmsnorm';
 import type { V4Config } from '../../model/config-v4';
 import type { FamilyMtp } from '../family';
-import { createV4Caches, destroyV4Caches, v4CacheBytes, type V4LayerCache } from './caches';
+import { createV4Caches, type V4LayerCache } from './caches';
 import { recordBlock, recordHead, ref, type V4ForwardResources } from './forward';
 
 /** Bytes of the MTP logits rows read back at once (a 129k vocabulary: 64 rows). */
@@ -36,24 +36,28 @@ export class V4Mtp implements FamilyMtp {
   private readonly carry: GPUBuffer;
   private readonly rowBytes: number;
   readonly caches: V4LayerCache[];
+  private readonly kv: BufferGroup;
+  private readonly scratch: BufferGroup;
 
   /** `streams`: the main model's act.streams[0], which holds its streams after a forward call. */
   constructor(device: GPUDevice, c: V4Config, contextLength: number, maxTokens: number, private readonly streams: GPUBuffer,
     private readonly resources: (ctx: KernelContext) => V4ForwardResources) {
-    this.caches = createV4Caches(device, c, c.mtpLayers.slice(0, 1), contextLength, maxTokens, 'mtp_kv:');
+    this.kv = new BufferGroup(device, 'mtp_kv:');
+    this.caches = createV4Caches(this.kv, c, c.mtpLayers.slice(0, 1), contextLength, maxTokens);
+    this.scratch = new BufferGroup(device, 'mtp_');
     this.logitRows = Math.max(1, Math.min(maxTokens, Math.floor(LOGITS_BYTES / (4 * c.vocabSize))));
-    this.logits = createStorage(device, 'mtp_logits', this.logitRows * c.vocabSize * 4);
+    this.logits = this.scratch.f32('logits', this.logitRows * c.vocabSize);
     this.rowBytes = c.hc.mult * c.hiddenSize * 4;
-    this.carry = createStorage(device, 'mtp_carry', this.rowBytes);
-    this.carryPositions = createStorage(device, 'mtp_carry_positions', 16);
+    this.carry = this.scratch.storage('carry', this.rowBytes);
+    this.carryPositions = this.scratch.storage('carry_positions', 16);
   }
 
   get kvCacheBytes(): number {
-    return v4CacheBytes(this.caches);
+    return this.kv.bytes;
   }
 
   get scratchBytes(): number {
-    return this.logits.size + this.carry.size + this.carryPositions.size;
+    return this.scratch.bytes;
   }
 
   recordCarried(ctx: KernelContext, logits: boolean): Dispatch[] {
@@ -97,9 +101,7 @@ export class V4Mtp implements FamilyMtp {
   }
 
   destroy(): void {
-    destroyV4Caches(this.caches);
-    this.logits.destroy();
-    this.carry.destroy();
-    this.carryPositions.destroy();
+    this.kv.destroy();
+    this.scratch.destroy();
   }
 }

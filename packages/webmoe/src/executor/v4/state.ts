@@ -1,6 +1,6 @@
 // The GPU state of a DeepSeek-V4 model (docs/architecture-v4.md): activations, the per-layer-kind KV
 // caches, the two RoPE tables, the recorder of forward.ts, and on request the MTP module (mtp.ts).
-import { uploadStorage } from '../../gpu/buffers';
+import { BufferGroup } from '../../gpu/buffers';
 import type { KernelContext } from '../../gpu/kernel-context';
 import type { Dispatch } from '../../gpu/pipelines';
 import type { V4Config } from '../../model/config-v4';
@@ -8,8 +8,8 @@ import { ropeTable } from '../../model/rope';
 import type { Family, FamilyOptions, FamilyState, KvBytes } from '../family';
 import { ExpertUsage } from '../expert-usage';
 import type { GpuWeights } from '../weights';
-import { createV4Activations, destroyV4Activations, v4ActivationFloatsPerToken, type V4Activations } from './activations';
-import { v4MaxRewind, createV4Caches, destroyV4Caches, v4CacheBytes, v4CacheLayout, v4KvBytesPerToken, v4LayerBytes, type V4CacheLayout, type V4LayerCache } from './caches';
+import { createV4Activations, v4ActivationFloatsPerToken, type V4Activations } from './activations';
+import { v4MaxRewind, createV4Caches, v4CacheLayout, v4KvBytesPerToken, v4LayerBytes, type V4CacheLayout, type V4LayerCache } from './caches';
 import { recordV4Forward, type V4ForwardResources } from './forward';
 import { V4Mtp } from './mtp';
 
@@ -22,18 +22,23 @@ export class V4State implements FamilyState {
   readonly maxRewind: number;
   private readonly tables: { swa: GPUBuffer; compressed: GPUBuffer };
   private readonly ones: GPUBuffer;
+  /** The caches' buffers, and the fixed inputs' (RoPE tables, ones). */
+  private readonly kv: BufferGroup;
+  private readonly fixed: BufferGroup;
 
   constructor(device: GPUDevice, private readonly config: V4Config, private readonly weights: GpuWeights, opts: FamilyOptions) {
     this.layout = v4CacheLayout(config, opts.maxTokens);
     this.maxRewind = v4MaxRewind(opts.maxTokens);
-    this.caches = createV4Caches(device, config, config.layers, opts.contextLength, opts.maxTokens, 'kv:');
+    this.kv = new BufferGroup(device, 'kv:');
+    this.caches = createV4Caches(this.kv, config, config.layers, opts.contextLength, opts.maxTokens);
     this.act = createV4Activations(device, config, opts.maxTokens, opts.contextLength);
     // The MTP block counts too: V4-Pro's main layers are all compressed, its MTP block is window-only.
     const all = [...config.layers, ...config.mtpLayers];
     const swa = all.find((l) => l.attention === 'swa')?.rope ?? all[0].rope;
     const compressed = all.find((l) => l.attention !== 'swa')?.rope ?? swa;
-    this.tables = { swa: uploadStorage(device, 'rope_table:swa', ropeTable(swa)), compressed: uploadStorage(device, 'rope_table:compressed', ropeTable(compressed)) };
-    this.ones = uploadStorage(device, 'ones', new Float32Array(config.headDim).fill(1));
+    this.fixed = new BufferGroup(device);
+    this.tables = { swa: this.fixed.upload('rope_table:swa', ropeTable(swa)), compressed: this.fixed.upload('rope_table:compressed', ropeTable(compressed)) };
+    this.ones = this.fixed.upload('ones', new Float32Array(config.headDim).fill(1));
     const layers = config.layers.map((_, i) => i);
     this.expertUsage = new ExpertUsage(device, opts.collectExpertUsage ? layers : [], config.moe.nRoutedExperts);
     this.mtp = opts.mtp ? new V4Mtp(device, config, opts.contextLength, opts.maxTokens, this.act.streams[0], (ctx) => this.resources(ctx)) : null;
@@ -44,11 +49,11 @@ export class V4State implements FamilyState {
   }
 
   get kvCacheBytes(): number {
-    return v4CacheBytes(this.caches) + (this.mtp?.kvCacheBytes ?? 0);
+    return this.kv.bytes + (this.mtp?.kvCacheBytes ?? 0);
   }
 
   get scratchBytes(): number {
-    return this.act.bytes + this.tables.swa.size + this.tables.compressed.size + this.ones.size + this.expertUsage.bytes + (this.mtp?.scratchBytes ?? 0);
+    return this.act.buffers.bytes + this.fixed.bytes + this.expertUsage.bytes + (this.mtp?.scratchBytes ?? 0);
   }
 
   /** Bytes per cached token (compressed entries and indexer keys), against an uncompressed multi-head cache. */
@@ -70,12 +75,10 @@ export class V4State implements FamilyState {
 
   destroy(): void {
     this.mtp?.destroy();
-    destroyV4Caches(this.caches);
-    destroyV4Activations(this.act);
+    this.kv.destroy();
+    this.act.buffers.destroy();
     this.expertUsage.destroy();
-    this.tables.swa.destroy();
-    this.tables.compressed.destroy();
-    this.ones.destroy();
+    this.fixed.destroy();
   }
 }
 
