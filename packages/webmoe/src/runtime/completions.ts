@@ -32,7 +32,7 @@ export interface ChatCompletions {
 }
 
 function choiceLogprobs(content: readonly ChatCompletionTokenLogprob[] | undefined): ChoiceLogprobs | null {
-  return content ? { content, refusal: null } : null;
+  return content ? { content: [...content], refusal: null } : null;
 }
 
 let counter = 0;
@@ -43,9 +43,9 @@ function uniqueSuffix(): string {
 /** The assistant message, its tool calls (if any) given ids unique per completion. */
 function assistantMessage(m: ReplyFields, suffix: string): ChatCompletionMessage {
   const { tool_calls, ...fields } = m;
-  if (!tool_calls?.length) return { role: 'assistant', ...fields };
+  if (!tool_calls?.length) return { role: 'assistant', ...fields, refusal: null };
   const calls: ChatCompletionMessageToolCall[] = tool_calls.map((c, i) => ({ id: `call_${suffix}_${i}`, type: c.type, function: { ...c.function } }));
-  return { role: 'assistant', ...fields, tool_calls: calls };
+  return { role: 'assistant', ...fields, refusal: null, tool_calls: calls };
 }
 
 /**

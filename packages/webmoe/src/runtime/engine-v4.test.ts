@@ -190,7 +190,7 @@ describe('V4 model folder: replies split into reasoning, content and tool calls'
     gen.script = tok4.encode('Cats purr when happy.</think>Meow! 🐱');
     expect(gen.script).toContain(THINK_END);
     const full = await engine.chat.completions.create({ messages: cat, thinking: { type: 'enabled' } });
-    expect(full.choices[0].message).toEqual({ role: 'assistant', content: 'Meow! 🐱', reasoning_content: 'Cats purr when happy.' });
+    expect(full.choices[0].message).toEqual({ role: 'assistant', content: 'Meow! 🐱', reasoning_content: 'Cats purr when happy.', refusal: null });
     expect(full.choices[0].finish_reason).toBe('stop');
 
     const chunks = await collect(await engine.chat.completions.create({ messages: cat, thinking: { type: 'enabled' }, stream: true }));
@@ -208,7 +208,7 @@ describe('V4 model folder: replies split into reasoning, content and tool calls'
     const { engine, gen } = await loadV4();
     gen.script = tok4.encode('Meow.');
     const full = await engine.chat.completions.create({ messages: cat });
-    expect(full.choices[0].message).toEqual({ role: 'assistant', content: 'Meow.' });
+    expect(full.choices[0].message).toEqual({ role: 'assistant', content: 'Meow.', refusal: null });
     const chunks = await collect(await engine.chat.completions.create({ messages: cat, stream: true }));
     expect(chunks.some((c) => 'reasoning_content' in c.choices[0].delta)).toBe(false);
     expect(chunks.map((c) => c.choices[0].delta.content ?? '').join('')).toBe('Meow.');
@@ -263,7 +263,7 @@ describe('V2/V3 model folders keep their chat template', () => {
       expect(await prompt(engine, gen, { messages: developer })).toEqual(tok3.encode(`${BOS}You are a cat.${USER}Hi${ASSISTANT}`));
       expect(await prompt(engine, gen, { messages: cat, reasoning_effort: 'none' })).toEqual(tok3.encode(`${BOS}You are a cat.${USER}Hi${ASSISTANT}`));
       gen.script = tok3.encode('Meow.');
-      expect((await engine.chat.completions.create({ messages: cat })).choices[0].message).toEqual({ role: 'assistant', content: 'Meow.' });
+      expect((await engine.chat.completions.create({ messages: cat })).choices[0].message).toEqual({ role: 'assistant', content: 'Meow.', refusal: null });
       const refused: [Partial<ChatCompletionCreateParamsBase>, RegExp][] = [
         [{ messages: [{ role: 'latest_reminder', content: 'x' }, cat[1]] }, /messages\[0\]\.role must be one of/],
         [{ thinking: { type: 'enabled' } }, /^thinking: thinking mode needs a DeepSeek-V4 model/],

@@ -12,7 +12,8 @@ export interface ChatContentPart {
 
 export interface ChatMessage {
   readonly role: ChatRole;
-  readonly content: string | readonly ChatContentPart[] | null;
+  /** May be left out (or null) only on an assistant turn that has tool_calls, as in OpenAI's API. */
+  readonly content?: string | readonly ChatContentPart[] | null;
   readonly name?: string;
   /** Passed to the chat template as given (DeepSeek's template renders tool calls). */
   readonly tool_calls?: readonly unknown[];
@@ -122,9 +123,11 @@ export interface ChatCompletionMessage {
   readonly role: 'assistant';
   /** '' when the reply is only tool calls. */
   readonly content: string;
+  /** OpenAI's field for a refusal, required in its message; the model has no separate refusal channel. */
+  readonly refusal: null;
   /** Thinking mode (V4): the reasoning before the content. Absent in chat mode. */
   readonly reasoning_content?: string;
-  readonly tool_calls?: readonly ChatCompletionMessageToolCall[];
+  readonly tool_calls?: ChatCompletionMessageToolCall[];
 }
 
 export interface TopLogprob {
@@ -135,12 +138,12 @@ export interface TopLogprob {
 }
 
 export interface ChatCompletionTokenLogprob extends TopLogprob {
-  readonly top_logprobs: readonly TopLogprob[];
+  readonly top_logprobs: TopLogprob[];
 }
 
 /** Every reply token but the end-of-sequence one, in order (reasoning and tool-call tokens too). */
 export interface ChoiceLogprobs {
-  readonly content: readonly ChatCompletionTokenLogprob[] | null;
+  readonly content: ChatCompletionTokenLogprob[] | null;
   readonly refusal: null;
 }
 
@@ -149,7 +152,7 @@ export interface ChatCompletion {
   readonly object: 'chat.completion';
   readonly created: number;
   readonly model: string;
-  readonly choices: readonly {
+  readonly choices: {
     readonly index: number;
     readonly message: ChatCompletionMessage;
     readonly finish_reason: FinishReason;
@@ -165,14 +168,14 @@ export interface ChatCompletionChunk {
   readonly object: 'chat.completion.chunk';
   readonly created: number;
   readonly model: string;
-  readonly choices: readonly {
+  readonly choices: {
     readonly index: number;
     readonly delta: {
       readonly role?: 'assistant';
       readonly content?: string;
       readonly reasoning_content?: string;
       /** Each call whole, in one chunk, once the reply is done. */
-      readonly tool_calls?: readonly (ChatCompletionMessageToolCall & { readonly index: number })[];
+      readonly tool_calls?: (ChatCompletionMessageToolCall & { readonly index: number })[];
     };
     readonly finish_reason: FinishReason | null;
     /** The tokens whose text this chunk carries (or held back until it), when the request set logprobs. */
