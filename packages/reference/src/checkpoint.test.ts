@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CheckpointSource } from './checkpoint';
-import { isWebmoeError } from './engine';
+import { isWebmoeError } from 'webmoe/model';
 import { f32Bytes, i64Bytes, writeSafetensors, type RawTensor } from './test-safetensors';
 
 const tmp = mkdtempSync(join(tmpdir(), 'webmoe-reference-ckpt-'));

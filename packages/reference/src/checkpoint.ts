@@ -9,7 +9,7 @@
 //   (E8M0) apply per 32 consecutive elements of a row. The tensor is handed out unpacked: [rows, 2·bytes].
 // - Everything else is decoded element by element (BF16/F16/F32 exactly, integers as themselves).
 import { SafetensorsFolder, type StoredTensor } from './safetensors';
-import { WebmoeError } from './engine';
+import { WebmoeError } from 'webmoe/model';
 import { JsonFields } from './json-fields';
 import { e2m1Value } from './number-formats';
 import { missingTensor, type Tensor64, type WeightSource } from './weights';

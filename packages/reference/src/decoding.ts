@@ -1,5 +1,5 @@
 // What both model families share around the forward pass: request checks and greedy decoding.
-import { WebmoeError } from './engine';
+import { WebmoeError } from 'webmoe/model';
 import { argmax } from './math';
 
 export interface GreedyResult {

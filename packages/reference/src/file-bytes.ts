@@ -1,7 +1,7 @@
 // Synchronous reads of byte ranges: the reference reads small models, and synchronous reads let a weight
 // source hand out tensors on demand from a plain function call.
 import { closeSync, openSync, readSync } from 'node:fs';
-import { WebmoeError } from './engine';
+import { WebmoeError } from 'webmoe/model';
 
 /** Reads `length` bytes at `fileOffset` of the file into out[at …]. */
 export function readInto(path: string, out: Uint8Array, at: number, fileOffset: number, length: number): void {

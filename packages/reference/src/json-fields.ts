@@ -1,6 +1,6 @@
 // Reading typed fields out of a parsed JSON object (config.json, manifest.json), failing with a WebmoeError
 // that names the file and the field, so that a malformed model folder is reported where it is wrong.
-import { WebmoeError } from './engine';
+import { WebmoeError } from 'webmoe/model';
 
 export type Json = Record<string, unknown>;
 

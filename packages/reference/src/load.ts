@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { referenceArgs, type ReferenceOptions } from './args';
 import { CheckpointSource } from './checkpoint';
 import type { GreedyResult } from './decoding';
-import { WebmoeError } from './engine';
+import { WebmoeError } from 'webmoe/model';
 import { modelFamily, type ModelFamily } from './family';
 import { ReferenceModel } from './model';
 import { v4Args } from './v4/args';

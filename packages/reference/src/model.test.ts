@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { referenceArgs } from './args';
-import { isWebmoeError } from './engine';
+import { isWebmoeError } from 'webmoe/model';
 import { ReferenceModel } from './model';
 import { syntheticWeights } from './synthetic';
 import { MapWeightSource, type Tensor64, type WeightSource } from './weights';

@@ -2,7 +2,7 @@
 // (MLA + dense MLP or MoE) → final norm → lm_head, with its own per-layer cache so that a prompt and then
 // single tokens can be fed incrementally. Plus the optional V3 multi-token-prediction (MTP) draft head,
 // which the main model never touches.
-import { WebmoeError } from './engine';
+import { WebmoeError } from 'webmoe/model';
 import type { ReferenceArgs, ReferenceOptions } from './args';
 import { MlaAttention } from './attention';
 import { checkMtpRequest, checkStartPos, checkTokens, greedyDecode, type CausalModel, type GreedyResult } from './decoding';

@@ -5,7 +5,7 @@
 // element by element into float64; block scales are applied in checkpoint.ts.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { WebmoeError } from './engine';
+import { WebmoeError } from 'webmoe/model';
 import { readAt } from './file-bytes';
 import { isObject } from './json-fields';
 import { bf16Value, e4m3Value, e8m0Value, f16Value } from './number-formats';

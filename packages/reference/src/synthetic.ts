@@ -2,7 +2,7 @@
 // gets the same values every time it asks (each tensor has its own generator, seeded from the seed and the
 // name). Lets tests run the reference on shapes no checkpoint on disk has. Scaled so that activations stay
 // O(1) through the layers: weights ~ N(0, 1/in), embeddings ~ N(0, 1), norms near 1, a small bias.
-import { WebmoeError, createRng } from './engine';
+import { WebmoeError, createRng } from 'webmoe/model';
 import type { Tensor64, WeightSource } from './weights';
 
 /** FNV-1a over the name's UTF-16 code units, mixed with the seed. */

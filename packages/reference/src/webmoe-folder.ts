@@ -18,7 +18,7 @@
 //     u32:  u32 [rows][cols], an integer table
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { WebmoeError } from './engine';
+import { WebmoeError } from 'webmoe/model';
 import { readInto } from './file-bytes';
 import { JsonFields } from './json-fields';
 import { bf16Value, e2m1Value, e4m3Value, e8m0Value, f16Value } from './number-formats';

@@ -1,7 +1,7 @@
 // Where the reference model gets its weights: anything that can hand out a named tensor in float64.
 // Model folders are read by checkpoint.ts (safetensors) and webmoe-folder.ts (converted); tests build
 // sources in memory (MapWeightSource) or at random (synthetic.ts).
-import { WebmoeError } from './engine';
+import { WebmoeError } from 'webmoe/model';
 
 export interface Tensor64 {
   /** HF layout: weights are [out, in], row-major; FP4-packed weights are given unpacked. */

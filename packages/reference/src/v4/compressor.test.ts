@@ -2,7 +2,7 @@
 // softmax-over-tokens pooling of every feature (with the previous block's first halves when overlapping),
 // then RMSNorm; fed one token at a time, an entry appears exactly when a block's last token arrives.
 import { describe, expect, it } from 'vitest';
-import { createRng } from '../engine';
+import { createRng } from 'webmoe/model';
 import { Rope } from '../rope';
 import { MapWeightSource, type Tensor64 } from '../weights';
 import type { V4Args } from './args';

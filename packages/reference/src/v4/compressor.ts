@@ -6,7 +6,7 @@
 // halves). The entry is RMS-normed, rotated at its block's first position and handed to `finish` (the FP8
 // or Hadamard + FP4 round trip). Tokens are fed one at a time in position order; the state between blocks
 // is the current block's (c_t, z_t) and, when overlapping, the previous block's.
-import { WebmoeError } from '../engine';
+import { WebmoeError } from 'webmoe/model';
 import { matvec, rmsnorm } from '../math';
 import type { Rope } from '../rope';
 import { take, type WeightSource } from '../weights';

@@ -1,6 +1,6 @@
 // The Sinkhorn normalization of the stream-mixing matrix against 2×2 cases worked out by hand.
 import { describe, expect, it } from 'vitest';
-import { createRng } from '../engine';
+import { createRng } from 'webmoe/model';
 import { sinkhorn } from './mhc';
 
 describe('Sinkhorn normalization', () => {

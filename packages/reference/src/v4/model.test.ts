@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createRng, isWebmoeError } from '../engine';
+import { createRng, isWebmoeError } from 'webmoe/model';
 import { loadCheckpointWeights, loadReferenceModel } from '../load';
 import { SafetensorsFolder } from '../safetensors';
 import { writeSafetensors } from '../test-safetensors';

@@ -3,7 +3,7 @@
 // (docs/architecture-v4.md#decode-state: window ring, compressed entries, compressor and indexer state) so
 // that a prompt and then single tokens can be fed. A token is carried through all blocks before the next
 // one: prefill and decode are the same computation.
-import { WebmoeError } from '../engine';
+import { WebmoeError } from 'webmoe/model';
 import { checkMtpRequest, checkStartPos, checkTokens, greedyDecode, type CausalModel, type GreedyResult } from '../decoding';
 import { matvec, rmsnorm } from '../math';
 import type { RoutingDecision } from '../routing';

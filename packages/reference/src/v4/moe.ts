@@ -2,7 +2,7 @@
 // by a stored token → experts table on the first num_hash_layers layers, elsewhere by the top k of score +
 // bias (the bias only selects); weights are the chosen scores renormalized and scaled; every expert and the
 // one shared expert is a SwiGLU whose gate is clamped from above and whose up projection is clamped both ways.
-import { WebmoeError } from '../engine';
+import { WebmoeError } from 'webmoe/model';
 import { addScaled, matvec, sigmoid, silu, softmaxInPlace, topIndices } from '../math';
 import type { RoutingDecision } from '../routing';
 import { missingTensor, take, type WeightSource } from '../weights';

@@ -2,7 +2,7 @@
 // X_i at position i and the token t_{i+1} that follows, each stream becomes e_proj(enorm(embed(t_{i+1}))) +
 // h_proj(hnorm(X_i[j])); one block (its own caches) and the module's own hc_head and norm follow, and the
 // main model's head gives logits for t_{i+2}. Fed in position order; rewinding replays its stored inputs.
-import { WebmoeError } from '../engine';
+import { WebmoeError } from 'webmoe/model';
 import { matvec, rmsnorm } from '../math';
 import { take, type WeightSource } from '../weights';
 import type { V4Args } from './args';

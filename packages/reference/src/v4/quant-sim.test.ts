@@ -1,7 +1,7 @@
 // V4's rounding simulations against values worked out by hand and against the formats' grids built here from
 // their definitions (sign · 2^(e − bias) · (1 + m/2^M), subnormals at the smallest exponent).
 import { describe, expect, it } from 'vitest';
-import { createRng } from '../engine';
+import { createRng } from 'webmoe/model';
 import { fp4RoundTrip, fp8RoundTrip, hadamardInPlace, powerOfTwoAtLeast, roundE2m1, roundE4m3 } from './quant-sim';
 
 /** Every non-negative finite value of a format, ascending; index parity = mantissa parity. */
