@@ -5,6 +5,7 @@ import { readFile, readdir, rm, stat, truncate, writeFile, mkdir } from 'node:fs
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MANIFEST_FILE } from 'webmoe/model';
+import { verifyModelFolder } from './model-folder';
 import { INDEX_FILE, SINGLE_FILE } from './safetensors';
 import { copyDir, outputsOf, patchBytes, removeTempDirs, tempDir } from './test-helpers';
 
@@ -116,6 +117,21 @@ describe('webmoe convert', () => {
     expect(await readdir(out)).toEqual(['mine.txt']);
     await failing(good, join(work, 'out-q3'), ['--quant', 'q3'], '--quant', 'q3');
     expect(await outputsOf(join(work, 'out-q3'))).toEqual([]);
+  });
+});
+
+describe('webmoe generate --quant', () => {
+  it('writes a converted folder directly, and refuses checkpoint-only options with it', async () => {
+    const out = join(work, 'generated-q4');
+    const r = await webmoe('generate', out, '--preset', 'v2lite-tiny', '--quant', 'q4', '--seed', '2');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/generated v2lite-tiny \(seed 2\) in .*: q4, \d+ tensors, 1 shard\(s\)/);
+    expect((await verifyModelFolder(out)).quant).toBe('q4');
+    const bad = await webmoe('generate', join(work, 'generated-fp8'), '--preset', 'v2lite-tiny', '--quant', 'q4', '--fp8');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('--fp8 and --shards are for checkpoints');
+    expect(await outputsOf(join(work, 'generated-fp8'))).toEqual([]);
   });
 });
 

@@ -299,17 +299,19 @@ export function stringifyManifest(m: Manifest): string {
   return `{\n${fields.join(',\n')}\n}\n`;
 }
 
+/** Refuses an existing `outDir` unless `force`, and anything there that is not a folder. */
+export async function checkOutputFolder(outDir: string, force: boolean | undefined): Promise<void> {
+  const out = resolve(outDir);
+  if (!(await exists(out))) return;
+  if (!force) throw new WebmoeError('invalid-request', `${outDir}: already exists (pass --force to replace it)`, { detail: { file: outDir } });
+  if (!(await lstat(out)).isDirectory()) throw new WebmoeError('invalid-request', `${outDir}: exists and is not a folder; not replacing it`, { detail: { file: outDir } });
+}
+
 /** Converts `hfDir` into the model folder `outDir`; returns the manifest written. */
 export async function convertCheckpoint(hfDir: string, outDir: string, options: ConvertOptions = {}): Promise<Manifest> {
-  const quant = options.quant ?? 'q4';
-  if (!WEIGHT_FORMATS.includes(quant)) throw new WebmoeError('invalid-request', `quant must be one of ${WEIGHT_FORMATS.join(', ')}, got "${quant}"`);
-  const shardBytes = options.shardBytes ?? DEFAULT_SHARD_BYTES;
   const step = options.onStep ?? (() => {});
   const out = resolve(outDir);
-  if (await exists(out)) {
-    if (!options.force) throw new WebmoeError('invalid-request', `${outDir}: already exists (pass --force to replace it)`, { detail: { file: outDir } });
-    if (!(await lstat(out)).isDirectory()) throw new WebmoeError('invalid-request', `${outDir}: exists and is not a folder; not replacing it`, { detail: { file: outDir } });
-  }
+  await checkOutputFolder(outDir, options.force);
   const src = await realpath(hfDir).catch(() => {
     throw formatError(hfDir, 'no such checkpoint folder');
   });
@@ -317,15 +319,41 @@ export async function convertCheckpoint(hfDir: string, outDir: string, options: 
   if (inside(realOut, src)) throw new WebmoeError('invalid-request', `${outDir}: would overwrite the checkpoint folder ${hfDir}`, { detail: { file: outDir } });
 
   const ckpt = await openCheckpoint(hfDir);
-  let tmp: string | null = null;
-  let writer: ShardWriter | null = null;
   try {
     step(`checkpoint ${hfDir}: ${ckpt.config.modelType}, ${ckpt.tensors.size} tensors in ${ckpt.files.length} file(s)`);
     const mtp = options.mtp === true && ckpt.config.numMtpLayers > 0;
     const expected = checkCheckpointTensors(ckpt, mtp);
     const skipped = ckpt.config.numMtpLayers > 0 && !mtp ? '; the MTP modules are left out (--mtp converts them)' : '';
     step(`validated ${expected.length} tensors against config.json (${ckpt.config.numLayers} layers + ${ckpt.config.numMtpLayers} MTP)${skipped}`);
+    return await writeModelFolder(ckpt, outDir, options, { expected, mtp, tokenizerDir: hfDir, source: { name: checkpointName(ckpt), dtype: sourceDtype(ckpt, expected), files: ckpt.files } });
+  } finally {
+    await ckpt.close();
+  }
+}
 
+export interface FolderSource {
+  /** The tensors to write, in expectedTensors order. */
+  expected: TensorSpec[];
+  mtp: boolean;
+  /** Where tokenizer files are copied from, if any. */
+  tokenizerDir: string | null;
+  source: Manifest['source'];
+}
+
+/**
+ * Writes the model folder `outDir` from the tensors of `ckpt` (a checkpoint on disk, or any object that reads
+ * like one); the caller has checked `outDir` (checkOutputFolder) and closes `ckpt`.
+ */
+export async function writeModelFolder(ckpt: Checkpoint, outDir: string, options: ConvertOptions, from: FolderSource): Promise<Manifest> {
+  const quant = options.quant ?? 'q4';
+  if (!WEIGHT_FORMATS.includes(quant)) throw new WebmoeError('invalid-request', `quant must be one of ${WEIGHT_FORMATS.join(', ')}, got "${quant}"`);
+  const shardBytes = options.shardBytes ?? DEFAULT_SHARD_BYTES;
+  const step = options.onStep ?? (() => {});
+  const out = resolve(outDir);
+  const { expected, mtp } = from;
+  let tmp: string | null = null;
+  let writer: ShardWriter | null = null;
+  try {
     await mkdir(dirname(out), { recursive: true });
     tmp = await mkdtemp(join(dirname(out), `.${basename(out)}.tmp-`));
     inProgress.add(tmp);
@@ -337,8 +365,8 @@ export async function convertCheckpoint(hfDir: string, outDir: string, options: 
     writer = null;
 
     const tokenizer: ManifestFile[] = [];
-    for (const f of TOKENIZER_FILES) {
-      if (await exists(join(hfDir, f))) tokenizer.push(await copyFile(join(hfDir, f), tmp, f));
+    for (const f of from.tokenizerDir === null ? [] : TOKENIZER_FILES) {
+      if (await exists(join(from.tokenizerDir!, f))) tokenizer.push(await copyFile(join(from.tokenizerDir!, f), tmp, f));
     }
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
@@ -353,7 +381,7 @@ export async function convertCheckpoint(hfDir: string, outDir: string, options: 
       experts: conversion.experts,
       shards,
       tokenizer,
-      source: { name: checkpointName(ckpt), dtype: sourceDtype(ckpt, expected), files: ckpt.files },
+      source: from.source,
     };
     const text = stringifyManifest(manifest);
     parseManifest(JSON.parse(text), join(tmp, MANIFEST_FILE)); // the converter's own output must pass the engine's checks
@@ -378,7 +406,6 @@ export async function convertCheckpoint(hfDir: string, outDir: string, options: 
     return manifest;
   } finally {
     await writer?.abort();
-    await ckpt.close();
     if (tmp) {
       await rm(tmp, { recursive: true, force: true });
       inProgress.delete(tmp);

@@ -41,14 +41,21 @@ const V4_F32 = /(^|\.)(hc_(attn|ffn|head)_(fn|base|scale)|attn\.attn_sink|ape)$/
 /** How the release stores a tensor: a safetensors dtype, or FP4 (I8 nibbles with F8_E8M0 scales). */
 type Stored = Dtype | 'FP4';
 
-function storedAs(spec: TensorSpec, config: AnyModelConfig, fp8: boolean): Stored {
+export function storedAs(spec: TensorSpec, config: AnyModelConfig, fp8: boolean): Stored {
   if (spec.kind === 'table') return 'I64';
   if (spec.kind === 'bias' || (spec.kind === 'precise' && V4_F32.test(spec.name))) return 'F32';
   if (!fp8 || spec.kind !== 'linear' || isOutputHead(spec)) return 'BF16';
   return config.family === 'v4' && spec.expert !== null ? 'FP4' : 'F8_E4M3';
 }
 
-function randomValues(spec: TensorSpec, rng: Rng, config: AnyModelConfig): Float32Array {
+/** The mean and standard deviation of a tensor's values (all but tables), as the header above says. */
+export function valueDistribution(spec: TensorSpec): [number, number] {
+  const small = spec.kind === 'bias' ? 0.01 : 0.1;
+  return spec.kind === 'norm' ? [1, 0.1] : spec.kind === 'embedding' ? [0, 1]
+    : spec.kind === 'bias' || (spec.kind === 'precise' && spec.shape.length === 1) ? [0, small] : [0, 1 / Math.sqrt(matrixShape(spec.shape)[1])];
+}
+
+export function randomValues(spec: TensorSpec, rng: Rng, config: AnyModelConfig): Float32Array {
   const n = elementCount(spec.shape);
   const v = new Float32Array(n);
   const [rows, fanIn] = matrixShape(spec.shape);
@@ -64,9 +71,7 @@ function randomValues(spec: TensorSpec, rng: Rng, config: AnyModelConfig): Float
     }
     return v;
   }
-  const small = spec.kind === 'bias' ? 0.01 : 0.1;
-  const [mean, std] = spec.kind === 'norm' ? [1, 0.1] : spec.kind === 'embedding' ? [0, 1]
-    : spec.kind === 'bias' || (spec.kind === 'precise' && spec.shape.length === 1) ? [0, small] : [0, 1 / Math.sqrt(fanIn)];
+  const [mean, std] = valueDistribution(spec);
   for (let i = 0; i < n; i++) v[i] = mean + std * rng.normal();
   return v;
 }
@@ -100,11 +105,16 @@ function quantizedPair(stored: 'F8_E4M3' | 'FP4', config: AnyModelConfig, spec: 
   }];
 }
 
+/** A copy of a preset's config.json (by name), or of the given object. */
+export function presetConfig(config: string | Record<string, unknown>): Record<string, unknown> {
+  const base = typeof config === 'string' ? (Object.hasOwn(PRESETS, config) ? PRESETS[config] : undefined) : config;
+  if (!base) throw new WebmoeError('invalid-request', `unknown preset "${config}" (presets: ${Object.keys(PRESETS).join(', ')})`);
+  return structuredClone(base);
+}
+
 /** Writes a generated checkpoint into `outDir` (atomically, like the converter); returns its config.json. */
 export async function generateCheckpoint(outDir: string, options: GenerateOptions): Promise<Record<string, unknown>> {
-  const base = typeof options.config === 'string' ? PRESETS[options.config] : options.config;
-  if (!base) throw new WebmoeError('invalid-request', `unknown preset "${options.config}" (presets: ${Object.keys(PRESETS).join(', ')})`);
-  const hf: Record<string, unknown> = structuredClone(base);
+  const hf = presetConfig(options.config);
   const v4 = parseHfConfig(hf, 'generated config.json').family === 'v4';
   if (options.mtp === false) {
     if (v4 && Array.isArray(hf.compress_ratios)) hf.compress_ratios = hf.compress_ratios.slice(0, hf.num_hidden_layers as number);

@@ -5,7 +5,8 @@ export { openSafetensors, openCheckpoint, matrixShape, MAX_HEADER_BYTES, SINGLE_
 export { createSafetensorsWriter, safetensorsHeader, type SafetensorsWriter, type TensorDecl } from './safetensors-writer';
 export { DTYPE_BYTES, DTYPES, decodeInto, encodeBf16, type Dtype } from './dtypes';
 export { checkCheckpointTensors } from './validate';
-export { CONVERTER_VERSION, convertCheckpoint, formatFor, stringifyManifest, TOKENIZER_FILES, type ConvertOptions, type ConvertProgress } from './convert';
+export { CONVERTER_VERSION, convertCheckpoint, writeModelFolder, formatFor, stringifyManifest, TOKENIZER_FILES, type ConvertOptions, type ConvertProgress } from './convert';
 export { verifyModelFolder, openWebmoeModel, type WebmoeModel } from './model-folder';
 export { generateCheckpoint, type GenerateOptions } from './generate';
-export { PRESETS } from './presets';
+export { generateModelFolder, type GenerateFolderOptions } from './generate-folder';
+export { PRESETS, presetAtSmallSize } from './presets';

@@ -148,9 +148,77 @@ const v4Tiny: HfConfig = {
   transformers_version: '4.57.1',
 };
 
+/**
+ * DeepSeek-V2-Lite at its real size (config.json of deepseek-ai/DeepSeek-V2-Lite): 15.7B parameters, 64
+ * routed experts (6 active, softmax greedy routing) and 2 shared in 26 MoE layers after one dense layer.
+ * Meant for `generate --quant` (a converted folder); as a BF16 checkpoint it would be 31 GB.
+ */
+const v2LiteFull: HfConfig = {
+  ...v2LiteTiny,
+  vocab_size: 102400,
+  hidden_size: 2048,
+  intermediate_size: 10944,
+  moe_intermediate_size: 1408,
+  num_hidden_layers: 27,
+  num_attention_heads: 16,
+  num_key_value_heads: 16,
+  n_routed_experts: 64,
+  n_shared_experts: 2,
+  num_experts_per_tok: 6,
+  kv_lora_rank: 512,
+  qk_nope_head_dim: 128,
+  qk_rope_head_dim: 64,
+  v_head_dim: 128,
+  aux_loss_alpha: 0.001,
+  seq_aux: true,
+  attention_bias: false,
+  bos_token_id: 100000,
+  eos_token_id: 100001,
+};
+
+/**
+ * Moonlight-16B-A3B (moonshotai): the V3 architecture at V2-Lite's size, sigmoid noaux_tc routing in one
+ * group, no q LoRA, vocabulary 163840, 8K context without rope scaling, no MTP layer.
+ */
+const moonlightFull: HfConfig = {
+  ...v2LiteFull,
+  architectures: ['DeepseekV3ForCausalLM'],
+  model_type: 'deepseek_v3',
+  vocab_size: 163840,
+  intermediate_size: 11264,
+  n_group: 1,
+  topk_group: 1,
+  routed_scaling_factor: 2.446,
+  scoring_func: 'sigmoid',
+  topk_method: 'noaux_tc',
+  norm_topk_prob: true,
+  rope_theta: 50000.0,
+  rope_scaling: null,
+  max_position_embeddings: 8192,
+  rms_norm_eps: 1e-5,
+  num_nextn_predict_layers: 0,
+  bos_token_id: 163584,
+  eos_token_id: 163585,
+};
+
 export const PRESETS: Readonly<Record<string, HfConfig>> = {
   'v3-tiny': v3Tiny,
   'v2lite-tiny': v2LiteTiny,
   'v3-small': v3Small,
   'v4-tiny': v4Tiny,
+  'v2-lite-full': v2LiteFull,
+  'moonlight-full': moonlightFull,
 };
+
+/**
+ * A preset at test size: the same fields, routing and layer pattern as `preset` (the full-size ones included),
+ * fewer and narrower of everything, so that tests run the full presets' code paths in a second.
+ */
+export function presetAtSmallSize(preset: string): HfConfig {
+  return {
+    ...PRESETS[preset],
+    vocab_size: 200, hidden_size: 72, intermediate_size: 112, moe_intermediate_size: 40, num_hidden_layers: 3,
+    num_attention_heads: 3, num_key_value_heads: 3, n_routed_experts: 8, num_experts_per_tok: 3,
+    kv_lora_rank: 40, qk_nope_head_dim: 16, qk_rope_head_dim: 8, v_head_dim: 24, bos_token_id: 0, eos_token_id: 1,
+  };
+}
