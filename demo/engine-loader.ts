@@ -27,11 +27,7 @@ async function inWorker(req: LoadRequest): Promise<LoadedEngine> {
     throw new WorkerFailed(String(e));
   }
   try {
-    const engine = await new Promise<Engine>((resolve, reject) => {
-      // A script that fails to load or run never answers comlink: its 'error' event is the only sign.
-      worker.addEventListener('error', (ev) => reject(new WorkerFailed(ev.message || 'the engine worker did not start')), { once: true });
-      createWorkerEngine(worker, { model: req.model, onProgress: req.onProgress, signal: req.signal }).then(resolve, reject);
-    });
+    const engine = await createWorkerEngine(worker, { model: req.model, onProgress: req.onProgress, signal: req.signal });
     return {
       engine,
       where: 'worker',
@@ -59,7 +55,7 @@ export async function loadEngine(req: LoadRequest): Promise<LoadedEngine> {
   try {
     return await inWorker(req);
   } catch (e) {
-    const workerTrouble = e instanceof WorkerFailed || isWebmoeError(e, 'no-webgpu') || isWebmoeError(e, 'internal');
+    const workerTrouble = e instanceof WorkerFailed || isWebmoeError(e, 'worker-lost') || isWebmoeError(e, 'no-webgpu') || isWebmoeError(e, 'internal');
     if (!workerTrouble || req.signal.aborted) throw e;
     console.warn('webmoe: the engine Worker failed, running the model in the page instead:', e);
     return inPage(req);

@@ -50,6 +50,9 @@ export function describeError(e: unknown): Problem {
     case 'model-output':
       return p('The model\'s reply could not be read',
         'The model wrote its reasoning or tool-call markup in a form the engine cannot split up. Try again, or allow more tokens if the reply was cut short.');
+    case 'worker-lost':
+      return p('The engine stopped working',
+        'The background worker that runs the model crashed (often: the tab ran out of memory). Load the model again; it is cached and loads quickly.');
     case 'aborted':
       return p('Stopped', 'The operation was cancelled.');
     case 'internal':

@@ -135,3 +135,18 @@ test('runtime worker: errors keep their type, abort, queue', async () => {
   expect(r.queueMatches).toBe(true);
   expect(r.droppedError).toMatchObject({ code: 'aborted', isWebmoeError: true });
 });
+
+test('runtime worker: a crash rejects pending calls, the cache survives, reload works', async () => {
+  const r = await run('worker: a crash rejects pending calls, the cache survives, a new worker loads from it');
+  expect(r.piecesBeforeCrash).toBeGreaterThanOrEqual(3);
+  for (const e of [r.midReply, r.afterCrash, r.statsAfterCrash]) {
+    expect(e).toMatchObject({ code: 'worker-lost', isWebmoeError: true });
+  }
+  expect(r.midReply.message).toContain('crashed on purpose');
+  expect(r.disposeAfterCrash).toBeNull();
+  expect(r.cached).toHaveLength(1);
+  expect(r.cached[0].complete).toBe(true);
+  expect(r.reloadPhases).not.toContain('download');
+  expect(r.sameReply).toBe(true);
+  expect(r.badLoad).toMatchObject({ code: 'worker-lost', isWebmoeError: true });
+});

@@ -100,9 +100,10 @@ function phases(progress: LoadProgress[]): string[] {
 }
 
 let worker: Worker | null = null;
-async function workerEngine(progress: LoadProgress[] = []): Promise<Engine> {
+/** A fresh worker engine; `keepCache` loads from what the last worker stored instead of an empty database. */
+async function workerEngine(progress: LoadProgress[] = [], keepCache = false): Promise<Engine> {
   worker?.terminate();
-  await deleteDb('webmoe-test-worker');
+  if (!keepCache) await deleteDb('webmoe-test-worker');
   worker = new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' });
   return createWorkerEngine(worker, { model: TOY_MODEL_URL, contextLength: 256, onProgress: (p) => progress.push(p) });
 }
@@ -286,6 +287,32 @@ const scenarios: Record<string, () => Promise<unknown>> = {
       queueMatches: a === (await reply(local)) && b === (await reply(local, other)),
       droppedError,
     };
+  },
+  async 'worker: a crash rejects pending calls, the cache survives, a new worker loads from it'() {
+    const server = await createToyServer();
+    const local = (await load(server, new ModelCache({ store: await freshStore('worker-crash') }))).engine;
+    const first = await workerEngine();
+    let pieces = 0;
+    // The worker throws an uncaught error (worker.ts, test only) while the reply streams.
+    const midReply = await failure(async () => {
+      for await (const c of await first.chat.completions.create({ ...ask, max_tokens: 200, stream: true })) {
+        if (c.choices[0]?.delta.content && ++pieces === 3) worker!.postMessage({ testCrash: true });
+      }
+    });
+    const afterCrash = await failure(() => reply(first));
+    const statsAfterCrash = await failure(() => first.stats());
+    const disposeAfterCrash = await failure(() => first.dispose());
+    const cached = await new ModelCache({ store: idbCacheStore('webmoe-test-worker') }).list();
+    const progress: LoadProgress[] = [];
+    const second = await workerEngine(progress, true);
+    const sameReply = (await reply(second)) === (await reply(local));
+    await second.dispose();
+    // A script that does not exist (the dev server answers 404 or a page, never a module).
+    const missingScript = '/e2e/runtime/no-such-worker.js';
+    const badWorker = new Worker(missingScript, { type: 'module' });
+    const badLoad = await failure(() => createWorkerEngine(badWorker, { model: TOY_MODEL_URL }));
+    badWorker.terminate();
+    return { midReply, piecesBeforeCrash: pieces, afterCrash, statsAfterCrash, disposeAfterCrash, cached, reloadPhases: phases(progress), sameReply, badLoad };
   },
 };
 

@@ -12,3 +12,12 @@ serveEngine({
   fetch: async (input, init) => (await server).fetch(input, init),
   cache: new ModelCache({ store: idbCacheStore('webmoe-test-worker') }),
 });
+
+// The crash test's trigger: an uncaught error thrown outside any request, as a crash would.
+self.addEventListener('message', (e: MessageEvent) => {
+  if ((e.data as { testCrash?: boolean } | null)?.testCrash) {
+    setTimeout(() => {
+      throw new Error('test: the worker crashed on purpose');
+    });
+  }
+});

@@ -4,7 +4,9 @@ import { WebmoeError } from '../errors';
 import type { GpuContext } from '../gpu/device';
 import type { AnyModelConfig } from '../model/config';
 import type { Manifest } from '../model/manifest';
+import { checkRouterConfig } from '../kernels/router';
 import type { BoundFamily } from './family';
+import { v4Router } from './v4/forward';
 import { GpuWeights } from './weights';
 
 /** Positions the KV cache holds when the application does not say: enough for chat, small enough for a tab. */
@@ -27,8 +29,21 @@ export function contextLengthOf(config: Pick<AnyModelConfig, 'maxPositionEmbeddi
   return Math.max(1, Math.min(requested ?? DEFAULT_CONTEXT, config.maxPositionEmbeddings));
 }
 
-/** Fails early, in plain words, when a buffer the model needs exceeds what this adapter can bind. */
+/**
+ * Throws WebmoeError('model-format') naming the field when the router kernel cannot route this config (too
+ * many experts, top-k or groups): found when the config is read, not when the first layer is recorded.
+ */
+export function checkRouting(config: AnyModelConfig): void {
+  if (config.family === 'v4') checkRouterConfig(v4Router(config.moe));
+  else if (config.moe) checkRouterConfig(config.moe);
+}
+
+/**
+ * Fails early, in plain words, before any weight is fetched: a router the kernels cannot run, or a buffer the
+ * model needs that exceeds what this adapter can bind.
+ */
 export function checkLimits(gpu: GpuContext, manifest: Manifest, family: BoundFamily, contextLength: number, maxTokens: number): void {
+  checkRouting(manifest.model.config);
   const limit = Math.min(gpu.device.limits.maxStorageBufferBindingSize, gpu.device.limits.maxBufferSize);
   const plan = GpuWeights.plan(manifest);
   const kvLayer = family.largestCacheBinding(contextLength, maxTokens);

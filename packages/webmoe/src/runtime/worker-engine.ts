@@ -1,7 +1,7 @@
 // The page side of the Worker engine: the same Engine interface and the same completions code as the
 // in-process engine (completions.ts), with a RequestRunner that forwards to the Worker.
 import * as Comlink from 'comlink';
-import { WebmoeError } from '../errors';
+import { WebmoeError, isWebmoeError } from '../errors';
 import type { LoadProgress } from './cache/shards';
 import { createChatCompletions, type ChatCompletions, type RequestRunner } from './completions';
 import { modelBaseUrl, type Engine, type EngineStats, type LoadOptions, type ModelInfo } from './engine';
@@ -16,18 +16,37 @@ export interface CreateWorkerEngineOptions extends LoadOptions {
 let nextId = 1;
 
 /**
+ * Rejects with 'worker-lost' at the worker's first 'error' event: an uncaught exception, a crash or a script
+ * that failed to load. comlink never answers the calls pending then, so every call races this instead of
+ * hanging. A worker the page terminates itself sends no event: dispose() first.
+ */
+function whenLost(worker: Comlink.Endpoint): Promise<never> {
+  const lost = new Promise<never>((_, reject) => {
+    worker.addEventListener('error', (ev: Event) => {
+      const what = (ev as Partial<ErrorEvent>).message;
+      reject(new WebmoeError('worker-lost', what ? `the engine worker stopped: ${what}` : 'the engine worker failed to start or crashed'));
+    }, { once: true } as AddEventListenerOptions);
+  });
+  // Nobody may be waiting when the worker dies; the next call sees the rejection.
+  lost.catch(() => {});
+  return lost;
+}
+
+/**
  * Loads a model inside `worker` (a dedicated Worker whose script calls serveEngine()) and returns an
  * Engine that talks to it. Terminating the worker is the caller's business, after dispose().
  */
 export async function createWorkerEngine(worker: Comlink.Endpoint, options: CreateWorkerEngineOptions): Promise<Engine> {
   const remote = Comlink.wrap<EngineWorkerApi>(worker);
+  const lost = whenLost(worker);
 
   async function call(req: EngineRequest, onEvent?: (e: EngineEvent) => void): Promise<EngineResult> {
     let r;
     try {
-      r = await remote.call(req, onEvent ? Comlink.proxy(onEvent) : undefined);
+      r = await Promise.race([remote.call(req, onEvent ? Comlink.proxy(onEvent) : undefined), lost]);
     } catch (e) {
-      // Only comlink itself fails here (a request that cannot be cloned, a worker that died).
+      if (isWebmoeError(e, 'worker-lost')) throw e;
+      // Only comlink itself fails here (a request that cannot be cloned).
       throw new WebmoeError('internal', `the engine worker could not take the request: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
     }
     if (!r.ok) throw WebmoeError.fromData(r.error);
@@ -42,14 +61,14 @@ export async function createWorkerEngine(worker: Comlink.Endpoint, options: Crea
     return () => signal.removeEventListener('abort', onAbort);
   }
 
-  const { model: url, modelId, contextLength, onProgress, signal } = options;
+  const { model: url, modelId, contextLength, kvCacheFormat, onProgress, signal } = options;
   if (signal?.aborted) throw new WebmoeError('aborted', 'loading was aborted');
   const loadId = nextId++;
   const unhook = forwardAbort(signal, loadId);
   let loaded: EngineResult;
   try {
     // The Worker resolves relative URLs against its own script: resolve against the page here.
-    const load: LoadOptions = { model: modelBaseUrl(url), ...(modelId ? { modelId } : {}), ...(contextLength ? { contextLength } : {}) };
+    const load: LoadOptions = { model: modelBaseUrl(url), ...(modelId ? { modelId } : {}), ...(contextLength ? { contextLength } : {}), ...(kvCacheFormat ? { kvCacheFormat } : {}) };
     loaded = await call({ type: 'load', id: loadId, options: load }, (e) => e.type === 'progress' && onProgress?.(e.progress));
   } finally {
     unhook();
@@ -80,7 +99,7 @@ export async function createWorkerEngine(worker: Comlink.Endpoint, options: Crea
         unhook();
         throw e;
       }
-      return { result };
+      return { result: Promise.race([result, lost]) };
     },
   };
 
@@ -98,7 +117,12 @@ export async function createWorkerEngine(worker: Comlink.Endpoint, options: Crea
     async dispose() {
       if (disposed) return;
       disposed = true;
-      await call({ type: 'dispose' });
+      try {
+        await call({ type: 'dispose' });
+      } catch (e) {
+        // A worker that is gone holds nothing left to free.
+        if (!isWebmoeError(e, 'worker-lost')) throw e;
+      }
       remote[Comlink.releaseProxy]();
     },
   };

@@ -6,11 +6,11 @@
 // recordBlock and recordHead also record the MTP module's block and head (mtp.ts).
 import type { KernelContext } from '../../gpu/kernel-context';
 import type { Dispatch } from '../../gpu/pipelines';
-import type { V4Config, V4LayerSpec } from '../../model/config-v4';
+import type { V4Config, V4LayerSpec, V4MoeConfig } from '../../model/config-v4';
 import { rmsnorm } from '../../kernels/rmsnorm';
 import { gatherRows, matmul, type WeightRef } from '../../kernels/matmul';
 import { rope } from '../../kernels/rope';
-import { routerSelect } from '../../kernels/router';
+import { routerSelect, type RouterConfig } from '../../kernels/router';
 import { moeGather, moePlan, moeScatter } from '../../kernels/moe';
 import { mhcHead, mhcPost, mhcPre } from '../../kernels/mhc';
 import { indexerScores, topkSelect } from '../../kernels/indexer';
@@ -124,6 +124,14 @@ function compress(r: V4ForwardResources, p: string, state: GPUBuffer, out: GPUBu
   ];
 }
 
+/** V4's routing in the router kernel's terms: sqrt-softplus scores, one group, normalized top-k weights. */
+export function v4Router(m: V4MoeConfig): RouterConfig {
+  return {
+    nRoutedExperts: m.nRoutedExperts, topK: m.topK, nGroup: 1, topkGroup: 1, scoring: m.scoring, topkMethod: 'noaux_tc',
+    normTopkProb: true, routedScalingFactor: m.routedScalingFactor,
+  };
+}
+
 /** The MoE sublayer of one block: reads act.xn, leaves its output in act.f. */
 function moe(r: V4ForwardResources, spec: V4LayerSpec, p: string, layer: number, T: number, lab: (s: string) => string): Dispatch[] {
   const { ctx, config: c, act: a, weights: w } = r;
@@ -136,10 +144,7 @@ function moe(r: V4ForwardResources, spec: V4LayerSpec, p: string, layer: number,
     logits: a.routerLogits, ids: a.routerIds, weights: a.routerWeights, tokens: T, usage: r.usage?.get(layer) ?? null,
     bias: spec.hashRouting ? null : w.tensor(`${g}.bias`).buffer,
     hash: spec.hashRouting ? { table: w.tensor(`${g}.tid2eid`).buffer, tokenIds: a.ids } : null,
-    moe: {
-      nRoutedExperts: E, topK: K, nGroup: 1, topkGroup: 1, scoring: 'sqrtsoftplus', topkMethod: 'noaux_tc',
-      normTopkProb: true, routedScalingFactor: m.routedScalingFactor,
-    },
+    moe: v4Router(m),
   }, lab('router')));
   const shared = m.nSharedExperts > 0;
   if (shared) {
