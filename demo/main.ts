@@ -99,6 +99,20 @@ function setProgress(percent: number, text: string): void {
   ui.progressText.textContent = text;
 }
 
+/** "3 min 20 s" from seconds: the download's estimate of the time left. */
+function formatDuration(seconds: number): string {
+  const s = Math.max(1, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}
+
+/** The download's speed and time left, when the loader has measured them. */
+function rateText(p: LoadProgress): string {
+  if (p.phase !== 'download' || !p.bytesPerSecond) return '';
+  return `, ${formatBytes(p.bytesPerSecond)}/s${p.secondsLeft !== undefined ? `, about ${formatDuration(p.secondsLeft)} left` : ''}`;
+}
+
 function modelName(id: string): string {
   return id.replace(/\/+$/, '').split('/').pop() || id;
 }
@@ -130,7 +144,7 @@ async function loadModel(url: string): Promise<void> {
     downloaded ||= p.phase === 'download';
     const pct = total ? (100 * furthest) / total : 0;
     if (p.phase === 'compile') setProgress(100, `${PHASES.compile}… (${formatBytes(total)} of weights on the GPU)`);
-    else setProgress(pct, `${PHASES[p.phase]}${p.file ? ` ${p.file}` : ''}: ${formatBytes(furthest)} of ${formatBytes(total)} (${pct.toFixed(0)}%)`);
+    else setProgress(pct, `${PHASES[p.phase]}${p.file ? ` ${p.file}` : ''}: ${formatBytes(furthest)} of ${formatBytes(total)} (${pct.toFixed(0)}%${rateText(p)})`);
   };
 
   try {

@@ -12,6 +12,7 @@ type Api = {
   completeWith(where: string, messages: unknown[], n: number, extra: Record<string, unknown>): Promise<{ text: string; error: { code: string; message: string } | null }>;
   logprobs(where: string, messages: unknown[], n: number, top: number): Promise<{ text: string; finish: string; usage: any; content: any[] | null; streamed: any[] }>;
   resetChat(where: string): Promise<void>;
+  deviceLossMidReply(messages: unknown[]): Promise<{ midReply: { code: string; message: string } | null; pieces: number; afterLoss: { code: string } | null; reloadPhases: string[]; text: string }>;
 };
 
 let page: Page;
@@ -82,9 +83,9 @@ test('engine on the GPU model: penalties and logit_bias change the reply alike i
   // The penalties last one request: the next plain request answers as before.
   expect((await call('complete', 'page', Q1, 16)).text).toBe(plain.text);
   for (const where of ['page', 'worker']) {
-    const r = await call('completeWith', where, Q1, 4, { response_format: { type: 'json_object' } });
+    const r = await call('completeWith', where, Q1, 4, { prediction: { type: 'content', content: 'x' } });
     expect(r.error?.code, where).toBe('invalid-request');
-    expect(r.error?.message, where).toContain('response_format');
+    expect(r.error?.message, where).toContain('prediction');
   }
 });
 
@@ -108,4 +109,15 @@ test('engine on the GPU model: logprobs cover the greedy reply, streamed alike, 
     }
     expect(r.streamed, where).toEqual(content);
   }
+});
+
+test('engine on the GPU model: a device lost mid-reply ends in device-lost; a new engine loads from the cache', async () => {
+  test.setTimeout(240_000);
+  const r = await call('deviceLossMidReply', Q1);
+  expect(r.pieces).toBe(3);
+  expect(r.midReply?.code).toBe('device-lost');
+  expect(r.afterLoss?.code).toBe('device-lost');
+  expect(r.reloadPhases).not.toContain('download');
+  const fresh = await call('complete', 'page', Q1, 12);
+  expect(r.text).toBe(fresh.text);
 });

@@ -33,6 +33,35 @@ for (const { name, quant } of CASES) {
   });
 }
 
+// V2/V3 with the latent cache in f16 or fp8 (--kv-cache). f16: the greedy tokens are the golden's and the
+// logits within 1e-2 relative (measured: 4.6e-4 V3, 3.0e-4 V2-Lite). fp8 (3 mantissa bits per cached
+// value) flips near-ties of these small random models (measured: V3's 3rd token, error 5.4e-2 over the
+// rows before; V2-Lite's 5th, 2.2e-1): its logits rows are compared up to the first token that differs,
+// within bounds set at about 1.5-2× those measurements (a regression guard, not a precision claim).
+const KV_CASES: { name: string; kv: 'f16' | 'fp8'; bound: number }[] = [
+  { name: 'v3', kv: 'f16', bound: 1e-2 }, { name: 'v2lite', kv: 'f16', bound: 1e-2 },
+  { name: 'v3', kv: 'fp8', bound: 1e-1 }, { name: 'v2lite', kv: 'fp8', bound: 3.5e-1 },
+];
+
+for (const { name, kv, bound } of KV_CASES) {
+  test(`golden ${name} (f32) with the ${kv} latent cache through webmoe run`, async () => {
+    // Its own pipelines (the packed store, every attention entry point for the format) compile at load.
+    test.setTimeout(420_000);
+    const dir = `fixtures/golden/${name}`;
+    const golden = JSON.parse(readFileSync(`${root}/${dir}/golden.json`, 'utf8')) as { prompt: number[]; tokens: number[]; logits: number[][] };
+    const { stdout } = await run('pnpm', ['-s', 'webmoe', 'run', '--model', dir, '--quant', 'f32', '--kv-cache', kv, '--prompt-ids', golden.prompt.join(','),
+      '--max-tokens', String(golden.tokens.length), '--temperature', '0', '--logits', '--json'], { cwd: root, maxBuffer: 64 << 20 });
+    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { tokens: number[]; logits: number[][] };
+    // Row i is the same computation as the golden's while tokens 0 … i-1 agree.
+    const differ = golden.tokens.findIndex((t, i) => result.tokens[i] !== t);
+    const rows = differ < 0 ? golden.logits.length : differ + 1;
+    const errors = golden.logits.slice(0, rows).map((row, i) => relError(result.logits[i], row));
+    console.log(`  ${name} kv ${kv}: max row error ${Math.max(...errors).toExponential(2)} (bound ${bound}) over ${errors.length} rows; tokens ${result.tokens.join(',')}${differ < 0 ? '' : ` (first differs at ${differ})`}`);
+    for (const [i, e] of errors.entries()) expect(e, `logits row ${i}`).toBeLessThan(bound);
+    if (kv === 'f16') expect(result.tokens).toEqual(golden.tokens);
+  });
+}
+
 // The sampled path (no logits read back): V4's decode step must stay one submission with a 4-byte readback,
 // counted as it runs, and the GPU sampler's greedy tokens must be the golden's.
 test('golden v4long: decode is one submission and a 4-byte readback per token', async () => {

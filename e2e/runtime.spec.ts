@@ -1,4 +1,4 @@
-// The runtime in Chromium: IndexedDB shard cache (Web Crypto hashes, resume, corruption, quota), and the
+// The runtime in Chromium: IndexedDB shard cache (chunked, resumable by Range, verified once; quota), and the
 // Worker engine against the in-process one. Backend and model server are test-only toys
 // (e2e/runtime/toy-*.ts); the scenarios run in e2e/runtime/main.ts and return plain data.
 import { expect, test, type Page } from '@playwright/test';
@@ -50,13 +50,22 @@ test('runtime cache: second load fetches no weights', async () => {
   expect(r.list).toHaveLength(1);
   expect(m).toMatchObject({ shardsCached: 4, shardsTotal: 4, bytesCached: r.totalBytes, complete: true });
   expect(r.bytesUsed).toBe(r.totalBytes);
+  // Verified once, when stored: the first load hashed every shard byte (and the tokenizer files), the second nothing.
+  expect(r.firstHashed).toBeGreaterThan(r.totalBytes);
+  expect(r.secondHashed).toBe(0);
+  expect(r.lastDownload.bytesPerSecond).toBeGreaterThan(0);
 });
 
-test('runtime cache: corrupt cached shard is fetched again', async () => {
-  const r = await run('cache: corrupt cached shard is fetched again');
-  expect(r.secondShardRequests).toHaveLength(1);
-  expect(r.thirdShardRequests).toEqual([]);
-  expect(r.sameReply).toBe(true);
+test('runtime cache: bit rot in a verified chunk, verifyCache always', async () => {
+  const r = await run('cache: bit rot in a verified chunk: unseen by default, found by verifyCache always');
+  // A verified shard is not hashed again: the flipped byte reaches the backend unnoticed.
+  expect(r.plain).toEqual({ shardRequests: [], bytesHashed: 0, sameReply: false });
+  // 'always' hashes every cached shard, finds the bad one and downloads it again.
+  expect(r.always.shardRequests).toEqual([r.shardFiles[1]]);
+  expect(r.always.bytesHashed).toBeGreaterThan(r.totalBytes);
+  expect(r.always.phases).toContain('verify');
+  expect(r.always.sameReply).toBe(true);
+  expect(r.after).toEqual({ shardRequests: [], bytesHashed: 0, sameReply: true });
   expect(r.list[0].complete).toBe(true);
 });
 
@@ -66,8 +75,28 @@ test('runtime cache: interrupted download resumes', async () => {
   expect(r.error.message).toContain(r.shardFiles[2]);
   expect(r.firstShardRequests).toEqual(r.shardFiles.slice(0, 3));
   expect(r.listAfterFailure[0]).toMatchObject({ shardsCached: 2, complete: false });
+  expect(r.cutResponse.bytes).toBe(2 * r.chunkBytes + 5000);
   expect(r.secondShardRequests).toEqual(r.shardFiles.slice(2));
+  // The cut shard continues from its stored chunks: only the rest is asked for, sent and hashed.
+  const rest = r.shardBytes[2] - 2 * r.chunkBytes;
+  expect(r.secondResponses).toEqual([
+    { file: r.shardFiles[2], range: `bytes=${2 * r.chunkBytes}-`, status: 206, bytes: rest },
+    { file: r.shardFiles[3], range: null, status: 200, bytes: r.shardBytes[3] },
+  ]);
+  expect(r.secondHashed).toBe(rest + r.shardBytes[3]);
   expect(r.reply.length).toBeGreaterThan(0);
+  expect(r.sameReply).toBe(true);
+  expect(r.third).toEqual({ shardRequests: [], bytesHashed: 0, sameReply: true });
+});
+
+test('runtime cache: a server without Range, a file that changed', async () => {
+  const r = await run('cache: a server without Range restarts the shard; a changed file is an error');
+  expect(r.restartedResponse).toEqual({ file: r.shardFiles[1], range: 'bytes=65536-', status: 200, bytes: r.shardBytes[1] });
+  expect(r.restartedSame).toBe(true);
+  expect(r.shorterError?.code).toBe('integrity');
+  expect(r.shorterError.message).toMatch(new RegExp(`${r.shardFiles[1]}: the file changed on the server \\(it refused bytes=65536- \\(HTTP 416\\)`));
+  expect(r.longerError?.code).toBe('integrity');
+  expect(r.longerError.message).toContain(`it is ${r.shardBytes[1] + 4096} bytes now; manifest.json says ${r.shardBytes[1]}`);
 });
 
 test('runtime cache: integrity error for a bad download', async () => {
@@ -149,4 +178,13 @@ test('runtime worker: a crash rejects pending calls, the cache survives, reload 
   expect(r.reloadPhases).not.toContain('download');
   expect(r.sameReply).toBe(true);
   expect(r.badLoad).toMatchObject({ code: 'worker-lost', isWebmoeError: true });
+});
+
+// Figures, not a check: run with WEBMOE_STORAGE_FIGURES=1 to print them (docs/model-folder.md, Browser cache).
+test('runtime storage figures: IndexedDB chunks and OPFS, 256 MiB', async () => {
+  test.skip(!process.env.WEBMOE_STORAGE_FIGURES, 'set WEBMOE_STORAGE_FIGURES=1 to measure');
+  const r = await run('storage figures: 256 MiB through IndexedDB chunks and OPFS');
+  console.log(JSON.stringify(r));
+  expect(r.indexedDb.readBytes).toBe(256 * 2 ** 20);
+  expect(r.opfs.readBytes).toBe(256 * 2 ** 20);
 });

@@ -11,6 +11,14 @@
 //                 tile. With splits = 1 it writes o_lat; with more (flash-decoding, for long contexts
 //                 with few heads × tokens) it writes partial records [acc (R) | max | sum] for
 // mla_combine_wg: a workgroup per (head, token) that merges the splits' records into o_lat.
+// mla_attend_heads: decode (and prefill) for GPUs, FlashMLA's point: the heads of a token share the
+//                 latent, so a workgroup serves a group of HG heads (all of V2-Lite's 16, an eighth of
+//                 V3's 128) for one split of positions. It loads each tile of TP cache rows into
+//                 workgroup memory once (dequantized once) and every head scores against it; LANES
+//                 invocations per head each own the dims lane, lane + LANES, … of the head's query and
+//                 accumulator (registers). Head groups are the grid's x, so the groups of one split
+//                 run side by side and meet the same rows in the GPU's cache. Writes o_lat (one split)
+//                 or the same partial records as mla_attend_wg for mla_combine_wg.
 // mla_attend_row: an invocation per (token, head, chunk of latent dims) for software adapters, its
 //                 output row doubling as the accumulator.
 // mla_attend_tile: prefill chunks. The latent cache row is the same for every head (MLA's point), so a
@@ -24,6 +32,10 @@
 override R: u32;       // kv_lora_rank
 override ROPE: u32;    // qk_rope_head_dim
 override WG: u32 = 64;
+// The latent cache's format (kernels/mla.ts LatentCacheLayout, docs/architecture-v3.md#latent-cache):
+// 0 f32; 1 f16, value pairs packed in a u32 (pack2x16float, so no shader-f16 is needed); 2 FP8 E4M3, four
+// codes per u32 (value d in byte d % 4), then the row's f32 scale as the row's last word.
+override FORMAT: u32 = 0u;
 
 // A finite stand-in for -inf: exp(NEG - m) is 0 and NEG - NEG is not NaN.
 const NEG: f32 = -3.0e38;
@@ -36,7 +48,7 @@ struct Params {
   qpe_offset: u32,
   max_context: u32,      // cache rows
   pos_index: u32,
-  splits: u32,           // mla_attend_wg: position splits (grid z); 1 writes o_lat directly
+  splits: u32,           // mla_attend_wg, mla_attend_heads: position splits; 1 writes o_lat directly
   latent_chunk: u32,     // mla_attend_row: latent dims per invocation
   scale: f32,
   _pad0: u32,
@@ -45,7 +57,7 @@ struct Params {
 
 @group(0) @binding(0) var<storage, read> qt: array<f32>;        // q̃ [tokens, heads, R]
 @group(0) @binding(1) var<storage, read> qpe: array<f32>;
-@group(0) @binding(2) var<storage, read> cache: array<f32>;     // [max_context, R + ROPE]
+@group(0) @binding(2) var<storage, read> cache: array<u32>;     // [max_context, row_words()] in FORMAT
 @group(0) @binding(3) var<storage, read> positions: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>; // o_lat [tokens, heads, R] or partial records
 @group(0) @binding(5) var<uniform> p: Params;
@@ -53,6 +65,41 @@ struct Params {
 // Positions token t may see: 0 … start + t (never beyond the cache).
 fn visible(t: u32) -> u32 {
   return min(positions[p.pos_index] + t + 1u, p.max_context);
+}
+
+/** Split `split` of p.splits of the positions token t sees: [begin, end). */
+fn split_range(t: u32, split: u32) -> vec2<u32> {
+  let n = visible(t);
+  let chunk = (n + p.splits - 1u) / p.splits;
+  let begin = min(split * chunk, n);
+  return vec2<u32>(begin, min(begin + chunk, n));
+}
+
+/** u32 words per cache row. */
+fn row_words() -> u32 {
+  switch (FORMAT) {
+    case 1u: { return (R + ROPE + 1u) / 2u; }
+    case 2u: { return (R + ROPE + 3u) / 4u + 1u; }
+    default: { return R + ROPE; }
+  }
+}
+
+/** The E4M3 byte b as f32: exponent bias 7, subnormals m · 2^-9 (the NaN codes never get written). */
+fn e4m3(b: u32) -> f32 {
+  let e = (b >> 3u) & 0xfu;
+  let m = b & 7u;
+  let v = select(ldexp(f32(m + 8u), i32(e) - 10), ldexp(f32(m), -9), e == 0u);
+  return select(v, -v, (b & 0x80u) != 0u);
+}
+
+/** Dimension d of cache row s, as f32 whatever the FORMAT. */
+fn cache_value(s: u32, d: u32) -> f32 {
+  let b = s * row_words();
+  switch (FORMAT) {
+    case 1u: { return unpack2x16float(cache[b + d / 2u])[d % 2u]; }
+    case 2u: { return e4m3((cache[b + d / 4u] >> (8u * (d % 4u))) & 0xffu) * bitcast<f32>(cache[b + row_words() - 1u]); }
+    default: { return bitcast<f32>(cache[b + d]); }
+  }
 }
 
 var<workgroup> q_w: array<f32, R + ROPE>;
@@ -65,10 +112,9 @@ fn mla_attend_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   let h = wid.x;
   let t = wid.y;
   let split = wid.z;
-  let n = visible(t);
-  let chunk = (n + p.splits - 1u) / p.splits;
-  let s_begin = min(split * chunk, n);
-  let s_end = min(s_begin + chunk, n);
+  let range = split_range(t, split);
+  let s_begin = range.x;
+  let s_end = range.y;
 
   let qb = (t * p.heads + h) * R;
   let pb = t * p.qpe_token_stride + h * p.qpe_head_stride + p.qpe_offset;
@@ -88,7 +134,7 @@ fn mla_attend_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     var score = NEG;
     if (s < s_end) {
       var dot = 0.0;
-      for (var d = 0u; d < row; d++) { dot += q_w[d] * cache[s * row + d]; }
+      for (var d = 0u; d < row; d++) { dot += q_w[d] * cache_value(s, d); }
       score = dot * p.scale;
     }
     scores[lid] = score;
@@ -105,7 +151,7 @@ fn mla_attend_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     // Each invocation owns dims lid, lid+WG, …: reads of a cache row are contiguous across the workgroup.
     for (var d = lid; d < R; d += WG) {
       var a = acc[d] * alpha;
-      for (var j = 0u; j < count; j++) { a += probs[j] * cache[(base + j) * row + d]; }
+      for (var j = 0u; j < count; j++) { a += probs[j] * cache_value(base + j, d); }
       acc[d] = a;
     }
     m = m_new;
@@ -180,10 +226,9 @@ fn mla_attend_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
   var m = NEG;
   var l = 0.0;
   for (var s = 0u; s < n; s++) {
-    let cb = s * row;
     var dot = 0.0;
-    for (var d = 0u; d < R; d++) { dot += qt[qb + d] * cache[cb + d]; }
-    for (var j = 0u; j < ROPE; j++) { dot += qpe[pb + j] * cache[cb + R + j]; }
+    for (var d = 0u; d < R; d++) { dot += qt[qb + d] * cache_value(s, d); }
+    for (var j = 0u; j < ROPE; j++) { dot += qpe[pb + j] * cache_value(s, R + j); }
     let score = dot * p.scale;
     // Rescale only when the max grows; otherwise the weight is exp(score - m) ≤ 1.
     if (score > m) {
@@ -194,7 +239,7 @@ fn mla_attend_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     }
     let pr = exp(score - m);
     l += pr;
-    for (var d = d0; d < d1; d++) { out[ob + d] += pr * cache[cb + d]; }
+    for (var d = d0; d < d1; d++) { out[ob + d] += pr * cache_value(s, d); }
   }
   let inv = 1.0 / l;
   for (var d = d0; d < d1; d++) { out[ob + d] *= inv; }
@@ -274,12 +319,12 @@ fn mla_attend_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     for (var i = lid; i < (TILE_POS / 4u) * row; i += WG) {
       let d = i % row;
       let k0 = 4u * (i / row);
-      let c = (base + k0) * row + d;
+      let s = base + k0;
       var v = vec4<f32>(0.0);
-      if (k0 < count) { v.x = cache[c]; }
-      if (k0 + 1u < count) { v.y = cache[c + row]; }
-      if (k0 + 2u < count) { v.z = cache[c + 2u * row]; }
-      if (k0 + 3u < count) { v.w = cache[c + 3u * row]; }
+      if (k0 < count) { v.x = cache_value(s, d); }
+      if (k0 + 1u < count) { v.y = cache_value(s + 1u, d); }
+      if (k0 + 2u < count) { v.z = cache_value(s + 2u, d); }
+      if (k0 + 3u < count) { v.w = cache_value(s + 3u, d); }
       tile4[i] = v;
     }
     workgroupBarrier();
@@ -333,5 +378,115 @@ fn mla_attend_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     if (hn > 1u) { out[qrow.y + d] *= inv.y; }
     if (hn > 2u) { out[qrow.z + d] *= inv.z; }
     if (hn > 3u) { out[qrow.w + d] *= inv.w; }
+  }
+}
+
+// ---- heads: a workgroup per (group of HG heads, split, token); each cache row it loads serves every head ----
+
+override LANES: u32 = 16u;  // invocations per head (WG = HG × LANES)
+override HG: u32 = 4u;      // heads per workgroup
+override TP: u32 = 4u;      // positions per tile
+// Query and accumulator dims per invocation. Private arrays need a constant size: the launcher keeps
+// KD ≤ DMAX and TP ≤ TP_MAX.
+override KD: u32 = (R + ROPE + LANES - 1u) / LANES;
+const DMAX: u32 = 40u;
+const TP_MAX: u32 = 16u;
+
+var<workgroup> tile_h: array<f32, TP * (R + ROPE)>;
+// Each invocation's share of its head's score against each tile position: [head slot, position, lane].
+var<workgroup> part_h: array<f32, HG * TP * LANES>;
+
+@compute @workgroup_size(WG)
+fn mla_attend_heads(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let slot = lid / LANES;
+  let lane = lid % LANES;
+  let h = wid.x * HG + slot;
+  // A short last group computes its missing heads on the last real one and writes nothing for them.
+  let hq = min(h, p.heads - 1u);
+  let split = wid.y;
+  let t = wid.z;
+  let range = split_range(t, split);
+  let s_begin = range.x;
+  let s_end = range.y;
+  let row = R + ROPE;
+
+  var q: array<f32, DMAX>;
+  var acc: array<f32, DMAX>;
+  let qb = (t * p.heads + hq) * R;
+  let pb = t * p.qpe_token_stride + hq * p.qpe_head_stride + p.qpe_offset;
+  for (var k = 0u; k < KD; k++) {
+    let d = lane + k * LANES;
+    var v = 0.0;
+    if (d < R) { v = qt[qb + d]; } else if (d < row) { v = qpe[pb + d - R]; }
+    q[k] = v;
+    acc[k] = 0.0;
+  }
+
+  var m = NEG;  // running max and sum: every lane of a head forms the same ones, in the same order
+  var l = 0.0;
+  var w: array<f32, TP_MAX>;
+  // The loop bounds are the same for the whole workgroup, so the barriers inside are uniform.
+  for (var base = s_begin; base < s_end; base += TP) {
+    let count = min(TP, s_end - base);
+    for (var i = lid; i < TP * row; i += WG) {
+      let j = i / row;
+      var v = 0.0;
+      if (j < count) { v = cache_value(base + j, i % row); }
+      tile_h[i] = v;
+    }
+    workgroupBarrier();
+    for (var j = 0u; j < count; j++) {
+      var part = 0.0;
+      for (var k = 0u; k < KD; k++) {
+        let d = lane + k * LANES;
+        if (d < row) { part += q[k] * tile_h[j * row + d]; }
+      }
+      part_h[(slot * TP + j) * LANES + lane] = part;
+    }
+    workgroupBarrier();
+    var tile_max = NEG;
+    for (var j = 0u; j < count; j++) {
+      var score = 0.0;
+      for (var i = 0u; i < LANES; i++) { score += part_h[(slot * TP + j) * LANES + i]; }
+      w[j] = score * p.scale;
+      tile_max = max(tile_max, w[j]);
+    }
+    let m_new = max(m, tile_max);
+    let alpha = exp(m - m_new);
+    l *= alpha;
+    for (var j = 0u; j < count; j++) {
+      w[j] = exp(w[j] - m_new);
+      l += w[j];
+    }
+    for (var k = 0u; k < KD; k++) {
+      let d = lane + k * LANES;
+      if (d < R) {
+        var a = acc[k] * alpha;
+        for (var j = 0u; j < count; j++) { a += w[j] * tile_h[j * row + d]; }
+        acc[k] = a;
+      }
+    }
+    m = m_new;
+    // The next tile overwrites `tile_h` (and, after its first barrier, `part_h`).
+    workgroupBarrier();
+  }
+
+  if (h >= p.heads) { return; }
+  if (p.splits == 1u) {
+    let ob = (t * p.heads + h) * R;
+    for (var k = 0u; k < KD; k++) {
+      let d = lane + k * LANES;
+      if (d < R) { out[ob + d] = acc[k] / l; }
+    }
+  } else {
+    let rb = ((t * p.heads + h) * p.splits + split) * (R + 2u);
+    for (var k = 0u; k < KD; k++) {
+      let d = lane + k * LANES;
+      if (d < R) { out[rb + d] = acc[k]; }
+    }
+    if (lane == 0u) {
+      out[rb + R] = m;
+      out[rb + R + 1u] = l;
+    }
   }
 }

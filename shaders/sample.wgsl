@@ -18,7 +18,8 @@
 // min_p then also drops tokens with e_i < min_p (after top-k and top-p, as Hugging Face orders them).
 // Logits must not be NaN (-inf is fine).
 //
-// Every read of a logit goes through adjusted(), which applies the request's logit_bias and penalties
+// Every read of a logit goes through adjusted(), which first drops the tokens a token mask leaves out
+// (constrained decoding: -inf; at least one token must stay), then applies the request's logit_bias and penalties
 // (SamplingPenalties in executor/generator.ts): l += bias (≤ -100: -inf); for a token seen in the prompt
 // or reply, l = l > 0 ? l / repetition : l · repetition; then l -= frequency · c + presence · [c > 0].
 // counts[id] holds c in its low 31 bits and "in the prompt" in bit 31; with `penalize` the sampler adds
@@ -49,16 +50,18 @@ struct Params {
   presence: f32,
   frequency: f32,
   neg_inf: f32,       // -inf, from the launcher: a WGSL constant cannot hold it
-  _pad0: u32,
+  masked: u32,        // 1: only tokens whose bit is set in `allowed` may be drawn
 }
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> state: array<u32>;
 // [id, bitcast<u32>(bias)] pairs, ids ascending.
 @group(0) @binding(2) var<storage, read> bias: array<u32>;
-@group(0) @binding(3) var<storage, read_write> ids: array<u32>;
-@group(0) @binding(4) var<storage, read_write> counts: array<u32>;
-@group(0) @binding(5) var<uniform> p: Params;
+// Constrained decoding: bit i % 32 of word i / 32 set when token i may be drawn.
+@group(0) @binding(3) var<storage, read> allowed: array<u32>;
+@group(0) @binding(4) var<storage, read_write> ids: array<u32>;
+@group(0) @binding(5) var<storage, read_write> counts: array<u32>;
+@group(0) @binding(6) var<uniform> p: Params;
 
 var<workgroup> red_v: array<f32, WG>;
 var<workgroup> red_i: array<u32, WG>;
@@ -94,8 +97,9 @@ fn bias_of(id: u32) -> f32 {
   return bitcast<f32>(bias[2u * lo + 1u]);
 }
 
-// The logit of token i of the row at `base`, after logit_bias and the penalties.
+// The logit of token i of the row at `base`, after the token mask, logit_bias and the penalties.
 fn adjusted(base: u32, i: u32) -> f32 {
+  if (p.masked != 0u && ((allowed[i >> 5u] >> (i & 31u)) & 1u) == 0u) { return p.neg_inf; }
   var v = logits[base + i];
   if (p.n_bias > 0u) {
     let b = bias_of(i);
@@ -156,6 +160,12 @@ fn threshold(lid: u32, base: u32, key_min: u32, weighted: bool, goal: u32, lmax:
   sel_inv_t = inv_t;
   sel_w_scale = w_scale;
   return radix_select(lid, p.vocab, goal).x;
+}
+
+// Whether the draw may give a token of adjusted logit v: at or above the top-k/top-p threshold, within
+// min_p, and not -inf (masked or banned), so that the walk's fallback below is never such a token.
+fn kept(v: f32, theta: u32, lmax: f32, inv_t: f32, log_min_p: f32) -> bool {
+  return v != p.neg_inf && order_key(v) >= theta && (v - lmax) * inv_t >= log_min_p;
 }
 
 @compute @workgroup_size(WG)
@@ -231,7 +241,7 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
   var sum = 0.0;
   for (var i = i0; i < i1; i++) {
     let v = adjusted(base, i);
-    if (order_key(v) >= theta && (v - lmax) * inv_t >= log_min_p) { sum += exp((v - lmax) * inv_t); }
+    if (kept(v, theta, lmax, inv_t, log_min_p)) { sum += exp((v - lmax) * inv_t); }
   }
   // The bounds are the exclusive prefix sums of the same partial sums as the total, in its order: they
   // never decrease, each is computed once, and the intervals tile [0, total).
@@ -249,7 +259,7 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     var last = i0;
     for (var i = i0; i < i1; i++) {
       let v = adjusted(base, i);
-      if (order_key(v) >= theta && (v - lmax) * inv_t >= log_min_p) {
+      if (kept(v, theta, lmax, inv_t, log_min_p)) {
         run += exp((v - lmax) * inv_t);
         last = i;
         if (run > goal) {

@@ -5,6 +5,25 @@ import { createEngine, createWorkerEngine, isWebmoeError, type ChatMessage, type
 const MODEL = new URL('/models/webmoe-tiny/', location.href).href;
 const engines: Record<string, Engine> = {};
 
+// TEST ONLY: every device this page creates, so that a scenario can destroy one mid-reply as a driver
+// reset would take it.
+const devices: GPUDevice[] = [];
+const requestDevice = GPUAdapter.prototype.requestDevice;
+GPUAdapter.prototype.requestDevice = async function (this: GPUAdapter, descriptor?: GPUDeviceDescriptor) {
+  const device = await requestDevice.call(this, descriptor);
+  devices.push(device);
+  return device;
+};
+
+async function failureCode(f: () => Promise<unknown>): Promise<{ code: string; message: string } | null> {
+  try {
+    await f();
+    return null;
+  } catch (err) {
+    return { code: isWebmoeError(err) ? err.code : `not a WebmoeError: ${String(err)}`, message: String((err as Error)?.message) };
+  }
+}
+
 async function engine(where: 'page' | 'worker'): Promise<Engine> {
   if (!engines[where]) {
     engines[where] = where === 'page'
@@ -62,6 +81,24 @@ const api = {
     const streamed = [];
     for await (const c of await e.chat.completions.create({ ...ask, stream: true })) streamed.push(...(c.choices[0]?.logprobs?.content ?? []));
     return { text: r.choices[0].message.content ?? '', finish: r.choices[0].finish_reason, usage: r.usage, content: r.choices[0].logprobs?.content ?? null, streamed };
+  },
+  /** Loses the device of a fresh in-page engine mid-reply, then loads the model again from the cache. */
+  async deviceLossMidReply(messages: ChatMessage[]) {
+    const e = await createEngine({ model: MODEL, contextLength: 256 });
+    const device = devices[devices.length - 1]!;
+    let pieces = 0;
+    const midReply = await failureCode(async () => {
+      for await (const chunk of await e.chat.completions.create({ messages, max_tokens: 200, temperature: 0, stream: true })) {
+        if (chunk.choices[0]?.delta?.content && ++pieces === 3) device.destroy();
+      }
+    });
+    const afterLoss = await failureCode(() => e.chat.completions.create({ messages, max_tokens: 4, temperature: 0 }));
+    await e.dispose();
+    const phases: string[] = [];
+    const again = await createEngine({ model: MODEL, contextLength: 256, onProgress: (p) => phases.push(p.phase) });
+    const r = await again.chat.completions.create({ messages, max_tokens: 12, temperature: 0 });
+    await again.dispose();
+    return { midReply, pieces, afterLoss, reloadPhases: [...new Set(phases)], text: r.choices[0].message.content ?? '' };
   },
   async resetChat(where: 'page' | 'worker') {
     await (await engine(where)).resetChat();

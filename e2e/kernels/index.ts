@@ -2,9 +2,10 @@
 import type { KernelFamily } from '../lib/cases';
 import type { KernelFamilyName } from '../lib/families';
 import { rmsnormFamily } from './rmsnorm';
-import { matmulFamily } from './matmul';
+import { matmulFamily, matmulGgufFamily } from './matmul';
 import { ropeFamily } from './rope';
 import { mlaFamily } from './mla';
+import { mlaCacheFamily } from './mla-cache';
 import { sampleFamily } from './sample';
 import { routerFamily } from './router';
 import { moeFamily } from './moe';
@@ -13,12 +14,15 @@ import { mhcFamily } from './mhc';
 import { indexerFamily } from './indexer';
 import { v4KvFamily } from './v4-kv';
 import { sparseAttentionFamily } from './sparse-attention';
+import { speculativeFamily } from './speculative';
 
 export const registry: Record<KernelFamilyName, KernelFamily> = {
   rmsnorm: rmsnormFamily,
   matmul: matmulFamily,
+  'matmul-gguf': matmulGgufFamily,
   rope: ropeFamily,
   mla: mlaFamily,
+  'mla-cache': mlaCacheFamily,
   sample: sampleFamily,
   router: routerFamily,
   moe: moeFamily,
@@ -27,4 +31,5 @@ export const registry: Record<KernelFamilyName, KernelFamily> = {
   indexer: indexerFamily,
   'v4-kv': v4KvFamily,
   'sparse-attention': sparseAttentionFamily,
+  speculative: speculativeFamily,
 };

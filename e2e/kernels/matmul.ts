@@ -98,7 +98,7 @@ const SIZES = [
   { rows: 67, cols: 36, T: 2 },
 ] as const;
 
-function plainCase(format: WeightFormat, shape: KernelShape, dir: 'n' | 't', size: (typeof SIZES)[number]): KernelCase {
+function plainCase(format: WeightFormat, shape: KernelShape, dir: 'n' | 't', size: { rows: number; cols: number; T: number }): KernelCase {
   const name = caseName({ op: 'mv', format, shape, dir, ...size });
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { rows, cols, T } = size;
@@ -360,7 +360,7 @@ const GATHER = [
   { rows: 7, cols: 5, ids: [6, 1, 3] },
 ] as const;
 
-function gatherCase(format: WeightFormat, size: (typeof GATHER)[number]): KernelCase {
+function gatherCase(format: WeightFormat, size: { rows: number; cols: number; ids: readonly number[] }): KernelCase {
   const name = caseName({ op: 'gather', format, rows: size.rows, cols: size.cols, T: size.ids.length });
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { rows, cols, ids } = size;
@@ -381,14 +381,40 @@ function gatherCase(format: WeightFormat, size: (typeof GATHER)[number]): Kernel
   return { name, run };
 }
 
-export const matmulFamily: KernelFamily = {
+/** Every case of the family for formats that take any width. */
+function allCases(formats: readonly WeightFormat[]): KernelCase[] {
+  return [
+    ...grid({ format: formats, shape: SHAPES, dir: ['n', 't'] as const, size: SIZES }).map((p) => plainCase(p.format, p.shape, p.dir, p.size)),
+    ...grid({ format: formats, shape: SHAPES, part: ['absorb', 'uv'] as const }).map((p) => headsCase(p.format, p.shape, p.part)),
+    ...grid({ format: formats, shape: SHAPES, size: OUT_SIZES }).map((p) => outputCase(p.format, p.shape, p.size)),
+    ...grid({ format: formats, shape: SHAPES, part: ['gate_up', 'down'] as const }).map((p) => expertsCase(p.format, p.shape, p.part)),
+    ...grid({ format: formats, shape: SHAPES, mode: ['write', 'swiglu'] as const, size: GROUPED }).map((p) => groupedCase(p.format, p.shape, p.mode, p.size)),
+    ...grid({ format: formats, size: GATHER }).map((p) => gatherCase(p.format, p.size)),
+  ];
+}
+
+export const matmulFamily: KernelFamily = { cases: () => allCases(WEIGHT_FORMATS) };
+
+// llama.cpp's block formats kept from GGUF files (docs/gguf.md#block-formats), a family of their own.
+// q8_0 and q4_0 take any width (rows padded to whole blocks of 32; 34- and 18-byte blocks put fields at
+// every even byte), so they run every grid above; the K-quants need widths of whole blocks of 256 and
+// run the plain, transposed and gather grids on such widths, with odd row counts and token counts.
+const ANY_WIDTH_BLOCKS = ['q8_0', 'q4_0'] as const;
+const K_QUANTS = ['q4_k', 'q5_k', 'q6_k'] as const;
+const K_SIZES = [
+  { rows: 1, cols: 256, T: 1 },
+  { rows: 7, cols: 512, T: 3 },
+  { rows: 67, cols: 768, T: 17 },
+  { rows: 19, cols: 1280, T: 2 },
+  { rows: 11, cols: 256, T: 11 },
+];
+const K_GATHER = [{ rows: 7, cols: 512, ids: [6, 1, 3] }, { rows: 3, cols: 256, ids: [2, 9] }];
+
+export const matmulGgufFamily: KernelFamily = {
   cases: () => [
-    ...grid({ format: WEIGHT_FORMATS, shape: SHAPES, dir: ['n', 't'] as const, size: SIZES }).map((p) => plainCase(p.format, p.shape, p.dir, p.size)),
-    ...grid({ format: WEIGHT_FORMATS, shape: SHAPES, part: ['absorb', 'uv'] as const }).map((p) => headsCase(p.format, p.shape, p.part)),
-    ...grid({ format: WEIGHT_FORMATS, shape: SHAPES, size: OUT_SIZES }).map((p) => outputCase(p.format, p.shape, p.size)),
-    ...grid({ format: WEIGHT_FORMATS, shape: SHAPES, part: ['gate_up', 'down'] as const }).map((p) => expertsCase(p.format, p.shape, p.part)),
-    ...grid({ format: WEIGHT_FORMATS, shape: SHAPES, mode: ['write', 'swiglu'] as const, size: GROUPED }).map((p) => groupedCase(p.format, p.shape, p.mode, p.size)),
-    ...grid({ format: WEIGHT_FORMATS, size: GATHER }).map((p) => gatherCase(p.format, p.size)),
+    ...allCases(ANY_WIDTH_BLOCKS),
+    ...grid({ format: K_QUANTS, shape: SHAPES, dir: ['n', 't'] as const, size: K_SIZES }).map((p) => plainCase(p.format, p.shape, p.dir, p.size)),
+    ...grid({ format: K_QUANTS, size: K_GATHER }).map((p) => gatherCase(p.format, p.size)),
   ],
 };
 

@@ -2,7 +2,8 @@
 // top-k and top-p every draw inside the allowed set, the draw for each (seed, step) equal to the CPU's
 // inverse CDF at the kernel's uniform, frequencies over many steps matching the probabilities (chi-square),
 // and a fixed seed reproducing. Logit bias and penalties: greedy decode sequences, with the counts kept by
-// the kernel itself, against the rule applied in float64; min_p and bias in the draw grid.
+// the kernel itself, against the rule applied in float64; min_p, bias and the token mask (constrained
+// decoding) in the draw grid, the mask in the greedy grid too.
 import { createRng, logitBiasWords, PROMPT_BIT, sample, type KernelContext, type SamplingOptions } from 'webmoe';
 import { compare, type Comparison } from '../lib/compare';
 import { caseName, grid, type KernelFamily } from '../lib/cases';
@@ -145,7 +146,19 @@ function atMost(value: number, limit: number): Comparison {
   return compare([value], [0], { atol: limit, rtol: 0 });
 }
 
-const greedyCases = grid({ vocab: [1, 7, 1000, 163840], how: ['temperature0', 'topk1'], shape: ['row', 'workgroup'] } as const).map((p) => ({
+/** The token mask as the kernel reads it, written from its definition: bit id % 32 of word id / 32. */
+function maskWordsRef(vocab: number, allowed: (id: number) => boolean): Uint32Array {
+  const words = new Uint32Array(Math.ceil(vocab / 32));
+  for (let id = 0; id < vocab; id++) if (allowed(id)) words[Math.floor(id / 32)] = (words[Math.floor(id / 32)] + 2 ** (id % 32)) >>> 0;
+  return words;
+}
+
+/** Logits with the tokens the mask leaves out at -inf. */
+function maskedRef(logits: ArrayLike<number>, allowed: ((id: number) => boolean) | undefined, base = 0, n = logits.length - base): Float64Array {
+  return Float64Array.from({ length: n }, (_, i) => (!allowed || allowed(i) ? logits[base + i] : -Infinity));
+}
+
+const greedyCases = grid({ vocab: [1, 7, 1000, 163840], how: ['temperature0', 'topk1', 'mask'], shape: ['row', 'workgroup'] } as const).map((p) => ({
   name: caseName({ mode: 'greedy', ...p }),
   async run(ctx: KernelContext): Promise<Record<string, Comparison>> {
     const { vocab, how, shape } = p;
@@ -161,10 +174,14 @@ const greedyCases = grid({ vocab: [1, 7, 1000, 163840], how: ['temperature0', 't
       logits[vocab + b] = 9;
       logits.fill(-Infinity, 2 * vocab, 4 * vocab);
       logits[2 * vocab + b] = -50;
-      const expected = Array.from({ length: rows }, (_, r) => argmaxRef(logits, r * vocab, vocab));
+      // 'mask' leaves out both planted maxima and row 0's, and one id in three (never all of a row).
+      const top0 = argmaxRef(logits, 0, vocab);
+      const allowed = how === 'mask' ? (i: number) => vocab === 1 || (i !== a && i !== b && i !== top0 && i % 3 !== 2) : undefined;
+      const expected = Array.from({ length: rows }, (_, r) => argmaxRef(maskedRef(logits, allowed, r * vocab, vocab), 0, vocab));
       const bufs = { logits: io.input('logits', logits), ids: io.output('ids', rows), state: io.input('state', new Uint32Array([0])) };
-      const opts: SamplingOptions = how === 'temperature0' ? { temperature: 0, topK: 5, topP: 0.5 } : { temperature: 1, topK: 1 };
-      await io.run(() => [sample(ctx, { ...bufs, ...opts, vocab, rows, seed: 1, shape })]);
+      const opts: SamplingOptions = how === 'topk1' ? { temperature: 1, topK: 1 } : { temperature: 0, topK: 5, topP: 0.5 };
+      const mask = allowed ? { allowed: io.input('allowed', maskWordsRef(vocab, allowed)) } : {};
+      await io.run(() => [sample(ctx, { ...bufs, ...opts, ...mask, vocab, rows, seed: 1, shape })]);
       return { ids: compare(await io.readU32(bufs.ids, rows), expected, EXACT) };
     } finally {
       io.destroy();
@@ -178,6 +195,8 @@ interface DrawSetup {
   opts: SamplingOptions;
   /** Logit bias entries (ids ascending), on top of the drawn logits. */
   bias?: [number, number][];
+  /** The token mask: which ids may be drawn. */
+  allowed?: (id: number) => boolean;
 }
 
 const drawSetups: Record<string, DrawSetup> = {
@@ -189,6 +208,9 @@ const drawSetups: Record<string, DrawSetup> = {
   'v3-vocab-topp0.95': { vocab: 129280, draws: 24, opts: { temperature: 0.8, topP: 0.95 } },
   'minp0.05': { vocab: 1000, draws: 1500, opts: { temperature: 1.2, minP: 0.05 } },
   'bias-topk40-minp0.1': { vocab: 777, draws: 1500, opts: { temperature: 0.9, topK: 40, minP: 0.1 }, bias: [[3, 4], [10, -100], [200, 2.5], [776, 6]] },
+  'mask-topk20-bias': { vocab: 1001, draws: 1500, opts: { temperature: 1, topK: 20 }, bias: [[4, 3], [5, 8]], allowed: (i) => i % 3 === 1 || i === 999 },
+  'mask-v3-vocab-topp0.9': { vocab: 129280, draws: 24, opts: { temperature: 1.1, topP: 0.9 }, allowed: (i) => i % 97 === 5 },
+  'mask-one-token': { vocab: 333, draws: 200, opts: { temperature: 1.5 }, allowed: (i) => i === 321 },
 };
 
 // The shapes differ only in WG. SwiftShader pays several times more per row at 256 invocations, so the
@@ -196,12 +218,12 @@ const drawSetups: Record<string, DrawSetup> = {
 // chi-square needs the full count and runs on 'row').
 const drawParams = [
   ...Object.keys(drawSetups).map((setup) => ({ setup, shape: 'row' as const })),
-  ...['topk50-topp0.8', 'ties-topk3', 'v3-vocab-topp0.95'].map((setup) => ({ setup, shape: 'workgroup' as const })),
+  ...['topk50-topp0.8', 'ties-topk3', 'v3-vocab-topp0.95', 'mask-topk20-bias'].map((setup) => ({ setup, shape: 'workgroup' as const })),
 ];
 const drawCases = drawParams.map(({ setup, shape }) => ({
   name: caseName({ mode: 'draw', setup, shape }),
   async run(ctx: KernelContext): Promise<Record<string, Comparison>> {
-    const { vocab, opts, bias = [] } = drawSetups[setup];
+    const { vocab, opts, bias = [], allowed } = drawSetups[setup];
     const draws = shape === 'row' ? drawSetups[setup].draws : Math.ceil(drawSetups[setup].draws / 8);
     const rng = createRng(vocab * 7 + setup.length);
     const io = new CaseBuffers(ctx, `sample:${setup}:${shape}`);
@@ -215,11 +237,12 @@ const drawCases = drawParams.map(({ setup, shape }) => ({
       }
       const seed = 0xC0FFEE ^ vocab;
       const stepBase = 1234;
-      const d = distributionRef(penalizedRef(logits, bias, null), opts);
+      const d = distributionRef(maskedRef(penalizedRef(logits, bias, null), allowed), opts);
       // Every row draws from the same logits (stride 0) at steps stepBase + r.
       const bufs = { logits: io.input('logits', logits), ids: io.output('ids', draws), state: io.input('state', new Uint32Array([7, stepBase])) };
       const biasArg = bias.length ? { bias: { buffer: io.input('bias', logitBiasWords(bias)), count: bias.length } } : {};
-      const launch = (s: number, rows: number) => sample(ctx, { ...bufs, ...opts, ...biasArg, vocab, rows, logitsStride: 0, seed: s, stepIndex: 1, shape });
+      const maskArg = allowed ? { allowed: io.input('allowed', maskWordsRef(vocab, allowed)) } : {};
+      const launch = (s: number, rows: number) => sample(ctx, { ...bufs, ...opts, ...biasArg, ...maskArg, vocab, rows, logitsStride: 0, seed: s, stepIndex: 1, shape });
       await io.run(() => [launch(seed, draws)]);
       const ids = await io.readU32(bufs.ids, draws);
       // Reproduction and the seed's effect show on a prefix of the steps.

@@ -3,6 +3,7 @@
 // compute the expected products from what this decoder reads back, so a wrong layout or a wrong decode on
 // either side shows. Only the section offsets come from the tensor's layout (they are the launch's input).
 import type { TensorLayout } from 'webmoe';
+import { blockElementF64, isGgufBlockFormatF64 } from 'webmoe/model';
 
 /**
  * A binary float of `e` exponent bits (bias 2^(e-1) - 1) and `m` mantissa bits, the sign above them.
@@ -48,6 +49,8 @@ export function weightReader(layout: TensorLayout, bytes: Uint8Array): Element {
     fp8: (r, c) => e4m3(view.getUint8(q + r * cols + c)) * view.getFloat32(sc + 4 * (Math.floor(r / 128) * Math.ceil(cols / 128) + Math.floor(c / 128)), true),
     fp4: (r, c) => e2m1(nibble(padded(r, c))) * e8m0(view.getUint8(sc + group(r, c))),
   };
+  // llama.cpp's blocks: the element-wise oracle written from docs/gguf.md (model/decode-gguf-f64.ts, no code shared with formats.ts).
+  if (isGgufBlockFormatF64(layout.format)) return (r, c) => blockElementF64(layout.format, bytes.subarray(q), cols, r, c);
   const read = readers[layout.format];
   if (!read) throw new Error(`weights-ref: no decoder for ${layout.format}`);
   return read;

@@ -51,7 +51,8 @@ const harness: ModelHarness = {
   async sampleGreedy(prompt, n) {
     model!.reset();
     const tokens = [(await model!.prefill(prompt, { reusePrefix: 0, sampling: greedyParams(0) })).next];
-    for (let i = 1; i < n; i++) tokens.push(await model!.decode(tokens[i - 1], greedyParams(i)));
+    while (tokens.length < n) tokens.push(...await model!.decode(tokens.at(-1)!, greedyParams(tokens.length)));
+    tokens.length = n;
     return tokens;
   },
   reset() {

@@ -3,7 +3,8 @@
 import { acquireGpu, loadGpuModelFromUrl, type GpuContext, type GpuModel } from 'webmoe';
 
 export interface MtpHarness {
-  load(url: string, contextLength: number, prefillChunk: number): Promise<void>;
+  /** With speculation (docs/speculative.md) the module runs ahead of the main model instead of behind. */
+  load(url: string, contextLength: number, prefillChunk: number, speculative: 'mtp' | 'off'): Promise<void>;
   /** prefill() keeping up to `reuse` cached positions; returns how many it kept. */
   prefill(ids: number[], reuse: number): Promise<number>;
   /** decode() feeding `token` (whatever was sampled before). */
@@ -17,10 +18,10 @@ let model: GpuModel | null = null;
 const greedy = { temperature: 0, topP: 1, topK: 0, seed: 0, step: 0 };
 
 const harness: MtpHarness = {
-  async load(url, contextLength, prefillChunk) {
+  async load(url, contextLength, prefillChunk, speculative) {
     model?.dispose();
     gpu ??= await acquireGpu();
-    model = (await loadGpuModelFromUrl(gpu, url, { contextLength, prefillChunk, mtp: true })).model;
+    model = (await loadGpuModelFromUrl(gpu, url, { contextLength, prefillChunk, mtp: true, speculative })).model;
   },
   async prefill(ids, reuse) {
     return (await model!.prefill(ids, { reusePrefix: reuse, sampling: greedy })).reusedTokens;

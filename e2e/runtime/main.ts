@@ -13,6 +13,7 @@ import {
   type Engine,
   type LoadProgress,
   type StorageLike,
+  type VerifyCache,
 } from 'webmoe';
 import { TOY_MODEL_URL, createToyServer, type ToyServer } from './toy-server';
 import { toyGeneratorFactory } from '../../packages/webmoe/test-support/toy-generator';
@@ -43,10 +44,13 @@ interface Loaded {
   engine: Engine;
   progress: LoadProgress[];
   shardRequests: string[];
+  /** Bytes the cache's loader hashed during this load. */
+  bytesHashed: number;
 }
 
-async function load(server: ToyServer, cache: ModelCache, extra: { modelId?: string; generator?: ReturnType<typeof toyGeneratorFactory> } = {}): Promise<Loaded> {
+async function load(server: ToyServer, cache: ModelCache, extra: { modelId?: string; generator?: ReturnType<typeof toyGeneratorFactory>; verifyCache?: VerifyCache } = {}): Promise<Loaded> {
   const before = server.shardRequests().length;
+  const hashedBefore = cache.bytesHashed;
   const progress: LoadProgress[] = [];
   const engine = await createEngine({
     model: TOY_MODEL_URL,
@@ -56,8 +60,9 @@ async function load(server: ToyServer, cache: ModelCache, extra: { modelId?: str
     generator: extra.generator ?? toyGeneratorFactory(),
     onProgress: (p) => progress.push(p),
     ...(extra.modelId ? { modelId: extra.modelId } : {}),
+    ...(extra.verifyCache ? { verifyCache: extra.verifyCache } : {}),
   });
-  return { engine, progress, shardRequests: server.shardRequests().slice(before) };
+  return { engine, progress, shardRequests: server.shardRequests().slice(before), bytesHashed: cache.bytesHashed - hashedBefore };
 }
 
 /** Runs `f`, returning its error as plain data (or null). */
@@ -119,7 +124,11 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     const text2 = await reply(second.engine);
     const last = first.progress[first.progress.length - 1];
     const lastUpload = first.progress.filter((p) => p.phase === 'upload').pop();
+    const lastDownload = first.progress.filter((p) => p.phase === 'download').pop();
     return {
+      firstHashed: first.bytesHashed,
+      secondHashed: second.bytesHashed,
+      lastDownload,
       firstShardRequests: first.shardRequests,
       secondShardRequests: second.shardRequests,
       allRequests: server.requests,
@@ -135,32 +144,89 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     };
   },
 
-  async 'cache: corrupt cached shard is fetched again'() {
+  async 'cache: bit rot in a verified chunk: unseen by default, found by verifyCache always'() {
     const server = await createToyServer();
     const store = await freshStore('corrupt');
-    const cache = new ModelCache({ store });
+    const cache = new ModelCache({ store, chunkBytes: 64 * 1024 });
     const first = await load(server, cache);
     const text1 = await reply(first.engine);
-    const victim = (await store.keys()).filter((k) => k.startsWith(`shard/${MODEL_ID}/`))[1];
-    const bytes = new Uint8Array((await store.get<ArrayBuffer>(victim))!);
-    bytes[100] ^= 0x55;
-    await store.set(victim, bytes.buffer);
-    const second = await load(server, cache);
-    const text2 = await reply(second.engine);
-    const third = await load(server, cache);
-    return { secondShardRequests: second.shardRequests, thirdShardRequests: third.shardRequests, sameReply: text1 === text2, list: await cache.list() };
+    // A byte the toy backend reads (every 61st of a shard) inside the second chunk of the second shard.
+    const victim = (await store.keys()).find((k) => k.startsWith(`chunk/${MODEL_ID}/`) && k.endsWith(`/1`) && k.includes(server.shardSha256[1]))!;
+    const chunk = (await store.get<{ offset: number; data: ArrayBuffer }>(victim))!;
+    const bytes = new Uint8Array(chunk.data);
+    bytes[61 * 1200 - chunk.offset] ^= 0x55;
+    await store.set(victim, { ...chunk, data: bytes.buffer });
+    const plain = await load(server, cache);
+    const textPlain = await reply(plain.engine);
+    const always = await load(server, cache, { verifyCache: 'always' });
+    const textAlways = await reply(always.engine);
+    const after = await load(server, cache);
+    return {
+      plain: { shardRequests: plain.shardRequests, bytesHashed: plain.bytesHashed, sameReply: textPlain === text1 },
+      always: { shardRequests: always.shardRequests, bytesHashed: always.bytesHashed, sameReply: textAlways === text1, phases: phases(always.progress) },
+      after: { shardRequests: after.shardRequests, bytesHashed: after.bytesHashed, sameReply: (await reply(after.engine)) === text1 },
+      shardFiles: server.shardFiles,
+      totalBytes: server.totalBytes,
+      list: await cache.list(),
+    };
   },
 
   async 'cache: interrupted download resumes'() {
     const server = await createToyServer();
-    const cache = new ModelCache({ store: await freshStore('resume') });
-    server.interruptOnce(server.shardFiles[2]);
+    const chunkBytes = 64 * 1024;
+    const cache = new ModelCache({ store: await freshStore('resume'), chunkBytes });
+    const reference = await reply((await load(server, new ModelCache({ store: await freshStore('resume-reference') }))).engine);
+    // The connection drops inside the shard's third chunk: two chunks are stored.
+    server.interruptOnce(server.shardFiles[2], 2 * chunkBytes + 5000);
     const before = server.shardRequests().length;
+    const responsesBefore = server.responses.length;
     const error = await failure(() => load(server, cache));
     const firstShardRequests = server.shardRequests().slice(before);
     const listAfterFailure = await cache.list();
+    const mid = server.responses.length;
     const second = await load(server, cache);
-    return { error, firstShardRequests, listAfterFailure, secondShardRequests: second.shardRequests, shardFiles: server.shardFiles, reply: await reply(second.engine) };
+    const third = await load(server, cache);
+    return {
+      error,
+      firstShardRequests,
+      listAfterFailure,
+      secondShardRequests: second.shardRequests,
+      secondResponses: server.responses.slice(mid).filter((r) => server.shardFiles.includes(r.file)),
+      cutResponse: server.responses.slice(responsesBefore, mid).find((r) => r.file === server.shardFiles[2]),
+      secondHashed: second.bytesHashed,
+      third: { shardRequests: third.shardRequests, bytesHashed: third.bytesHashed, sameReply: (await reply(third.engine)) === reference },
+      shardFiles: server.shardFiles,
+      shardBytes: server.shardBytes,
+      chunkBytes,
+      reply: await reply(second.engine),
+      sameReply: (await reply(second.engine)) === reference,
+    };
+  },
+
+  async 'cache: a server without Range restarts the shard; a changed file is an error'() {
+    const chunkBytes = 64 * 1024;
+    const server = await createToyServer();
+    const reference = await reply((await load(server, new ModelCache({ store: await freshStore('range-reference') }))).engine);
+    const cut = async (name: string) => {
+      const cache = new ModelCache({ store: await freshStore(name), chunkBytes });
+      server.interruptOnce(server.shardFiles[1], chunkBytes + 100);
+      await failure(() => load(server, cache));
+      return cache;
+    };
+    const noRange = await cut('range-none');
+    server.ignoreRange(true);
+    const at = server.responses.length;
+    const restarted = await load(server, noRange);
+    const restartedResponse = server.responses.slice(at).find((r) => r.file === server.shardFiles[1]);
+    const restartedSame = (await reply(restarted.engine)) === reference;
+    server.ignoreRange(false);
+    const shorter = await cut('range-shorter');
+    const longer = await cut('range-longer');
+    server.resize(server.shardFiles[1], 1000);
+    const shorterError = await failure(() => load(server, shorter));
+    server.resize(server.shardFiles[1], server.shardBytes[1] + 4096);
+    const longerError = await failure(() => load(server, longer));
+    return { restartedResponse, restartedSame, shorterError, longerError, shardFiles: server.shardFiles, shardBytes: server.shardBytes };
   },
 
   async 'cache: a shard that does not match its hash is an integrity error'() {
@@ -191,7 +257,7 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     const store: CacheStore = {
       ...idb,
       async set(key, value) {
-        if (key.startsWith('shard/') && ++shardWrites > 2) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+        if (key.startsWith('chunk/') && ++shardWrites > 2) throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
         return idb.set(key, value);
       },
     };
@@ -315,6 +381,51 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     return { midReply, piecesBeforeCrash: pieces, afterCrash, statsAfterCrash, disposeAfterCrash, cached, reloadPhases: phases(progress), sameReply, badLoad };
   },
 };
+
+/** Milliseconds `f` takes. */
+async function timed(f: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await f();
+  return performance.now() - t0;
+}
+
+/** Shard bytes through IndexedDB chunk records (as the cache stores them) and through an OPFS file, both ways. */
+async function storageFigures(totalBytes: number, chunkBytes: number) {
+  const chunk = new Uint8Array(chunkBytes);
+  for (let i = 0; i < chunk.length; i += 4096) chunk[i] = i & 255;
+  const n = totalBytes / chunkBytes;
+  const idb = await freshStore('storage-figures');
+  const idbWrite = await timed(async () => {
+    for (let k = 0; k < n; k++) await idb.set(`chunk/figures/${k}`, { offset: k * chunkBytes, data: chunk.slice().buffer });
+  });
+  let idbRead = 0;
+  const idbReadMs = await timed(async () => {
+    for (let k = 0; k < n; k++) idbRead += (await idb.get<{ data: ArrayBuffer }>(`chunk/figures/${k}`))!.data.byteLength;
+  });
+  await deleteDb('webmoe-test-storage-figures');
+  const root = await navigator.storage.getDirectory();
+  const handle = await root.getFileHandle('figures.bin', { create: true });
+  const opfsWrite = await timed(async () => {
+    const w = await handle.createWritable();
+    for (let k = 0; k < n; k++) await w.write(chunk);
+    await w.close();
+  });
+  let opfsRead = 0;
+  const opfsReadMs = await timed(async () => {
+    const file = await handle.getFile();
+    for (let k = 0; k < n; k++) opfsRead += (await file.slice(k * chunkBytes, (k + 1) * chunkBytes).arrayBuffer()).byteLength;
+  });
+  await root.removeEntry('figures.bin');
+  const mibs = (ms: number) => Math.round((totalBytes / 2 ** 20 / ms) * 1000);
+  return {
+    mib: totalBytes / 2 ** 20,
+    chunkMib: chunkBytes / 2 ** 20,
+    indexedDb: { writeMs: Math.round(idbWrite), readMs: Math.round(idbReadMs), writeMiBs: mibs(idbWrite), readMiBs: mibs(idbReadMs), readBytes: idbRead },
+    opfs: { writeMs: Math.round(opfsWrite), readMs: Math.round(opfsReadMs), writeMiBs: mibs(opfsWrite), readMiBs: mibs(opfsReadMs), readBytes: opfsRead },
+  };
+}
+
+scenarios['storage figures: 256 MiB through IndexedDB chunks and OPFS'] = async () => storageFigures(256 * 2 ** 20, 8 * 2 ** 20);
 
 const api: RuntimeApi = {
   scenarios: () => Object.keys(scenarios),

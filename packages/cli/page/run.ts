@@ -1,8 +1,9 @@
 // The browser half of `webmoe run`: loads a converted model from the URL the CLI mounted, runs the
 // prompt through the GPU model and returns tokens, timings and (on request) the logits rows.
-import { TextTokenizer, WebmoeError, acquireGpu, loadGpuModelFromUrl } from 'webmoe';
+import { TextTokenizer, WebmoeError, acquireGpu, loadGpuModelFromUrl, type KvCacheFormat } from 'webmoe';
 import { RequestSampler } from 'webmoe';
 import { kvReport, type KvReport } from './kv-report';
+import type { PageEnvironment } from './page-env';
 
 export interface RunRequest {
   modelUrl: string;
@@ -18,8 +19,12 @@ export interface RunRequest {
   /** With `logits`: load the MTP module and return its rows too. */
   mtp?: boolean;
   contextLength?: number;
+  /** The V2/V3 latent cache format (GpuModelOptions.kvCacheFormat). */
+  kvCacheFormat?: KvCacheFormat;
   /** Most tokens of one forward call (GpuModelOptions.prefillChunk). */
   prefillChunk?: number;
+  /** Speculative decoding with the MTP module (GpuModelOptions.speculative); default: the model's. */
+  speculative?: 'mtp' | 'off';
 }
 
 export interface RunResult {
@@ -35,6 +40,8 @@ export interface RunResult {
   adapter: string;
   quant: string;
   stats: { dispatches_per_token: number | null; submits_per_token: number | null; readback_bytes_per_token: number | null; kv_bytes_per_token: number; mha_kv_bytes_per_token: number };
+  /** Decode steps (docs/speculative.md): drafts accepted / verified, and tokens per step. */
+  speculation: { mode: 'mtp' | 'off'; steps: number; tokens_per_step: number | null; acceptance_rate: number | null };
   /** KV state by layer kind and at long contexts, for this model and the released V4-Flash and V3 configs. */
   kv: KvReport;
   eos: boolean;
@@ -44,13 +51,13 @@ export interface RunError {
   error: { code: string; message: string };
 }
 
-async function run(req: RunRequest): Promise<RunResult> {
+async function run(req: RunRequest, env: PageEnvironment): Promise<RunResult> {
   const t0 = performance.now();
-  const gpu = await acquireGpu();
+  const gpu = await acquireGpu(env.gpu ? { gpu: env.gpu } : {});
   // The KV cache is sized for the request when the prompt's length is known, else for 4096 positions.
   const contextLength = req.contextLength ?? (req.promptIds ? req.promptIds.length + req.maxTokens + 1 : 4096);
   const mtp = req.logits && req.mtp === true;
-  const { model, manifest, source } = await loadGpuModelFromUrl(gpu, req.modelUrl, { contextLength, mtp, prefillChunk: req.prefillChunk });
+  const { model, manifest, source } = await loadGpuModelFromUrl(gpu, req.modelUrl, { contextLength, mtp, prefillChunk: req.prefillChunk, kvCacheFormat: req.kvCacheFormat, ...(req.speculative ? { speculative: req.speculative } : {}), ...(env.fetch ? { fetch: env.fetch } : {}) });
   let tokenizer: TextTokenizer | null = null;
   if (manifest.tokenizer.some((f) => f.file === 'tokenizer.json')) {
     const sha = (f: string) => manifest.tokenizer.find((t) => t.file === f)?.sha256;
@@ -92,21 +99,26 @@ async function run(req: RunRequest): Promise<RunResult> {
       row = await logitsAfter([next]);
     }
   } else {
-    let next = (await model.prefill(promptIds, { reusePrefix: 0, sampling: sampling() })).next;
+    // A speculative step may give two tokens: they wait here to be looked at in order.
+    let pending = [(await model.prefill(promptIds, { reusePrefix: 0, sampling: sampling() })).next];
     prefillMs = performance.now() - t1;
-    for (let i = 0; i < req.maxTokens; i++) {
+    model.resetStats();
+    while (tokens.length < req.maxTokens) {
+      const next = pending.shift()!;
       tokens.push(next);
       if (eos.has(next)) {
         hitEos = true;
         break;
       }
-      if (i === req.maxTokens - 1) break;
-      next = await model.decode(next, sampling());
+      if (tokens.length === req.maxTokens || pending.length) continue;
+      pending = await model.decode(next, sampling());
+      sampler.skip(pending.length - 1);
     }
   }
   const decodeMs = performance.now() - t1 - prefillMs;
   const kv = model.kvBytesPerToken;
   const step = model.stepStats();
+  const dec = model.decodingStats();
   model.dispose();
   gpu.destroy();
   return {
@@ -132,7 +144,11 @@ async function run(req: RunRequest): Promise<RunResult> {
       kv_bytes_per_token: kv.latent,
       mha_kv_bytes_per_token: kv.mha,
     },
-    kv: kvReport(manifest.model.config, model.contextLength),
+    kv: kvReport(manifest.model.config, model.contextLength, req.kvCacheFormat),
+    speculation: {
+      mode: dec.speculative, steps: dec.steps,
+      tokens_per_step: dec.steps ? dec.tokens / dec.steps : null, acceptance_rate: dec.drafted ? dec.accepted / dec.drafted : null,
+    },
     eos: hitEos,
   };
 }
@@ -143,13 +159,16 @@ function argmax(row: ArrayLike<number>): number {
   return best;
 }
 
-(window as unknown as { webmoeCli: { run(r: RunRequest): Promise<RunResult | RunError> } }).webmoeCli = {
-  async run(r) {
-    try {
-      return await run(r);
-    } catch (e) {
-      const err = e instanceof WebmoeError ? { code: e.code, message: e.message } : { code: 'internal', message: e instanceof Error ? e.message : String(e) };
-      return { error: err };
-    }
-  },
-};
+/** The run, its failure as plain data (what crosses from the page to the CLI). */
+export async function runOrError(r: RunRequest, env: PageEnvironment = {}): Promise<RunResult | RunError> {
+  try {
+    return await run(r, env);
+  } catch (e) {
+    const err = e instanceof WebmoeError ? { code: e.code, message: e.message } : { code: 'internal', message: e instanceof Error ? e.message : String(e) };
+    return { error: err };
+  }
+}
+
+if (typeof window !== 'undefined') {
+  (window as unknown as { webmoeCli: { run(r: RunRequest): Promise<RunResult | RunError> } }).webmoeCli = { run: (r) => runOrError(r) };
+}

@@ -48,3 +48,17 @@ export function parseArgs(argv: readonly string[], spec: Record<string, OptionSp
 export function splitList(value: string): string[] {
   return value.split(',').map((v) => v.trim()).filter(Boolean);
 }
+
+/**
+ * A command's arguments with the usual checks: null after printing `usage` for --help (the spec must declare
+ * `help`), an error for a positional argument.
+ */
+export function parseCommandArgs(argv: readonly string[], spec: Record<string, OptionSpec>, usage: string): ParsedArgs['options'] | null {
+  const { options, positionals } = parseArgs(argv, spec);
+  if (options.help) {
+    process.stdout.write(`${usage}\n`);
+    return null;
+  }
+  if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}\n${usage}`);
+  return options;
+}

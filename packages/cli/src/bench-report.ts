@@ -229,5 +229,12 @@ export function kvReportLines(report: KvReport): string[] {
   ]);
   const heads = ['model', 'B/token by layer kind', ...report.released['DeepSeek-V4-Flash'].at.flatMap((a) => [`GiB @${a.tokens}`, `MHA GiB @${a.tokens}`])];
   out.push(columns(heads, rows));
+  const b = report.contextPerBudget;
+  if (b) {
+    out.push('', `Context within ${gib(b.budgetBytes)} GiB of latent KV cache, by cache format (computed):`);
+    const fmt = (list: typeof b.model) => list.map((f) => `${f.format} ${num(f.tokens, 0)} (${num(f.bytesPerToken, 0)} B/token)`).join(', ');
+    if (b.model.length) out.push(`  this model: ${fmt(b.model)}`);
+    out.push(`  DeepSeek-V3: ${fmt(b['DeepSeek-V3'])}`);
+  }
   return out;
 }

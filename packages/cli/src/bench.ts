@@ -1,29 +1,33 @@
 // `webmoe bench`: generates the benchmark's models once (BF16 checkpoints with DeepSeek-V3's proportions,
 // converted to q4 and f32, cached under ~/.cache/webmoe/bench), measures them in headless Chromium on
-// WebGPU through packages/cli/page/bench.ts, and prints a table, or with --json one JSON object on the
-// last line of standard output. What each figure means: packages/cli/BENCH.md.
+// WebGPU through packages/cli/page/bench.ts (or with --runtime node the same code in Node on Dawn,
+// node-runtime.ts), and prints a table, or with --json one JSON object on the last line of standard output.
+// What each figure means: packages/cli/BENCH.md.
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, splitList, UsageError } from './args';
 import { openBrowserSession, startPageServer } from './browser';
+import { runtimeOption } from './node-runtime';
 import { BENCH_MODELS, BENCH_SETTINGS, SCALING_EXPERTS, scalingModel, v3Config, type BenchModel } from './bench-models';
 import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from './bench-report';
 import type { BenchError, BenchPageApi, BenchRequest } from '../page/bench';
 
-const USAGE = `usage: webmoe bench [--quick] [--json] [--verbose] [--cache <dir>] [--serve [--port N]]
+const USAGE = `usage: webmoe bench [--quick] [--json] [--verbose] [--cache <dir>] [--serve [--port N]] [--runtime chromium|node]
                     [--models 10M,100M,500M] [--quants q4,f32] [--prompts 16,128,1024] [--no-scaling]
   Measures generated DeepSeek-V3-proportioned models (about 10M, 100M and 500M parameters; --quick: 10M and
   100M with shorter prompts and fewer tokens) in q4 and f32, the two probes, a timestamp profile and MoE
   scaling over 8, 32 and 128 experts. --json: one JSON object on the last line of standard output.
   --cache: where the generated models live (default ~/.cache/webmoe/bench). --serve: prepare the models,
   then serve the bench page and print its address, to run the same benchmark in a browser on a real GPU.
-  --models/--quants/--prompts narrow a run to what one change touches; --no-scaling skips MoE scaling.`;
+  --models/--quants/--prompts narrow a run to what one change touches; --no-scaling skips MoE scaling.
+  --runtime node measures in Node on Dawn (npm webgpu) instead of headless Chromium.`;
 
 const SPEC = {
   quick: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' }, cache: { type: 'string' },
   serve: { type: 'flag' }, port: { type: 'number' }, help: { type: 'flag' },
   models: { type: 'string' }, quants: { type: 'string' }, prompts: { type: 'string' }, 'no-scaling': { type: 'flag' },
+  runtime: { type: 'string' },
 } as const;
 
 const QUANTS = ['q4', 'f32'] as const;
@@ -83,6 +87,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const badQuant = quants.find((q) => !(QUANTS as readonly string[]).includes(q));
   if (badQuant) throw new UsageError(`unknown quant ${badQuant}; the bench converts to ${QUANTS.join(', ')}`);
   const scaling = o['no-scaling'] ? [] : SCALING_EXPERTS.map(scalingModel);
+  const runtime = runtimeOption(o.runtime);
+  if (runtime === 'node' && o.serve) throw new UsageError('--serve serves the bench page to a browser; it takes no --runtime');
+  if (runtime === 'node') await (await import('./node-runtime')).ensureVulkanLoader(log);
 
   const t0 = performance.now();
   const work: { m: BenchModel; quant: (typeof QUANTS)[number] }[] = [];
@@ -93,51 +100,48 @@ export async function benchCommand(argv: string[]): Promise<void> {
     }
   }
   for (const m of scaling) await prepare(root, m, s.scalingQuant, log);
-  const url = (base: string, m: BenchModel, quant: string) => `${base}/__bench/${m.name}-${quant}/`;
+  /** A model's folder under the cache folder's URL (`root`, ending in /). */
+  const url = (root: string, m: BenchModel, quant: string) => `${root}${m.name}-${quant}/`;
 
   if (o.serve) {
     const { baseUrl } = await startPageServer({ '/__bench/': root }, typeof o.port === 'number' ? o.port : 0);
-    const list = work.map((w) => url('', w.m, w.quant)).join(',');
+    const list = work.map((w) => url('/__bench/', w.m, w.quant)).join(',');
     process.stdout.write(`open ${baseUrl}/packages/cli/page/bench.html?models=${list}${quick ? '&quick' : ''}\n(Ctrl-C to stop)\n`);
     await new Promise(() => undefined);
   }
 
-  const session = await openBrowserSession({
-    page: 'packages/cli/page/bench.html',
-    mounts: { '/__bench/': root },
-    onConsole: o.verbose ? (l) => process.stderr.write(`${l}\n`) : undefined,
-  });
+  const backend = runtime === 'node' ? await nodeBench(root, log) : await chromiumBench(root, Boolean(o.verbose));
   const results: BenchModelResult[] = [];
   let scaled: ScalingRow[] = [];
   const fail = (what: string, e: BenchError) => new Error(`${what}: ${e.error.code}: ${e.error.message}`);
   try {
-    const page = session.page;
-    await page.waitForFunction(() => 'webmoeBench' in window);
+    const { api } = backend;
     for (const w of work) {
       const t = performance.now();
       const request: BenchRequest = {
-        modelUrl: url(session.baseUrl, w.m, w.quant), model: w.m.label, prompts: s.prompts,
+        modelUrl: url(backend.rootUrl, w.m, w.quant), model: w.m.label, prompts: s.prompts,
         decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, repeats: s.repeats, probes: true,
       };
-      const r = await page.evaluate((req) => (window as unknown as { webmoeBench: BenchPageApi }).webmoeBench.measure(req), request);
+      const r = await api.measure(request);
       if ('error' in r) throw fail(`${w.m.name} ${w.quant}`, r);
       results.push(r);
       log(`measured ${w.m.label} ${w.quant} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
     if (scaling.length) {
       const t = performance.now();
-      const r = await page.evaluate((req) => (window as unknown as { webmoeBench: BenchPageApi }).webmoeBench.scaling(req), {
-        modelUrls: scaling.map((m) => url(session.baseUrl, m, s.scalingQuant)), decodePrompt: s.scalingPrompt, decodeTokens: s.scalingTokens, rounds: s.scalingRounds,
+      const r = await api.scaling({
+        modelUrls: scaling.map((m) => url(backend.rootUrl, m, s.scalingQuant)), decodePrompt: s.scalingPrompt, decodeTokens: s.scalingTokens, rounds: s.scalingRounds,
       });
       if ('error' in r) throw fail('MoE scaling', r);
       scaled = r;
       log(`measured MoE scaling in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
   } finally {
-    await session.close();
+    await backend.close();
   }
 
   const notes: string[] = [];
+  notes.push(runtime === 'node' ? 'runtime: Node on Dawn (npm webgpu)' : 'runtime: headless Chromium');
   if (results[0]?.software) notes.push(`${results[0].adapter} is a software adapter running WGSL on the CPU: absolute figures are not GPU figures.`);
   if (quick) notes.push(`--quick: 10M and 100M only, prompts of ${s.prompts.join('/')} tokens (not 1024), ${s.decodeTokens} decode tokens, ${s.repeats} timed run(s) after a warm-up.`);
   else notes.push(`medians of ${s.repeats} timed runs after a warm-up; prompts of 1024 tokens or more are timed once.`);
@@ -157,6 +161,32 @@ export async function benchCommand(argv: string[]): Promise<void> {
     return;
   }
   process.stdout.write(text);
+}
+
+/** Where the bench page's code runs: its API, the URL it reads the cache folder at, and its end. */
+interface BenchBackend {
+  api: BenchPageApi;
+  rootUrl: string;
+  close(): Promise<void>;
+}
+
+async function chromiumBench(root: string, verbose: boolean): Promise<BenchBackend> {
+  const session = await openBrowserSession({
+    page: 'packages/cli/page/bench.html',
+    mounts: { '/__bench/': root },
+    onConsole: verbose ? (l) => process.stderr.write(`${l}\n`) : undefined,
+  });
+  await session.page.waitForFunction(() => 'webmoeBench' in window);
+  const call = <K extends keyof BenchPageApi>(name: K) => ((req: Parameters<BenchPageApi[K]>[0]) =>
+    session.page.evaluate(([n, r]) => (window as unknown as { webmoeBench: Record<string, (r: unknown) => unknown> }).webmoeBench[n](r), [name, req] as const)) as BenchPageApi[K];
+  return { api: { measure: call('measure'), scaling: call('scaling') }, rootUrl: `${session.baseUrl}/__bench/`, close: () => session.close() };
+}
+
+async function nodeBench(root: string, log: (s: string) => void): Promise<BenchBackend> {
+  const { fileFetch, folderUrl, loadRepoModule, nodeGpu } = await import('./node-runtime');
+  const gpu = await nodeGpu(log);
+  const page = await loadRepoModule<typeof import('../page/bench')>('/packages/cli/page/bench.ts');
+  return { api: page.module.benchApi({ gpu, fetch: fileFetch }), rootUrl: folderUrl(root), close: page.close };
 }
 
 function listOption(value: string, name: string): string[] {

@@ -20,6 +20,14 @@ const COMMANDS: Record<string, Command> = {
     summary: 'benchmark generated models in headless Chromium on WebGPU: prefill, decode, probes, MoE scaling',
     run: async (args) => (await import('./bench')).benchCommand(args),
   },
+  eval: {
+    summary: 'perplexity of a model over a text and KL divergence of each weight format against f32',
+    run: async (args) => (await import('./eval')).evalCommand(args),
+  },
+  serve: {
+    summary: 'serve a model on Dawn (Node WebGPU) behind an OpenAI-compatible HTTP endpoint',
+    run: async (args) => (await import('./serve')).serveCommand(args),
+  },
   generate: {
     summary: 'write a seeded random checkpoint in the Hugging Face layout',
     run: async (args) => (await import('@webmoe/converter/cli')).generate(args),

@@ -1,27 +1,35 @@
-// `webmoe run`: runs a model in headless Chromium on WebGPU (the engine a browser runs) and prints the
-// reply, or with --json one JSON object on the last line of standard output.
+// `webmoe run`: runs a model in headless Chromium on WebGPU (the engine a browser runs), or with --runtime node
+// in Node on Dawn (node-runtime.ts), and prints the reply, or with --json one JSON object on the last line of
+// standard output.
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs, splitList, UsageError } from './args';
+import { parseCommandArgs, splitList, UsageError } from './args';
 import { openBrowserSession } from './browser';
+import { runtimeOption } from './node-runtime';
 import type { RunError, RunRequest, RunResult } from '../page/run';
 
 const USAGE = `usage: webmoe run --model <dir> (--prompt-ids 0,17,42 | --prompt "text") [--max-tokens N] [--temperature T]
-       [--top-p P] [--top-k K] [--seed S] [--quant f32|f16|q8|q4|fp8|bf16] [--context N] [--prefill-chunk N] [--logits [--mtp]] [--json] [--verbose]
+       [--top-p P] [--top-k K] [--seed S] [--quant f32|f16|q8|q4|fp8|bf16] [--context N] [--kv-cache f32|f16|fp8] [--prefill-chunk N] [--logits [--mtp]] [--json] [--verbose]
+       [--runtime chromium|node] [--speculative mtp|off]
   <dir>: a converted webmoe folder (manifest.json) or a Hugging Face checkpoint folder (config.json), which is
   converted with --quant (default q4) into a cache folder and reused next time.
   --prefill-chunk N caps the tokens of one forward call (default: sized to the adapter).
+  --kv-cache stores V2/V3's latent KV cache in f32 (default, exact), f16 or fp8 (E4M3, a scale per row);
+  --json's kv report gives the context each format allows within a KV budget.
   --temperature 0 (the default) is greedy; --logits adds every step's logits row to --json's output.
   --mtp (with --logits) loads the multi-token-prediction module (DeepSeek-V4; a checkpoint is converted with it)
-  and adds its rows as mtp_logits: row i is the module at position i fed the token at i+1, predicting i+2.`;
+  and adds its rows as mtp_logits: row i is the module at position i fed the token at i+1, predicting i+2.
+  --runtime node runs the same engine in Node on Dawn (npm webgpu) instead of headless Chromium.
+  --speculative mtp decodes with the MTP module as the drafter (a checkpoint is converted with it), off one
+  token per step; default: on when the folder has the module. --json's speculation gives its figures.`;
 
 const SPEC = {
   model: { type: 'string' }, 'prompt-ids': { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'number' },
   temperature: { type: 'number' }, 'top-p': { type: 'number' }, 'top-k': { type: 'number' }, seed: { type: 'number' },
-  quant: { type: 'string' }, context: { type: 'number' }, 'prefill-chunk': { type: 'number' }, logits: { type: 'flag' }, mtp: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' },
-  help: { type: 'flag' },
+  quant: { type: 'string' }, context: { type: 'number' }, 'kv-cache': { type: 'string' }, 'prefill-chunk': { type: 'number' }, logits: { type: 'flag' }, mtp: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' },
+  runtime: { type: 'string' }, speculative: { type: 'string' }, help: { type: 'flag' },
 } as const;
 
 /**
@@ -50,12 +58,8 @@ export async function resolveModelFolder(dir: string, quant: string, log: (s: st
 }
 
 export async function runCommand(argv: string[]): Promise<void> {
-  const { options: o, positionals } = parseArgs(argv, SPEC);
-  if (o.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
-  if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
+  const o = parseCommandArgs(argv, SPEC, USAGE);
+  if (!o) return;
   if (typeof o.model !== 'string') throw new UsageError(`--model is required\n${USAGE}`);
   if ((o['prompt-ids'] === undefined) === (o.prompt === undefined)) throw new UsageError('give exactly one of --prompt-ids and --prompt');
   const quant = String(o.quant ?? 'q4');
@@ -69,8 +73,10 @@ export async function runCommand(argv: string[]): Promise<void> {
   const log = (s: string) => {
     if (o.verbose || !o.json) process.stderr.write(`${s}\n`);
   };
+  const runtime = runtimeOption(o.runtime);
+  if (runtime === 'node') await (await import('./node-runtime')).ensureVulkanLoader(log);
   const request: RunRequest = {
-    modelUrl: '', // set below, once the server's address is known
+    modelUrl: '', // set by the runtime: the page server's or the folder's URL
     ...(promptIds ? { promptIds } : { prompt: String(o.prompt) }),
     maxTokens: Number(o['max-tokens'] ?? 32),
     temperature: Number(o.temperature ?? 0),
@@ -80,26 +86,22 @@ export async function runCommand(argv: string[]): Promise<void> {
     logits: Boolean(o.logits),
     mtp: Boolean(o.mtp),
     ...(o.context !== undefined ? { contextLength: Number(o.context) } : {}),
+    ...(o['kv-cache'] !== undefined ? { kvCacheFormat: String(o['kv-cache']) as RunRequest['kvCacheFormat'] } : {}),
     ...(o['prefill-chunk'] !== undefined ? { prefillChunk: Number(o['prefill-chunk']) } : {}),
+    ...(o.speculative !== undefined ? { speculative: String(o.speculative) as RunRequest['speculative'] } : {}),
   };
+  if (request.speculative !== undefined && !['mtp', 'off'].includes(request.speculative)) {
+    throw new UsageError(`--speculative must be mtp or off (got ${request.speculative})`);
+  }
   if (!(request.maxTokens >= 1)) throw new UsageError('--max-tokens must be at least 1');
+  if (request.kvCacheFormat !== undefined && !['f32', 'f16', 'fp8'].includes(request.kvCacheFormat)) {
+    throw new UsageError(`--kv-cache must be one of f32, f16, fp8 (got ${request.kvCacheFormat})`);
+  }
   if (request.prefillChunk !== undefined && !(Number.isInteger(request.prefillChunk) && request.prefillChunk >= 1)) {
     throw new UsageError(`--prefill-chunk must be a positive integer (got ${o['prefill-chunk']})`);
   }
-  const folder = await resolveModelFolder(o.model, quant, log, Boolean(o.mtp));
-  const session = await openBrowserSession({
-    page: 'packages/cli/page/run.html',
-    mounts: { '/__model/': folder },
-    onConsole: o.verbose ? (l) => process.stderr.write(`${l}\n`) : undefined,
-  });
-  let result: RunResult | RunError;
-  try {
-    request.modelUrl = `${session.baseUrl}/__model/`;
-    await session.page.waitForFunction(() => 'webmoeCli' in window);
-    result = await session.page.evaluate((r) => (window as unknown as { webmoeCli: { run(r: RunRequest): Promise<RunResult | RunError> } }).webmoeCli.run(r), request);
-  } finally {
-    await session.close();
-  }
+  const folder = await resolveModelFolder(o.model, quant, log, Boolean(o.mtp) || request.speculative === 'mtp');
+  const result = runtime === 'node' ? await runInNode(folder, request, log) : await runInChromium(folder, request, Boolean(o.verbose));
   if ('error' in result) throw new Error(`${result.error.code}: ${result.error.message}`);
   if (o.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -107,5 +109,33 @@ export async function runCommand(argv: string[]): Promise<void> {
   }
   process.stdout.write(`${result.text ?? result.tokens.join(',')}\n`);
   const t = result.timings;
-  log(`${result.tokens.length} tokens; prefill ${t.prefill_tokens_per_s.toFixed(1)} tok/s, decode ${t.decode_tokens_per_s.toFixed(1)} tok/s on ${result.adapter} (${result.quant})`);
+  log(`${result.tokens.length} tokens; prefill ${t.prefill_tokens_per_s.toFixed(1)} tok/s, decode ${t.decode_tokens_per_s.toFixed(1)} tok/s on ${result.adapter} (${result.quant}, ${runtime})`);
+  const sp = result.speculation;
+  if (sp.mode === 'mtp' && sp.steps) log(`speculation: ${sp.tokens_per_step?.toFixed(2)} tokens per decode step, ${((sp.acceptance_rate ?? 0) * 100).toFixed(1)} % of drafts accepted`);
+}
+
+async function runInNode(folder: string, request: RunRequest, log: (s: string) => void): Promise<RunResult | RunError> {
+  const { fileFetch, folderUrl, loadRepoModule, nodeGpu } = await import('./node-runtime');
+  const gpu = await nodeGpu(log);
+  const page = await loadRepoModule<typeof import('../page/run')>('/packages/cli/page/run.ts');
+  try {
+    return await page.module.runOrError({ ...request, modelUrl: folderUrl(folder) }, { gpu, fetch: fileFetch });
+  } finally {
+    await page.close();
+  }
+}
+
+async function runInChromium(folder: string, request: RunRequest, verbose: boolean): Promise<RunResult | RunError> {
+  const session = await openBrowserSession({
+    page: 'packages/cli/page/run.html',
+    mounts: { '/__model/': folder },
+    onConsole: verbose ? (l) => process.stderr.write(`${l}\n`) : undefined,
+  });
+  try {
+    const r = { ...request, modelUrl: `${session.baseUrl}/__model/` };
+    await session.page.waitForFunction(() => 'webmoeCli' in window);
+    return await session.page.evaluate((req) => (window as unknown as { webmoeCli: { run(r: RunRequest): Promise<RunResult | RunError> } }).webmoeCli.run(req), r);
+  } finally {
+    await session.close();
+  }
 }

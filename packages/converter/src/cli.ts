@@ -1,5 +1,6 @@
 // The converter's CLI commands (dispatched by packages/cli/src/main.ts):
 //   webmoe convert <hf-dir> <out-dir> [--quant q4|q8|f16|f32|fp8|bf16|fp4] [--mtp] [--force] [--shard-mb N]
+//   webmoe convert <model.gguf> <out-dir> [--force] [--shard-mb N]   (deepseek2 GGUF files, docs/gguf.md)
 //   webmoe generate <out-dir> --preset NAME [--seed N] [--fp8] [--no-mtp] [--shards N] [--force]
 //   webmoe generate <out-dir> --preset NAME --quant FORMAT [--seed N] [--no-mtp] [--shard-mb N] [--force]
 //     (with --quant: a converted model folder, written directly, for sizes whose checkpoint would be too big)
@@ -8,11 +9,13 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { WEIGHT_FORMATS, WebmoeError, type Manifest, type WeightFormat } from 'webmoe/model';
 import { convertCheckpoint, removeTemporaryOutputs, type ConvertOptions } from './convert';
 import { generateCheckpoint } from './generate';
+import { convertGguf, isGgufPath } from './gguf-convert';
 import { generateModelFolder } from './generate-folder';
 import { PRESETS } from './presets';
 import { createProgress } from './progress';
 
-export const CONVERT_USAGE = `webmoe convert <hf-dir> <out-dir> [--quant ${WEIGHT_FORMATS.join('|')}] [--mtp] [--force] [--shard-mb N]`;
+export const CONVERT_USAGE = `webmoe convert <hf-dir> <out-dir> [--quant ${WEIGHT_FORMATS.join('|')}] [--mtp] [--force] [--shard-mb N]`
+  + ' | webmoe convert <model.gguf> <out-dir> [--force] [--shard-mb N]';
 export const GENERATE_USAGE = `webmoe generate <out-dir> --preset ${Object.keys(PRESETS).join('|')} [--seed N] [--fp8] [--no-mtp] [--shards N] [--force]`
   + ` | [--quant ${WEIGHT_FORMATS.join('|')}] [--shard-mb N] (a converted folder)`;
 
@@ -98,6 +101,12 @@ export async function convert(args: string[]): Promise<void> {
   const quant = quantOf(p.values.quant, CONVERT_USAGE);
   const shardBytes = shardBytesOf(p.values['shard-mb'], CONVERT_USAGE);
   const [hfDir, outDir] = p.positionals;
+  if (isGgufPath(hfDir)) {
+    // A GGUF file keeps its own formats (docs/gguf.md); --quant and --mtp do not apply.
+    if (p.values.quant !== undefined || p.values.mtp) throw usageError('--quant and --mtp do not apply to a GGUF file, whose tensors keep their own formats', CONVERT_USAGE);
+    await writeFolderWithProgress(`converted ${hfDir} → ${outDir}`, (o) => convertGguf(hfDir, outDir, { force: p.values.force === true, shardBytes, ...o }));
+    return;
+  }
   await writeFolderWithProgress(`converted ${hfDir} → ${outDir}`, (o) => convertCheckpoint(hfDir, outDir, {
     quant, mtp: p.values.mtp === true, force: p.values.force === true, shardBytes, ...o,
   }));

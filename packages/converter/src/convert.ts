@@ -7,7 +7,7 @@ import { chmod, lstat, mkdir, mkdtemp, readFile, realpath, rename, rm, writeFile
 import { rmSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import {
-  DEFAULT_SHARD_BYTES, GROUP, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, TENSOR_ALIGNMENT, WEIGHT_FORMATS, WebmoeError,
+  DEFAULT_SHARD_BYTES, GROUP, MANIFEST_FILE, MANIFEST_FORMAT, MANIFEST_VERSION, PRODUCT_FORMATS, TENSOR_ALIGNMENT, WebmoeError,
   expertGroups, isOutputHead, parseManifest, quantizeRows, tensorLayout, type ByteRange, type Manifest, type ManifestExpert, type ManifestFile,
   type ManifestTensor, type TensorLayout, type TensorSpec, type WeightFormat,
 } from 'webmoe/model';
@@ -60,7 +60,9 @@ export interface ConvertOptions {
  *   f32, tables (tid2eid) u32.
  * - Linear and embedding weights take `quant`, except under fp8, which keeps a release's own precision:
  *   the embedding and the output heads bf16 (DeepSeek leaves them unquantized beside FP8 weights), and
- *   V4's FP4 experts (I8) fp4, bit for bit.
+ *   V4's FP4 experts (I8) fp4, bit for bit; and under q4, which keeps the embedding and the output heads at
+ *   q8: every token's distribution passes through the head, and both are a small part of an MoE model's
+ *   bytes (docs/quality.md).
  */
 export function formatFor(spec: Pick<TensorSpec, 'kind' | 'name'>, quant: WeightFormat, sourceDtype?: Dtype): WeightFormat {
   switch (spec.kind) {
@@ -70,8 +72,10 @@ export function formatFor(spec: Pick<TensorSpec, 'kind' | 'name'>, quant: Weight
     case 'router':
     case 'precise': return sourceDtype === 'BF16' ? 'bf16' : 'f32';
   }
+  const head = spec.kind === 'embedding' || isOutputHead(spec);
+  if (quant === 'q4') return head ? 'q8' : 'q4';
   if (quant !== 'fp8') return quant;
-  if (spec.kind === 'embedding' || isOutputHead(spec)) return 'bf16';
+  if (head) return 'bf16';
   return sourceDtype === 'I8' ? 'fp4' : 'fp8';
 }
 
@@ -115,9 +119,10 @@ function sourceBytes(ckpt: Checkpoint, name: string): number {
 }
 
 /** How a tensor's bytes are made: copied from the release's own (quantized) bytes, or requantized from f32 values. */
-type Source = 'fp8' | 'fp4' | 'table' | 'values';
+type Source = 'fp8' | 'fp4' | 'table' | 'copy' | 'values';
 
-function sourceKind(format: WeightFormat, src: CheckpointTensor): Source {
+function sourceKind(format: WeightFormat, src: CheckpointTensor, stored: WeightFormat | null): Source {
+  if (stored === format) return 'copy';
   if (format === 'fp8' && src.dtype === 'F8_E4M3') return 'fp8';
   if (format === 'fp4' && src.dtype === 'I8') return 'fp4';
   if (format === 'u32') return 'table';
@@ -145,7 +150,7 @@ class Conversion {
   }
 
   private formatOf(spec: TensorSpec): WeightFormat {
-    return formatFor(spec, this.quant, this.ckpt.tensors.get(spec.name)!.dtype);
+    return this.ckpt.storedFormat?.(spec.name) ?? formatFor(spec, this.quant, this.ckpt.tensors.get(spec.name)!.dtype);
   }
 
   async run(items: Item[]): Promise<void> {
@@ -178,7 +183,7 @@ class Conversion {
     const file = join(ckpt.dir, src.file);
     const layout = tensorLayout(format, spec.shape);
     this.tensors.push({ name: spec.name, kind: spec.kind, shape: spec.shape, format, layer: spec.layer, expert: spec.expert, mtp: spec.mtp, ...this.locate(range, rel), bytes: layout.bytes });
-    const kind = sourceKind(format, src);
+    const kind = sourceKind(format, src, ckpt.storedFormat?.(spec.name) ?? null);
     const scales: Uint8Array[] = [];
     const mins: Uint8Array[] = [];
     const step = rowsPerRun(format, layout.cols);
@@ -205,7 +210,7 @@ class Conversion {
           if (parts.scales) scales.push(parts.scales);
           if (parts.mins) mins.push(parts.mins);
         } else {
-          q = kind === 'fp8' ? checkE4m3(run as Uint8Array, layout.cols) : kind === 'fp4' ? padFp4Rows(run as Uint8Array, count, layout) : tableRows(run as Uint8Array, layout.cols, this.tableLimit);
+          q = kind === 'copy' ? (run as Uint8Array) : kind === 'fp8' ? checkE4m3(run as Uint8Array, layout.cols) : kind === 'fp4' ? padFp4Rows(run as Uint8Array, count, layout) : tableRows(run as Uint8Array, layout.cols, this.tableLimit);
         }
       } catch (e) {
         if (!(e instanceof RangeError)) throw e;
@@ -346,7 +351,7 @@ export interface FolderSource {
  */
 export async function writeModelFolder(ckpt: Checkpoint, outDir: string, options: ConvertOptions, from: FolderSource): Promise<Manifest> {
   const quant = options.quant ?? 'q4';
-  if (!WEIGHT_FORMATS.includes(quant)) throw new WebmoeError('invalid-request', `quant must be one of ${WEIGHT_FORMATS.join(', ')}, got "${quant}"`);
+  if (!PRODUCT_FORMATS.includes(quant)) throw new WebmoeError('invalid-request', `quant must be one of ${PRODUCT_FORMATS.join(', ')}, got "${quant}"`);
   const shardBytes = options.shardBytes ?? DEFAULT_SHARD_BYTES;
   const step = options.onStep ?? (() => {});
   const out = resolve(outDir);

@@ -10,3 +10,7 @@ export { verifyModelFolder, openWebmoeModel, type WebmoeModel } from './model-fo
 export { generateCheckpoint, type GenerateOptions } from './generate';
 export { generateModelFolder, type GenerateFolderOptions } from './generate-folder';
 export { PRESETS, presetAtSmallSize } from './presets';
+export { convertGguf, isGgufPath } from './gguf-convert';
+export { openGgufCheckpoint, type GgufCheckpoint } from './gguf-checkpoint';
+export { exportGguf, type GgufExportOptions } from './gguf-export';
+export { ggufTokenizer, tokenizerToGguf } from './gguf-tokenizer';

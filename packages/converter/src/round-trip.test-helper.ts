@@ -22,8 +22,10 @@ function wantFormat(t: ManifestTensor, dtype: string, quant: WeightFormat): Weig
   if (t.kind === 'norm' || t.kind === 'bias') return 'f32';
   if (t.kind === 'table') return 'u32';
   if (t.kind === 'router' || t.kind === 'precise') return dtype === 'BF16' ? 'bf16' : 'f32';
+  const head = t.kind === 'embedding' || ['lm_head.weight', 'head.weight'].includes(t.name) || t.name.endsWith('.shared_head.head.weight');
+  if (quant === 'q4') return head ? 'q8' : 'q4'; // q4 keeps the embedding and the output heads at q8
   if (quant !== 'fp8') return quant;
-  if (t.kind === 'embedding' || ['lm_head.weight', 'head.weight'].includes(t.name) || t.name.endsWith('.shared_head.head.weight')) return 'bf16';
+  if (head) return 'bf16';
   return dtype === 'I8' ? 'fp4' : 'fp8';
 }
 
@@ -57,6 +59,7 @@ function boundOf(layout: TensorLayout, bytes: Uint8Array, src: Float64Array, exa
       const s = sectionValues(bytes, layout.scales!, 'e8m0');
       return (i) => Math.max(s[group(i)], Math.abs(src[i])) / 4 * (1 + 1e-6) + slack(i);
     }
+    default: throw new Error(`round trip: no bound for ${format} (llama.cpp's blocks come only from GGUF files)`);
   }
 }
 

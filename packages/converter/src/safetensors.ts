@@ -4,7 +4,7 @@
 // any offset in it is used. Errors are WebmoeError('model-format') naming the file and the tensor or field.
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { join, basename } from 'node:path';
-import { WebmoeError, parseHfConfig, e2m1ToF32, FP8_BLOCK, GROUP, type AnyModelConfig } from 'webmoe/model';
+import { WebmoeError, parseHfConfig, e2m1ToF32, FP8_BLOCK, GROUP, type AnyModelConfig, type WeightFormat } from 'webmoe/model';
 import { DTYPE_BYTES, DTYPES, decodeInto, isDtype, type Dtype } from './dtypes';
 
 /** A header larger than this is not a real checkpoint's (V3's largest shard header is well under 1 MB). */
@@ -178,6 +178,12 @@ export interface Checkpoint {
   scaleOf(name: string): CheckpointTensor | null;
   /** The tensor's shape as the model sees it: as stored, but packed FP4 (I8) has twice the stored columns. */
   shapeOf(name: string): number[];
+  /**
+   * When a tensor's stored bytes already are rows of a weight format the engine reads (a GGUF file's
+   * blocks), that format: the converter then copies readRows' bytes as they are. Undefined or null: the
+   * format follows the conversion's policy.
+   */
+  storedFormat?(name: string): WeightFormat | null;
   close(): Promise<void>;
 }
 

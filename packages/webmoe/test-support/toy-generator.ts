@@ -23,6 +23,11 @@ export interface ToyOptions {
   /** Subtracted from EOS's logit (larger: longer replies). */
   readonly eosBias?: number;
   readonly stepDelayMs?: number;
+  /**
+   * Tokens per decode step, as a speculative backend whose drafts are always accepted gives them (1 by
+   * default); steps that ask for logprobs or carry a token mask give one. Each token draws as plain decoding's would.
+   */
+  readonly tokensPerStep?: number;
 }
 
 function mix(h: number, v: number): number {
@@ -72,12 +77,18 @@ export class ToyGenerator implements Generator {
     return { reusedTokens: reusePrefix, next: this.sample(sampling) };
   }
 
-  async decode(token: number, sampling: SamplingParams): Promise<number> {
+  async decode(token: number, sampling: SamplingParams): Promise<number[]> {
     if (this.kv.length >= this.contextLength) throw new WebmoeError('internal', 'toy: decode past the context');
     this.append(token);
     this.decodeSteps++;
     if (this.o.stepDelayMs) await sleep(this.o.stepDelayMs);
-    return this.sample(sampling);
+    const k = sampling.logprobs === undefined && !sampling.allowed ? Math.max(1, Math.min(this.o.tokensPerStep ?? 1, this.contextLength - this.kv.length + 1)) : 1;
+    const out = [this.sample(sampling)];
+    while (out.length < k) {
+      this.append(out[out.length - 1]);
+      out.push(this.sample({ ...sampling, step: sampling.step + out.length }));
+    }
+    return out;
   }
 
   reset(): void {
@@ -140,28 +151,31 @@ export function toyWords(tokenizer: TextTokenizer): number[][] {
   return words.filter((w) => w.slice(0, -1).every((id) => count.get(id) === 1));
 }
 
-/** Cheap checksum of shard bytes (FNV-1a over every 61st byte and the length). */
-function checksum(h: number, data: Uint8Array): number {
-  for (let i = 0; i < data.length; i += 61) h = Math.imul(h ^ data[i], 0x01000193) >>> 0;
-  return mix(h, data.length);
+/** Cheap checksum of a shard (FNV-1a over every 61st byte and the length), from its sampled bytes. */
+function checksum(h: number, sampled: Uint8Array, length: number): number {
+  for (const b of sampled) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return mix(h, length);
 }
 
 export interface ToyFactoryOptions {
   readonly contextLength?: number;
   readonly stepDelayMs?: number;
   readonly eosBias?: number;
-  /** Called with each shard as the GPU uploader would be (tests count and inspect them). */
+  /** Called with each piece of a shard as the GPU uploader would be (tests count and inspect them). */
   readonly onShard?: (file: string, bytes: number) => void;
 }
 
 /** A GeneratorFactory that loads like the real one (every shard through the cache, compile progress). */
 export function toyGeneratorFactory(options: ToyFactoryOptions = {}): GeneratorFactory {
   return async (ctx) => {
-    let seed = 0x811c9dc5;
-    await ctx.loadShards((shard, data) => {
-      seed = checksum(seed, data);
+    // Pieces land where they belong, as in the GPU buffers: a shard restarted from 0 overwrites its samples.
+    const sampled = ctx.manifest.shards.map((s) => new Uint8Array(Math.ceil(s.bytes / 61)));
+    await ctx.loadShards((shard, data, index, offset) => {
+      for (let i = (61 - (offset % 61)) % 61; i < data.length; i += 61) sampled[index][(offset + i) / 61] = data[i];
       options.onShard?.(shard.file, data.byteLength);
     });
+    let seed = 0x811c9dc5;
+    ctx.manifest.shards.forEach((s, i) => (seed = checksum(seed, sampled[i], s.bytes)));
     const bytesTotal = ctx.manifest.shards.reduce((n, s) => n + s.bytes, 0);
     const shardsTotal = ctx.manifest.shards.length;
     for (let step = 1; step <= 3; step++) ctx.onProgress({ phase: 'compile', bytesDone: bytesTotal, bytesTotal, shardsDone: shardsTotal, shardsTotal, stepsDone: step, stepsTotal: 3 });

@@ -3,7 +3,8 @@
 // wants one invocation per output row (about 5× faster there). A guess from the adapter's name
 // (isSoftware) is only the fallback: the measurement runs both shapes on the model's own decode-sized
 // work (its largest matrix, the first MoE layer's selected experts and its expert selection, attention
-// over up to 256 positions, one RMSNorm row) and keeps the faster. Choices are cached per adapter and
+// over up to 256 positions, one RMSNorm row) and keeps the faster. For attention the candidates are
+// mla_attend_row and mla_attend_heads (each cache row read once per group of heads; kernels/mla.ts). Choices are cached per adapter and
 // weight format (localStorage where the page has it, and in memory for the session), so only the first
 // load on an adapter pays for the measurement.
 import { WebmoeError } from '../errors';
@@ -13,7 +14,7 @@ import { KERNEL_FAMILIES, type KernelContext, type KernelFamily, type KernelShap
 import { recordDispatches, type Dispatch } from '../gpu/pipelines';
 import type { ModelConfig } from '../model/config';
 import { matmul, type WeightRef } from '../kernels/matmul';
-import { chooseSplits, latentCacheLayout, mlaAttention, mlaScratchBytes } from '../kernels/mla';
+import { headsScratchBytes, latentCacheLayout, mlaAttention } from '../kernels/mla';
 import { rmsnorm } from '../kernels/rmsnorm';
 import { routerSelect } from '../kernels/router';
 import type { GpuWeights } from './weights';
@@ -45,8 +46,9 @@ export interface AutotuneOptions {
 
 // Versioned: bump it when a measured kernel changes enough to change the choice (v2: x read as vec4s in
 // matmul_row/matmul_wg; v3: the reductions written once in shaders/lib/reduce.wgsl, and the key's format
-// taken from the layers' matrices), so that browsers measure again instead of keeping a stale choice.
-export const STORE_KEY = 'webmoe.kernel-shapes.v3';
+// taken from the layers' matrices; v4: attention's 'workgroup' candidate is mla_attend_heads), so that
+// browsers measure again instead of keeping a stale choice.
+export const STORE_KEY = 'webmoe.kernel-shapes.v4';
 const SHAPES: readonly KernelShape[] = ['row', 'workgroup'];
 /** GPUBufferUsage.QUERY_RESOLVE, spelled out like buffers.ts USAGE so that this module loads without WebGPU's globals. */
 const QUERY_RESOLVE = 0x200;
@@ -93,7 +95,7 @@ function writeStored(store: TuningStore | null, key: string, shape: KernelShape)
  * several replays each. GPU time from timestamp queries where the device has them (a small kernel's
  * wall time is mostly the submission's latency), else wall time to the queue's completion.
  */
-async function timeDispatches(device: GPUDevice, list: readonly Dispatch[]): Promise<number> {
+export async function timeDispatches(device: GPUDevice, list: readonly Dispatch[]): Promise<number> {
   const timestamps = device.features.has('timestamp-query');
   const querySet = timestamps ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
   const resolve = timestamps ? device.createBuffer({ size: 16, usage: QUERY_RESOLVE | USAGE.COPY_SRC }) : null;
@@ -183,7 +185,7 @@ function workloads(ctx: KernelContext, weights: GpuWeights, config: ModelConfig,
   const qt = buf('qt', H * R);
   const q = buf('q', H * qHead);
   const olat = buf('olat', H * R);
-  const partials = buf('partials', mlaScratchBytes(1, H, chooseSplits(H, layout.maxContext), R) / 4);
+  const partials = buf('partials', headsScratchBytes(device.limits, layout, H) / 4);
   const positions = uploadStorage(device, 'autotune:positions', new Uint32Array([layout.maxContext - 1, 0, 0, 0]));
   scratch.push(positions);
   out.mla = (shape) => mlaAttention(ctx, {

@@ -4,6 +4,7 @@
 // sees one model at a time in the family's own folder.
 import type { KernelContext } from '../gpu/kernel-context';
 import type { Dispatch } from '../gpu/pipelines';
+import type { KvCacheFormat } from '../kernels/mla';
 import type { ExpertUsage } from './expert-usage';
 import type { GpuWeights } from './weights';
 
@@ -35,6 +36,11 @@ export interface FamilyState {
   readonly expertUsage: ExpertUsage;
   /** The forward pass of a call of `tokens` tokens at positions[0] …, leaving the last token's logits in io.logits. */
   record(ctx: KernelContext, tokens: number): Dispatch[];
+  /**
+   * The same forward pass with every row's logits into `logits` rows 0 … tokens-1 (io.logits untouched):
+   * speculative decoding verifies a draft with it (docs/speculative.md). Absent: the family cannot.
+   */
+  recordAllLogits?(ctx: KernelContext, tokens: number, logits: GPUBuffer): Dispatch[];
   /** The MTP module's state, when FamilyOptions.mtp asked for it (families without GPU MTP leave it out). */
   readonly mtp?: FamilyMtp | null;
   /**
@@ -66,6 +72,15 @@ export interface FamilyMtp {
   recordRows(ctx: KernelContext, rows: number, logitsRow: number | null): Dispatch[];
   /** Copies the hidden state of the call's last token (row tokens-1) into the carry, after the call's pass. */
   encodeCarry(encoder: GPUCommandEncoder, tokens: number): void;
+  /**
+   * Speculative decoding's draft rows (docs/speculative.md): like recordRows, rows p … p+rows-1 of the call
+   * from the main model's hidden states of this call's rows 0 … rows-1 with next tokens ids[1 … rows]
+   * (GpuModel writes the last of them on the GPU: the sampled or verified token), so rows may equal the
+   * call's length; then the head on the last `logitsRows` rows only, into logits rows 0 … logitsRows-1.
+   * It leaves the carry as it was: after it the module holds every position of the call (GpuModel's
+   * mtpLength = length), and the next call has no carried row. Optional: a module without it cannot draft.
+   */
+  recordDraft?(ctx: KernelContext, rows: number, logitsRows: number): Dispatch[];
 }
 
 export interface FamilyOptions {
@@ -76,6 +91,8 @@ export interface FamilyOptions {
   collectExpertUsage: boolean;
   /** Allocate the MTP module's caches and activations (the weights hold its tensors). */
   mtp: boolean;
+  /** V2/V3 latent cache format (kernels/mla.ts KvCacheFormat); default f32. Other families ignore it. */
+  kvCacheFormat?: KvCacheFormat;
 }
 
 /** A family's sizes before anything is allocated, and the constructor of its state. */

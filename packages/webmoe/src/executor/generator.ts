@@ -23,6 +23,12 @@ export interface SamplingParams {
   readonly penalties?: SamplingPenalties;
   /** Report the sampled token's log-probability and this many top alternatives (0 … 20); absent → none. */
   readonly logprobs?: number;
+  /**
+   * Constrained decoding: the tokens that may be drawn, bit id % 32 of word id / 32 set ([ceil(vocab / 32)]
+   * words); every other token's logit counts as −∞ before everything else. Absent → all. The mask holds
+   * for this one draw: a backend that drafts further tokens in one step must not when a mask is given.
+   */
+  readonly allowed?: Uint32Array;
 }
 
 /** Log-probabilities (log-softmax of the raw logits) of a sampled token and of the most likely ones. */
@@ -80,6 +86,20 @@ export interface GeneratorStats {
   readonly expertUsage: readonly { readonly layer: number; readonly counts: readonly number[] }[];
   /** The adapter the backend runs on. */
   readonly adapter?: AdapterSummary;
+  /** Decode steps since resetStats() and what speculation made of them; absent for a backend that does not count. */
+  readonly decoding?: DecodingStats;
+}
+
+/** Decode steps and the tokens they gave (docs/speculative.md); plain data. */
+export interface DecodingStats {
+  /** Whether decode steps verify a draft ('mtp'), or produce one token each ('off'). */
+  readonly speculative: 'mtp' | 'off';
+  readonly steps: number;
+  /** Tokens the steps produced (tokens / steps: tokens per step). */
+  readonly tokens: number;
+  /** Drafts verified, and how many of them were accepted (accepted / drafted: the acceptance rate). */
+  readonly drafted: number;
+  readonly accepted: number;
 }
 
 export interface Generator {
@@ -89,8 +109,15 @@ export interface Generator {
   readonly vocabSize?: number;
   /** Makes the KV cache hold exactly `ids` and samples the token after them. */
   prefill(ids: readonly number[], options: PrefillOptions): Promise<PrefillResult>;
-  /** Appends `token` at the next position and samples the token after it. */
-  decode(token: number, sampling: SamplingParams): Promise<number>;
+  /**
+   * Appends `token` at the next position and samples the tokens after it: [t1 … tk], k ≥ 1. Plain decoding
+   * gives one; a speculative backend (docs/speculative.md) may give more, t1 … tk-1 then already in the KV
+   * cache after `token` and tk not (the next decode feeds it). `sampling.step` is t1's; t1+j draws as step+j
+   * would. A step whose sampling asks for `logprobs` or has a mask (`allowed`) gives exactly one token. The runtime may use fewer than
+   * k (a stop in the middle): the cache then holds more than it keeps, which the next prefill's reusePrefix
+   * takes back.
+   */
+  decode(token: number, sampling: SamplingParams): Promise<readonly number[]>;
   /**
    * After a prefill or decode whose sampling asked for `logprobs`: that token's log-probabilities. A backend
    * without it cannot serve requests for logprobs (the runtime refuses them).

@@ -3,9 +3,11 @@
 // queue submission whose only readback is the sampled token id; stepStats() reports what the last step
 // actually recorded, submitted and read back. With the MTP module loaded (GpuModelOptions.mtp), every call
 // also advances it, one position behind the main model (family.ts FamilyMtp), so that its cache has seen
-// every position whose next token is known.
+// every position whose next token is known. With speculation (GpuModelOptions.speculative), the module
+// runs ahead instead and drafts the next token, and a decode step feeds [token, draft] and gives one or
+// two tokens, still in one submission with one small readback (docs/speculative.md).
 import { WebmoeError } from '../errors';
-import type { GpuContext } from '../gpu/device';
+import { mapForReading, type GpuContext } from '../gpu/device';
 import { createKernelContext, type KernelContext, type KernelShape } from '../gpu/kernel-context';
 import { createStorage, readF32, USAGE } from '../gpu/buffers';
 import { recordDispatches, type Dispatch } from '../gpu/pipelines';
@@ -13,7 +15,9 @@ import type { AnyModelConfig } from '../model/config';
 import type { Manifest } from '../model/manifest';
 import { logitBiasWords, MAX_BIAS_ENTRIES, sample, tokenCountWords } from '../kernels/sample';
 import { logprobs, logprobsWords, MAX_TOP_LOGPROBS, readLogprobs } from '../kernels/logprobs';
-import type { Generator, GeneratorStats, PrefillOptions, PrefillResult, SampledLogprobs, SamplingParams } from './generator';
+import { speculative, SPECULATIVE_RESULT_WORDS } from '../kernels/speculative';
+import type { KvCacheFormat } from '../kernels/mla';
+import type { DecodingStats, Generator, GeneratorStats, PrefillOptions, PrefillResult, SampledLogprobs, SamplingParams } from './generator';
 import type { BoundFamily, FamilyMtp, FamilyState, KvBytes } from './family';
 import { familyOf } from './families';
 import { GpuWeights } from './weights';
@@ -37,6 +41,18 @@ export interface GpuModelOptions {
    * (logitsWithMtp) and later drafts. Default false: its tensors are not uploaded.
    */
   mtp?: boolean;
+  /**
+   * Speculative decoding with the MTP module as the drafter (docs/speculative.md): 'mtp' loads the module
+   * and lets a decode step verify its draft and give one or two tokens; 'off' gives one per step. Default:
+   * 'mtp' when the folder was converted with the module, the family can verify drafts and the adapter is not a
+   * software one (speculationOf), else 'off'.
+   */
+  speculative?: Speculation;
+  /**
+   * V2/V3 latent KV cache format: 'f32' (default, exact), 'f16' (half the bytes) or 'fp8' (E4M3 with a
+   * scale per row, about a quarter). V4 models ignore it.
+   */
+  kvCacheFormat?: KvCacheFormat;
   /** Called when the weights are on the GPU and pipelines start compiling. */
   onCompile?: () => void;
 }
@@ -47,8 +63,14 @@ export interface GpuMemory {
   scratch: number;
 }
 
+export type Speculation = 'mtp' | 'off';
+
 /** What one decode step did, counted as it ran. */
 export interface StepStats {
+  /** Tokens the step gave: 1, or 2 when it verified a draft and accepted it. */
+  tokens: number;
+  /** Whether the step verified a draft, and whether it was accepted (null: a step without one). */
+  draftAccepted: boolean | null;
   /** Dispatches recorded into the step's compute pass (forward + sampling). */
   dispatchesPerToken: number;
   /** Queue submissions of the step. */
@@ -64,6 +86,10 @@ const DECODE = 1;
 const LOGPROBS_AT = 16;
 /** The MTP plan of a carried row without logits: every decode step's. */
 const CARRIED = 'carried';
+/** Where the speculative result words sit in the readback buffer (after the sampled id). */
+const RESULT_AT = 16;
+/** A speculative step feeds the token and its draft. */
+const VERIFY = 2;
 
 export class GpuModel implements Generator {
   readonly contextLength: number;
@@ -79,6 +105,8 @@ export class GpuModel implements Generator {
   /** What a request's penalties read: token counts (kernels/sample.ts) and its logit-bias list, written at prefill. */
   private readonly tokenCounts: GPUBuffer;
   private readonly biasList: GPUBuffer;
+  /** Constrained decoding's token mask (kernels/sample.ts `allowed`), made on the first request that has one. */
+  private tokenMask: GPUBuffer | null = null;
   /** The logprobs kernel's output; read back after the id, only for requests that ask. */
   private readonly logprobsOut: GPUBuffer;
   /** Top alternatives the step in flight reports (null: no logprobs), and the last step's. */
@@ -93,12 +121,25 @@ export class GpuModel implements Generator {
   private lastStep: StepStats | null = null;
   /** Tokens held in the KV cache (positions 0 … length-1). */
   private length = 0;
-  /** Positions the MTP module's cache holds (0 … mtpLength-1): length-1 after a call, the carry holding h_{length-1}. */
+  /**
+   * Positions the MTP module's cache holds (0 … mtpLength-1): length-1 after a plain call, the carry holding
+   * h_{length-1}; length after a drafting one, its row length-1 fed the draft's `after` token.
+   */
   private mtpLength = 0;
+  /** 'mtp': decode steps verify drafts. */
+  readonly speculative: Speculation;
+  /** The main model's logits of both fed rows, and the speculative kernels' result words (kernels/speculative.ts). */
+  private readonly spec: { logits: GPUBuffer; result: GPUBuffer; plans: Recordings<string, Dispatch[]> } | null;
+  /** The draft on the GPU (result[3]): drawn after `after` with this temperature and seed. */
+  private draft: { after: number; id: number; temperature: number; seed: number } | null = null;
+  /** The token at position length-1: a step that must feed that position again. */
+  private lastCached = -1;
+  /** Decode steps since resetStats(). */
+  private decoding = { steps: 0, tokens: 0, drafted: 0, accepted: 0 };
   private disposed = false;
 
   private constructor(private readonly gpu: GpuContext, readonly weights: GpuWeights, config: AnyModelConfig, family: BoundFamily,
-    sizes: { contextLength: number; prefillChunk: number }, opts: GpuModelOptions, ctx: KernelContext, tuning: KernelTuning) {
+    sizes: { contextLength: number; prefillChunk: number; speculative: Speculation }, opts: GpuModelOptions, ctx: KernelContext, tuning: KernelTuning) {
     this.config = config;
     this.vocabSize = config.vocabSize;
     const device = gpu.device;
@@ -108,7 +149,7 @@ export class GpuModel implements Generator {
     this.prefillChunk = sizes.prefillChunk;
     this.family = family.create(device, weights, {
       contextLength: this.contextLength, maxTokens: this.prefillChunk, collectExpertUsage: opts.collectExpertUsage !== false,
-      mtp: opts.mtp === true,
+      mtp: opts.mtp === true || sizes.speculative === 'mtp', kvCacheFormat: opts.kvCacheFormat,
     });
     this.samplerState = createStorage(device, 'sampler_state', 16);
     this.tokenCounts = createStorage(device, 'sampler_token_counts', 4 * config.vocabSize);
@@ -119,24 +160,36 @@ export class GpuModel implements Generator {
     this.samplers = new Recordings(tuned, MAX_PLANS);
     this.mtpPlans = new Recordings(tuned, 2 * MAX_PLANS, (key) => key === CARRIED);
     this.memory = { weights: weights.bytes, kvCache: this.family.kvCacheBytes, scratch: this.family.scratchBytes + this.samplerState.size + this.tokenCounts.size + this.biasList.size + this.logprobsOut.size };
+    // The family verifies drafts when it records every row's logits and its module drafts (family.ts).
+    const verifies = this.family.recordAllLogits !== undefined && this.family.mtp?.recordDraft !== undefined;
+    if (sizes.speculative === 'mtp' && !verifies && opts.speculative === 'mtp') {
+      this.family.destroy();
+      throw new WebmoeError('invalid-request', `speculative: 'mtp' needs a family whose MTP module drafts on the GPU; ${config.modelType}'s does not yet`);
+    }
+    this.speculative = verifies ? sizes.speculative : 'off';
+    this.spec = null;
+    if (this.speculative === 'mtp') {
+      const logits = createStorage(device, 'speculative_logits', 4 * VERIFY * config.vocabSize);
+      const result = createStorage(device, 'speculative_result', 4 * SPECULATIVE_RESULT_WORDS);
+      this.spec = { logits, result, plans: new Recordings(tuned, MAX_PLANS, (key) => key === 'verify' || key === 'step') };
+      this.memory.scratch += logits.size + result.size;
+    }
   }
 
-  /** Uploads the weights shard by shard (`loadShards` calls back once per shard) and builds the model. */
+  /** Uploads the weights piece by piece (`loadShards` calls back with each piece of each shard at its offset) and builds the model. */
   static async load(gpu: GpuContext, manifest: Manifest,
-    loadShards: (onShard: (index: number, data: Uint8Array) => void) => Promise<void>, opts: GpuModelOptions = {}): Promise<GpuModel> {
+    loadShards: (onPiece: (index: number, data: Uint8Array, offset: number) => void) => Promise<void>, opts: GpuModelOptions = {}): Promise<GpuModel> {
     const config = manifest.model.config;
     const family = familyOf(config);
     const contextLength = contextLengthOf(config, opts.contextLength);
     const maxBinding = gpu.device.limits.maxStorageBufferBindingSize;
     const prefillChunk = Math.max(1, Math.min(opts.prefillChunk ?? defaultPrefillChunk(family, contextLength, maxBinding), contextLength));
     checkLimits(gpu, manifest, family, contextLength, prefillChunk);
-    if (opts.mtp && config.family !== 'v4') {
-      throw new WebmoeError('invalid-request', `MTP on the GPU is implemented for DeepSeek-V4; this model is ${config.modelType}`);
-    }
-    const uploader = GpuWeights.uploader(gpu.device, manifest, { mtp: opts.mtp === true });
+    const speculation = speculationOf(manifest, opts, prefillChunk, gpu.summary.isSoftware);
+    const uploader = GpuWeights.uploader(gpu.device, manifest, { mtp: opts.mtp === true || speculation === 'mtp' });
     let weights: GpuWeights;
     try {
-      await loadShards((i, data) => uploader.write(i, data));
+      await loadShards((i, data, offset) => uploader.write(i, data, offset));
       weights = uploader.finish();
     } catch (e) {
       uploader.abort();
@@ -149,7 +202,13 @@ export class GpuModel implements Generator {
       // V4's kernels are not in the measured workloads yet: its families keep the adapter heuristic.
       : config.family === 'v4' ? uniformTuning(ctx.shape, 'default')
       : await autotune(gpu, ctx, weights, config, { contextLength });
-    const model = new GpuModel(gpu, weights, config, family, { contextLength, prefillChunk }, opts, ctx, tuning);
+    let model: GpuModel;
+    try {
+      model = new GpuModel(gpu, weights, config, family, { contextLength, prefillChunk, speculative: speculation }, opts, ctx, tuning);
+    } catch (e) {
+      weights.destroy();
+      throw e;
+    }
     // Record the decode plan and a full prefill chunk's now, so that pipeline compilation happens during
     // loading rather than on the first prompt and the first token.
     model.plan(DECODE);
@@ -158,6 +217,11 @@ export class GpuModel implements Generator {
     if (mtp) {
       model.mtpCarried(mtp, false);
       if (model.prefillChunk > 1) model.mtpRows(mtp, model.prefillChunk - 1, null);
+    }
+    if (model.spec) {
+      model.verifyPlan();
+      model.draftRows(1, 1);
+      model.draftRows(model.prefillChunk - 1, 1);
     }
     await gpu.device.queue.onSubmittedWorkDone();
     gpu.check();
@@ -198,17 +262,71 @@ export class GpuModel implements Generator {
     return this.mtpPlans.get(`rows ${rows} @${logitsRow}`, (ctx) => mtp.recordRows(ctx, rows, logitsRow));
   }
 
+  /** A speculative step's forward pass: [token, draft], both rows' logits into spec.logits. */
+  private verifyPlan(): Dispatch[] {
+    const spec = this.spec!;
+    return spec.plans.get('verify', (ctx) => this.family.recordAllLogits!(ctx, VERIFY, spec.logits));
+  }
+
+  /** The module's draft rows (FamilyMtp.recordDraft) over a call of `rows` tokens. */
+  private draftRows(rows: number, logitsRows: number): Dispatch[] {
+    const mtp = this.family.mtp!;
+    return this.spec!.plans.get(rows === VERIFY && logitsRows === VERIFY ? 'step' : `draft ${rows}/${logitsRows}`, (ctx) => mtp.recordDraft!(ctx, rows, logitsRows));
+  }
+
+  /** Speculative decoding's verify or draft kernel for a request's temperature and seed. */
+  private specKernel(mode: 'verify' | 'draft', s: SamplingParams): Dispatch {
+    const spec = this.spec!, mtp = this.family.mtp!;
+    return spec.plans.get(`${mode}/${s.temperature}/${s.seed}`, (ctx) => [speculative(ctx, {
+      mode, mainLogits: spec.logits, draftLogits: mtp.logits, draftRows: mtp.logitRows, vocab: this.config.vocabSize,
+      state: this.samplerState, ids: this.family.io.ids, result: spec.result, temperature: s.temperature, seed: s.seed,
+    })])[0];
+  }
+
+  /**
+   * Whether a step with these settings may verify a draft: the kernel applies greedy decoding and plain
+   * temperature, not top-k, top-p, min-p, penalties, a token mask or logprobs (those steps decode plainly).
+   */
+  private verifiable(s: SamplingParams): boolean {
+    if (!this.spec || s.penalties || s.logprobs !== undefined || s.allowed) return false;
+    return s.temperature <= 0 || (s.topK === 0 && s.topP >= 1 && !s.minP);
+  }
+
+  /**
+   * Tokens to feed before `first`: when the module ran ahead, its row at length-1 was fed the draft's
+   * `after` token; a call that starts with another token feeds position length-1 again (a rewind of one
+   * position, which every family's caches allow) so that the row is run anew with `first`.
+   */
+  private rewindFor(first: number): number[] {
+    const d = this.draft;
+    this.draft = null;
+    if (!d || d.after === first || this.mtpLength !== this.length || this.length === 0) return [];
+    this.length--;
+    this.mtpLength--;
+    return [this.lastCached];
+  }
+
   private sampler(s: SamplingParams): Dispatch {
     const pen = s.penalties;
-    const key = `${s.temperature}/${s.topK}/${s.topP}/${s.minP ?? 0}/${s.seed}` + (pen ? `/${pen.logitBias.length}/${pen.repetition}/${pen.presence}/${pen.frequency}` : '');
+    const mask = s.allowed ? this.writeTokenMask(s.allowed) : null;
+    const key = (mask ? 'mask/' : '') + `${s.temperature}/${s.topK}/${s.topP}/${s.minP ?? 0}/${s.seed}` + (pen ? `/${pen.logitBias.length}/${pen.repetition}/${pen.presence}/${pen.frequency}` : '');
     return this.samplers.get(key, (ctx) => sample(ctx, {
       logits: this.family.io.logits, vocab: this.config.vocabSize, ids: this.family.io.sampled, state: this.samplerState,
-      temperature: s.temperature, topK: s.topK, topP: s.topP, minP: s.minP ?? 0, seed: s.seed,
+      temperature: s.temperature, topK: s.topK, topP: s.topP, minP: s.minP ?? 0, seed: s.seed, ...(mask ? { allowed: mask } : {}),
       ...(pen ? {
         bias: { buffer: this.biasList, count: pen.logitBias.length },
         penalties: { counts: this.tokenCounts, repetition: pen.repetition, presence: pen.presence, frequency: pen.frequency },
       } : {}),
     }, 'sample'));
+  }
+
+  /** Writes the mask the next draw reads; the buffer is made once and kept (one bit per token). */
+  private writeTokenMask(words: Uint32Array): GPUBuffer {
+    const size = 4 * Math.ceil(this.config.vocabSize / 32);
+    if (words.length * 4 !== size) throw new WebmoeError('invalid-request', `token mask: ${words.length} words for a vocabulary of ${this.config.vocabSize} (need ${size / 4})`);
+    this.tokenMask ??= createStorage(this.gpu.device, 'sampler_token_mask', size);
+    this.gpu.device.queue.writeBuffer(this.tokenMask, 0, words as Uint32Array<ArrayBuffer>);
+    return this.tokenMask;
   }
 
   private logprobsKernel(top: number): Dispatch {
@@ -253,6 +371,7 @@ export class GpuModel implements Generator {
    * token's logits in io.logits. With `sampling`, the last submission also samples into io.sampled.
    */
   private feed(ids: readonly number[], sampling: SamplingParams | null, signal?: AbortSignal): void {
+    ids = [...this.rewindFor(ids[0]), ...ids];
     for (let start = 0; start < ids.length; start += this.prefillChunk) {
       if (signal?.aborted) throw new WebmoeError('aborted', 'the prompt was aborted during prefill');
       const chunk = ids.slice(start, start + this.prefillChunk);
@@ -305,14 +424,101 @@ export class GpuModel implements Generator {
     this.counting.dispatchesPerToken += dispatches.length;
     this.counting.submitsPerToken++;
     this.length += T;
+    this.lastCached = chunk[T - 1];
+    this.draft = null;
     if (mtp) this.mtpLength = this.length - 1;
     return mtpRows;
+  }
+
+  /**
+   * A submission that ends with a draft (docs/speculative.md): the forward pass over `chunk` at `length`
+   * (after the module's carried row when it is one behind), the sampler on its last row, then the sampled
+   * id copied into ids[T] and the module's rows over every position of the chunk, the last one's logits
+   * drafting the next token. `chunk` must leave room in ids for that one (T < prefillChunk).
+   */
+  private submitDrafting(chunk: readonly number[], sampling: SamplingParams): void {
+    const device = this.gpu.device, io = this.family.io, mtp = this.family.mtp!, spec = this.spec!;
+    const T = chunk.length, p = this.length;
+    device.queue.writeBuffer(io.ids, 0, new Uint32Array(chunk));
+    device.queue.writeBuffer(io.positions, 0, new Uint32Array([p, 0, 0, 0]));
+    device.queue.writeBuffer(this.samplerState, 0, new Uint32Array([sampling.step, 0, 0, 0]));
+    // n = 1: the draft kernel takes logits row 0, at step + 1.
+    device.queue.writeBuffer(spec.result, 0, new Uint32Array(SPECULATIVE_RESULT_WORDS).fill(1, 0, 1));
+    const forward: Dispatch[] = [];
+    if (this.mtpLength === p - 1) {
+      device.queue.writeBuffer(mtp.carryPositions, 0, new Uint32Array([p - 1, 0, 0, 0]));
+      forward.push(...this.mtpCarried(mtp, false));
+    } else if (this.mtpLength !== p) {
+      throw new WebmoeError('internal', `the MTP module holds ${this.mtpLength} positions; a call at position ${p} needs ${p - 1} or ${p}`);
+    }
+    forward.push(...this.plan(T), this.sampler(sampling));
+    const drafting = [...this.draftRows(T, 1), this.specKernel('draft', sampling)];
+    const encoder = device.createCommandEncoder({ label: `forward T=${T} + draft` });
+    const pass = encoder.beginComputePass({ label: `forward T=${T}` });
+    recordDispatches(pass, forward);
+    pass.end();
+    encoder.copyBufferToBuffer(io.sampled, 0, io.ids, 4 * T, 4);
+    const draftPass = encoder.beginComputePass({ label: `draft T=${T}` });
+    recordDispatches(draftPass, drafting);
+    draftPass.end();
+    encoder.copyBufferToBuffer(io.sampled, 0, this.staging, 0, 4);
+    encoder.copyBufferToBuffer(spec.result, 0, this.staging, RESULT_AT, 4 * SPECULATIVE_RESULT_WORDS);
+    device.queue.submit([encoder.finish()]);
+    this.counting.dispatchesPerToken += forward.length + drafting.length;
+    this.counting.submitsPerToken++;
+    this.length += T;
+    this.mtpLength = this.length;
+    this.lastCached = chunk[T - 1];
+    this.draft = null;
+    this.logprobsTop = null;
+  }
+
+  /**
+   * A speculative step (docs/speculative.md), one submission: the forward pass over [token, draft] with
+   * both rows' logits, the verify kernel (the step's tokens into ids[1], ids[2]), the module's rows at both
+   * positions and the draft kernel; the result words are its only readback.
+   */
+  private submitVerify(token: number, draft: number, sampling: SamplingParams): void {
+    const device = this.gpu.device, io = this.family.io, spec = this.spec!;
+    device.queue.writeBuffer(io.ids, 0, new Uint32Array([token, draft]));
+    device.queue.writeBuffer(io.positions, 0, new Uint32Array([this.length, 0, 0, 0]));
+    device.queue.writeBuffer(this.samplerState, 0, new Uint32Array([sampling.step, 0, 0, 0]));
+    const dispatches = [...this.verifyPlan(), this.specKernel('verify', sampling), ...this.draftRows(VERIFY, VERIFY), this.specKernel('draft', sampling)];
+    const encoder = device.createCommandEncoder({ label: 'speculative step' });
+    const pass = encoder.beginComputePass({ label: 'speculative step' });
+    recordDispatches(pass, dispatches);
+    pass.end();
+    encoder.copyBufferToBuffer(spec.result, 0, this.staging, RESULT_AT, 4 * SPECULATIVE_RESULT_WORDS);
+    device.queue.submit([encoder.finish()]);
+    this.counting.dispatchesPerToken += dispatches.length;
+    this.counting.submitsPerToken++;
+    this.draft = null;
+    this.logprobsTop = null;
+  }
+
+  /** Maps the readback: the sampled id (word 0) and the speculative result words. */
+  private async readResult(): Promise<{ sampled: number; result: Uint32Array }> {
+    const bytes = RESULT_AT + 4 * SPECULATIVE_RESULT_WORDS;
+    await mapForReading(this.gpu, this.staging, 0, bytes);
+    const words = new Uint32Array(this.staging.getMappedRange(0, bytes).slice(0));
+    this.staging.unmap();
+    this.counting.readbackBytesPerToken += bytes;
+    this.gpu.check();
+    this.lastLogprobs = null;
+    return { sampled: words[0], result: words.subarray(RESULT_AT / 4) };
+  }
+
+  /** After submitDrafting: the sampled id, and the draft that follows it. */
+  private async readDrafted(s: SamplingParams): Promise<number> {
+    const { sampled, result } = await this.readResult();
+    this.draft = { after: sampled, id: result[3], temperature: s.temperature, seed: s.seed };
+    return sampled;
   }
 
   private async readSampled(): Promise<number> {
     const top = this.logprobsTop;
     const bytes = top === null ? 4 : LOGPROBS_AT + 4 * logprobsWords(top);
-    await this.staging.mapAsync(1 /* GPUMapMode.READ */, 0, bytes);
+    await mapForReading(this.gpu, this.staging, 0, bytes);
     const mapped = this.staging.getMappedRange(0, bytes);
     const id = new Uint32Array(mapped)[0];
     this.lastLogprobs = top === null ? null : readLogprobs(new Uint32Array(mapped.slice(LOGPROBS_AT)), top);
@@ -332,14 +538,27 @@ export class GpuModel implements Generator {
     const rewind = this.family.maxRewind;
     if (rewind !== undefined && this.length - keep > rewind) keep = 0;
     // The MTP row at keep-1 pairs h_{keep-1} with the new ids[keep]. Only when the whole cache is kept does
-    // the carry hold h_{keep-1}; otherwise position keep-1 is fed again to get it.
-    if (this.family.mtp && keep > 0 && keep < this.length) keep--;
+    // the carry hold h_{keep-1}, or the row ran ahead with that very token; otherwise position keep-1 is
+    // fed again to get it.
+    const ranAhead = this.mtpLength === this.length && this.draft?.after === ids[keep];
+    if (this.family.mtp && keep > 0 && (keep < this.length || (this.mtpLength === this.length && !ranAhead))) keep--;
     this.length = keep;
     this.mtpLength = Math.min(this.mtpLength, keep);
+    this.draft = null;
+    const s = options.sampling;
     try {
-      this.startPenalties(ids, options.sampling);
-      this.feed(ids.slice(keep), options.sampling, options.signal);
-      return { reusedTokens: keep, next: await this.readSampled() };
+      this.startPenalties(ids, s);
+      if (!this.verifiable(s)) {
+        this.feed(ids.slice(keep), s, options.signal);
+        return { reusedTokens: keep, next: await this.readSampled() };
+      }
+      // The last submission drafts, its chunk leaving room in ids for the sampled token.
+      const rest = ids.slice(keep);
+      const last = Math.min(rest.length, this.prefillChunk - 1);
+      this.feed(rest.slice(0, rest.length - last), null, options.signal);
+      if (options.signal?.aborted) throw new WebmoeError('aborted', 'the prompt was aborted during prefill');
+      this.submitDrafting(rest.slice(rest.length - last), s);
+      return { reusedTokens: keep, next: await this.readDrafted(s) };
     } catch (e) {
       this.reset();
       throw e;
@@ -353,15 +572,45 @@ export class GpuModel implements Generator {
     return r;
   }
 
-  async decode(token: number, sampling: SamplingParams): Promise<number> {
+  async decode(token: number, sampling: SamplingParams): Promise<number[]> {
     this.checkUsable();
     this.checkIds([token]);
     this.checkContext(this.length + 1);
     this.counting = emptyStep();
-    this.feed([token], sampling);
-    const next = await this.readSampled();
+    let out: number[];
+    const d = this.draft;
+    if (!this.verifiable(sampling)) {
+      this.feed([token], sampling);
+      out = [await this.readSampled()];
+    } else if (d && d.after === token && d.temperature === sampling.temperature && d.seed === sampling.seed
+      && this.mtpLength === this.length && this.length + VERIFY <= this.contextLength) {
+      this.submitVerify(token, d.id, sampling);
+      const { result } = await this.readResult();
+      const n = result[0];
+      out = n === 2 ? [result[1], result[2]] : [result[1]];
+      this.length += n;
+      this.mtpLength = this.length;
+      this.lastCached = n === 2 ? d.id : token;
+      this.draft = { after: out[n - 1], id: result[3], temperature: sampling.temperature, seed: sampling.seed };
+      this.counting.tokens = n;
+      this.counting.draftAccepted = n === 2;
+      this.decoding.drafted++;
+      if (n === 2) this.decoding.accepted++;
+    } else {
+      // No draft to verify (the first step after a plain one, another request's draft): draft one.
+      const chunk = [...this.rewindFor(token), token];
+      this.submitDrafting(chunk, sampling);
+      out = [await this.readDrafted(sampling)];
+    }
+    this.decoding.steps++;
+    this.decoding.tokens += out.length;
     this.lastStep = this.counting;
-    return next;
+    return out;
+  }
+
+  /** Decode steps since resetStats(), and what speculation made of them. */
+  decodingStats(): DecodingStats {
+    return { speculative: this.speculative, ...this.decoding };
   }
 
   /** Feeds `ids` after what the cache holds and returns the logits after the last one (tests, `webmoe run --logits`). */
@@ -389,6 +638,8 @@ export class GpuModel implements Generator {
     const V = this.config.vocabSize;
     const rows: Float32Array[] = [];
     const step = Math.min(this.prefillChunk, mtp.logitRows);
+    // A module that ran ahead computes its row at length-1 again, for its logits (-1: no token matches).
+    ids = [...this.rewindFor(-1), ...ids];
     for (let start = 0; start < ids.length; start += step) {
       const n = this.submit(ids.slice(start, start + step), null, true);
       if (n === 0) continue;
@@ -417,6 +668,7 @@ export class GpuModel implements Generator {
   /** Generator.resetStats: a new reply's expert counters. */
   resetStats(): void {
     this.family.expertUsage.reset();
+    this.decoding = { steps: 0, tokens: 0, drafted: 0, accepted: 0 };
   }
 
   /** Generator.stats: sizes, and the expert counters read back once. */
@@ -431,12 +683,14 @@ export class GpuModel implements Generator {
       experts: this.config.moe?.nRoutedExperts ?? 0,
       expertUsage: [...usage].map(([layer, counts]) => ({ layer, counts: [...counts] })),
       adapter: this.gpu.summary,
+      decoding: this.decodingStats(),
     };
   }
 
   reset(): void {
     this.length = 0;
     this.mtpLength = 0;
+    this.draft = null;
   }
 
   dispose(): void {
@@ -447,14 +701,34 @@ export class GpuModel implements Generator {
     this.samplerState.destroy();
     this.tokenCounts.destroy();
     this.biasList.destroy();
+    this.tokenMask?.destroy();
     this.logprobsOut.destroy();
     this.staging.destroy();
     this.plans.clear();
     this.samplers.clear();
     this.mtpPlans.clear();
+    this.spec?.plans.clear();
+    this.spec?.logits.destroy();
+    this.spec?.result.destroy();
   }
 }
 
+/**
+ * Speculation asked for or by default: 'mtp' needs the folder's MTP module and room in a call for the
+ * token, its draft and the token after (ids[2]). By default it is on when both are there and the adapter is
+ * a GPU: a software adapter computes rather than waits on memory, so a two-row step costs it 1.6-3.3× a
+ * one-row step (measured on SwiftShader, docs/speculative.md), more than a draft accepted 60 % of the time gains.
+ */
+function speculationOf(manifest: Manifest, opts: GpuModelOptions, prefillChunk: number, softwareAdapter: boolean): Speculation {
+  const has = manifest.mtp && manifest.model.config.numMtpLayers > 0;
+  if (opts.speculative === 'mtp') {
+    if (!has) throw new WebmoeError('invalid-request', 'speculative: \'mtp\' needs the MTP module: this model folder has none (convert the checkpoint with --mtp)');
+    if (prefillChunk < 3) throw new WebmoeError('invalid-request', `speculative: 'mtp' needs a prefill chunk of at least 3 tokens; it is ${prefillChunk}`);
+    return 'mtp';
+  }
+  return opts.speculative === undefined && has && prefillChunk >= 3 && !softwareAdapter ? 'mtp' : 'off';
+}
+
 function emptyStep(): StepStats {
-  return { dispatchesPerToken: 0, submitsPerToken: 0, readbackBytesPerToken: 0 };
+  return { dispatchesPerToken: 0, submitsPerToken: 0, readbackBytesPerToken: 0, tokens: 1, draftAccepted: null };
 }

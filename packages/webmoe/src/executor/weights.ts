@@ -1,4 +1,4 @@
-// Model weights on the GPU, uploaded shard by shard from a converted model folder: the shard bytes are
+// Model weights on the GPU, uploaded piece by piece from a converted model folder: the shard bytes are
 // the GPU bytes (formats.ts layouts), so loading is a copy. Non-expert tensors get one buffer each; each
 // MoE layer's routed experts share one buffer (expert e at e × stride) so that a kernel can pick experts
 // by id without a CPU round trip. MTP tensors are uploaded only when asked for (GpuModelOptions.mtp): the
@@ -119,8 +119,10 @@ export class GpuWeights {
   }
 
   /**
-   * Allocates every buffer from the manifest and returns an uploader that takes shards as they arrive
-   * (in any order, each once): the shard's bytes go straight into the buffers and can be dropped.
+   * Allocates every buffer from the manifest and returns an uploader that takes pieces of shards as they
+   * arrive (shards in any order; a shard's pieces in order, or again from an earlier offset): each piece's
+   * bytes go straight into the buffers of the tensors it overlaps and can be dropped, so a load holds one
+   * piece in host memory, not a shard.
    */
   static uploader(device: GPUDevice, manifest: Manifest, opts: WeightOptions = {}): WeightUploader {
     const mtp = takesMtp(manifest, opts);
@@ -183,21 +185,27 @@ export class GpuWeights {
       throw e;
     }
 
-    const pending = new Set(manifest.shards.map((_, i) => i));
+    // Per shard, how many bytes from 0 on have been written without a gap.
+    const covered = manifest.shards.map(() => 0);
     return {
-      write(index: number, data: Uint8Array) {
+      write(index: number, data: Uint8Array, offset = 0) {
         const shard = manifest.shards[index];
-        if (!shard || !pending.has(index)) throw new WebmoeError('internal', `weights: shard ${index} is unknown or was written twice`);
-        if (data.byteLength !== shard.bytes) {
-          throw new WebmoeError('integrity', `${shard.file}: expected ${shard.bytes} bytes, got ${data.byteLength}`);
+        if (!shard) throw new WebmoeError('internal', `weights: there is no shard ${index}`);
+        const end = offset + data.byteLength;
+        if (offset > covered[index] || end > shard.bytes || offset % 4 !== 0) {
+          throw new WebmoeError('integrity', `${shard.file}: a piece of ${data.byteLength} bytes at offset ${offset} does not continue the ${covered[index]} bytes written of ${shard.bytes}`);
         }
-        for (const c of copies[index]) device.queue.writeBuffer(c.dst, c.dstOffset, data as Uint8Array<ArrayBuffer>, c.src, c.bytes);
-        pending.delete(index);
+        for (const c of copies[index]) {
+          const lo = Math.max(offset, c.src), hi = Math.min(end, c.src + c.bytes);
+          if (hi > lo) device.queue.writeBuffer(c.dst, c.dstOffset + lo - c.src, data as Uint8Array<ArrayBuffer>, lo - offset, hi - lo);
+        }
+        covered[index] = Math.max(covered[index], end);
       },
       finish() {
-        if (pending.size) {
+        const short = manifest.shards.filter((s, i) => covered[i] !== s.bytes);
+        if (short.length) {
           destroyAll();
-          throw new WebmoeError('internal', `weights: shards ${[...pending].map((i) => manifest.shards[i].file).join(', ')} were never uploaded`);
+          throw new WebmoeError('internal', `weights: shards ${short.map((s) => s.file).join(', ')} were not uploaded in full`);
         }
         let total = 0;
         for (const t of tensors.values()) total += t.buffer.size;
@@ -210,7 +218,8 @@ export class GpuWeights {
 }
 
 export interface WeightUploader {
-  write(index: number, data: Uint8Array): void;
+  /** `data`: shard `index`'s bytes from `offset` (default 0, a multiple of 4) on. */
+  write(index: number, data: Uint8Array, offset?: number): void;
   finish(): GpuWeights;
   /** Frees what was allocated (a failed load). */
   abort(): void;

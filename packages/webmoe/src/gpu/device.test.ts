@@ -12,6 +12,13 @@ describe('acquireGpu', () => {
     await expect(acquireGpu({ navigator: { gpu } })).rejects.toMatchObject({ code: 'no-adapter' });
   });
 
+  it('asks the GPU object it is given (Dawn\'s in Node) rather than navigator.gpu', async () => {
+    const asked: string[] = [];
+    const gpu = (name: string) => ({ requestAdapter: async () => (asked.push(name), null) }) as unknown as GPU;
+    await expect(acquireGpu({ gpu: gpu('given'), navigator: { gpu: gpu('navigator') } })).rejects.toMatchObject({ code: 'no-adapter' });
+    expect(asked).toEqual(['given']);
+  });
+
   it('lists every limit the adapter lacks', async () => {
     const adapter = {
       limits: { maxStorageBufferBindingSize: 1024, maxBufferSize: 1 << 30, maxStorageBuffersPerShaderStage: 8, maxComputeWorkgroupSizeX: 256,

@@ -19,6 +19,11 @@ export interface GpuRequest {
   powerPreference?: GPUPowerPreference;
   /** Pass a navigator-like object in tests; defaults to globalThis.navigator. */
   navigator?: { gpu?: GPU } | undefined;
+  /**
+   * A GPU object to use instead of navigator.gpu: outside a browser, Dawn's (`create([])` of the npm `webgpu`
+   * package; docs/runtimes.md). The library imports nothing of it, so the browser bundle does not change.
+   */
+  gpu?: GPU;
 }
 
 export interface AdapterSummary {
@@ -68,7 +73,7 @@ function summarize(adapter: GPUAdapter): AdapterSummary {
 
 export async function acquireGpu(request: GpuRequest = {}): Promise<GpuContext> {
   const nav = 'navigator' in request ? request.navigator : (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  const gpu = nav?.gpu;
+  const gpu = request.gpu ?? nav?.gpu;
   if (!gpu) {
     const secure = (globalThis as { isSecureContext?: boolean }).isSecureContext;
     throw new WebmoeError(
@@ -163,4 +168,38 @@ export async function withErrorScope<T>(device: GPUDevice, label: string, fn: ()
     if (validation) throw new WebmoeError('gpu-validation', `${label}: ${validation.message}`);
   }
   return result;
+}
+
+/** Who waits on each device's loss; one reaction per device, so that a wait per token leaves nothing behind. */
+const lossWaiters = new WeakMap<Promise<WebmoeError>, Set<(e: WebmoeError) => void>>();
+
+function onLoss(gpu: Pick<GpuContext, 'lost'>, f: (e: WebmoeError) => void): () => void {
+  let set = lossWaiters.get(gpu.lost);
+  if (!set) {
+    const waiting = new Set<(e: WebmoeError) => void>();
+    lossWaiters.set(gpu.lost, waiting);
+    void gpu.lost.then((e) => waiting.forEach((w) => w(e)));
+    set = waiting;
+  }
+  const waiting = set;
+  waiting.add(f);
+  return () => waiting.delete(f);
+}
+
+/**
+ * Maps `buffer` for reading, raced against the device's loss: a map pending when the device goes may reject
+ * with a bare DOMException or never settle, and the caller must see 'device-lost' either way.
+ */
+export async function mapForReading(gpu: Pick<GpuContext, 'lost'>, buffer: GPUBuffer, offset?: number, size?: number): Promise<void> {
+  let stop = () => {};
+  const lost = new Promise<never>((_, reject) => (stop = onLoss(gpu, reject)));
+  try {
+    await Promise.race([buffer.mapAsync(1 /* GPUMapMode.READ */, offset, size), lost]);
+  } catch (e) {
+    // The map may fail a moment before the loss is reported: give the loss a turn to name the cause.
+    const named = await Promise.race([lost.catch((l: unknown) => l), new Promise<null>((r) => setTimeout(() => r(null), 50))]);
+    throw named ?? e;
+  } finally {
+    stop();
+  }
 }

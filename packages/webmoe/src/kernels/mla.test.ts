@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseSplits, kvCacheBytesPerToken, latentCacheLayout, mlaScratchBytes } from './mla';
+import { chooseSplits, headsPlan, kvCacheBytesPerToken, latentCacheLayout, mlaScratchBytes } from './mla';
 
 const v3 = { kvLoraRank: 512, qkRopeHeadDim: 64, numHeads: 128, qkNopeHeadDim: 128, vHeadDim: 128, numLayers: 61 };
 
@@ -16,6 +16,36 @@ describe('latent KV cache', () => {
     const l = latentCacheLayout(v3, 4096);
     expect(l.rowFloats).toBe(576);
     expect(l.bytesPerLayer).toBe(4096 * 576 * 4);
+  });
+
+  it('packs f16 rows in pairs and fp8 rows in fours plus a scale word, odd widths rounded up', () => {
+    expect(latentCacheLayout(v3, 10, 'f16').bytesPerLayer).toBe(10 * 288 * 4);
+    expect(latentCacheLayout(v3, 10, 'fp8').bytesPerLayer).toBe(10 * 145 * 4);
+    const odd = { kvLoraRank: 37, qkRopeHeadDim: 6 };
+    expect(latentCacheLayout(odd, 3, 'f16').rowWords).toBe(22);
+    expect(latentCacheLayout(odd, 3, 'fp8').rowWords).toBe(12);
+    expect(kvCacheBytesPerToken(v3, 61, 'fp8').latent).toBe(145 * 61 * 4);
+    expect(() => latentCacheLayout(v3, 10, 'bf16' as never)).toThrow(/kvCacheFormat is bf16/);
+  });
+
+});
+
+describe('mla_attend_heads layout', () => {
+  const limits = { maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxComputeWorkgroupStorageSize: 16384 } as GPUSupportedLimits;
+  it('serves V2-Lite\'s 16 heads in one group and V3\'s 128 in 8, within the registers and workgroup memory', () => {
+    const layout = latentCacheLayout(v3, 4096);
+    const lite = headsPlan(limits, layout, 16, 1);
+    expect(lite).toMatchObject({ lanes: 16, headsPerGroup: 16, groups: 1 });
+    const v3Plan = headsPlan(limits, layout, 128, 1);
+    expect(v3Plan).toMatchObject({ lanes: 16, headsPerGroup: 16, groups: 8 });
+    for (const [heads, p] of [[16, lite], [128, v3Plan]] as const) {
+      expect(Math.ceil(576 / p.lanes)).toBeLessThanOrEqual(40);
+      expect((p.tile * 576 + p.headsPerGroup * p.tile * p.lanes) * 4).toBeLessThanOrEqual(16384);
+      // The partial records stay within half the full cache's bytes.
+      expect(p.splits * heads * 514).toBeLessThanOrEqual((4096 * 576) / 2);
+      expect(p.splits).toBeGreaterThan(1);
+    }
+    expect(headsPlan(limits, layout, 21, 1)).toMatchObject({ groups: 2, headsPerGroup: 11 });
   });
 });
 

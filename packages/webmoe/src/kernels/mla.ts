@@ -11,8 +11,25 @@ import type { ModelConfig } from '../model/config';
 import { WebmoeError } from '../errors';
 
 /**
- * The latent KV cache of one layer: a GPU buffer of f32 rows [maxContext, kvLoraRank + rope]. Row s holds
- * token s's c_kv after kv_a_layernorm, then its k_pe after rope (written by kvStore in kernels/rope.ts).
+ * How the latent cache stores values: 'f32' (exact, the default); 'f16', value pairs packed in u32 words
+ * (pack2x16float: no shader-f16 needed); 'fp8', E4M3 codes four per word with an f32 scale per row.
+ */
+export type KvCacheFormat = 'f32' | 'f16' | 'fp8';
+export const KV_CACHE_FORMATS: readonly KvCacheFormat[] = ['f32', 'f16', 'fp8'];
+/** The shaders' FORMAT override of each format (shaders/mla.wgsl cache_value). */
+export const KV_FORMAT_CODE: Readonly<Record<KvCacheFormat, number>> = { f32: 0, f16: 1, fp8: 2 };
+
+/** u32 words of one cache row of `rowFloats` values. */
+export function kvRowWords(rowFloats: number, format: KvCacheFormat): number {
+  if (format === 'f16') return Math.ceil(rowFloats / 2);
+  if (format === 'fp8') return Math.ceil(rowFloats / 4) + 1;
+  return rowFloats;
+}
+
+/**
+ * The latent KV cache of one layer: a GPU buffer of rows [maxContext, rowWords] u32 words. Row s holds
+ * token s's c_kv after kv_a_layernorm, then its k_pe after rope, in `format` (written by kvStore in
+ * kernels/rope.ts for f32, kvStorePacked in kernels/mla-cache.ts otherwise).
  * This is MLA's KV compression: kvLoraRank + rope values per token per layer (576 for V3) where a
  * multi-head cache holds H × (nope + rope + v) (40960 for V3).
  */
@@ -20,14 +37,21 @@ export interface LatentCacheLayout {
   readonly maxContext: number;
   readonly kvLoraRank: number;
   readonly rope: number;
-  /** f32 values per row: kvLoraRank + rope. */
+  /** Values per row: kvLoraRank + rope. */
   readonly rowFloats: number;
+  readonly format: KvCacheFormat;
+  /** u32 words per row (rowFloats for f32). */
+  readonly rowWords: number;
   readonly bytesPerLayer: number;
 }
 
-export function latentCacheLayout(cfg: Pick<ModelConfig, 'kvLoraRank' | 'qkRopeHeadDim'>, maxContext: number): LatentCacheLayout {
+export function latentCacheLayout(cfg: Pick<ModelConfig, 'kvLoraRank' | 'qkRopeHeadDim'>, maxContext: number, format: KvCacheFormat = 'f32'): LatentCacheLayout {
+  if (!KV_CACHE_FORMATS.includes(format)) {
+    throw new WebmoeError('invalid-request', `kvCacheFormat is ${String(format)}, not one of ${KV_CACHE_FORMATS.join(', ')}`, { detail: { format } });
+  }
   const rowFloats = cfg.kvLoraRank + cfg.qkRopeHeadDim;
-  return { maxContext, kvLoraRank: cfg.kvLoraRank, rope: cfg.qkRopeHeadDim, rowFloats, bytesPerLayer: maxContext * rowFloats * 4 };
+  const rowWords = kvRowWords(rowFloats, format);
+  return { maxContext, kvLoraRank: cfg.kvLoraRank, rope: cfg.qkRopeHeadDim, rowFloats, format, rowWords, bytesPerLayer: maxContext * rowWords * 4 };
 }
 
 /** One cache buffer per layer; fails with 'insufficient-limits' when a layer's cache cannot be bound. */
@@ -42,7 +66,7 @@ export function createLatentCache(device: GPUDevice, layout: LatentCacheLayout, 
 }
 
 export interface KvCacheBytes {
-  /** Latent cache: (kvLoraRank + rope) × layers × 4. */
+  /** Latent cache: a row's words (kvRowWords) × layers × 4. */
   latent: number;
   /** A standard multi-head cache of the same model: H × (nope + rope + v) × layers × 4. */
   mha: number;
@@ -50,12 +74,13 @@ export interface KvCacheBytes {
   ratio: number;
 }
 
-/** f32 bytes per token of context, over `layers` layers (default: the main layers; MTP adds its own). */
+/** Bytes per token of context, over `layers` layers (default: the main layers; MTP adds its own); the multi-head figure is f32. */
 export function kvCacheBytesPerToken(
   cfg: Pick<ModelConfig, 'kvLoraRank' | 'qkRopeHeadDim' | 'numHeads' | 'qkNopeHeadDim' | 'vHeadDim' | 'numLayers'>,
   layers = cfg.numLayers,
+  format: KvCacheFormat = 'f32',
 ): KvCacheBytes {
-  const latent = (cfg.kvLoraRank + cfg.qkRopeHeadDim) * layers * 4;
+  const latent = kvRowWords(cfg.kvLoraRank + cfg.qkRopeHeadDim, format) * layers * 4;
   const mha = cfg.numHeads * (cfg.qkNopeHeadDim + cfg.qkRopeHeadDim + cfg.vHeadDim) * layers * 4;
   return { latent, mha, ratio: latent / mha };
 }
@@ -93,6 +118,14 @@ export interface MlaAttentionArgs {
   tiled?: boolean;
   /** mla_attend_tile's positions per tile, a power of two from 4 to 64; default tilePositions() (the largest that fits). */
   tilePositions?: number;
+  /**
+   * Decode in the 'workgroup' shape (or any call with tiled: false): 'heads' (default) is mla_attend_heads,
+   * every cache row loaded once per group of heads; 'per-head' is mla_attend_wg, a workgroup per head.
+   */
+  kernel?: 'heads' | 'per-head';
+  /** mla_attend_heads: invocations per head, positions per tile (defaults: headsPlan()). */
+  lanes?: number;
+  headsTile?: number;
 }
 
 const SOURCE = composeWgsl(wgslPiece('mla', source, [GRID, WORKGROUP_REDUCE]));
@@ -113,6 +146,55 @@ export function tilePositions(device: GPUDevice, rowFloats: number): number {
   return n;
 }
 
+/** How mla_attend_heads is laid out for a call: see headsPlan. */
+export interface HeadsPlan {
+  /** Invocations per head: each owns ⌈rowFloats / lanes⌉ ≤ HEADS_DMAX query and accumulator dims. */
+  lanes: number;
+  /** Heads per workgroup, and workgroups per (split, token) covering all heads. */
+  headsPerGroup: number;
+  groups: number;
+  /** Cache rows per tile in workgroup memory. */
+  tile: number;
+  splits: number;
+}
+
+// shaders/mla.wgsl DMAX and TP_MAX: the private arrays' sizes.
+const HEADS_DMAX = 40;
+const HEADS_TP_MAX = 16;
+// Splits of mla_attend_heads: enough workgroups for a GPU's cores, never shorter than this many positions
+// at the full context, and partial records at most half the full cache's bytes.
+const HEADS_MIN_WORKGROUPS = 128;
+const HEADS_MIN_SPLIT = 64;
+
+/**
+ * mla_attend_heads' layout on this device: the fewest lanes (a power of two from 4) whose dims fit the
+ * registers, as many heads per workgroup as the invocation limit allows (split evenly over the groups),
+ * the largest tile (a power of two up to 16) whose rows and score shares fit the workgroup memory, and
+ * splits as in the constants above unless `splits` is given.
+ */
+export function headsPlan(limits: GPUSupportedLimits, layout: Pick<LatentCacheLayout, 'rowFloats' | 'kvLoraRank' | 'maxContext'>,
+  heads: number, tokens: number, over: { lanes?: number; tile?: number; splits?: number } = {}): HeadsPlan {
+  const row = layout.rowFloats;
+  let lanes = over.lanes ?? 4;
+  while (over.lanes === undefined && Math.ceil(row / lanes) > HEADS_DMAX) lanes *= 2;
+  const maxInvocations = Math.min(256, limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX);
+  const perGroupMax = Math.max(1, Math.floor(maxInvocations / lanes));
+  const groups = Math.ceil(heads / perGroupMax);
+  const headsPerGroup = Math.ceil(heads / groups);
+  const bytes = (tp: number) => (tp * row + headsPerGroup * tp * lanes) * 4;
+  let tile = over.tile ?? HEADS_TP_MAX;
+  while (over.tile === undefined && tile > 1 && bytes(tile) > limits.maxComputeWorkgroupStorageSize) tile /= 2;
+  const partialsCap = Math.floor((layout.maxContext * row) / (2 * tokens * heads * (layout.kvLoraRank + 2)));
+  const splits = over.splits ?? Math.max(1, Math.min(64, Math.ceil(HEADS_MIN_WORKGROUPS / (tokens * groups)),
+    Math.ceil(layout.maxContext / HEADS_MIN_SPLIT), partialsCap));
+  return { lanes, headsPerGroup, groups, tile, splits: Math.min(splits, layout.maxContext) };
+}
+
+/** Bytes of mla_attend_heads' partial records for a decode step (size the scratch once with this). */
+export function headsScratchBytes(limits: GPUSupportedLimits, layout: LatentCacheLayout, heads: number): number {
+  return mlaScratchBytes(1, heads, headsPlan(limits, layout, heads, 1).splits, layout.kvLoraRank);
+}
+
 /**
  * How many splits keep a GPU busy: (token, head) pairs alone are enough workgroups from 512 on; below
  * that the positions are split too, but never into pieces shorter than one tile at the full context.
@@ -130,8 +212,11 @@ export function mlaScratchBytes(tokens: number, heads: number, splits: number, k
 /**
  * Entries (bindings: 0 qt, 1 qpe, 2 cache, 3 positions, 4 out, 5 params {tokens, heads, qpe_token_stride,
  * qpe_head_stride, qpe_offset, max_context, pos_index, splits, latent_chunk, scale}; overrides R, ROPE, WG):
- * - 'workgroup': mla_attend_wg over (head, token, split); with splits > 1 `out` is the scratch of partial
- *   records and mla_combine_wg (bindings: 0 partials, 1 o_lat, 2 params) follows over (head, token).
+ * - 'workgroup' decode (and tiled: false): mla_attend_heads over (head group, split, token), overrides
+ *   LANES, HG, TP from headsPlan (kernel: 'per-head': mla_attend_wg over (head, token, split)); with
+ *   splits > 1 `out` is the scratch of partial records and mla_combine_wg (bindings: 0 partials, 1 o_lat,
+ *   2 params) follows over (head, token).
+ * Every entry reads the cache in layout.format (override FORMAT).
  * - 'row': mla_attend_row, one invocation per (token, head, latent chunk).
  * - tiled (prefill chunks, either shape): mla_attend_tile, one invocation per (token, 4 heads), WG_GROUP of
  *   them sharing each tile of tilePositions() cache rows (override TILE_POS).
@@ -142,10 +227,11 @@ export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'm
   const { kvLoraRank: R, rope, maxContext } = a.layout;
   const qpeHeadStride = a.qpeHeadStride ?? rope;
   const latentChunk = Math.min(a.latentChunk ?? R, R);
-  const splits = shape === 'row' ? 1 : Math.max(1, Math.min(a.splits ?? chooseSplits(a.tokens * a.heads, maxContext), maxContext));
   checkArg(a.heads <= 65535 && a.tokens <= 65535, label, 'tokens × heads', `(${a.tokens} × ${a.heads}) exceed a dispatch dimension (65535)`);
   checkArg(latentChunk >= 1, label, 'latentChunk', `is ${latentChunk}, not at least 1`);
   checkArg(a.tilePositions === undefined || [4, 8, 16, 32, 64].includes(a.tilePositions), label, 'tilePositions', `is ${a.tilePositions}, not 4, 8, 16, 32 or 64`);
+  checkArg(a.cache.size >= a.layout.bytesPerLayer, label, 'cache', `holds ${a.cache.size} bytes, the ${a.layout.format} layout needs ${a.layout.bytesPerLayer}`);
+  const format = { FORMAT: KV_FORMAT_CODE[a.layout.format] };
   const params = (s: number) => new ParamsWriter().u32(a.tokens).u32(a.heads).u32(a.qpeTokenStride ?? a.heads * qpeHeadStride)
     .u32(qpeHeadStride).u32(a.qpeOffset ?? 0).u32(maxContext).u32(a.positionIndex ?? 0).u32(s).u32(latentChunk).f32(a.scale).u32(0).u32(0);
   const inputs = [a.qt, a.qpe, a.cache, a.positions];
@@ -154,19 +240,36 @@ export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'm
     launchKernel(ctx, name, { source: SOURCE, ...l });
 
   if (a.tiled ?? a.tokens > 1) {
-    const constants = { R, ROPE: rope, WG: WG_GROUP, TILE_POS: a.tilePositions ?? tilePositions(ctx.device, R + rope) };
+    const constants = { R, ROPE: rope, WG: WG_GROUP, TILE_POS: a.tilePositions ?? tilePositions(ctx.device, R + rope), ...format };
     const items = a.tokens * Math.ceil(a.heads / TILE_HEADS);
     return [launch({ entryPoint: 'mla_attend_tile', variant: 'tile', constants, inputs, outputs: [a.out], params: params(1), workgroups: grid1d(Math.ceil(items / WG_GROUP)) })];
   }
 
   if (shape === 'row') {
     const invocations = a.tokens * a.heads * Math.ceil(R / latentChunk);
-    return [launch({ entryPoint: 'mla_attend_row', variant: 'row', constants: { R, ROPE: rope, WG: WG_ROW }, inputs, outputs: [a.out], params: params(1), workgroups: grid1d(Math.ceil(invocations / WG_ROW)) })];
+    return [launch({ entryPoint: 'mla_attend_row', variant: 'row', constants: { R, ROPE: rope, WG: WG_ROW, ...format }, inputs, outputs: [a.out], params: params(1), workgroups: grid1d(Math.ceil(invocations / WG_ROW)) })];
   }
 
-  const constants = { R, ROPE: rope, WG: WG_GROUP };
+  // The attend pass (one or more splits), then the combine pass when there are several.
+  let attend: { entryPoint: string; variant: string; constants: Record<string, number>; grid: (splits: number) => [number, number, number]; splits: number };
+  if ((a.kernel ?? 'heads') === 'heads') {
+    const plan = headsPlan(ctx.device.limits, a.layout, a.heads, a.tokens, { lanes: a.lanes, tile: a.headsTile, splits: a.splits });
+    checkArg(Math.ceil((R + rope) / plan.lanes) <= HEADS_DMAX, label, 'lanes', `(${plan.lanes}) leave more than ${HEADS_DMAX} dims per invocation`);
+    checkArg(plan.tile >= 1 && plan.tile <= HEADS_TP_MAX, label, 'headsTile', `is ${plan.tile}, not in [1, ${HEADS_TP_MAX}]`);
+    attend = {
+      entryPoint: 'mla_attend_heads', variant: 'heads',
+      constants: { R, ROPE: rope, WG: plan.lanes * plan.headsPerGroup, LANES: plan.lanes, HG: plan.headsPerGroup, TP: plan.tile, ...format },
+      grid: (s) => [plan.groups, s, a.tokens], splits: plan.splits,
+    };
+  } else {
+    attend = {
+      entryPoint: 'mla_attend_wg', variant: 'workgroup', constants: { R, ROPE: rope, WG: WG_GROUP, ...format },
+      grid: (s) => [a.heads, a.tokens, s], splits: Math.max(1, Math.min(a.splits ?? chooseSplits(a.tokens * a.heads, maxContext), maxContext)),
+    };
+  }
+  const { splits } = attend;
   if (splits === 1) {
-    return [launch({ entryPoint: 'mla_attend_wg', variant: 'workgroup', constants, inputs, outputs: [a.out], params: params(1), workgroups: [a.heads, a.tokens, 1] })];
+    return [launch({ entryPoint: attend.entryPoint, variant: attend.variant, constants: attend.constants, inputs, outputs: [a.out], params: params(1), workgroups: attend.grid(1) })];
   }
   const scratchBytes = mlaScratchBytes(a.tokens, a.heads, splits, R);
   checkArg(!a.scratch || a.scratch.size >= scratchBytes, label, 'scratch', `holds ${a.scratch?.size} bytes, ${splits} splits need ${scratchBytes}`);
@@ -174,7 +277,7 @@ export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'm
   // The attend and combine passes read one params block.
   const uniform = kernelUniform(ctx, `${label}:params`, params(splits));
   return [
-    launch({ entryPoint: 'mla_attend_wg', variant: 'workgroup', constants, inputs, outputs: [scratch], params: uniform, workgroups: [a.heads, a.tokens, splits] }, `${label}:attend`),
-    launch({ entryPoint: 'mla_combine_wg', variant: 'workgroup', constants, inputs: [scratch], outputs: [a.out], params: uniform, workgroups: [a.heads, a.tokens, 1] }, `${label}:combine`),
+    launch({ entryPoint: attend.entryPoint, variant: attend.variant, constants: attend.constants, inputs, outputs: [scratch], params: uniform, workgroups: attend.grid(splits) }, `${label}:attend`),
+    launch({ entryPoint: 'mla_combine_wg', variant: 'workgroup', constants: { R, ROPE: rope, WG: WG_GROUP }, inputs: [scratch], outputs: [a.out], params: uniform, workgroups: [a.heads, a.tokens, 1] }, `${label}:combine`),
   ];
 }

@@ -1,5 +1,5 @@
 // Launcher for shaders/sample.wgsl: logits → token id on the GPU (greedy, temperature, top-k, top-p, min-p,
-// seeded), after the request's logit bias and penalties.
+// seeded), after a token mask (constrained decoding) and the request's logit bias and penalties.
 import source from '../../../../shaders/sample.wgsl?raw';
 import type { KernelContext, KernelShape } from '../gpu/kernel-context';
 import { createStorage, ParamsWriter } from '../gpu/buffers';
@@ -49,6 +49,8 @@ export interface SampleArgs extends SamplingOptions {
   bias?: { buffer: GPUBuffer; count: number };
   /** Needs rows = 1: the draw is counted into penalties.counts. */
   penalties?: SamplePenalties;
+  /** Constrained decoding: u32 [ceil(vocab / 32)], bit id % 32 of word id / 32 set where token id may be drawn (at least one). */
+  allowed?: GPUBuffer;
   shape?: KernelShape;
 }
 
@@ -77,13 +79,23 @@ export function tokenCountWords(promptIds: readonly number[], vocab: number): Ui
   return words;
 }
 
-// Bound where the bias list or the counts are absent: one read-only, one writable per device (a buffer
-// cannot be both in one dispatch).
-const unused = new WeakMap<GPUDevice, { bias: GPUBuffer; counts: GPUBuffer }>();
+/** A set of allowed tokens as the kernel reads it: bit id % 32 of word id / 32. */
+export function tokenMaskWords(ids: Iterable<number>, vocab: number): Uint32Array<ArrayBuffer> {
+  const words = new Uint32Array(Math.ceil(vocab / 32));
+  for (const id of ids) words[id >>> 5] |= 1 << (id & 31);
+  return words;
+}
 
-function unusedBuffers(device: GPUDevice): { bias: GPUBuffer; counts: GPUBuffer } {
+// Bound where the bias list, the mask or the counts are absent: read-only ones and a writable one per
+// device (a buffer cannot be both in one dispatch).
+const unused = new WeakMap<GPUDevice, { bias: GPUBuffer; mask: GPUBuffer; counts: GPUBuffer }>();
+
+function unusedBuffers(device: GPUDevice): { bias: GPUBuffer; mask: GPUBuffer; counts: GPUBuffer } {
   let u = unused.get(device);
-  if (!u) unused.set(device, (u = { bias: createStorage(device, 'sample:no-bias', 8), counts: createStorage(device, 'sample:no-counts', 4) }));
+  if (!u) {
+    u = { bias: createStorage(device, 'sample:no-bias', 8), mask: createStorage(device, 'sample:no-mask', 4), counts: createStorage(device, 'sample:no-counts', 4) };
+    unused.set(device, u);
+  }
   return u;
 }
 
@@ -93,9 +105,9 @@ const SOURCE = composeWgsl(wgslPiece('sample', source, [GRID, RADIX_SELECT, WORK
 
 /**
  * Entry `sample`, one workgroup per row (override WG: 256 for 'workgroup', 64 for 'row'). Bindings:
- * 0 logits (f32), 1 state (u32), 2 bias (u32 pairs), 3 ids (u32, read-write), 4 counts (u32, read-write),
- * 5 params {rows, vocab, logits_stride, top_k, top_p, temperature, seed, step_index, step_offset, min_p,
- * n_bias, penalize, repetition, presence, frequency, neg_inf}.
+ * 0 logits (f32), 1 state (u32), 2 bias (u32 pairs), 3 allowed (u32 bitmask), 4 ids (u32, read-write),
+ * 5 counts (u32, read-write), 6 params {rows, vocab, logits_stride, top_k, top_p, temperature, seed,
+ * step_index, step_offset, min_p, n_bias, penalize, repetition, presence, frequency, neg_inf, masked}.
  */
 export function sample(ctx: KernelContext, a: SampleArgs, label = 'sample'): Dispatch {
   const rows = a.rows ?? 1;
@@ -105,17 +117,18 @@ export function sample(ctx: KernelContext, a: SampleArgs, label = 'sample'): Dis
   const nBias = a.bias?.count ?? 0;
   if (a.bias) checkBuffer(a.bias.buffer, 2 * nBias, label, 'bias');
   if (pen) checkBuffer(pen.counts, a.vocab, label, 'penalties.counts');
+  if (a.allowed) checkBuffer(a.allowed, Math.ceil(a.vocab / 32), label, 'allowed');
   const none = unusedBuffers(ctx.device);
   const p = new ParamsWriter().u32(rows).u32(a.vocab).u32(a.logitsStride ?? a.vocab).u32(a.topK ?? 0).f32(a.topP ?? 1)
     .f32(a.temperature).u32(a.seed ?? 0).u32(a.stepIndex ?? 0).u32(a.stepOffset ?? 0).f32(a.minP ?? 0).u32(nBias).u32(pen ? 1 : 0)
-    .f32(pen?.repetition ?? 1).f32(pen?.presence ?? 0).f32(pen?.frequency ?? 0).f32(-Infinity).u32(0);
+    .f32(pen?.repetition ?? 1).f32(pen?.presence ?? 0).f32(pen?.frequency ?? 0).f32(-Infinity).u32(a.allowed ? 1 : 0);
   const shape = a.shape ?? ctx.shape;
   return launchKernel(ctx, label, {
     source: SOURCE,
     entryPoint: 'sample',
     variant: shape,
     constants: { WG: WG[shape] },
-    inputs: [a.logits, a.state, a.bias?.buffer ?? none.bias],
+    inputs: [a.logits, a.state, a.bias?.buffer ?? none.bias, a.allowed ?? none.mask],
     outputs: [a.ids, pen?.counts ?? none.counts],
     params: p,
     workgroups: grid1d(rows),

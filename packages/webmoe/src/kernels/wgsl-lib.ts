@@ -10,6 +10,12 @@ import q8Code from '../../../../shaders/lib/dequant-q8.wgsl?raw';
 import q4Code from '../../../../shaders/lib/dequant-q4.wgsl?raw';
 import fp8Code from '../../../../shaders/lib/dequant-fp8.wgsl?raw';
 import fp4Code from '../../../../shaders/lib/dequant-fp4.wgsl?raw';
+import ggmlBlocksCode from '../../../../shaders/lib/ggml-blocks.wgsl?raw';
+import q8_0Code from '../../../../shaders/lib/dequant-q8_0.wgsl?raw';
+import q4_0Code from '../../../../shaders/lib/dequant-q4_0.wgsl?raw';
+import q4kCode from '../../../../shaders/lib/dequant-q4_k.wgsl?raw';
+import q5kCode from '../../../../shaders/lib/dequant-q5_k.wgsl?raw';
+import q6kCode from '../../../../shaders/lib/dequant-q6_k.wgsl?raw';
 import reduceCode from '../../../../shaders/lib/reduce.wgsl?raw';
 import rmsCode from '../../../../shaders/lib/rms.wgsl?raw';
 import productCode from '../../../../shaders/lib/product.wgsl?raw';
@@ -19,6 +25,7 @@ import productTileCode from '../../../../shaders/lib/product-tile.wgsl?raw';
 import ropeRotationCode from '../../../../shaders/lib/rope-rotation.wgsl?raw';
 import radixSelectCode from '../../../../shaders/lib/radix-select.wgsl?raw';
 import gridCode from '../../../../shaders/lib/grid.wgsl?raw';
+import uniformCode from '../../../../shaders/lib/uniform.wgsl?raw';
 import { WebmoeError } from '../errors';
 import { wgslPiece, type WgslPiece } from '../gpu/wgsl-compose';
 import type { WeightFormat } from '../model/formats';
@@ -30,10 +37,12 @@ export const GRID = wgslPiece('grid', gridCode);
 export const WEIGHTS = wgslPiece('weights', weightsCode);
 const HALVES = wgslPiece('halves', halvesCode, [WEIGHTS]);
 const NIBBLES = wgslPiece('nibbles', nibblesCode, [WEIGHTS]);
+/** Byte access into llama.cpp's blocks (docs/gguf.md#block-formats). */
+const GGML_BLOCKS = wgslPiece('ggml-blocks', ggmlBlocksCode, [WEIGHTS]);
 
 /**
  * `dequant8` of each weight format the matrix kernels read. A new format is a shaders/lib/dequant-<format>.wgsl
- * defining dequant8 and an entry here (kernels/wgsl-lib.test.ts checks that every one of WEIGHT_FORMATS has one).
+ * defining dequant8 and an entry here (kernels/wgsl-lib.test.ts checks that every one of PRODUCT_FORMATS has one).
  */
 export const DEQUANT: { readonly [F in WeightFormat]?: WgslPiece } = {
   f32: wgslPiece('dequant-f32', f32Code, [WEIGHTS]),
@@ -43,6 +52,11 @@ export const DEQUANT: { readonly [F in WeightFormat]?: WgslPiece } = {
   q4: wgslPiece('dequant-q4', q4Code, [HALVES, NIBBLES]),
   fp8: wgslPiece('dequant-fp8', fp8Code, [WEIGHTS]),
   fp4: wgslPiece('dequant-fp4', fp4Code, [NIBBLES]),
+  q8_0: wgslPiece('dequant-q8_0', q8_0Code, [GGML_BLOCKS]),
+  q4_0: wgslPiece('dequant-q4_0', q4_0Code, [GGML_BLOCKS]),
+  q4_k: wgslPiece('dequant-q4_k', q4kCode, [GGML_BLOCKS]),
+  q5_k: wgslPiece('dequant-q5_k', q5kCode, [GGML_BLOCKS]),
+  q6_k: wgslPiece('dequant-q6_k', q6kCode, [GGML_BLOCKS]),
 };
 
 /** The dequantization piece of `format`; WebmoeError('model-format') for a format no kernel reads. */
@@ -57,6 +71,9 @@ export function dequant(format: WeightFormat, tensor = 'a tensor'): WgslPiece {
 
 /** workgroup_sum, workgroup_max, workgroup_reduce4: fixed-order reductions over a workgroup of WG. */
 export const WORKGROUP_REDUCE = wgslPiece('reduce', reduceCode);
+
+/** uniform01(seed, step): the sampler's counter-based uniforms (sampleUniform on the CPU). */
+export const UNIFORM = wgslPiece('uniform', uniformCode);
 
 /** sum_squares and write_normed: RMSNorm of a row, by one invocation or shared by a workgroup. */
 export const RMS = wgslPiece('rms', rmsCode);

@@ -3,6 +3,7 @@
 // sharing no code with formats.ts. It is the oracle the format, quantizer and converter tests compare
 // formats.ts `dequantize` and the quantizers against; the engine does not use it.
 import type { WeightFormat } from './formats';
+import { blockElementF64, blockTensorBytesF64 } from './decode-gguf-f64';
 
 const pad16 = (n: number) => (n + 15) & ~15;
 
@@ -78,6 +79,7 @@ export function decodeF64(format: WeightFormat, shape: readonly number[], bytes:
       });
       break;
     }
+    default: each((r, c) => blockElementF64(format, bytes, cols, r, c));
   }
   return out;
 }
@@ -96,5 +98,6 @@ export function tensorBytesF64(format: WeightFormat, shape: readonly number[]): 
     case 'q4': return pad16(rows * groups * 16) + 2 * pad16(2 * rows * groups);
     case 'fp8': return pad16(rows * cols) + pad16(4 * Math.ceil(rows / 128) * Math.ceil(cols / 128));
     case 'fp4': return pad16(rows * groups * 16) + pad16(rows * groups);
+    default: return blockTensorBytesF64(format, rows, cols);
   }
 }

@@ -2,13 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { createRng } from '../util/random';
 import { decodeF64, tensorBytesF64 } from './decode-f64';
 import {
-  BITS_PER_WEIGHT, TENSOR_FORMATS, WEIGHT_FORMATS, dequantize, e2m1ToF32, e4m3ToF32, e8m0ToF32, f16ToF32, tensorLayout,
+  BITS_PER_WEIGHT, PRODUCT_FORMATS, TENSOR_FORMATS, WEIGHT_FORMATS, formatFitsCols, dequantize, e2m1ToF32, e4m3ToF32, e8m0ToF32, f16ToF32, tensorLayout,
 } from './formats';
 
 describe('WEIGHT_FORMATS', () => {
   it('lists the formats matrix products read, and the u32 tables beside them', () => {
     expect(WEIGHT_FORMATS).toEqual(['f32', 'f16', 'q8', 'q4', 'fp8', 'bf16', 'fp4']);
-    expect(TENSOR_FORMATS).toEqual([...WEIGHT_FORMATS, 'u32']);
+    expect(PRODUCT_FORMATS).toEqual([...WEIGHT_FORMATS, 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k']);
+    expect(TENSOR_FORMATS).toEqual([...PRODUCT_FORMATS, 'u32']);
   });
 });
 
@@ -111,15 +112,17 @@ describe('u32', () => {
 });
 
 describe('dequantize agrees with the independent float64 decoding', () => {
-  const shapes = [[5, 70], [1, 33], [130, 200], [40], [3, 7]];
+  // The K-quants take only the widths of whole blocks of 256 (formatFitsCols).
+  const allShapes = [[5, 70], [1, 33], [130, 200], [40], [3, 7], [3, 512], [256]];
+  const shapesOf = (format: (typeof TENSOR_FORMATS)[number]) => allShapes.filter((s) => formatFitsCols(format, s[s.length - 1]));
   it('in byte counts, for every format and shape', () => {
-    for (const format of TENSOR_FORMATS) for (const shape of shapes) expect(tensorLayout(format, shape).bytes, `${format} [${shape}]`).toBe(tensorBytesF64(format, shape));
+    for (const format of TENSOR_FORMATS) for (const shape of shapesOf(format)) expect(tensorLayout(format, shape).bytes, `${format} [${shape}]`).toBe(tensorBytesF64(format, shape));
   });
 
   it('bit for bit (after the one rounding to f32) on random bytes, for every format and shape', () => {
     const rng = createRng(22);
     for (const format of TENSOR_FORMATS) {
-      for (const shape of shapes) {
+      for (const shape of shapesOf(format)) {
         const bytes = new Uint8Array(tensorLayout(format, shape).bytes);
         for (let i = 0; i < bytes.length; i++) bytes[i] = rng.int(256);
         const got = dequantize(tensorLayout(format, shape), bytes);

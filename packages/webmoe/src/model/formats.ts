@@ -18,17 +18,25 @@
 //        one (DeepSeek-V4's packing of its experts; as q4, element k of a 32-bit word in bits 4k..4k+3);
 //        scales: e8m0 bytes [rows][G]                      w = e2m1(q) · 2^(scale − 127)
 //   u32  q: u32 [rows][cols]: an integer table (V4's tid2eid), not a weight of a product
+//   q8_0, q4_0, q4_k, q5_k, q6_k  q: llama.cpp's (GGUF's) blocks as they are, each row ceil(cols/B) whole
+//        blocks (B = 32 for q8_0/q4_0, 256 for the K-quants, which need cols a multiple of 256); the block
+//        layouts and their dequantization are docs/gguf.md#block-formats
 //
-// The matrix products read every format of WEIGHT_FORMATS through its own dequantization piece,
+// The matrix products read every format of PRODUCT_FORMATS through its own dequantization piece,
 // shaders/lib/dequant-<format>.wgsl (docs/kernels.md#composed-shader-sources).
 // bf16 stores BF16 checkpoint tensors losslessly at half of f32's bytes (the router weight). fp4 holds
 // V4's FP4 experts as released, bit for bit.
 
-export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4' | 'fp8' | 'bf16' | 'fp4' | 'u32';
-/** The formats matrix products read (u32 tables are not among them). */
+/** llama.cpp's block formats, kept as a GGUF file stores them (docs/gguf.md#block-formats). */
+export type GgmlBlockFormat = 'q8_0' | 'q4_0' | 'q4_k' | 'q5_k' | 'q6_k';
+export const GGML_BLOCK_FORMATS: readonly GgmlBlockFormat[] = ['q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'];
+export type WeightFormat = 'f32' | 'f16' | 'q8' | 'q4' | 'fp8' | 'bf16' | 'fp4' | 'u32' | GgmlBlockFormat;
+/** webmoe's own weight formats, the ones a conversion quantizes into (`quant`); matrix products read them all. */
 export const WEIGHT_FORMATS: readonly WeightFormat[] = ['f32', 'f16', 'q8', 'q4', 'fp8', 'bf16', 'fp4'];
+/** Every format matrix products read: webmoe's own and llama.cpp's blocks kept from GGUF files (u32 tables are not among them). */
+export const PRODUCT_FORMATS: readonly WeightFormat[] = [...WEIGHT_FORMATS, ...GGML_BLOCK_FORMATS];
 /** Every format a manifest tensor may have. */
-export const TENSOR_FORMATS: readonly WeightFormat[] = [...WEIGHT_FORMATS, 'u32'];
+export const TENSOR_FORMATS: readonly WeightFormat[] = [...PRODUCT_FORMATS, 'u32'];
 
 export const GROUP = 32;
 export const FP8_BLOCK = 128;
@@ -62,7 +70,34 @@ export const BITS_PER_WEIGHT: Record<WeightFormat, number> = {
   bf16: 16,
   fp4: 4 + 8 / GROUP,
   u32: 32,
+  q8_0: (34 * 8) / 32,
+  q4_0: (18 * 8) / 32,
+  q4_k: (144 * 8) / 256,
+  q5_k: (176 * 8) / 256,
+  q6_k: (210 * 8) / 256,
 };
+
+/** Values per block and bytes per block of each llama.cpp block format. */
+export const GGML_BLOCKS: Record<GgmlBlockFormat, { values: number; bytes: number }> = {
+  q8_0: { values: 32, bytes: 34 },
+  q4_0: { values: 32, bytes: 18 },
+  q4_k: { values: 256, bytes: 144 },
+  q5_k: { values: 256, bytes: 176 },
+  q6_k: { values: 256, bytes: 210 },
+};
+
+export function isGgmlBlockFormat(format: string): format is GgmlBlockFormat {
+  return Object.hasOwn(GGML_BLOCKS, format);
+}
+
+/**
+ * Whether a row of `cols` values can be stored in `format`: the K-quants' 6-bit sub-block scales cover
+ * whole blocks of 256, so they need cols a multiple of 256 (as llama.cpp does); every other format takes
+ * any width (q8_0 and q4_0 pad a row's last block with zero codes).
+ */
+export function formatFitsCols(format: WeightFormat, cols: number): boolean {
+  return !isGgmlBlockFormat(format) || GGML_BLOCKS[format].values === 32 || cols % 256 === 0;
+}
 
 export function groupsPerRow(cols: number): number {
   return Math.ceil(cols / GROUP);
@@ -83,6 +118,11 @@ export function tensorLayout(format: WeightFormat, shape: readonly number[]): Te
     case 'q4': sections.q = rows * G * GROUP / 2; sections.scales = rows * G * 2; sections.mins = rows * G * 2; break;
     case 'fp8': sections.q = rows * cols; sections.scales = Math.ceil(rows / FP8_BLOCK) * Math.ceil(cols / FP8_BLOCK) * 4; break;
     case 'fp4': sections.q = rows * G * GROUP / 2; sections.scales = rows * G; break;
+    default: {
+      const b = GGML_BLOCKS[format];
+      if (!formatFitsCols(format, cols)) throw new RangeError(`tensorLayout: ${format} needs columns a multiple of 256 (whole K-quant blocks), got [${shape.join(', ')}]`);
+      sections.q = rows * Math.ceil(cols / b.values) * b.bytes;
+    }
   }
   let offset = 0;
   const place = (bytes: number | undefined): Section | null => {
@@ -244,6 +284,67 @@ export function dequantize(layout: TensorLayout, bytes: Uint8Array): Float32Arra
       }
       break;
     }
+    default:
+      dequantizeBlocks(layout.format, rows, cols, dv, q, out);
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// llama.cpp's blocks (docs/gguf.md#block-formats)
+// ---------------------------------------------------------------------------------------------------
+
+/** Sub-block j's 6-bit scale and min of a q4_k/q5_k block whose 12 scale bytes start at `at`. */
+export function kScaleMin(dv: DataView, at: number, j: number): [number, number] {
+  const b = (i: number) => dv.getUint8(at + i);
+  if (j < 4) return [b(j) & 63, b(j + 4) & 63];
+  return [(b(j + 4) & 15) | ((b(j - 4) >> 6) << 4), (b(j + 4) >> 4) | ((b(j) >> 6) << 4)];
+}
+
+/** Decodes rows of whole blocks starting at byte `q` of `dv` into `out` (row-major, `cols` wide). */
+function dequantizeBlocks(format: WeightFormat, rows: number, cols: number, dv: DataView, q: number, out: Float32Array): void {
+  const { values: B, bytes } = GGML_BLOCKS[format as GgmlBlockFormat];
+  const perRow = Math.ceil(cols / B);
+  const block = new Float32Array(B);
+  const h = (at: number) => f16ToF32(dv.getUint16(at, true));
+  for (let r = 0; r < rows; r++) {
+    for (let k = 0; k < perRow; k++) {
+      const o = q + (r * perRow + k) * bytes;
+      switch (format) {
+        case 'q8_0': for (let i = 0; i < 32; i++) block[i] = h(o) * dv.getInt8(o + 2 + i); break;
+        case 'q4_0':
+          for (let i = 0; i < 16; i++) {
+            const byte = dv.getUint8(o + 2 + i);
+            block[i] = h(o) * ((byte & 15) - 8);
+            block[i + 16] = h(o) * ((byte >> 4) - 8);
+          }
+          break;
+        case 'q4_k':
+        case 'q5_k': {
+          const five = format === 'q5_k';
+          const qs = o + (five ? 48 : 16);
+          for (let s = 0; s < 8; s++) {
+            const [sc, m] = kScaleMin(dv, o + 4, s);
+            for (let l = 0; l < 32; l++) {
+              const code = ((dv.getUint8(qs + 32 * (s >> 1) + l) >> (4 * (s & 1))) & 15) + (five ? ((dv.getUint8(o + 16 + l) >> s) & 1) * 16 : 0);
+              block[32 * s + l] = h(o) * sc * code - h(o + 2) * m;
+            }
+          }
+          break;
+        }
+        case 'q6_k':
+          for (let i = 0; i < 256; i++) {
+            const half = i >> 7;
+            const part = (i & 127) >> 5;
+            const l = i & 31;
+            const low = (dv.getUint8(o + 64 * half + 32 * (part & 1) + l) >> (4 * (part >> 1))) & 15;
+            const high = (dv.getUint8(o + 128 + 32 * half + l) >> (2 * part)) & 3;
+            block[i] = h(o + 208) * dv.getInt8(o + 192 + 8 * half + (l >> 4) + 2 * part) * ((low | (high << 4)) - 32);
+          }
+          break;
+      }
+      const n = Math.min(B, cols - k * B);
+      out.set(block.subarray(0, n), r * cols + k * B);
+    }
+  }
 }

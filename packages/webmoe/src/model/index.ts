@@ -14,3 +14,8 @@ export * from './rope';
 // A float64 decoder of every weight format written from the definitions, sharing no code with
 // formats.ts: the converter's and the library's tests check their output with it.
 export { decodeF64, tensorBytesF64 } from './decode-f64';
+export { blockElementF64, isGgufBlockFormatF64 } from './decode-gguf-f64';
+// GGUF files (llama.cpp's format): the header reader, a writer for tests, and the block formats' quantizers.
+export * from './gguf';
+export * from './gguf-writer';
+export { quantizeBlocks } from './quantize-gguf';

@@ -19,7 +19,7 @@
 //   (from BF16 checkpoints, losslessly) bf16, tables u32.
 import { WebmoeError } from '../errors';
 import { parseHfConfig, type AnyModelConfig } from './config';
-import { TENSOR_FORMATS, WEIGHT_FORMATS, tensorLayout, type WeightFormat } from './formats';
+import { PRODUCT_FORMATS, TENSOR_FORMATS, tensorLayout, type WeightFormat } from './formats';
 import { TENSOR_KINDS, expectedTensors, expertGroups, type TensorKind, type TensorSpec } from './tensors';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -127,8 +127,8 @@ const SHA256 = /^[0-9a-f]{64}$/;
 
 /** The formats each kind of tensor may be stored in. */
 const KIND_FORMATS: Record<TensorKind, readonly WeightFormat[]> = {
-  linear: WEIGHT_FORMATS,
-  embedding: WEIGHT_FORMATS,
+  linear: PRODUCT_FORMATS,
+  embedding: PRODUCT_FORMATS,
   norm: ['f32'],
   bias: ['f32'],
   router: ['f32', 'bf16'],
@@ -198,7 +198,7 @@ export function parseManifest(json: unknown, source = MANIFEST_FILE): Manifest {
   c.obj(model.config, 'model.config');
   const hf = c.obj(model.hf, 'model.hf');
   const config = parseHfConfig(hf, `${source} model.hf`);
-  const quant = c.oneOf(m.quant, 'quant', WEIGHT_FORMATS);
+  const quant = c.oneOf(m.quant, 'quant', PRODUCT_FORMATS);
   if (m.mtp !== undefined && typeof m.mtp !== 'boolean') c.fail('mtp', `must be true or false, got ${JSON.stringify(m.mtp)}`);
   const mtp = m.mtp !== false;
   const alignment = c.int(m.alignment, 'alignment', 1);

@@ -332,7 +332,7 @@ function weights(rows: number, cols: number, seed: number): Float32Array {
  * fails here (and the figures are printed for docs/model-folder.md's table).
  */
 describe('measured quantization error', () => {
-  const MEASURED: Record<WeightFormat, { rms: number; max: number }> = {
+  const MEASURED: Partial<Record<WeightFormat, { rms: number; max: number }>> = {
     f32: { rms: 0, max: 0 },
     u32: { rms: 0, max: 0 },
     f16: { rms: 2.07e-4, max: 2.12e-4 },
@@ -359,8 +359,10 @@ describe('measured quantization error', () => {
     const rms = Math.sqrt(num / den);
     const max = maxErr / maxW;
     console.log(`${format}: RMS relative error ${rms.toExponential(2)}, max |err| / max |w| ${max.toExponential(2)}`);
-    expect(rms).toBeLessThanOrEqual(MEASURED[format].rms * 1.1);
-    expect(max).toBeLessThanOrEqual(MEASURED[format].max * 1.1);
+    const measured = MEASURED[format];
+    if (!measured) throw new Error(`no measured error for ${format}`);
+    expect(rms).toBeLessThanOrEqual(measured.rms * 1.1);
+    expect(max).toBeLessThanOrEqual(measured.max * 1.1);
   });
 });
 

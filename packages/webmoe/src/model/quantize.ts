@@ -15,11 +15,13 @@
 //   fp4  per group of 32: scale = 2^⌈log2(max(amax, 6·2^-126)/6)⌉ (an e8m0 byte), q = e2m1(w/scale) rounded to
 //        nearest even: |ŵ−w| ≤ max(scale, |w|)/4 (V4's own FP4 rounding)
 //   u32  integers 0 … 2^32−1 only, exact; anything else is an error
+//   q8_0, q4_0, q4_k, q5_k, q6_k: llama.cpp's blocks, quantize-gguf.ts
 //
 // Rounding the f16 scale up (and q4's min down) keeps every group's values inside the representable range,
 // so the bounds hold without a clamp error. A non-finite source value is an error (RangeError naming its
 // row and column; callers add the tensor name).
 import { FP8_BLOCK, GROUP, f16ToF32, f32ToF16, groupsPerRow, tensorLayout, type TensorLayout, type WeightFormat } from './formats';
+import { quantizeBlocks } from './quantize-gguf';
 
 /** The sections of a tensor's bytes (see formats.ts), for a run of whole rows. */
 export interface QuantizedRows {
@@ -327,6 +329,7 @@ export function quantizeRows(format: WeightFormat, values: Float32Array, rows: n
     case 'bf16': return quantizeBf16(values, rows, cols);
     case 'fp4': return quantizeFp4(values, rows, cols);
     case 'u32': return quantizeU32(values, rows, cols);
+    default: return { q: quantizeBlocks(format, values, rows, cols), scales: null, mins: null };
   }
 }
 

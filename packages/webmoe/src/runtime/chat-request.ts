@@ -10,9 +10,16 @@ import { refuseUnsupportedFields } from './request-fields';
 import type { SamplingRequest } from './sampling';
 import type { Generator, SamplingPenalties } from '../executor/generator';
 import { MAX_TOP_LOGPROBS } from '../kernels/logprobs';
+import { tokenGrammar, type TokenGrammar } from '../text/token-mask';
+import { replyGrammar, responseFormat, toolsRequest } from './structured-output';
 
-/** How to read a request's reply: plain text, or V4's format in the mode the prompt was rendered in. */
-export type ReplyFormat = { readonly kind: 'text' } | { readonly kind: 'v4'; readonly thinking: boolean };
+/**
+ * How to read a request's reply: text (V2/V3; with `tools`, V3's tool-call markers are parsed), or V4's
+ * format in the mode the prompt was rendered in. `single`: keep only the first tool call.
+ */
+export type ReplyFormat =
+  | { readonly kind: 'text'; readonly tools?: boolean; readonly single?: boolean }
+  | { readonly kind: 'v4'; readonly thinking: boolean; readonly single?: boolean };
 
 export interface PreparedRequest {
   readonly ids: readonly number[];
@@ -20,6 +27,10 @@ export interface PreparedRequest {
   readonly stop: readonly string[];
   readonly sampling: SamplingRequest;
   readonly reply: ReplyFormat;
+  /** Constrained decoding (response_format, forced tool calls): the grammar the reply's tokens follow. */
+  readonly grammar?: TokenGrammar;
+  /** A final assistant message being continued: its text, which the prompt ends with and the grammar starts from. */
+  readonly prefix?: string;
 }
 
 /** The roles each family's chat format takes; V2/V3 templates know 'developer' by its older name 'system'. */
@@ -51,6 +62,8 @@ function templateMessage(m: ChatMessage, i: number, family: ModelFamily): Templa
       })
       .join('');
   } else throw bad(`messages[${i}].content must be a string or a list of text parts`);
+  // DeepSeek-V3's template writes an assistant turn's tool calls only when its content is none.
+  if (family === 'v3' && m.role === 'assistant' && Array.isArray(m.tool_calls) && m.tool_calls.length && !content) content = null;
   // OpenAI's 'developer' is the newer name of 'system'; V2/V3 templates only know the latter. V4's format
   // has a developer turn of its own.
   return { ...m, role: m.role === 'developer' && family === 'v3' ? 'system' : m.role, content };
@@ -74,6 +87,13 @@ function thinkingMode(params: ChatCompletionCreateParamsBase, family: ModelFamil
     throw bad(`${field}: thinking mode needs a DeepSeek-V4 model; this model (V2/V3) has none`);
   }
   return thinking ? { thinking, reasoningEffort: effort === 'max' ? 'max' : 'high' } : { thinking };
+}
+
+/** The messages with response_format on the first system message (one is added when there is none). */
+function withResponseFormat(messages: TemplateMessage[], rf: unknown): TemplateMessage[] {
+  const first = messages[0];
+  if (first?.role === 'system') return [{ ...first, response_format: rf }, ...messages.slice(1)];
+  return [{ role: 'system', content: '', response_format: rf }, ...messages];
 }
 
 function optionalNumber(name: string, v: unknown, ok: (x: number) => boolean, range: string): number | undefined {
@@ -152,7 +172,23 @@ export function prepareRequest(params: ChatCompletionCreateParamsBase, tokenizer
 
   const family = tokenizer.family;
   const mode = thinkingMode(params, family);
-  const ids = tokenizer.encodeChat(params.messages.map((m, i) => templateMessage(m, i, family)), mode);
+  const format = responseFormat(params.response_format);
+  const tools = toolsRequest(params, family);
+  const constrained = replyGrammar(format, tools, family);
+  if (constrained && mode.thinking) throw bad('response_format and forced tool calls are not supported in thinking mode yet');
+  let messages = params.messages.map((m, i) => templateMessage(m, i, family));
+  const last = messages[messages.length - 1];
+  const continueFinal = last.role === 'assistant';
+  if (continueFinal && (last.content === null || Array.isArray(last.tool_calls))) throw bad(`messages[${messages.length - 1}]: a final assistant message is continued, so it must hold text and no tool_calls`);
+  // V4's format writes the response format into the system prompt (chat-encoding-v4.ts).
+  if (format && family === 'v4') messages = withResponseFormat(messages, params.response_format);
+  const ids = tokenizer.encodeChat(messages, { ...mode, ...(tools.tools.length ? { tools: tools.tools } : {}), ...(continueFinal ? { continueFinal } : {}) });
+  const prefix = continueFinal ? (last.content as string) : undefined;
+  let grammar: TokenGrammar | undefined;
+  if (constrained) {
+    if (vocabSize === undefined) throw bad('response_format: this backend does not say its vocabulary size, which constrained decoding needs');
+    grammar = tokenGrammar(tokenizer, vocabSize, constrained.key, constrained.grammar);
+  }
   if (ids.length >= contextLength) {
     throw new WebmoeError('context-overflow', `The prompt is ${ids.length} tokens but the context holds ${contextLength}; shorten the conversation.`, {
       detail: { promptTokens: ids.length, contextLength },
@@ -165,11 +201,20 @@ export function prepareRequest(params: ChatCompletionCreateParamsBase, tokenizer
       { detail: { promptTokens: ids.length, requestedTokens: requested, contextLength } },
     );
   }
+  const maxTokens = requested ?? contextLength - ids.length;
+  if (grammar) {
+    const need = grammar.minTokens(prefix);
+    if (need === null) throw bad('the final assistant message does not start a reply in the requested format (response_format or tool_choice)');
+    if (need > maxTokens) throw bad(`${requested !== undefined ? maxName : 'the context'} leaves ${maxTokens} tokens; the requested format needs at least ${need}`);
+  }
+  const single = tools.single ? { single: true } : {};
   return {
     ids,
-    maxTokens: requested ?? contextLength - ids.length,
+    maxTokens,
     stop: stopList,
     sampling: { temperature, top_p, top_k, min_p, seed, penalties: pen, logprobs },
-    reply: family === 'v4' ? { kind: 'v4', thinking: mode.thinking ?? false } : { kind: 'text' },
+    reply: family === 'v4' ? { kind: 'v4', thinking: mode.thinking ?? false, ...single } : { kind: 'text', ...(tools.tools.length ? { tools: true } : {}), ...single },
+    ...(grammar ? { grammar } : {}),
+    ...(prefix !== undefined ? { prefix } : {}),
   };
 }

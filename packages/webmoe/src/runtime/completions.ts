@@ -4,6 +4,7 @@ import { WebmoeError } from '../errors';
 import type {
   ChatCompletion,
   ChatCompletionChunk,
+  ChatCompletionChunkToolCall,
   ChatCompletionCreateParams,
   ChatCompletionCreateParamsBase,
   ChatCompletionCreateParamsNonStreaming,
@@ -14,7 +15,7 @@ import type {
   ChoiceLogprobs,
 } from './openai-types';
 import { PushStream } from './push-stream';
-import type { ReplyDelta, ReplyFields, ReplyResult } from './reply';
+import type { ReplyDelta, ReplyFields, ReplyResult, ToolCallDelta } from './reply';
 
 export interface RequestRunner {
   /**
@@ -40,11 +41,21 @@ function uniqueSuffix(): string {
   return `${Date.now().toString(36)}${(counter++).toString(36)}`;
 }
 
+/** A streamed piece of call `index`: the first (with the name) carries the id the final message gives it. */
+function toolCallChunk(c: ToolCallDelta, suffix: string): ChatCompletionChunkToolCall {
+  if (c.name === undefined) return { index: c.index, function: { arguments: c.arguments ?? '' } };
+  return { index: c.index, id: callId(suffix, c.index), type: 'function', function: { name: c.name, arguments: c.arguments ?? '' } };
+}
+
+function callId(suffix: string, index: number): string {
+  return `call_${suffix}_${index}`;
+}
+
 /** The assistant message, its tool calls (if any) given ids unique per completion. */
 function assistantMessage(m: ReplyFields, suffix: string): ChatCompletionMessage {
   const { tool_calls, ...fields } = m;
   if (!tool_calls?.length) return { role: 'assistant', ...fields, refusal: null };
-  const calls: ChatCompletionMessageToolCall[] = tool_calls.map((c, i) => ({ id: `call_${suffix}_${i}`, type: c.type, function: { ...c.function } }));
+  const calls: ChatCompletionMessageToolCall[] = tool_calls.map((c, i) => ({ id: callId(suffix, i), type: c.type, function: { ...c.function } }));
   return { role: 'assistant', ...fields, refusal: null, tool_calls: calls };
 }
 
@@ -95,11 +106,15 @@ export function createChatCompletions(modelId: () => string, runner: RequestRunn
     };
     const stream = new PushStream<ChatCompletionChunk>(() => controller.abort());
     let first = true;
+    // V3 replies stream their calls piece by piece (reply.ts); V4's come whole at the end.
+    let streamedCalls = false;
     let started;
     try {
       started = await runner.start(
         params,
-        ({ logprobs, ...delta }) => {
+        ({ logprobs, ...piece }) => {
+          const delta = 'tool_calls' in piece ? { tool_calls: piece.tool_calls.map((c) => toolCallChunk(c, suffix)) } : piece;
+          if ('tool_calls' in piece) streamedCalls = true;
           stream.push(chunk(first ? { role: 'assistant', ...delta } : delta, logprobs ? { logprobs } : {}));
           first = false;
         },
@@ -112,7 +127,7 @@ export function createChatCompletions(modelId: () => string, runner: RequestRunn
     started.result.then(
       (r) => {
         const calls = assistantMessage(r.message, suffix).tool_calls;
-        if (calls) {
+        if (calls && !streamedCalls) {
           stream.push(chunk({ ...(first ? { role: 'assistant' as const } : {}), tool_calls: calls.map((c, index) => ({ index, ...c })) }));
           first = false;
         }

@@ -1,7 +1,7 @@
 // The generation loop over a Generator, and the one piece of state that outlives a request: which ids the
 // backend's KV cache holds. A new prompt that starts with those ids (the next turn of the same chat)
 // keeps them and prefills only the rest.
-import { isWebmoeError } from '../errors';
+import { WebmoeError, isWebmoeError } from '../errors';
 import type { TextTokenizer } from '../text/tokenizer';
 import { StopStringFilter } from '../text/stop-strings';
 import type { Generator } from '../executor/generator';
@@ -52,15 +52,20 @@ export class Conversation {
     const { generator: gen, tokenizer } = this;
     const ids = req.ids;
     const sampler = new RequestSampler(req.sampling);
+    // Constrained decoding: each draw gets the mask of the tokens that keep the reply in its grammar and
+    // let it finish within the `left` tokens it may still take (text/token-mask.ts).
+    const constraint = req.grammar?.start(req.prefix);
+    const sampling = (left: number) => (constraint ? { ...sampler.next(), allowed: constraint.mask(left) } : sampler.next());
     const t0 = now();
     if (signal.aborted) throw abortedError();
     const reusePrefix = Math.min(commonPrefix(this.cached, ids), ids.length - 1);
     this.cached = [];
-    let token: number;
+    // Sampled tokens not yet looked at: a speculative decode step gives several (Generator.decode).
+    let pending: number[];
     let reused: number;
     try {
-      const r = await gen.prefill(ids, { reusePrefix, sampling: sampler.next(), signal });
-      token = r.next;
+      const r = await gen.prefill(ids, { reusePrefix, sampling: sampling(req.maxTokens), signal });
+      pending = [r.next];
       reused = r.reusedTokens;
     } catch (e) {
       gen.reset(); // a half-done prefill leaves the cache in an unknown state
@@ -84,9 +89,11 @@ export class Conversation {
     const wantLogprobs = req.sampling.logprobs !== undefined;
     const logprobs: ChatCompletionTokenLogprob[] = [];
     for (;;) {
+      const token = pending.shift()!;
       completion++;
       // Taken for every sampled token, so that the EOS token's does not linger in the backend.
       const lp = wantLogprobs ? gen.takeLogprobs!() : null;
+      constraint?.accept(token, tokenizer.tokenBytes(token));
       if (tokenizer.eosTokenIds.has(token)) {
         finishReason = 'stop';
         break;
@@ -107,12 +114,17 @@ export class Conversation {
         finishReason = 'length';
         break;
       }
+      if (pending.length) continue;
       // The figures so far come along, so that a stopped reply still reports its speed.
       if (signal.aborted) throw abortedError('the request was aborted', { text, completion_tokens: completion, ...figures(ids.length, reused, completion, queuedAt, t0, t1, now()) });
       try {
-        const next = await gen.decode(token, sampler.next());
-        kv.push(token);
-        token = next;
+        const next = await gen.decode(token, sampling(req.maxTokens - completion));
+        if (next.length === 0) throw new WebmoeError('internal', 'the backend\'s decode step gave no token');
+        // All but the last are in the cache now, after `token`; a reply that stops among them leaves them
+        // there, which is still what `kv` says (the next prompt's reuse stops where it differs).
+        kv.push(token, ...next.slice(0, -1));
+        sampler.skip(next.length - 1);
+        pending = [...next];
       } catch (e) {
         this.reset();
         throw e;

@@ -28,7 +28,7 @@ class CountingToy extends ToyGenerator {
     return r;
   }
 
-  override async decode(token: number, s: SamplingParams): Promise<number> {
+  override async decode(token: number, s: SamplingParams): Promise<number[]> {
     this.pick(token);
     return super.decode(token, s);
   }

@@ -59,8 +59,8 @@ class ScriptedGenerator implements Generator {
     return { reusedTokens: o.reusePrefix, next: this.next() };
   }
 
-  async decode(): Promise<number> {
-    return this.next();
+  async decode(): Promise<number[]> {
+    return [this.next()];
   }
 
   reset(): void {}

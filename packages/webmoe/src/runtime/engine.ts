@@ -4,42 +4,24 @@
 import { WebmoeError, isWebmoeError } from '../errors';
 import { TextTokenizer, type ModelFamily } from '../text/tokenizer';
 import { isV4ConfigJson } from '../model/config-v4';
-import { ModelSource } from './cache/loader';
+import { ModelSource, type VerifyCache } from './cache/loader';
 import { ModelCache } from './cache/model-cache';
 import { readShardList, type LoadProgress } from './cache/shards';
 import { prepareRequest } from './chat-request';
 import { createChatCompletions, type ChatCompletions, type RequestRunner } from './completions';
 import { Conversation, type GenerationResult } from './conversation';
-import { defaultGeneratorFactory } from './default-generator';
-import type { Generator, GeneratorStats } from '../executor/generator';
+import { defaultGeneratorFactory, webgpuGeneratorFactory } from './default-generator';
+import { createRemoteEngine, type RemoteOptions } from './remote-engine';
+import type { Engine, EngineStats, ModelInfo } from './engine-api';
+import type { Generator } from '../executor/generator';
+import type { KvCacheFormat } from '../kernels/mla';
+import type { Speculation } from '../executor/gpu-model';
 import type { GeneratorFactory } from './generator-factory';
-import type { ChatCompletionTokenLogprob, CompletionTimings, CompletionUsage, FinishReason } from './openai-types';
+import type { ChatCompletionTokenLogprob } from './openai-types';
 import { ReplySplitter } from './reply';
 import { SerialQueue } from './serial-queue';
 
-export interface ModelInfo {
-  readonly id: string;
-  readonly contextLength: number;
-}
-
-/** What a dashboard shows: the backend's report and the last finished reply's figures; plain data. */
-export interface EngineStats {
-  /** Null for a backend that reports nothing. */
-  readonly model: GeneratorStats | null;
-  /** The last reply, finished or stopped ('aborted') after its prefill; null before the first. */
-  readonly lastReply: { readonly finishReason: FinishReason | 'aborted'; readonly usage: CompletionUsage; readonly timings: CompletionTimings } | null;
-}
-
-export interface Engine {
-  readonly model: ModelInfo;
-  readonly chat: { readonly completions: ChatCompletions };
-  /** Reads the statistics once the running request is done (expert choices cover the last reply only). */
-  stats(): Promise<EngineStats>;
-  /** Forgets the conversation kept in the KV cache: the next request prefills from scratch. */
-  resetChat(): Promise<void>;
-  /** Frees the model (GPU memory); waits for the running request. The engine is unusable afterwards. */
-  dispose(): Promise<void>;
-}
+export type { Engine, EngineStats, ModelInfo } from './engine-api';
 
 /** What to load: plain data, so that it can cross to a Worker. */
 export interface LoadOptions {
@@ -49,6 +31,12 @@ export interface LoadOptions {
   readonly modelId?: string;
   /** Context (prompt + reply) to size the KV cache for; default: the backend's choice. */
   readonly contextLength?: number;
+  /** V2/V3 latent KV cache format ('f32' default, 'f16', 'fp8'): see GpuModelOptions.kvCacheFormat. */
+  readonly kvCacheFormat?: KvCacheFormat;
+  /** Speculative decoding with the model's MTP module (docs/speculative.md); default: on when the folder has one. */
+  readonly speculative?: Speculation;
+  /** 'always': hash the cached shards again on every load (catches bit rot in storage); default 'once', when stored. */
+  readonly verifyCache?: VerifyCache;
 }
 
 /** Where and how to load; stays on the side that runs the model (see serveEngine for the Worker). */
@@ -57,6 +45,14 @@ export interface EngineEnvironment {
   readonly generator?: GeneratorFactory;
   readonly fetch?: typeof fetch;
   readonly cache?: ModelCache;
+  /** The default backend's GPU instead of navigator.gpu: outside a browser, Dawn's (docs/runtimes.md). */
+  readonly gpu?: GPU;
+}
+
+/** An OpenAI-compatible server instead of a local model (remote-engine.ts). */
+export interface CreateRemoteEngineOptions {
+  readonly remote: RemoteOptions;
+  readonly signal?: AbortSignal;
 }
 
 export interface CreateEngineOptions extends LoadOptions, EngineEnvironment {
@@ -148,7 +144,10 @@ export class LocalEngine implements Engine {
 }
 
 /** Loads a model in this thread (use createWorkerEngine to keep the page responsive). */
-export async function createEngine(options: CreateEngineOptions): Promise<LocalEngine> {
+export async function createEngine(options: CreateRemoteEngineOptions): Promise<Engine>;
+export async function createEngine(options: CreateEngineOptions): Promise<LocalEngine>;
+export async function createEngine(options: CreateEngineOptions | CreateRemoteEngineOptions): Promise<Engine> {
+  if ('remote' in options) return createRemoteEngine(options.remote, options.signal);
   const baseUrl = modelBaseUrl(options.model);
   const modelId = options.modelId ?? defaultModelId(baseUrl);
   const onProgress = options.onProgress ?? (() => {});
@@ -159,6 +158,7 @@ export async function createEngine(options: CreateEngineOptions): Promise<LocalE
     onProgress,
     ...(options.fetch ? { fetch: options.fetch } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
+    ...(options.verifyCache ? { verifyCache: options.verifyCache } : {}),
   });
   const manifest = (await source.json('manifest.json')) as Record<string, unknown>;
   const shards = readShardList(manifest);
@@ -170,10 +170,12 @@ export async function createEngine(options: CreateEngineOptions): Promise<LocalE
   };
   const [tokenizerJson, tokenizerConfig] = await Promise.all(['tokenizer.json', 'tokenizer_config.json'].map((f) => source.json(f, hashOf(f))));
   const tokenizer = TextTokenizer.fromJson(tokenizerJson, tokenizerConfig, { family: manifestFamily(manifest) });
-  const generator = await (options.generator ?? defaultGeneratorFactory)({
+  const generator = await (options.generator ?? (options.gpu ? webgpuGeneratorFactory({ gpu: options.gpu }) : defaultGeneratorFactory))({
     modelId,
     manifest: { ...manifest, shards },
     ...(options.contextLength ? { contextLength: options.contextLength } : {}),
+    ...(options.kvCacheFormat ? { kvCacheFormat: options.kvCacheFormat } : {}),
+    ...(options.speculative ? { speculative: options.speculative } : {}),
     fetchJson: (name) => source.json(name, hashOf(name)),
     loadShards: (onShard) => source.loadShards(shards, onShard),
     onProgress,

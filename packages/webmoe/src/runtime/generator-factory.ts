@@ -1,5 +1,6 @@
 // How the runtime builds a backend: the model's files, streamed weights and progress reporting.
 import type { Generator } from '../executor/generator';
+import type { KvCacheFormat } from '../kernels/mla';
 import type { LoadProgress, ShardEntry } from './cache/shards';
 
 /** What a backend gets to build itself: the model's files, streamed weights, and progress reporting. */
@@ -9,13 +10,18 @@ export interface GeneratorLoadContext {
   readonly manifest: { readonly shards: readonly ShardEntry[] } & Record<string, unknown>;
   /** The context length the application asked for, if any (the backend may clamp it to the model's). */
   readonly contextLength?: number;
+  readonly kvCacheFormat?: KvCacheFormat;
+  /** Speculative decoding (GpuModelOptions.speculative); absent: the backend's default. */
+  readonly speculative?: 'mtp' | 'off';
   /** Any other small JSON file of the model directory (config.json, ...), cached for offline use. */
   readonly fetchJson: (name: string) => Promise<unknown>;
   /**
-   * Streams every shard, verified, one at a time, in manifest order: download or cache read, SHA-256
-   * check, then `onShard` (the GPU upload); only one shard is held in memory at a time.
+   * Streams every shard in manifest order, in pieces (`data` holds the shard's bytes from `offset` on):
+   * cache reads and downloads alike, so that only one piece is held in memory at a time. A shard's hash is
+   * checked when its last piece is stored: a piece may come again when a shard restarts from 0 (a server
+   * that ignores Range, a corrupt transfer), so a consumer writes pieces where they belong.
    */
-  readonly loadShards: (onShard: (shard: ShardEntry, data: Uint8Array, index: number) => Promise<void> | void) => Promise<void>;
+  readonly loadShards: (onShard: (shard: ShardEntry, data: Uint8Array, index: number, offset: number) => Promise<void> | void) => Promise<void>;
   /** For the phases the backend runs itself ('compile'). */
   readonly onProgress: (p: LoadProgress) => void;
   readonly signal?: AbortSignal;

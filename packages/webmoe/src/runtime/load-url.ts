@@ -15,11 +15,11 @@ export interface UrlModel {
   source: ModelSource;
 }
 
-export async function loadGpuModelFromUrl(gpu: GpuContext, url: string, opts: GpuModelOptions & { cache?: ModelCache } = {}): Promise<UrlModel> {
+export async function loadGpuModelFromUrl(gpu: GpuContext, url: string, opts: GpuModelOptions & { cache?: ModelCache; fetch?: typeof fetch } = {}): Promise<UrlModel> {
   const baseUrl = new URL(url, (globalThis as { location?: { href: string } }).location?.href).href;
   const cache = opts.cache ?? new ModelCache({ store: memoryCacheStore(), storage: null });
-  const source = new ModelSource({ modelId: baseUrl, baseUrl, cache });
+  const source = new ModelSource({ modelId: baseUrl, baseUrl, cache, ...(opts.fetch ? { fetch: opts.fetch } : {}) });
   const manifest = parseManifest(await source.json('manifest.json'), `${baseUrl}manifest.json`);
-  const model = await GpuModel.load(gpu, manifest, (onShard) => source.loadShards(manifest.shards, (_s, data, i) => onShard(i, data)), opts);
+  const model = await GpuModel.load(gpu, manifest, (onShard) => source.loadShards(manifest.shards, (_s, data, i, offset) => onShard(i, data, offset)), opts);
   return { model, manifest, source };
 }

@@ -71,7 +71,36 @@ export interface ChatCompletionCreateParamsBase {
   readonly thinking?: { readonly type: 'enabled' | 'disabled' } | null;
   /** Thinking effort (V4 models); given without `thinking`, any level but 'none' turns thinking mode on. */
   readonly reasoning_effort?: ReasoningEffort | null;
+  /**
+   * 'text' (default); 'json_object': the reply is a JSON object; 'json_schema': a JSON value that validates
+   * against the schema (the subset in docs/chat-api.md). Both by constrained decoding: the reply always parses.
+   */
+  readonly response_format?: ResponseFormatParam | null;
+  /** Functions the model may call (DeepSeek's tool-call formats: V3's template markers, V4's DSML). */
+  readonly tools?: readonly (ChatCompletionTool | OtherTool)[] | null;
+  /**
+   * 'auto' (default with tools): the model chooses; 'none': no tools in the prompt; 'required' or a named
+   * function: the reply is one call, by constrained decoding (V2/V3 models).
+   */
+  readonly tool_choice?: 'none' | 'auto' | 'required' | { readonly type: 'function'; readonly function: { readonly name: string } } | OtherTool | null;
+  /** false: keep only the reply's first tool call. */
+  readonly parallel_tool_calls?: boolean | null;
   readonly signal?: AbortSignal;
+}
+
+export type ResponseFormatParam =
+  | { readonly type: 'text' }
+  | { readonly type: 'json_object' }
+  | { readonly type: 'json_schema'; readonly json_schema: { readonly name: string; readonly description?: string; readonly schema?: Readonly<Record<string, unknown>>; readonly strict?: boolean | null } };
+
+/** Tool kinds OpenAI has beyond functions (custom tools, allowed_tools choices): accepted by type, refused at run time. */
+export interface OtherTool {
+  readonly type: string;
+}
+
+export interface ChatCompletionTool {
+  readonly type: 'function';
+  readonly function: { readonly name: string; readonly description?: string; readonly parameters?: Readonly<Record<string, unknown>>; readonly strict?: boolean | null };
 }
 
 export interface ChatCompletionCreateParamsNonStreaming extends ChatCompletionCreateParamsBase {
@@ -86,7 +115,7 @@ export type ChatCompletionCreateParams = ChatCompletionCreateParamsNonStreaming 
 
 /**
  * 'stop': end-of-sequence token or a stop string; 'length': max_tokens or the context is full;
- * 'tool_calls': the reply ended with tool calls (V4).
+ * 'tool_calls': the reply ended with tool calls.
  */
 export type FinishReason = 'stop' | 'length' | 'tool_calls';
 
@@ -163,6 +192,13 @@ export interface ChatCompletion {
   readonly timings: CompletionTimings;
 }
 
+export interface ChatCompletionChunkToolCall {
+  readonly index: number;
+  readonly id?: string;
+  readonly type?: 'function';
+  readonly function?: { readonly name?: string; readonly arguments?: string };
+}
+
 export interface ChatCompletionChunk {
   readonly id: string;
   readonly object: 'chat.completion.chunk';
@@ -174,8 +210,11 @@ export interface ChatCompletionChunk {
       readonly role?: 'assistant';
       readonly content?: string;
       readonly reasoning_content?: string;
-      /** Each call whole, in one chunk, once the reply is done. */
-      readonly tool_calls?: (ChatCompletionMessageToolCall & { readonly index: number })[];
+      /**
+       * A call's first piece has its index, id, type and name; later pieces its index and the next piece
+       * of its arguments (V3 replies stream them; V4's come whole once the reply is done).
+       */
+      readonly tool_calls?: ChatCompletionChunkToolCall[];
     };
     readonly finish_reason: FinishReason | null;
     /** The tokens whose text this chunk carries (or held back until it), when the request set logprobs. */

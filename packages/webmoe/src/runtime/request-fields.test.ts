@@ -27,11 +27,11 @@ class SpyToy extends ToyGenerator {
     return r;
   }
 
-  override async decode(token: number, s: SamplingParams): Promise<number> {
+  override async decode(token: number, s: SamplingParams): Promise<number[]> {
     this.seen.push(s);
-    const id = await super.decode(token, s);
-    this.drawn.push(id);
-    return id;
+    const ids = await super.decode(token, s);
+    this.drawn.push(...ids);
+    return ids;
   }
 }
 
@@ -59,8 +59,7 @@ async function accepted(params: object): Promise<SpyToy> {
 
 describe('request fields', () => {
   const refused: Record<string, unknown> = {
-    response_format: { type: 'json_object' }, tools: [{ type: 'function', function: { name: 'f' } }],
-    tool_choice: 'auto', parallel_tool_calls: true, functions: [{ name: 'f' }], function_call: 'auto', store: true, metadata: { a: 'b' },
+    functions: [{ name: 'f' }], function_call: 'auto', store: true, metadata: { a: 'b' },
     service_tier: 'flex', modalities: ['text', 'audio'], audio: { voice: 'alloy', format: 'mp3' }, prediction: { type: 'content', content: 'x' },
     web_search_options: {}, verbosity: 'low', prompt_cache_key: 'k', safety_identifier: 's', made_up_field: 1,
   };
@@ -82,6 +81,7 @@ describe('request fields', () => {
   const invalid: Record<string, unknown> = {
     presence_penalty: 2.5, frequency_penalty: -3, repetition_penalty: 0, min_p: 1.5, logit_bias: { 'x': 1 },
     user: 7, stream_options: { include_usage: true, other: 1 }, logprobs: 'yes', top_logprobs: 21,
+    response_format: { type: 'json' }, tools: { f: 1 }, tool_choice: 'always', parallel_tool_calls: 'no',
   };
   for (const [field, value] of Object.entries(invalid)) {
     it(`refuses a bad ${field}`, async () => {

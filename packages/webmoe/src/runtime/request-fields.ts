@@ -6,7 +6,7 @@ import { WebmoeError } from '../errors';
 const IMPLEMENTED = new Set([
   'messages', 'model', 'stream', 'stream_options', 'signal', 'max_tokens', 'max_completion_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'n',
   'stop', 'seed', 'presence_penalty', 'frequency_penalty', 'repetition_penalty', 'logit_bias', 'user', 'thinking', 'reasoning_effort',
-  'logprobs', 'top_logprobs',
+  'logprobs', 'top_logprobs', 'response_format', 'tools', 'tool_choice', 'parallel_tool_calls',
 ]);
 
 interface Refusal {
@@ -15,15 +15,10 @@ interface Refusal {
   readonly why: string;
 }
 
-const NOT_YET = 'is not supported yet';
 const isFalse = (v: unknown) => v === false;
 
 /** The rest of OpenAI's request fields, with the values that still mean "nothing asked". */
 const REFUSED: Readonly<Record<string, Refusal>> = {
-  response_format: { harmless: (v) => (v as { type?: unknown } | null)?.type === 'text', why: `${NOT_YET} (only {"type": "text"})` },
-  tools: { harmless: (v) => Array.isArray(v) && v.length === 0, why: NOT_YET },
-  tool_choice: { harmless: (v) => v === 'none', why: `${NOT_YET} (tools are not supported yet)` },
-  parallel_tool_calls: { why: `${NOT_YET} (tools are not supported yet)` },
   functions: { why: 'is not supported (OpenAI replaced it with tools)' },
   function_call: { harmless: (v) => v === 'none', why: 'is not supported (OpenAI replaced it with tool_choice)' },
   store: { harmless: isFalse, why: 'is not supported: webmoe stores no completions' },

@@ -5,7 +5,8 @@
 //   cumulative probability (over the kept set) reaches top_p (ties kept), and the token is the first id, in
 //   id order, at which the running sum of kept e_i exceeds u × their total, u = sampleUniform(seed, step).
 // min_p then also drops tokens with e_i < min_p. Before all of it, the request's penalties and logit_bias
-// adjust the logits (SamplingPenalties in executor/generator.ts).
+// adjust the logits (SamplingPenalties in executor/generator.ts), and a token mask (constrained decoding)
+// sets the tokens it leaves out to −∞.
 import type { SamplingParams, SamplingPenalties } from '../executor/generator';
 import { sampleUniform } from '../kernels/sample';
 
@@ -60,7 +61,8 @@ export function penalizeLogits(logits: ArrayLike<number>, pen: SamplingPenalties
   });
 }
 
-export function sampleLogits(logits: ArrayLike<number>, p: SamplingParams): number {
+export function sampleLogits(raw: ArrayLike<number>, p: SamplingParams): number {
+  const logits = p.allowed ? maskLogits(raw, p.allowed) : raw;
   const n = logits.length;
   const best = argmax(logits);
   if (p.temperature <= 0 || p.topK === 1 || !(logits[best] > -Infinity)) return best;
@@ -87,7 +89,8 @@ export function sampleLogits(logits: ArrayLike<number>, p: SamplingParams): numb
   }
   const minP = p.minP ?? 0;
   const logMinP = minP > 0 ? Math.log(minP) : -Infinity;
-  const kept = (v: number) => v >= threshold && (v - max) * invT >= logMinP;
+  // −∞ (masked or banned) is never kept, so that the fallback below never returns such a token.
+  const kept = (v: number) => v > -Infinity && v >= threshold && (v - max) * invT >= logMinP;
   let total = 0;
   for (let i = 0; i < n; i++) if (kept(logits[i])) total += weight(logits[i]);
   const target = sampleUniform(p.seed, p.step) * total;
@@ -100,6 +103,11 @@ export function sampleLogits(logits: ArrayLike<number>, p: SamplingParams): numb
     if (run > target) return i;
   }
   return last; // u × total rounded up to the total
+}
+
+/** The logits with every token the mask leaves out at −∞ (SamplingParams.allowed). */
+export function maskLogits(logits: ArrayLike<number>, allowed: Uint32Array): Float64Array {
+  return Float64Array.from(logits, (l, i) => (((allowed[i >>> 5] ?? 0) >>> (i & 31)) & 1 ? l : -Infinity));
 }
 
 export interface SamplingRequest {
@@ -134,5 +142,10 @@ export class RequestSampler {
 
   next(): SamplingParams {
     return { ...this.base, step: this.step++ };
+  }
+
+  /** Steps taken by the extra tokens of a multi-token decode step (SamplingParams.step). */
+  skip(n: number): void {
+    this.step += n;
   }
 }

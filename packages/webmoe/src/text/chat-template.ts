@@ -13,6 +13,8 @@ export interface TemplateMessage {
 export interface ChatTemplateOptions {
   /** Append the prefix the assistant's reply starts with (DeepSeek: `<｜Assistant｜>`). */
   readonly addGenerationPrompt: boolean;
+  /** Tool definitions, for templates that render them (usesTools). */
+  readonly tools?: readonly unknown[];
 }
 
 /** Special-token strings the template may reference (bos_token, eos_token, ...). */
@@ -20,11 +22,14 @@ export type SpecialTokenStrings = Readonly<Record<string, string>>;
 
 export class ChatTemplate {
   private readonly template: Template;
+  /** Whether the template reads a `tools` variable (DeepSeek-V3's does not: the caller describes them). */
+  readonly usesTools: boolean;
 
   constructor(
     source: string,
     private readonly specialTokens: SpecialTokenStrings,
   ) {
+    this.usesTools = /\btools\b/.test(source);
     try {
       this.template = new Template(source);
     } catch (e) {
@@ -34,7 +39,8 @@ export class ChatTemplate {
 
   render(messages: readonly TemplateMessage[], options: ChatTemplateOptions): string {
     try {
-      return this.template.render({ ...this.specialTokens, messages, add_generation_prompt: options.addGenerationPrompt });
+      const tools = options.tools?.length ? { tools: options.tools } : {};
+      return this.template.render({ ...this.specialTokens, messages, add_generation_prompt: options.addGenerationPrompt, ...tools });
     } catch (e) {
       // Templates reject conversations they do not support (raise_exception, missing fields): the caller's input.
       throw new WebmoeError('invalid-request', `the chat template rejected the messages: ${(e as Error).message}`, { cause: e });

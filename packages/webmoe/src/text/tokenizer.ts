@@ -9,6 +9,7 @@ import { ChatTemplate, chatTemplateSource, type TemplateMessage } from './chat-t
 import { ChatEncodingV4 } from './chat-encoding-v4';
 import { V4_REPLY_MARKUP } from './chat-tokens-v4';
 import { ByteLevelDetokenizer, WindowedDetokenizer, type Detokenizer } from './detokenizer';
+import { toolsPromptV3, type ToolDefinition } from './tools-v3';
 
 export type ModelFamily = AnyModelConfig['family'];
 
@@ -29,6 +30,13 @@ export interface ChatRenderOptions {
   readonly thinking?: boolean;
   /** V4 only: 'max' adds DeepSeek's maximum-effort instruction in thinking mode. */
   readonly reasoningEffort?: 'high' | 'max';
+  /** Tool definitions the model may call (text/tools-v3.ts for V2/V3 templates that do not render them). */
+  readonly tools?: readonly ToolDefinition[];
+  /**
+   * The last message is an assistant turn to continue: the prompt ends with its text, unclosed, where the
+   * reply would start. Not in thinking mode.
+   */
+  readonly continueFinal?: boolean;
 }
 
 type Json = Record<string, unknown>;
@@ -45,6 +53,13 @@ function tokenString(v: unknown): string | undefined {
 }
 
 const utf8 = new TextEncoder();
+
+/** The messages with `text` at the end of the first system message (one is added when there is none). */
+function withSystemText(messages: readonly TemplateMessage[], text: string): TemplateMessage[] {
+  const first = messages[0];
+  if (first?.role === 'system') return [{ ...first, content: first.content ? `${first.content}\n\n${text}` : text }, ...messages.slice(1)];
+  return [{ role: 'system', content: text }, ...messages];
+}
 
 export class TextTokenizer {
   /** Ids that end generation. */
@@ -123,14 +138,27 @@ export class TextTokenizer {
     return this.special.has(id);
   }
 
+  /** Whether every token stands for a byte string (tokenBytes): what constrained decoding needs. */
+  get byteLevel(): boolean {
+    return this.byteDecoder !== null;
+  }
+
   /** The prompt text for a conversation, in the model's chat format (which writes BOS itself). */
   renderChat(messages: readonly TemplateMessage[], options: ChatRenderOptions = {}): string {
+    if (options.continueFinal) {
+      const last = messages[messages.length - 1];
+      if (last?.role !== 'assistant' || typeof last.content !== 'string') throw new WebmoeError('invalid-request', 'continuing a reply needs a last message with role assistant and text content');
+      if (options.thinking) throw new WebmoeError('invalid-request', 'a final assistant message cannot be continued in thinking mode');
+      return this.renderChat(messages.slice(0, -1), { ...options, continueFinal: false, addGenerationPrompt: true }) + last.content;
+    }
     const addGenerationPrompt = options.addGenerationPrompt ?? true;
+    const tools = options.tools?.length ? options.tools : undefined;
     if (this.chat instanceof ChatEncodingV4) {
-      return this.chat.render(messages, { addGenerationPrompt, thinking: options.thinking ?? false, ...(options.reasoningEffort ? { reasoningEffort: options.reasoningEffort } : {}) });
+      return this.chat.render(messages, { addGenerationPrompt, thinking: options.thinking ?? false, ...(options.reasoningEffort ? { reasoningEffort: options.reasoningEffort } : {}), ...(tools ? { tools } : {}) });
     }
     if (options.thinking) throw new WebmoeError('invalid-request', 'thinking mode needs a DeepSeek-V4 model; this model (V2/V3) has no thinking mode in its chat template');
-    return this.chat.render(messages, { addGenerationPrompt });
+    if (tools && !this.chat.usesTools) return this.chat.render(withSystemText(messages, toolsPromptV3(tools)), { addGenerationPrompt });
+    return this.chat.render(messages, { addGenerationPrompt, ...(tools ? { tools } : {}) });
   }
 
   encodeChat(messages: readonly TemplateMessage[], options: ChatRenderOptions = {}): number[] {

@@ -2,6 +2,7 @@
 // fed at a time, and reused by every call and every layer (no allocation per token).
 import { BufferGroup } from '../../gpu/buffers';
 import type { ModelConfig } from '../../model/config';
+import { headsScratchBytes, type LatentCacheLayout } from '../../kernels/mla';
 
 export interface Activations {
   /** u32 [maxTokens]: the token ids of the call. */
@@ -22,6 +23,8 @@ export interface Activations {
   qt: GPUBuffer;
   /** Latent attention output [T, H, kvLoraRank]. */
   olat: GPUBuffer;
+  /** Decode attention's partial records over position splits (kernels/mla.ts headsScratchBytes). */
+  mlaPartials: GPUBuffer;
   /** Per-head values [T, H, v]. */
   o: GPUBuffer;
   /** Output of a sub-block before the residual add [T, d]. */
@@ -66,7 +69,7 @@ function activationSizes(c: ModelConfig) {
   };
 }
 
-export function createActivations(device: GPUDevice, c: ModelConfig, maxTokens: number): Activations {
+export function createActivations(device: GPUDevice, c: ModelConfig, maxTokens: number, cache: LatentCacheLayout): Activations {
   const g = new BufferGroup(device, 'act:');
   const T = maxTokens;
   const n = activationSizes(c);
@@ -83,6 +86,7 @@ export function createActivations(device: GPUDevice, c: ModelConfig, maxTokens: 
     kva: g.f32('kva', T * n.kva),
     qt: g.f32('qt', T * n.qt),
     olat: g.f32('olat', T * n.olat),
+    mlaPartials: g.f32('mla_partials', headsScratchBytes(device.limits, cache, c.numHeads) / 4),
     o: g.f32('o', T * n.o),
     delta: g.f32('delta', T * n.delta),
     hidden: g.f32('hidden', T * n.hidden),

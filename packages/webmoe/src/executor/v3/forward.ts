@@ -4,7 +4,7 @@
 // back to the CPU.
 //
 // Fusions: the residual add lives in add_rmsnorm (h += delta; xn = rms(h)); gate + up + SwiGLU is one
-// matmul; the kv_a_layernorm, k_pe rope and cache write are one kv_store; MoE decode reads only the
+// matmul; the kv_a_layernorm, k_pe rope and cache write (in the cache's format) are one kv_store; MoE decode reads only the
 // selected experts (ids stay on the GPU) and sums them, weighted, in the down projection.
 import type { KernelContext } from '../../gpu/kernel-context';
 import type { Dispatch } from '../../gpu/pipelines';
@@ -12,7 +12,8 @@ import type { ModelConfig } from '../../model/config';
 import { softmaxScale } from '../../model/rope';
 import { addRmsnorm, rmsnorm } from '../../kernels/rmsnorm';
 import { gatherRows, matmul, type WeightRef } from '../../kernels/matmul';
-import { kvStore, rope } from '../../kernels/rope';
+import { rope } from '../../kernels/rope';
+import { latentCacheStore } from '../../kernels/mla-cache';
 import { mlaAttention, type LatentCacheLayout } from '../../kernels/mla';
 import { routerSelect } from '../../kernels/router';
 import { moeGather, moePlan, moeScatter } from '../../kernels/moe';
@@ -33,27 +34,36 @@ export interface ForwardResources {
   usage?: Map<number, GPUBuffer>;
 }
 
-export function recordForward(r: ForwardResources, T: number): Dispatch[] {
+export interface ForwardOptions {
+  /**
+   * Only layers from … to-1, on act.h as it stands (no embedding, the first without a pending delta) and
+   * without the head: the MTP module's block (mtp.ts), whose resources count it as one more layer.
+   */
+  layers?: { from: number; to: number };
+  /** Every row's logits into rows 0 … T-1 of this buffer instead of the last row's into act.logits (speculative decoding's verification). */
+  allLogits?: GPUBuffer;
+}
+
+export function recordForward(r: ForwardResources, T: number, opts: ForwardOptions = {}): Dispatch[] {
   const { ctx, config: c, weights: w, act: a } = r;
   const d = c.hiddenSize;
   const H = c.numHeads;
   const nope = c.qkNopeHeadDim, ropeDim = c.qkRopeHeadDim, v = c.vHeadDim, R = c.kvLoraRank;
   const qHead = nope + ropeDim;
   const eps = c.rmsNormEps;
-  const ref = (name: string): WeightRef => {
-    const t = w.tensor(name);
-    return { buffer: t.buffer, offset: t.byteOffset, layout: t.layout };
-  };
+  const ref = (name: string) => weightRef(w, name);
   const buf = (name: string) => w.tensor(name).buffer;
   const out: Dispatch[] = [];
 
-  out.push(gatherRows(ctx, { weight: ref('model.embed_tokens.weight'), ids: a.ids, y: a.h, tokens: T }, 'embed'));
+  const { layers, allLogits } = opts;
+  const from = layers?.from ?? 0, to = layers?.to ?? c.numLayers;
+  if (!layers) out.push(gatherRows(ctx, { weight: ref('model.embed_tokens.weight'), ids: a.ids, y: a.h, tokens: T }, 'embed'));
 
-  for (let L = 0; L < c.numLayers; L++) {
+  for (let L = from; L < to; L++) {
     const p = `model.layers.${L}`;
     const lab = (s: string) => `L${L}.${s}`;
     // ---- attention: xn = rms(h) (with the previous layer's feed-forward output added first) ----
-    if (L === 0) out.push(rmsnorm(ctx, { x: a.h, weight: buf(`${p}.input_layernorm.weight`), y: a.xn, rows: T, cols: d, eps }, lab('input_norm')));
+    if (L === from) out.push(rmsnorm(ctx, { x: a.h, weight: buf(`${p}.input_layernorm.weight`), y: a.xn, rows: T, cols: d, eps }, lab('input_norm')));
     else out.push(addRmsnorm(ctx, { delta: a.delta, weight: buf(`${p}.input_layernorm.weight`), h: a.h, y: a.xn, rows: T, cols: d, eps }, lab('add_input_norm')));
 
     if (c.qLoraRank !== null) {
@@ -64,7 +74,7 @@ export function recordForward(r: ForwardResources, T: number): Dispatch[] {
       out.push(matmul(ctx, { weight: ref(`${p}.self_attn.q_proj.weight`), x: a.xn, y: a.q, tokens: T }, lab('q')));
     }
     out.push(matmul(ctx, { weight: ref(`${p}.self_attn.kv_a_proj_with_mqa.weight`), x: a.xn, y: a.kva, tokens: T }, lab('kv_a')));
-    out.push(kvStore(ctx, {
+    out.push(latentCacheStore(ctx, {
       kv: a.kva, weight: buf(`${p}.self_attn.kv_a_layernorm.weight`), cache: r.cache[L], layout: r.cacheLayout,
       table: r.ropeTable, positions: a.positions, tokens: T, eps,
     }, lab('kv_store')));
@@ -78,6 +88,8 @@ export function recordForward(r: ForwardResources, T: number): Dispatch[] {
     out.push(...mlaAttention(ctx, {
       qt: a.qt, qpe: a.q, cache: r.cache[L], layout: r.cacheLayout, positions: a.positions, out: a.olat, tokens: T, heads: H,
       scale: softmaxScale(c), qpeTokenStride: H * qHead, qpeHeadStride: qHead, qpeOffset: nope,
+      // Decode's split partials: one buffer for every layer (the passes run in order).
+      ...(T === 1 ? { scratch: a.mlaPartials } : {}),
     }, lab('mla')));
     // o_h = W_UV[h] o_lat_h, the rows h·(nope+v)+nope … +v of kv_b.
     out.push(matmul(ctx, {
@@ -133,7 +145,14 @@ export function recordForward(r: ForwardResources, T: number): Dispatch[] {
     }
   }
 
+  if (layers) return out;
   out.push(addRmsnorm(ctx, { delta: a.delta, weight: buf('model.norm.weight'), h: a.h, y: a.xn, rows: T, cols: d, eps }, 'final_norm'));
-  out.push(matmul(ctx, { weight: ref('lm_head.weight'), x: a.xn, xOffset: (T - 1) * d, y: a.logits, tokens: 1 }, 'lm_head'));
+  if (allLogits) out.push(matmul(ctx, { weight: ref('lm_head.weight'), x: a.xn, y: allLogits, tokens: T }, 'lm_head'));
+  else out.push(matmul(ctx, { weight: ref('lm_head.weight'), x: a.xn, xOffset: (T - 1) * d, y: a.logits, tokens: 1 }, 'lm_head'));
   return out;
+}
+
+export function weightRef(w: GpuWeights, name: string): WeightRef {
+  const t = w.tensor(name);
+  return { buffer: t.buffer, offset: t.byteOffset, layout: t.layout };
 }

@@ -193,7 +193,11 @@ export function recordBlock(r: V4ForwardResources, spec: V4LayerSpec, cache: V4L
   ];
 }
 
-export function recordV4Forward(r: V4ForwardResources, T: number): Dispatch[] {
+/**
+ * The main model over T tokens: the last row's logits into act.logits, or with `allLogits` every row's into
+ * its rows 0 … T-1 (speculative decoding's verification, docs/speculative.md).
+ */
+export function recordV4Forward(r: V4ForwardResources, T: number, allLogits?: GPUBuffer): Dispatch[] {
   const { ctx, config: c, act: a, weights: w } = r;
   const hc = c.hc.mult, d = c.hiddenSize;
   const out: Dispatch[] = [];
@@ -203,7 +207,7 @@ export function recordV4Forward(r: V4ForwardResources, T: number): Dispatch[] {
   }
   // Each block leaves its streams where they started (two mHC posts swap buffers twice).
   c.layers.forEach((spec, L) => out.push(...recordBlock(r, spec, r.caches[L], `layers.${L}`, L, 0, T)));
-  out.push(...recordHead(r, '', a.streams[0], T, T - 1, a.logits, 0, (s) => s));
+  out.push(...recordHead(r, '', a.streams[0], T, allLogits ? 0 : T - 1, allLogits ?? a.logits, 0, (s) => s));
   return out;
 }
 

@@ -73,6 +73,10 @@ export class V4State implements FamilyState {
     return recordV4Forward(this.resources(ctx), tokens);
   }
 
+  recordAllLogits(ctx: KernelContext, tokens: number, logits: GPUBuffer): Dispatch[] {
+    return recordV4Forward(this.resources(ctx), tokens, logits);
+  }
+
   destroy(): void {
     this.mtp?.destroy();
     this.kv.destroy();

@@ -1,12 +1,20 @@
-// Loading one model's files from its base URL through the cache. Shards: a cache hit is re-hashed before
-// use (a corrupt entry is evicted and downloaded again); a download is hashed before it is stored, and
-// stored before it is handed on, so an interrupted load resumes at the first missing shard. Only the
-// shard in hand is in memory. Small JSON files are fetched network-first with the cached copy as the
-// offline fallback.
+// Loading one model's files from its base URL through the cache. Shards stream in fixed-size chunks
+// (chunks.ts): each downloaded chunk is hashed incrementally, stored with the hash state after it, and then
+// handed on, so only one chunk is in memory and an interrupted download resumes inside the shard with a
+// Range request. A shard is verified once, when its last chunk is stored; later loads read its chunks
+// without hashing unless verifyCache is 'always'. Small JSON files are fetched network-first with the
+// cached copy as the offline fallback. docs/model-folder.md, "Browser cache".
 import { WebmoeError, isWebmoeError } from '../../errors';
+import { chunkCount, chunkIndex, chunkLength, isStoredShard, leadingChunks, type StoredChunk, type StoredShard } from './chunks';
 import type { ModelCache, ModelRecord } from './model-cache';
+import { bodyPieces, rangeStart } from './range';
+import { RateMeter } from './rate';
+import { Sha256, type Sha256State } from './sha256';
 import { sha256Hex, type LoadProgress, type ShardEntry } from './shards';
-import { isShardKeyOf, keyOf } from './store';
+import { chunkKeyOf, isShardKeyOf, keyOf } from './store';
+
+/** 'once' (default): a shard is hashed when it is stored; 'always': stored shards are hashed again on every load. */
+export type VerifyCache = 'once' | 'always';
 
 export interface ModelSourceOptions {
   readonly modelId: string;
@@ -16,16 +24,33 @@ export interface ModelSourceOptions {
   readonly fetch?: typeof fetch;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: LoadProgress) => void;
+  readonly verifyCache?: VerifyCache;
 }
 
 interface CachedFile {
+  /** The hash manifest.json lists for the file, checked when it was stored; '' for a file without one. */
   readonly sha256: string;
   readonly bytes: ArrayBuffer;
 }
 
-export type ShardConsumer = (shard: ShardEntry, data: Uint8Array, index: number) => Promise<void> | void;
+/** Receives a shard as consecutive pieces: `data` is the shard's bytes from `offset` on. A piece may come again (a shard restarted from 0). */
+export type ShardConsumer = (shard: ShardEntry, data: Uint8Array, index: number, offset: number) => Promise<void> | void;
 
-/** Download progress is throttled: a multi-gigabyte model would otherwise send an event per network chunk. */
+/** One loadShards call's counters. */
+interface Run {
+  readonly shards: readonly ShardEntry[];
+  readonly bytesTotal: number;
+  /** Bytes of the shards finished. */
+  bytesDone: number;
+  /** Bytes still to download, for the quota error and the time estimate. */
+  stillMissing: number;
+  /** Bytes received from the network, for the speed. */
+  downloaded: number;
+  readonly meter: RateMeter;
+  lastEvent: number;
+}
+
+/** Download progress is throttled: a multi-gigabyte model would otherwise send an event per network piece. */
 const PROGRESS_INTERVAL_MS = 100;
 
 export class ModelSource {
@@ -50,7 +75,10 @@ export class ModelSource {
   async json(name: string, sha256?: string): Promise<unknown> {
     const key = keyOf.file(this.o.modelId, name);
     const cached = await this.o.cache.store.get<CachedFile>(key);
-    if (sha256 && cached?.sha256 === sha256 && (await sha256Hex(new Uint8Array(cached.bytes))) === sha256) return parseJson(name, cached.bytes);
+    // A listed file was checked when it was stored; it is hashed again only when asked to.
+    if (sha256 && cached?.sha256 === sha256 && (this.o.verifyCache !== 'always' || (await this.hashHex(new Uint8Array(cached.bytes))) === sha256)) {
+      return parseJson(name, cached.bytes);
+    }
     let bytes: Uint8Array;
     try {
       bytes = new Uint8Array(await (await this.get(name)).arrayBuffer());
@@ -58,7 +86,7 @@ export class ModelSource {
       if (cached && !sha256 && !isWebmoeError(e, 'aborted')) return parseJson(name, cached.bytes);
       throw isWebmoeError(e) ? e : this.networkError(name, e);
     }
-    const hash = await sha256Hex(bytes);
+    const hash = sha256 ? await this.hashHex(bytes) : '';
     if (sha256 && hash !== sha256) {
       throw new WebmoeError('integrity', `${this.url(name)}: SHA-256 ${hash} instead of ${sha256} (manifest.json)`, { detail: { file: name } });
     }
@@ -73,121 +101,226 @@ export class ModelSource {
     return parseJson(name, entry.bytes);
   }
 
-  /** Streams every shard, verified, to `onShard`, in order; see the file comment. */
+  /** Streams every shard to `onShard` chunk by chunk, in order; see the file comment. */
   async loadShards(shards: readonly ShardEntry[], onShard: ShardConsumer): Promise<void> {
     const { cache } = this.o;
-    const { store } = cache;
+    const { store, chunkBytes } = cache;
     const modelId = this.o.modelId;
     const keys = new Set(await store.keys());
-    const missing = shards.filter((s) => !keys.has(keyOf.shard(modelId, s.sha256)));
-    const missingBytes = missing.reduce((n, s) => n + s.bytes, 0);
+    const chunks = chunkIndex(keys, modelId);
+    // What each shard still needs, from the key listing alone: verified shards nothing, others their
+    // bytes after the stored chunks. The quota check covers the whole model before the first request.
+    const needs = shards.map((s) => (keys.has(keyOf.shard(modelId, s.sha256)) ? 0 : Math.max(0, s.bytes - leadingChunks(chunks.get(s.sha256)) * chunkBytes)));
+    const missingBytes = needs.reduce((a, b) => a + b, 0);
     if (missingBytes > 0) {
       const available = await cache.available().catch(() => null);
       if (available !== null && missingBytes > available) throw await cache.quotaError(modelId, missingBytes);
     }
     await this.updateRecord((r) => ({ ...r, shards: [...shards] }));
-
     const bytesTotal = shards.reduce((n, s) => n + s.bytes, 0);
-    let bytesDone = 0;
-    let stillMissing = missingBytes;
-    const progress = (phase: LoadProgress['phase'], shardsDone: number, extra: number, file?: string) =>
-      this.o.onProgress?.({ phase, bytesDone: bytesDone + extra, bytesTotal, shardsDone, shardsTotal: shards.length, ...(file ? { file } : {}) });
+    if (missingBytes > 0 && bytesTotal >= cache.persistAboveBytes) await this.askPersistence();
 
+    const run: Run = { shards, bytesTotal, bytesDone: 0, stillMissing: missingBytes, downloaded: 0, meter: new RateMeter(), lastEvent: 0 };
     for (let i = 0; i < shards.length; i++) {
       this.throwIfAborted();
-      const shard = shards[i];
-      const key = keyOf.shard(modelId, shard.sha256);
-      let data: Uint8Array | null = null;
-      if (keys.has(key)) {
-        progress('verify', i, 0, shard.file);
-        const cached = await store.get<ArrayBuffer>(key);
-        data = cached ? new Uint8Array(cached) : null;
-        if (!data || data.byteLength !== shard.bytes || (await sha256Hex(data)) !== shard.sha256) {
-          // Corrupt (or vanished) entry: drop it and fetch the shard again.
-          data = null;
-          await store.del(key);
-          stillMissing += shard.bytes;
-        }
-      }
-      if (!data) {
-        data = await this.downloadVerified(shard, (got) => progress('download', i, got, shard.file), () => progress('verify', i, 0, shard.file));
-        try {
-          await store.set(key, data.buffer);
-        } catch (e) {
-          if (isQuotaError(e)) throw await cache.quotaError(modelId, stillMissing, e);
-          throw e;
-        }
-        stillMissing -= shard.bytes;
-      }
-      progress('upload', i, 0, shard.file);
-      await onShard(shard, data, i);
-      data = null;
-      bytesDone += shard.bytes;
-      progress('upload', i + 1, 0);
+      await this.loadShard(shards[i], i, needs[i], run, onShard);
+      run.bytesDone += shards[i].bytes;
+      this.progress(run, 'upload', i + 1, 0);
     }
     // A new version of the model replaces the old one: shards no longer in the manifest go.
-    const wanted = new Set(shards.map((s) => keyOf.shard(modelId, s.sha256)));
-    for (const k of await store.keys()) if (isShardKeyOf(k, modelId) && !wanted.has(k)) await store.del(k);
+    const wanted = new Set(shards.map((s) => s.sha256));
+    for (const k of await store.keys()) {
+      const hash = isShardKeyOf(k, modelId) ? k.slice(-64) : chunkKeyOf(k, modelId)?.sha256;
+      if (hash !== undefined && !wanted.has(hash)) await store.del(k);
+    }
   }
 
-  /** Downloads a shard and checks its size and hash; one retry covers a transfer corrupted on the way. */
-  private async downloadVerified(shard: ShardEntry, onBytes: (n: number) => void, onVerify: () => void): Promise<Uint8Array> {
+  /**
+   * One shard: its stored chunks in order (hashed only with verifyCache 'always'), then, from the first
+   * chunk that is not there, a download that continues the stored hash state.
+   */
+  private async loadShard(shard: ShardEntry, index: number, need: number, run: Run, onShard: ShardConsumer): Promise<void> {
+    const { store, chunkBytes } = this.o.cache;
+    const shardKey = keyOf.shard(this.o.modelId, shard.sha256);
+    const record = await store.get<unknown>(shardKey);
+    const verified = isStoredShard(record, shard.bytes, chunkBytes);
+    // An entry of an older layout (a whole shard in one value) or another chunk size starts over.
+    if (record !== undefined && !verified) await this.dropShard(shard);
+    const check = verified && this.o.verifyCache === 'always' ? new Sha256() : null;
+    const n = chunkCount(shard.bytes, chunkBytes);
+    let k = 0;
+    let state: Sha256State | undefined;
+    for (; k < n; k++) {
+      const c = await store.get<StoredChunk>(this.chunkKey(shard, k));
+      // A chunk evicted or cut short is told by its length; the shard continues from there.
+      if (!c || c.offset !== k * chunkBytes || c.data?.byteLength !== chunkLength(shard.bytes, chunkBytes, k)) break;
+      const data = new Uint8Array(c.data);
+      if (check) this.hashInto(check, data);
+      state = c.hash;
+      this.progress(run, check ? 'verify' : 'upload', index, k * chunkBytes, shard.file);
+      await onShard(shard, data, index, k * chunkBytes);
+    }
+    if (k === n) {
+      if (verified && !check) return;
+      this.progress(run, 'verify', index, shard.bytes, shard.file);
+      if ((check ?? new Sha256(state)).hex() === shard.sha256) {
+        if (!verified) await this.storeRecord(shardKey, { bytes: shard.bytes, chunkBytes, verified: true }, run);
+        return;
+      }
+      // Stored bytes that no longer match (bit rot, found by 'always'): the whole shard again.
+      await this.dropShard(shard);
+      k = 0;
+      state = undefined;
+    } else if (verified) {
+      await store.del(shardKey);
+    }
+    run.stillMissing += shard.bytes - k * chunkBytes - need;
+    await this.downloadVerified(shard, index, k, state, run, onShard);
+  }
+
+  /** Downloads a shard from chunk `from` on; one retry, from byte 0, covers a transfer corrupted on the way. */
+  private async downloadVerified(shard: ShardEntry, index: number, from: number, state: Sha256State | undefined, run: Run, onShard: ShardConsumer): Promise<void> {
     let problem = '';
     for (let attempt = 0; attempt < 2; attempt++) {
-      const { data, length } = await this.download(shard, onBytes);
-      onVerify();
-      if (!data) problem = `${length} bytes instead of ${shard.bytes}`;
-      else {
-        const hash = await sha256Hex(data);
-        if (hash === shard.sha256) return data;
-        problem = `SHA-256 ${hash} instead of ${shard.sha256}`;
-      }
+      const r = await this.download(shard, index, attempt ? 0 : from, attempt ? undefined : state, run, onShard);
+      if (!r.problem) return;
+      problem = r.problem;
+      await this.dropShard(shard);
+      run.stillMissing += r.stored;
     }
     throw new WebmoeError('integrity', `${this.url(shard.file)}: ${problem} (twice); the server's copy does not match manifest.json`, {
       detail: { file: shard.file },
     });
   }
 
-  /** The body into one buffer of the manifest's size; `data` is null when the length differs. */
-  private async download(shard: ShardEntry, onBytes: (n: number) => void): Promise<{ data: Uint8Array | null; length: number }> {
-    const res = await this.get(shard.file);
-    if (!res.body) {
-      const all = new Uint8Array(await res.arrayBuffer());
-      return { data: all.byteLength === shard.bytes ? all : null, length: all.byteLength };
-    }
-    const out = new Uint8Array(shard.bytes);
-    const reader = res.body.getReader();
-    let got = 0;
-    let last = 0;
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (got + value.byteLength <= out.byteLength) out.set(value, got);
-        got += value.byteLength;
-        const now = Date.now();
-        if (now - last >= PROGRESS_INTERVAL_MS) {
-          last = now;
-          onBytes(Math.min(got, shard.bytes));
-        }
+  /**
+   * Streams the shard from chunk `from` into chunk records, each stored with the hash state after it and
+   * then handed to `onShard`; the shard's record is written when the hash matches. Returns a problem
+   * (wrong length or hash; '' when the shard is complete) and the bytes from 0 that are stored.
+   */
+  private async download(shard: ShardEntry, index: number, from: number, state: Sha256State | undefined, run: Run, onShard: ShardConsumer): Promise<{ problem: string; stored: number }> {
+    const { store, chunkBytes } = this.o.cache;
+    const url = this.url(shard.file);
+    const asked = from * chunkBytes;
+    for (let k = from; k < chunkCount(shard.bytes, chunkBytes); k++) await store.del(this.chunkKey(shard, k));
+    const res = await this.get(shard.file, asked > 0 ? { range: `bytes=${asked}-` } : {});
+    const { start } = rangeStart(url, res, asked, shard.bytes);
+    const hasher = start === asked && state ? new Sha256(state) : new Sha256();
+    if (start !== asked) run.stillMissing += asked;
+    let at = start;
+    let chunk = new Uint8Array(chunkLength(shard.bytes, chunkBytes, at / chunkBytes));
+    let fill = 0;
+    let received = start;
+    const pieces = bodyPieces(res);
+    for (;;) {
+      let next: IteratorResult<Uint8Array>;
+      try {
+        next = await pieces.next();
+      } catch (e) {
+        throw this.networkError(shard.file, e);
       }
-    } catch (e) {
-      throw this.networkError(shard.file, e);
+      if (next.done) break;
+      const value = next.value;
+      received += value.byteLength;
+      run.downloaded += value.byteLength;
+      if (received > shard.bytes) {
+        await pieces.return(undefined);
+        return { problem: `more than ${shard.bytes} bytes`, stored: at };
+      }
+      for (let v = 0; v < value.byteLength; ) {
+        const n = Math.min(chunk.byteLength - fill, value.byteLength - v);
+        chunk.set(value.subarray(v, v + n), fill);
+        fill += n;
+        v += n;
+        if (fill < chunk.byteLength) continue;
+        this.hashInto(hasher, chunk);
+        const c: StoredChunk = { offset: at, data: chunk.buffer as ArrayBuffer, hash: hasher.state() };
+        await this.storeRecord(this.chunkKey(shard, at / chunkBytes), c, run);
+        run.stillMissing -= chunk.byteLength;
+        await onShard(shard, chunk, index, at);
+        at += chunk.byteLength;
+        fill = 0;
+        chunk = new Uint8Array(at < shard.bytes ? chunkLength(shard.bytes, chunkBytes, at / chunkBytes) : 0);
+      }
+      this.progress(run, 'download', index, received, shard.file, true);
     }
-    onBytes(Math.min(got, shard.bytes));
-    return { data: got === out.byteLength ? out : null, length: got };
+    if (received !== shard.bytes) return { problem: `${received} bytes instead of ${shard.bytes}`, stored: at };
+    this.progress(run, 'verify', index, shard.bytes, shard.file);
+    const hash = hasher.hex();
+    if (hash !== shard.sha256) return { problem: `SHA-256 ${hash} instead of ${shard.sha256}`, stored: at };
+    await this.storeRecord(keyOf.shard(this.o.modelId, shard.sha256), { bytes: shard.bytes, chunkBytes, verified: true } satisfies StoredShard, run);
+    return { problem: '', stored: at };
   }
 
-  private async get(file: string): Promise<Response> {
+  private chunkKey(shard: ShardEntry, k: number): string {
+    return keyOf.chunk(this.o.modelId, shard.sha256, k);
+  }
+
+  private hashInto(h: Sha256, data: Uint8Array): void {
+    h.update(data);
+    this.o.cache.bytesHashed += data.byteLength;
+  }
+
+  private async hashHex(data: Uint8Array): Promise<string> {
+    this.o.cache.bytesHashed += data.byteLength;
+    return sha256Hex(data);
+  }
+
+  /** A write of the download; a full disk is the quota error with what the model still needs. */
+  private async storeRecord(key: string, value: unknown, run: Run): Promise<void> {
+    try {
+      await this.o.cache.store.set(key, value);
+    } catch (e) {
+      if (isQuotaError(e)) throw await this.o.cache.quotaError(this.o.modelId, run.stillMissing, e);
+      throw e;
+    }
+  }
+
+  /** Removes a shard's record and every chunk of it. */
+  private async dropShard(shard: ShardEntry): Promise<void> {
+    const { store } = this.o.cache;
+    await store.del(keyOf.shard(this.o.modelId, shard.sha256));
+    for (const k of await store.keys()) if (chunkKeyOf(k, this.o.modelId)?.sha256 === shard.sha256) await store.del(k);
+  }
+
+  /** Asks once per model for persistent storage, and keeps the browser's answer in the model's record. */
+  private async askPersistence(): Promise<void> {
+    const { cache } = this.o;
+    const record = await cache.store.get<ModelRecord>(keyOf.model(this.o.modelId));
+    if (record?.persisted !== undefined) return;
+    const granted = (await cache.isPersistent().catch(() => false)) || (await cache.requestPersistentStorage().catch(() => false));
+    await this.updateRecord((r) => ({ ...r, persisted: granted }));
+  }
+
+  /** `at`: bytes of shard `index` done. Download events are throttled and carry the speed and time left. */
+  private progress(run: Run, phase: LoadProgress['phase'], index: number, at: number, file?: string, throttle = false): void {
+    if (!this.o.onProgress) return;
+    const now = Date.now();
+    if (throttle && now - run.lastEvent < PROGRESS_INTERVAL_MS) return;
+    run.lastEvent = now;
+    const rate = phase === 'download' ? run.meter.sample(run.downloaded, Math.max(0, run.stillMissing)) : null;
+    this.o.onProgress({
+      phase,
+      bytesDone: run.bytesDone + at,
+      bytesTotal: run.bytesTotal,
+      shardsDone: index,
+      shardsTotal: run.shards.length,
+      ...(file ? { file } : {}),
+      ...(rate ? { bytesPerSecond: rate.bytesPerSecond, ...(rate.secondsLeft !== undefined ? { secondsLeft: rate.secondsLeft } : {}) } : {}),
+    });
+  }
+
+  private async get(file: string, headers: Record<string, string> = {}): Promise<Response> {
     this.throwIfAborted();
     const url = this.url(file);
     let res: Response;
     try {
-      res = await this.fetchFn(url, this.o.signal ? { signal: this.o.signal } : {});
+      res = await this.fetchFn(url, { ...(this.o.signal ? { signal: this.o.signal } : {}), ...(Object.keys(headers).length ? { headers } : {}) });
     } catch (e) {
       throw this.networkError(file, e);
     }
-    if (!res.ok) throw new WebmoeError('network', `could not download ${url}: HTTP ${res.status} ${res.statusText}`.trim(), { detail: { url, status: res.status } });
+    // A refused range is judged by the caller, which knows the file's length (range.ts).
+    if (!res.ok && !(res.status === 416 && headers.range)) throw new WebmoeError('network', `could not download ${url}: HTTP ${res.status} ${res.statusText}`.trim(), { detail: { url, status: res.status } });
     return res;
   }
 

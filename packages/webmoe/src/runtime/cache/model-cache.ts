@@ -1,9 +1,10 @@
-// What is cached, per model: a record (source URL, shard list, small files) next to the shards themselves.
-// The application-facing cache API (list, bytes used, delete, persistent storage) reads only keys and
-// records, never shard contents.
+// What is cached, per model: a record (source URL, shard list, small files) next to the shards themselves
+// (chunk records, chunks.ts). The application-facing cache API (list, bytes used, delete, persistent
+// storage) reads only keys and records, never shard contents.
 import { WebmoeError } from '../../errors';
+import { checkChunkBytes, DEFAULT_CHUNK_BYTES } from './chunks';
 import { formatBytes, type ShardEntry } from './shards';
-import { idbCacheStore, isShardKeyOf, keyOf, type CacheStore } from './store';
+import { chunkKeyOf, idbCacheStore, isShardKeyOf, keyOf, type CacheStore } from './store';
 
 export interface ModelRecord {
   readonly id: string;
@@ -12,6 +13,8 @@ export interface ModelRecord {
   /** Small files (manifest.json, tokenizer.json, ...) kept for offline loads. */
   readonly files: readonly string[];
   readonly updatedAt: number;
+  /** The browser's answer when persistent storage was asked for on storing this model (asked once). */
+  readonly persisted?: boolean;
 }
 
 export interface CachedModel {
@@ -24,6 +27,7 @@ export interface CachedModel {
   /** Every shard is cached: the model loads without the network. */
   readonly complete: boolean;
   readonly updatedAt: number;
+  readonly persisted?: boolean;
 }
 
 /** The parts of navigator.storage the cache uses (injectable: tests simulate a full disk). */
@@ -37,6 +41,10 @@ export interface ModelCacheOptions {
   readonly store?: CacheStore;
   /** Defaults to navigator.storage where it exists. */
   readonly storage?: StorageLike | null;
+  /** Bytes per stored chunk (a multiple of 256); default 8 MiB. The host memory a load holds per shard. */
+  readonly chunkBytes?: number;
+  /** Persistent storage is asked for (once per model) when a model at least this large is stored; default 1 GiB. */
+  readonly persistAboveBytes?: number;
 }
 
 function defaultStorage(): StorageLike | null {
@@ -46,10 +54,16 @@ function defaultStorage(): StorageLike | null {
 export class ModelCache {
   readonly store: CacheStore;
   readonly storage: StorageLike | null;
+  readonly chunkBytes: number;
+  readonly persistAboveBytes: number;
+  /** Bytes the loaders of this cache have hashed: a load from verified chunks adds nothing (tests read it). */
+  bytesHashed = 0;
 
   constructor(options: ModelCacheOptions = {}) {
     this.store = options.store ?? idbCacheStore();
     this.storage = options.storage === undefined ? defaultStorage() : options.storage;
+    this.chunkBytes = checkChunkBytes(options.chunkBytes ?? DEFAULT_CHUNK_BYTES);
+    this.persistAboveBytes = options.persistAboveBytes ?? 2 ** 30;
   }
 
   /** Every model with a record, with how much of it is cached. */
@@ -70,6 +84,7 @@ export class ModelCache {
         bytesCached: sum(cached),
         complete: cached.length === r.shards.length,
         updatedAt: r.updatedAt,
+        ...(r.persisted !== undefined ? { persisted: r.persisted } : {}),
       });
     }
     return out.sort((a, b) => a.id.localeCompare(b.id));
@@ -84,7 +99,7 @@ export class ModelCache {
   async delete(modelId: string): Promise<boolean> {
     const record = await this.store.get<ModelRecord>(keyOf.model(modelId));
     const doomed = (await this.store.keys()).filter(
-      (k) => isShardKeyOf(k, modelId) || (record?.files ?? []).some((f) => k === keyOf.file(modelId, f)),
+      (k) => isShardKeyOf(k, modelId) || chunkKeyOf(k, modelId) !== null || (record?.files ?? []).some((f) => k === keyOf.file(modelId, f)),
     );
     for (const k of doomed) await this.store.del(k);
     if (record) await this.store.del(keyOf.model(modelId));

@@ -20,6 +20,9 @@ export interface LoadProgress {
   readonly shardsTotal: number;
   /** The shard this event is about, if any. */
   readonly file?: string;
+  /** For 'download': bytes per second over the last seconds, and the time left for the missing bytes at that speed. */
+  readonly bytesPerSecond?: number;
+  readonly secondsLeft?: number;
   /** For 'compile': pipelines done and total. */
   readonly stepsDone?: number;
   readonly stepsTotal?: number;

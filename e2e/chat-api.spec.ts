@@ -1,0 +1,131 @@
+// response_format (constrained decoding), tools / tool_choice and continued replies on the real WebGPU
+// backend with the bundled demo model: 100 json_schema replies at temperature 1 all parse and validate
+// (checked by a validator that shares no code with the grammar compiler), forced tool calls validate
+// against their parameters, and a grid of valid and invalid requests, streamed and not, in the page and
+// through the Worker.
+import { expect, test, type Page } from '@playwright/test';
+import { schemaProblem, WEATHER_TOOL } from '../packages/webmoe/test-support/json-schema-check';
+import type { Outcome } from './chat-api/main';
+
+test.describe.configure({ mode: 'serial' });
+
+let page: Page;
+type Api = {
+  run(where: string, params: unknown, stream: boolean): Promise<Outcome>;
+  many(where: string, params: unknown, n: number): Promise<{ outcomes: Outcome[]; ms: number }>;
+};
+const call = <K extends keyof Api>(name: K, ...args: Parameters<Api[K]>) =>
+  page.evaluate(([n, a]) => ((window as any).chatApiHarness[n] as (...x: unknown[]) => unknown)(...a), [name, args] as const) as ReturnType<Api[K]>;
+
+test.beforeAll(async ({ browser }) => {
+  page = await browser.newPage();
+  page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
+  await page.goto('/e2e/chat-api/index.html');
+  await page.waitForFunction(() => 'chatApiHarness' in window);
+});
+
+test.afterAll(async () => {
+  await page?.close();
+});
+
+const ASK = [{ role: 'user', content: 'In the beginning' }];
+const PERSON = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    age: { type: 'integer' },
+    mood: { enum: ['happy', 'sad', null] },
+    tags: { type: 'array', items: { type: 'string' }, maxItems: 3 },
+    score: { type: 'number' },
+  },
+  required: ['name', 'age', 'mood'],
+  additionalProperties: false,
+};
+const WEATHER = WEATHER_TOOL;
+
+test('chat API on the GPU model: 100 json_schema replies at temperature 1 all parse and validate', async () => {
+  test.setTimeout(1_200_000);
+  const params = { messages: ASK, temperature: 1, max_tokens: 40, response_format: { type: 'json_schema', json_schema: { name: 'person', schema: PERSON, strict: true } } };
+  const { outcomes, ms } = await call('many', 'page', params, 100);
+  let valid = 0;
+  const problems: string[] = [];
+  for (const o of outcomes) {
+    let p: string | null;
+    try {
+      p = o.error ? `${o.error.code}: ${o.error.message}` : schemaProblem(PERSON, JSON.parse(o.content));
+    } catch (e) {
+      p = `does not parse: ${(e as Error).message}`;
+    }
+    if (p === null && o.finish === 'stop' && o.completionTokens <= 40) valid++;
+    else problems.push(`${JSON.stringify(o.content)}: ${p ?? `finish ${o.finish}, ${o.completionTokens} tokens`}`);
+  }
+  console.log(`  ${valid}/100 valid in ${(ms / 1000).toFixed(1)} s; e.g. ${outcomes.slice(0, 3).map((o) => o.content).join('  ')}`);
+  expect(problems).toEqual([]);
+  expect(valid).toBe(100);
+});
+
+test('chat API on the GPU model: a forced tool call validates against its parameters, streamed and not', async () => {
+  test.setTimeout(600_000);
+  // The budget counts a byte per token; the demo vocabulary spells DeepSeek's call markers in bytes.
+  for (const [i, choice] of ['required', { type: 'function', function: { name: 'get_weather' } }].entries()) {
+    for (const stream of [i === 1]) {
+      const o = await call('run', 'page', { messages: ASK, temperature: 1, seed: 10 + i, max_tokens: 240, tools: [WEATHER], tool_choice: choice }, stream);
+      expect(o.error).toBeNull();
+      expect(o.finish).toBe('tool_calls');
+      expect(o.toolCalls).toHaveLength(1);
+      expect(o.toolCalls[0].name).toBe('get_weather');
+      expect(o.toolCalls[0].id).toMatch(/^call_/);
+      expect(schemaProblem(WEATHER.function.parameters, JSON.parse(o.toolCalls[0].arguments)), o.toolCalls[0].arguments).toBeNull();
+    }
+  }
+});
+
+// The grid: each request in the page and through the Worker, streamed and not.
+const valid: Record<string, { params: Record<string, unknown>; check: (o: Outcome) => void }> = {
+  json_object: {
+    params: { response_format: { type: 'json_object' }, max_tokens: 24, temperature: 1 },
+    check: (o) => expect(Object.prototype.toString.call(JSON.parse(o.content))).toBe('[object Object]'),
+  },
+  json_schema: {
+    params: { response_format: { type: 'json_schema', json_schema: { name: 'p', schema: PERSON } }, max_tokens: 40, temperature: 1 },
+    check: (o) => expect(schemaProblem(PERSON, JSON.parse(o.content))).toBeNull(),
+  },
+  'tools auto': { params: { tools: [WEATHER], tool_choice: 'auto', max_tokens: 8 }, check: (o) => expect(['stop', 'length', 'tool_calls']).toContain(o.finish) },
+  'tool_choice named, one call': {
+    params: { tools: [WEATHER], tool_choice: { type: 'function', function: { name: 'get_weather' } }, parallel_tool_calls: false, max_tokens: 240 },
+    check: (o) => expect(schemaProblem(WEATHER.function.parameters, JSON.parse(o.toolCalls[0].arguments))).toBeNull(),
+  },
+  'tool_choice none': { params: { tools: [WEATHER], tool_choice: 'none', max_tokens: 6 }, check: (o) => expect(o.toolCalls).toEqual([]) },
+  'continued prefix with a schema': {
+    params: { messages: [...ASK, { role: 'assistant', content: '{"name":"Ada","age":' }], response_format: { type: 'json_schema', json_schema: { name: 'p', schema: PERSON } }, max_tokens: 30, temperature: 1 },
+    check: (o) => expect(schemaProblem(PERSON, JSON.parse(`{"name":"Ada","age":${o.content}`))).toBeNull(),
+  },
+};
+const invalid: Record<string, [Record<string, unknown>, string]> = {
+  'response_format type': [{ response_format: { type: 'xml' } }, 'response_format.type'],
+  'unsupported schema keyword': [{ response_format: { type: 'json_schema', json_schema: { name: 'p', schema: { type: 'string', pattern: 'x' } } } }, 'pattern'],
+  'schema past max_tokens': [{ response_format: { type: 'json_schema', json_schema: { name: 'p', schema: PERSON } }, max_tokens: 4 }, 'max_tokens'],
+  'tools shape': [{ tools: [{ type: 'function', function: { name: 'has space' } }] }, 'tools[0].function.name'],
+  'tool_choice unknown': [{ tools: [WEATHER], tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice'],
+  'tool_choice without tools': [{ tool_choice: 'required' }, 'tool_choice'],
+  'parallel_tool_calls type': [{ tools: [WEATHER], parallel_tool_calls: 1 }, 'parallel_tool_calls'],
+  'prefix outside the format': [{ messages: [...ASK, { role: 'assistant', content: 'Sure' }], response_format: { type: 'json_object' } }, 'final assistant message'],
+};
+
+for (const where of ['page', 'worker']) {
+  test(`chat API on the GPU model: request grid (${where})`, async () => {
+    test.setTimeout(900_000);
+    for (const stream of [false, true]) {
+      for (const [name, { params, check }] of Object.entries(valid)) {
+        const o = await call('run', where, { messages: ASK, seed: 3, ...params }, stream);
+        expect(o.error, `${name} (${stream ? 'stream' : 'whole'})`).toBeNull();
+        check(o);
+      }
+      for (const [name, [params, field]] of Object.entries(invalid)) {
+        const o = await call('run', where, { messages: ASK, max_tokens: 8, ...params }, stream);
+        expect(o.error?.code, name).toBe('invalid-request');
+        expect(o.error?.message, name).toContain(field);
+      }
+    }
+  });
+}

@@ -1,0 +1,114 @@
+// GGUF files (docs/gguf.md) through `webmoe convert model.gguf` and `webmoe run` on the GPU engine: the golden
+// models written as GGUF by webmoe's own writer give the logits of their safetensors conversion (F32: within
+// 1e-6 relative), and quantized GGUFs give the logits of the float64 reference running the very weights the
+// file holds, decoded by the reference-side oracle (model/decode-gguf-f64.ts), within the 1e-4 that f32
+// arithmetic keeps against float64 (golden.spec.ts). A model 256 wide takes the K-quants, which need whole
+// blocks of 256; the goldens (96 wide) take Q8_0 where their widths hold whole blocks of 32.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { expect, test } from '@playwright/test';
+import { convertCheckpoint, convertGguf, exportGguf, generateCheckpoint, openGgufCheckpoint } from '@webmoe/converter';
+import { MapWeightSource, ReferenceModel, referenceArgs, type Tensor64 } from '@webmoe/reference';
+import { relError } from './lib/models';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('..', import.meta.url));
+let work: string;
+
+test.describe.configure({ mode: 'serial' });
+test.beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'webmoe-gguf-e2e-'));
+});
+test.afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+interface Run {
+  tokens: number[];
+  logits: number[][];
+}
+
+async function webmoeRun(folder: string, prompt: number[], steps: number): Promise<Run> {
+  const { stdout } = await run('pnpm', ['-s', 'webmoe', 'run', '--model', folder, '--prompt-ids', prompt.join(','),
+    '--max-tokens', String(steps), '--temperature', '0', '--logits', '--json'], { cwd: root, maxBuffer: 64 << 20 });
+  return JSON.parse(stdout.trim().split('\n').at(-1)!) as Run;
+}
+
+/** The float64 reference on the weights a GGUF file holds, fed the prompt and then the engine's tokens. */
+async function referenceRows(gguf: string, prompt: number[], tokens: number[]): Promise<number[][]> {
+  const ckpt = await openGgufCheckpoint(gguf);
+  try {
+    const tensors = new Map<string, Tensor64>();
+    for (const s of ckpt.expected) tensors.set(s.name, { shape: s.shape, data: await ckpt.readF64(s.name) });
+    const model = new ReferenceModel(referenceArgs(ckpt.hfConfig), new MapWeightSource(tensors));
+    const rows = [model.forward(prompt, 0).at(-1)!];
+    for (let i = 0; i + 1 < tokens.length; i++) rows.push(model.forward([tokens[i]], prompt.length + i).at(-1)!);
+    return rows.map((r) => Array.from(r));
+  } finally {
+    await ckpt.close();
+  }
+}
+
+const golden = (name: string) => JSON.parse(readFileSync(`${root}/fixtures/golden/${name}/golden.json`, 'utf8')) as { prompt: number[]; tokens: number[]; logits: number[][] };
+
+for (const name of ['v3', 'v2lite']) {
+  test(`GGUF F32 of golden ${name}: the logits of its safetensors conversion`, async () => {
+    test.skip(name !== 'v3' && !process.env.WEBMOE_FULL, 'set WEBMOE_FULL=1 for both goldens');
+    test.setTimeout(900_000);
+    const g = golden(name);
+    const gguf = join(work, `${name}-f32.gguf`);
+    await exportGguf(`${root}/fixtures/golden/${name}`, gguf, { type: 'F32', splitKv: name === 'v3' });
+    await convertGguf(gguf, join(work, `${name}-gguf`));
+    await convertCheckpoint(`${root}/fixtures/golden/${name}`, join(work, `${name}-st`), { quant: 'f32' });
+    const a = await webmoeRun(join(work, `${name}-gguf`), g.prompt, g.tokens.length);
+    const b = await webmoeRun(join(work, `${name}-st`), g.prompt, g.tokens.length);
+    const errors = b.logits.map((row, i) => relError(a.logits[i], row));
+    console.log(`  ${name} GGUF F32 vs safetensors f32: max row error ${Math.max(...errors).toExponential(2)} over ${errors.length} rows`);
+    for (const [i, e] of errors.entries()) expect(e, `row ${i}`).toBeLessThanOrEqual(1e-6);
+    expect(a.tokens).toEqual(g.tokens);
+  });
+}
+
+const WIDE = {
+  architectures: ['DeepseekV3ForCausalLM'], model_type: 'deepseek_v3', vocab_size: 320, hidden_size: 256, intermediate_size: 512,
+  moe_intermediate_size: 256, num_hidden_layers: 2, first_k_dense_replace: 1, moe_layer_freq: 1, num_attention_heads: 2,
+  num_key_value_heads: 2, n_routed_experts: 4, n_shared_experts: 1, num_experts_per_tok: 2, n_group: 2, topk_group: 1,
+  routed_scaling_factor: 2.5, scoring_func: 'sigmoid', topk_method: 'noaux_tc', norm_topk_prob: true, q_lora_rank: 256,
+  kv_lora_rank: 256, qk_nope_head_dim: 32, qk_rope_head_dim: 16, v_head_dim: 128, rope_theta: 10000, rope_scaling: null,
+  max_position_embeddings: 4096, rms_norm_eps: 1e-6, tie_word_embeddings: false, hidden_act: 'silu', num_nextn_predict_layers: 0,
+  bos_token_id: 0, eos_token_id: 1, torch_dtype: 'bfloat16',
+};
+
+// Every block format's dequantization is checked on its own in the kernel grid (matmul-gguf); whole models
+// take a model's time each, so `npm test` runs one block format per block layout (Q8_0: 32-value blocks,
+// Q4_K: 256-value super-blocks) and WEBMOE_FULL=1 all of them.
+const QUANT_CASES = [
+  { label: 'golden v3 Q8_0', model: 'v3', type: 'Q8_0', always: true },
+  { label: 'golden v2lite Q4_0', model: 'v2lite', type: 'Q4_0', always: false },
+  { label: 'wide Q4_K', model: 'wide', type: 'Q4_K', always: true },
+  { label: 'wide Q5_K', model: 'wide', type: 'Q5_K', always: false },
+  { label: 'wide Q6_K', model: 'wide', type: 'Q6_K', always: false },
+] as const;
+
+for (const c of QUANT_CASES) {
+  test(`GGUF ${c.label}: the float64 reference's logits on the file's own weights`, async () => {
+    test.skip(!c.always && !process.env.WEBMOE_FULL, 'set WEBMOE_FULL=1 for every block format');
+    test.setTimeout(900_000);
+    const src = c.model === 'wide' ? join(work, 'wide-hf') : `${root}/fixtures/golden/${c.model}`;
+    if (c.model === 'wide') await generateCheckpoint(src, { config: WIDE, seed: 5, force: true });
+    const gguf = join(work, `${c.label.replace(/\s+/g, '-')}.gguf`);
+    await exportGguf(src, gguf, { type: c.type, fallback: 'F32' });
+    const folder = join(work, c.label.replace(/\s+/g, '-'));
+    const m = await convertGguf(gguf, folder);
+    const kept = m.tensors.filter((t) => t.format === c.type.toLowerCase()).length;
+    expect(kept, 'tensors kept in the GGUF block format').toBeGreaterThan(0);
+    const prompt = c.model === 'wide' ? [0, 17, 42, 99, 3, 250, 8] : golden(c.model).prompt;
+    const got = await webmoeRun(folder, prompt, 4);
+    const ref = await referenceRows(gguf, prompt, got.tokens);
+    const errors = ref.map((row, i) => relError(got.logits[i], row));
+    console.log(`  ${c.label}: ${kept} tensors in ${c.type}; engine vs float64 reference on the dequantized weights: max row error ${Math.max(...errors).toExponential(2)}`);
+    for (const [i, e] of errors.entries()) expect(e, `row ${i}`).toBeLessThan(1e-4);
+  });
+}
