@@ -49,7 +49,7 @@ export function describeError(e: unknown): Problem {
       return p('The request was not accepted', 'Check the settings (temperature, top-p, max tokens).');
     case 'model-output':
       return p('The model\'s reply could not be read',
-        'The model wrote its reasoning or tool-call markup in a form the engine cannot split up. Try again, or allow more tokens if the reply was cut short.');
+        'The model wrote its reasoning or tool-call markup in a form the engine cannot split up, or its numbers overflowed (the detail says which). Try again, or allow more tokens if the reply was cut short; numbers that overflow point at broken weights.');
     case 'worker-lost':
       return p('The engine stopped working',
         'The background worker that runs the model crashed (often: the tab ran out of memory). Load the model again; it is cached and loads quickly.');

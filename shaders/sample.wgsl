@@ -16,7 +16,9 @@
 // >> 8) / 2^24. A run reproduces and needs no RNG state; the
 // step is read from a GPU buffer, so a recorded decode step can be replayed as is.
 // min_p then also drops tokens with e_i < min_p (after top-k and top-p, as Hugging Face orders them).
-// Logits must not be NaN (-inf is fine).
+// A row whose logits hold a NaN or +inf (a broken weight or an overflow upstream; -inf is fine, as from the
+// mask, bias or penalties) gets the id NONE instead of a draw, so that the engine can name the problem
+// rather than repeat whichever token a NaN comparison happened to leave.
 //
 // Every read of a logit goes through adjusted(), which first drops the tokens a token mask leaves out
 // (constrained decoding: -inf; at least one token must stay), then applies the request's logit_bias and penalties
@@ -68,6 +70,15 @@ var<workgroup> red_i: array<u32, WG>;
 var<workgroup> bound: array<f32, WG>;
 var<workgroup> lead_v: array<f32, GROUPS>;
 var<workgroup> lead_i: array<u32, GROUPS>;
+// Set when a raw logit of the row is NaN or +inf; workgroup memory starts at zero, one row per workgroup.
+var<workgroup> nonfinite: atomic<u32>;
+
+// NaN or +inf: every exponent bit set, and not -inf (which a row may hold, like the mask's). Bits, not
+// v != v, which a compiler may fold away.
+fn is_usable(v: f32) -> bool {
+  let b = bitcast<u32>(v);
+  return (b & 0x7f800000u) != 0x7f800000u || b == 0xff800000u;
+}
 
 // Mirrored by sampleUniform() in kernels/sample.ts.
 fn mix32(x: u32) -> u32 {
@@ -178,16 +189,22 @@ fn sample(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
   // Max and argmax; a thread takes its first element whatever it is, so that all -inf still yields an id.
   var bv = 0.0;
   var bi = NONE;
+  var usable = true;
   for (var i = lid; i < p.vocab; i += WG) {
+    usable = usable && is_usable(logits[base + i]);
     let v = adjusted(base, i);
     if (better(bv, bi, v, i)) {
       bv = v;
       bi = i;
     }
   }
+  if (!usable) { atomicOr(&nonfinite, 1u); }
   red_v[lid] = bv;
   red_i[lid] = bi;
-  workgroupBarrier();
+  if (workgroupUniformLoad(&nonfinite) != 0u) {
+    if (lid == 0u) { ids[row] = NONE; }
+    return;
+  }
   if (lid < GROUPS) {
     var gv = 0.0;
     var gi = NONE;

@@ -1,6 +1,6 @@
 // The page e2e/engine.spec.ts drives: the public Engine API over the real WebGPU backend (GpuModel) on the
 // bundled demo model, in this page and in a Worker.
-import { createEngine, createWorkerEngine, isWebmoeError, type ChatMessage, type Engine } from 'webmoe';
+import { createEngine, createWorkerEngine, isWebmoeError, webgpuGeneratorFactory, type ChatMessage, type Engine, type GpuModel } from 'webmoe';
 
 const MODEL = new URL('/models/webmoe-tiny/', location.href).href;
 const engines: Record<string, Engine> = {};
@@ -99,6 +99,28 @@ const api = {
     const r = await again.chat.completions.create({ messages, max_tokens: 12, temperature: 0 });
     await again.dispose();
     return { midReply, pieces, afterLoss, reloadPhases: [...new Set(phases)], text: r.choices[0].message.content ?? '' };
+  },
+  /**
+   * An in-page engine whose final norm weights are NaN (written over the uploaded ones, as a broken
+   * checkpoint would hold them): the reply must end in a named error, and a fresh engine still answers.
+   */
+  async nanWeights(messages: ChatMessage[]) {
+    const broken = await createEngine({
+      model: MODEL, contextLength: 256,
+      generator: async (ctx) => {
+        const model = (await webgpuGeneratorFactory()(ctx)) as GpuModel;
+        const norm = model.weights.tensor('model.norm.weight');
+        devices[devices.length - 1]!.queue.writeBuffer(norm.buffer, norm.byteOffset, new Float32Array(norm.layout.rows * norm.layout.cols).fill(NaN));
+        return model;
+      },
+    });
+    const error = await failureCode(() => broken.chat.completions.create({ messages, max_tokens: 8, temperature: 0 }));
+    const sampledError = await failureCode(() => broken.chat.completions.create({ messages, max_tokens: 8, temperature: 0.8, top_p: 0.9 }));
+    await broken.dispose();
+    const fresh = await createEngine({ model: MODEL, contextLength: 256 });
+    const r = await fresh.chat.completions.create({ messages, max_tokens: 8, temperature: 0 });
+    await fresh.dispose();
+    return { error, sampledError, freshTokens: r.usage?.completion_tokens ?? 0 };
   },
   async resetChat(where: 'page' | 'worker') {
     await (await engine(where)).resetChat();

@@ -189,6 +189,37 @@ const greedyCases = grid({ vocab: [1, 7, 1000, 163840], how: ['temperature0', 't
   },
 }));
 
+// A row with a NaN or +inf among its raw logits draws nothing (NONE), greedy or not, masked or not; the
+// rows around it draw as usual. -inf is fine (rows 2 and 3 of the greedy cases).
+const NONE = 0xffffffff;
+const nonfiniteCases = grid({ vocab: [7, 1000], bad: ['nan', '+inf'], how: ['greedy', 'draw', 'mask'], shape: ['row', 'workgroup'] } as const).map((p) => ({
+  name: caseName({ mode: 'nonfinite', ...p }),
+  async run(ctx: KernelContext): Promise<Record<string, Comparison>> {
+    const { vocab, bad, how, shape } = p;
+    const rows = 3;
+    const io = new CaseBuffers(ctx, `sample:${caseName(p)}`);
+    try {
+      // Row 0 finite with one clear winner (a draw at temperature 1 over e^-60 odds still picks it);
+      // row 1 holds the bad value at a random place; row 2 finite again.
+      const rng = createRng(vocab + bad.length + how.length);
+      const logits = rng.uniform(rows * vocab, -8, 8).map((v, i) => (i % vocab === 5 % vocab ? 60 : v));
+      logits[vocab + rng.int(vocab)] = bad === 'nan' ? NaN : Infinity;
+      const allowed = how === 'mask' ? (i: number) => i === 5 % vocab || i % 2 === 0 : undefined;
+      const expected = Array.from({ length: rows }, (_, r) => {
+        const row = Array.from(logits.subarray(r * vocab, (r + 1) * vocab));
+        return row.some((v) => Number.isNaN(v) || v === Infinity) ? NONE : argmaxRef(maskedRef(row, allowed), 0, vocab);
+      });
+      const bufs = { logits: io.input('logits', logits), ids: io.output('ids', rows), state: io.input('state', new Uint32Array([0])) };
+      const opts: SamplingOptions = how === 'draw' ? { temperature: 1 } : { temperature: 0 };
+      const mask = allowed ? { allowed: io.input('allowed', maskWordsRef(vocab, allowed)) } : {};
+      await io.run(() => [sample(ctx, { ...bufs, ...opts, ...mask, vocab, rows, seed: 3, shape })]);
+      return { ids: compare(await io.readU32(bufs.ids, rows), expected, EXACT) };
+    } finally {
+      io.destroy();
+    }
+  },
+}));
+
 interface DrawSetup {
   vocab: number;
   draws: number;
@@ -368,4 +399,4 @@ const penaltyCases = grid({ vocab: [7, 1000, 129280], setup: Object.keys(penalty
     },
   }));
 
-export const sampleFamily: KernelFamily = { cases: () => [...greedyCases, ...drawCases, ...penaltyCases, ...logprobsCases] };
+export const sampleFamily: KernelFamily = { cases: () => [...greedyCases, ...nonfiniteCases, ...drawCases, ...penaltyCases, ...logprobsCases] };

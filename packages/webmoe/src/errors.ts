@@ -14,7 +14,7 @@ export type WebmoeErrorCode =
   | 'storage-quota'
   | 'context-overflow' // prompt (plus requested tokens) longer than the context the engine was sized for
   | 'invalid-request'
-  | 'model-output' // the model's reply breaks its chat format (reasoning or tool-call markup) and cannot be split into message fields
+  | 'model-output' // the model's reply breaks its chat format (reasoning or tool-call markup), or its logits are not finite
   | 'worker-lost' // the engine Worker crashed or its script failed to load; pending calls are rejected
   | 'aborted'
   | 'internal';

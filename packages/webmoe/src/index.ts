@@ -43,6 +43,7 @@ export type { ChatCompletions } from './runtime/completions';
 export type { ReplyDelta, ReplyFields, ReplyResult } from './runtime/reply';
 export type { Generator, GeneratorStats, DecodingStats, SamplingParams, SamplingPenalties, SampledLogprobs, PrefillOptions, PrefillResult } from './executor/generator';
 export type { GeneratorFactory, GeneratorLoadContext } from './runtime/generator-factory';
+export { webgpuGeneratorFactory } from './runtime/default-generator';
 export { sampleLogits, argmax, RequestSampler, TokenCounts, penalizeLogits } from './runtime/sampling';
 export type * from './runtime/openai-types';
 export { ModelCache, createModelCache, type CachedModel, type ModelCacheOptions, type StorageLike } from './runtime/cache/model-cache';

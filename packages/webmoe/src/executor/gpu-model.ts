@@ -86,6 +86,8 @@ const DECODE = 1;
 const LOGPROBS_AT = 16;
 /** The MTP plan of a carried row without logits: every decode step's. */
 const CARRIED = 'carried';
+/** The sampler's id for a row whose logits are not all finite. */
+const SAMPLED_NONFINITE = 0xffffffff;
 /** Where the speculative result words sit in the readback buffer (after the sampled id). */
 const RESULT_AT = 16;
 /** A speculative step feeds the token and its draft. */
@@ -510,7 +512,8 @@ export class GpuModel implements Generator {
 
   /** After submitDrafting: the sampled id, and the draft that follows it. */
   private async readDrafted(s: SamplingParams): Promise<number> {
-    const { sampled, result } = await this.readResult();
+    const { sampled: word, result } = await this.readResult();
+    const sampled = this.checkSampled(word);
     this.draft = { after: sampled, id: result[3], temperature: s.temperature, seed: s.seed };
     return sampled;
   }
@@ -525,6 +528,16 @@ export class GpuModel implements Generator {
     this.counting.readbackBytesPerToken += mapped.byteLength;
     this.staging.unmap();
     this.gpu.check();
+    return this.checkSampled(id);
+  }
+
+  /** The sampler writes NONE for a row of logits with a NaN or +inf (shaders/sample.wgsl). */
+  private checkSampled(id: number): number {
+    if (id === SAMPLED_NONFINITE) {
+      throw new WebmoeError('model-output', `the model's logits at position ${this.length - 1} are not finite (NaN or +infinity): a weight is broken or a value overflowed; no token was drawn`, {
+        detail: { position: this.length - 1 },
+      });
+    }
     return id;
   }
 
