@@ -11,7 +11,7 @@
 // Thresholds are found by radix select (lib/radix-select.wgsl) over order-preserving keys of the logits:
 // four passes of a 256-bin histogram (one byte per pass, highest first) pick the exact key at which the
 // weight from the top reaches the goal: a count for top-k, probability in units of 2^-31 for top-p.
-// u comes from a counter-based hash of (seed, step): with h the lowbias32 integer hash (xor-shift 16,
+// u comes from a counter-based hash of (seed, step) (lib/uniform.wgsl): with h the lowbias32 integer hash (xor-shift 16,
 // × 0x7feb352d, xor-shift 15, × 0x846ca68b, xor-shift 16, all mod 2^32), u = (h(h(seed ^ 0x9e3779b9) + step)
 // >> 8) / 2^24. A run reproduces and needs no RNG state; the
 // step is read from a GPU buffer, so a recorded decode step can be replayed as is.
@@ -78,21 +78,6 @@ var<workgroup> nonfinite: atomic<u32>;
 fn is_usable(v: f32) -> bool {
   let b = bitcast<u32>(v);
   return (b & 0x7f800000u) != 0x7f800000u || b == 0xff800000u;
-}
-
-// Mirrored by sampleUniform() in kernels/sample.ts.
-fn mix32(x: u32) -> u32 {
-  var v = x;
-  v ^= v >> 16u;
-  v *= 0x7feb352du;
-  v ^= v >> 15u;
-  v *= 0x846ca68bu;
-  v ^= v >> 16u;
-  return v;
-}
-
-fn uniform01(seed: u32, step: u32) -> f32 {
-  return f32(mix32(mix32(seed ^ 0x9e3779b9u) + step) >> 8u) * (1.0 / 16777216.0);
 }
 
 const PROMPT_BIT: u32 = 0x80000000u;
