@@ -12,7 +12,7 @@ type Api = {
   completeWith(where: string, messages: unknown[], n: number, extra: Record<string, unknown>): Promise<{ text: string; error: { code: string; message: string } | null }>;
   logprobs(where: string, messages: unknown[], n: number, top: number): Promise<{ text: string; finish: string; usage: any; content: any[] | null; streamed: any[] }>;
   resetChat(where: string): Promise<void>;
-  nanWeights(messages: unknown[]): Promise<{ error: { code: string; message: string } | null; sampledError: { code: string; message: string } | null; freshTokens: number }>;
+  nanWeights(messages: unknown[], speculative: string): Promise<{ error: { code: string; message: string } | null; sampledError: { code: string; message: string } | null; freshTokens: number }>;
   deviceLossMidReply(messages: unknown[]): Promise<{ midReply: { code: string; message: string } | null; pieces: number; afterLoss: { code: string } | null; reloadPhases: string[]; text: string }>;
 };
 
@@ -123,12 +123,14 @@ test('engine on the GPU model: a device lost mid-reply ends in device-lost; a ne
   expect(r.text).toBe(fresh.text);
 });
 
-test('engine on the GPU model: NaN weights end in a named error, greedy and sampled; a new engine answers', async () => {
-  test.setTimeout(240_000);
-  const r = await call('nanWeights', Q1);
-  for (const e of [r.error, r.sampledError]) {
-    expect(e?.code).toBe('model-output');
-    expect(e?.message).toContain('not finite');
+test('engine on the GPU model: NaN weights end in a named error, greedy and sampled, with and without speculation; a new engine answers', async () => {
+  test.setTimeout(360_000);
+  for (const speculative of ['off', 'mtp']) {
+    const r = await call('nanWeights', Q1, speculative);
+    for (const e of [r.error, r.sampledError]) {
+      expect(e?.code, speculative).toBe('model-output');
+      expect(e?.message, speculative).toContain('not finite');
+    }
+    expect(r.freshTokens).toBeGreaterThan(0);
   }
-  expect(r.freshTokens).toBeGreaterThan(0);
 });

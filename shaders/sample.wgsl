@@ -73,13 +73,6 @@ var<workgroup> lead_i: array<u32, GROUPS>;
 // Set when a raw logit of the row is NaN or +inf; workgroup memory starts at zero, one row per workgroup.
 var<workgroup> nonfinite: atomic<u32>;
 
-// NaN or +inf: every exponent bit set, and not -inf (which a row may hold, like the mask's). Bits, not
-// v != v, which a compiler may fold away.
-fn is_usable(v: f32) -> bool {
-  let b = bitcast<u32>(v);
-  return (b & 0x7f800000u) != 0x7f800000u || b == 0xff800000u;
-}
-
 const PROMPT_BIT: u32 = 0x80000000u;
 
 fn bias_of(id: u32) -> f32 {

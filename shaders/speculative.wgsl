@@ -12,6 +12,8 @@
 //   A draw with u over weights w takes the first index at which the running sum of w exceeds u · Σ w.
 //   Writes result[0 … 2] = [n, tok0, tok1] (n = 2 when d was accepted, tok1 = tok0 when not) and
 //   ids[1] = tok0, ids[2] = tok1: the MTP rows that follow in the pass read them as next tokens.
+//   When main rows 0 or 1 hold a NaN or +inf (lib/usable-logit.wgsl), nothing is drawn: [1, NONE, NONE],
+//   and ids 0 for the rows that follow, so that the engine can name the problem.
 // draft: row n − 1 of draft_logits (n = result[0]): its argmax, or a draw from softmax(row / T) with u_d;
 //   writes result[3] = the draft, result[4] = its row (the next verify's q).
 // Uniforms (lib/uniform.wgsl), s = state[0] the step of tok0: u_a = u(seed ^ SALT_ACCEPT, s),
@@ -149,7 +151,27 @@ fn set_draft_row(row: u32) {
   qbase = min(row, p.q_rows - 1u) * p.vocab;
 }
 
+/** 1 when a logit of main row 0 or 1 is NaN or +inf, alike in every invocation. */
+fn unusable_rows(lid: u32) -> u32 {
+  let c = chunk(lid);
+  var bad = 0.0;
+  for (var i = c.x; i < c.y; i++) {
+    if (!is_usable(logit(MAIN0, i)) || !is_usable(logit(MAIN1, i))) { bad = 1.0; }
+  }
+  return uniform_u32(lid, u32(workgroup_max(lid, bad)));
+}
+
 fn verify(lid: u32) {
+  if (unusable_rows(lid) != 0u) {
+    if (lid == 0u) {
+      result[0] = 1u;
+      result[1] = NONE;
+      result[2] = NONE;
+      ids[1] = 0u;
+      ids[2] = 0u;
+    }
+    return;
+  }
   let d = uniform_u32(lid, ids[1]);
   set_draft_row(result[4]);
   let s = state[0];

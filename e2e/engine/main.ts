@@ -104,9 +104,9 @@ const api = {
    * An in-page engine whose final norm weights are NaN (written over the uploaded ones, as a broken
    * checkpoint would hold them): the reply must end in a named error, and a fresh engine still answers.
    */
-  async nanWeights(messages: ChatMessage[]) {
+  async nanWeights(messages: ChatMessage[], speculative: 'mtp' | 'off') {
     const broken = await createEngine({
-      model: MODEL, contextLength: 256,
+      model: MODEL, contextLength: 256, speculative,
       generator: async (ctx) => {
         const model = (await webgpuGeneratorFactory()(ctx)) as GpuModel;
         const norm = model.weights.tensor('model.norm.weight');

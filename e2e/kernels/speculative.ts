@@ -156,6 +156,36 @@ const checkCases = grid({ vocab: [1, 7, 1000, 32771], temperature: [0, 0.8, 1.3]
   },
 }));
 
+// A NaN or +inf in either main row: verify draws nothing ([1, NONE, NONE]) and leaves ids 0 for the rows
+// that follow; -inf alone is usable. Greedy and sampled alike.
+const NONE = 0xffffffff;
+const unusableCases = grid({ vocab: [7, 1000], bad: ['nan-row0', 'inf-row1', 'neginf-only'], temperature: [0, 0.8] } as const).map((p) => ({
+  name: caseName({ mode: 'unusable', ...p }),
+  async run(ctx: KernelContext): Promise<Record<string, Comparison>> {
+    const { vocab, bad, temperature } = p;
+    const rng = createRng(vocab + bad.length * 7 + temperature * 10);
+    const io = new CaseBuffers(ctx, `speculative:${caseName(p)}`);
+    try {
+      const main = Float32Array.from({ length: 2 * vocab }, () => rng.normal() * 2);
+      const at = rng.int(vocab);
+      if (bad === 'nan-row0') main[at] = NaN;
+      else if (bad === 'inf-row1') main[vocab + at] = Infinity;
+      else main[(at + 1) % vocab] = -Infinity;
+      const draftLogits = Float32Array.from({ length: DRAFT_ROWS * vocab }, () => rng.normal());
+      const t: Trial = { main, draftLogits, draftRow: 0, draft: argmaxRef(main.subarray(0, vocab)), step: 5, seed: 77 };
+      const r = await runTrial(ctx, io, t, vocab, temperature, 'workgroup');
+      if (bad === 'neginf-only') {
+        const why = checkTrial(t, vocab, temperature, r.got);
+        if (why) console.log(`  speculative ${caseName(p)}: ${why}`);
+        return { drawn_as_usual: compare([Number(why === null)], [1], EXACT) };
+      }
+      return { tokens: compare([r.got.n, r.got.tok0, r.got.tok1, r.ids[0], r.ids[1]], [1, NONE, NONE, 0, 0], EXACT) };
+    } finally {
+      io.destroy();
+    }
+  },
+}));
+
 /**
  * Over many steps with drafts drawn from q on the CPU, the step's first token is distributed as p whatever
  * q is: Pearson's chi-square against p (expected counts below 5 pooled) within 6 sd of its mean.
@@ -204,4 +234,4 @@ const distributionCases = grid({ vocab: [7, 40], temperature: [0.8] } as const).
   },
 }));
 
-export const speculativeFamily: KernelFamily = { cases: () => [...checkCases, ...distributionCases] };
+export const speculativeFamily: KernelFamily = { cases: () => [...checkCases, ...unusableCases, ...distributionCases] };

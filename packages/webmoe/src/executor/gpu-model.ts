@@ -531,7 +531,7 @@ export class GpuModel implements Generator {
     return this.checkSampled(id);
   }
 
-  /** The sampler writes NONE for a row of logits with a NaN or +inf (shaders/sample.wgsl). */
+  /** The samplers write NONE for a row of logits with a NaN or +inf (shaders/sample.wgsl, speculative.wgsl). */
   private checkSampled(id: number): number {
     if (id === SAMPLED_NONFINITE) {
       throw new WebmoeError('model-output', `the model's logits at position ${this.length - 1} are not finite (NaN or +infinity): a weight is broken or a value overflowed; no token was drawn`, {
@@ -600,7 +600,7 @@ export class GpuModel implements Generator {
       this.submitVerify(token, d.id, sampling);
       const { result } = await this.readResult();
       const n = result[0];
-      out = n === 2 ? [result[1], result[2]] : [result[1]];
+      out = n === 2 ? [result[1], result[2]] : [this.checkSampled(result[1])];
       this.length += n;
       this.mtpLength = this.length;
       this.lastCached = n === 2 ? d.id : token;

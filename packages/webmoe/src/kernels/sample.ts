@@ -7,7 +7,7 @@ import { grid1d, type Dispatch } from '../gpu/pipelines';
 import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
 import { launchKernel } from './dispatch';
 import { checkBuffer, checkInt } from './launch-checks';
-import { GRID, RADIX_SELECT, UNIFORM, WORKGROUP_REDUCE } from './wgsl-lib';
+import { GRID, RADIX_SELECT, UNIFORM, USABLE_LOGIT, WORKGROUP_REDUCE } from './wgsl-lib';
 
 export interface SamplingOptions {
   /** ≤ 0: greedy (argmax, lowest index on ties). */
@@ -101,7 +101,7 @@ function unusedBuffers(device: GPUDevice): { bias: GPUBuffer; mask: GPUBuffer; c
 
 /** Invocations per row: software adapters pay per invocation at every barrier, so they get fewer. */
 const WG = { workgroup: 256, row: 64 } as const;
-const SOURCE = composeWgsl(wgslPiece('sample', source, [GRID, RADIX_SELECT, WORKGROUP_REDUCE, UNIFORM]));
+const SOURCE = composeWgsl(wgslPiece('sample', source, [GRID, RADIX_SELECT, WORKGROUP_REDUCE, UNIFORM, USABLE_LOGIT]));
 
 /**
  * Entry `sample`, one workgroup per row (override WG: 256 for 'workgroup', 64 for 'row'). Bindings:

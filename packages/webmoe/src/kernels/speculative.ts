@@ -8,7 +8,7 @@ import type { Dispatch } from '../gpu/pipelines';
 import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
 import { launchKernel } from './dispatch';
 import { checkBuffer, checkInt } from './launch-checks';
-import { UNIFORM, WORKGROUP_REDUCE } from './wgsl-lib';
+import { UNIFORM, USABLE_LOGIT, WORKGROUP_REDUCE } from './wgsl-lib';
 
 /** u32 words of `result`: [n, tok0, tok1, draft, draft row], padded. */
 export const SPECULATIVE_RESULT_WORDS = 8;
@@ -36,7 +36,7 @@ export interface SpeculativeArgs {
 
 /** Invocations: software adapters pay per invocation at every barrier, so they get fewer. */
 const WG = { workgroup: 256, row: 64 } as const;
-const SOURCE = composeWgsl(wgslPiece('speculative', source, [WORKGROUP_REDUCE, UNIFORM]));
+const SOURCE = composeWgsl(wgslPiece('speculative', source, [WORKGROUP_REDUCE, UNIFORM, USABLE_LOGIT]));
 
 /**
  * Entry `speculative`, one workgroup. Bindings: 0 main logits (f32), 1 draft logits (f32), 2 state (u32),

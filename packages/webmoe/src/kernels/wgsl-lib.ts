@@ -26,6 +26,7 @@ import ropeRotationCode from '../../../../shaders/lib/rope-rotation.wgsl?raw';
 import radixSelectCode from '../../../../shaders/lib/radix-select.wgsl?raw';
 import gridCode from '../../../../shaders/lib/grid.wgsl?raw';
 import uniformCode from '../../../../shaders/lib/uniform.wgsl?raw';
+import usableLogitCode from '../../../../shaders/lib/usable-logit.wgsl?raw';
 import { WebmoeError } from '../errors';
 import { wgslPiece, type WgslPiece } from '../gpu/wgsl-compose';
 import type { WeightFormat } from '../model/formats';
@@ -74,6 +75,9 @@ export const WORKGROUP_REDUCE = wgslPiece('reduce', reduceCode);
 
 /** uniform01(seed, step): the sampler's counter-based uniforms (sampleUniform on the CPU). */
 export const UNIFORM = wgslPiece('uniform', uniformCode);
+
+/** is_usable(logit): not NaN and not +inf; samplers refuse rows that hold such a value. */
+export const USABLE_LOGIT = wgslPiece('usable-logit', usableLogitCode);
 
 /** sum_squares and write_normed: RMSNorm of a row, by one invocation or shared by a workgroup. */
 export const RMS = wgslPiece('rms', rmsCode);

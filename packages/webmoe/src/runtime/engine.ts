@@ -33,7 +33,7 @@ export interface LoadOptions {
   readonly contextLength?: number;
   /** V2/V3 latent KV cache format ('f32' default, 'f16', 'fp8'): see GpuModelOptions.kvCacheFormat. */
   readonly kvCacheFormat?: KvCacheFormat;
-  /** Speculative decoding with the model's MTP module (docs/speculative.md); default: on when the folder has one. */
+  /** Speculative decoding with the model's MTP module (docs/speculative.md); default: on when the folder has one and the adapter is not a software one. */
   readonly speculative?: Speculation;
   /** 'always': hash the cached shards again on every load (catches bit rot in storage); default 'once', when stored. */
   readonly verifyCache?: VerifyCache;
