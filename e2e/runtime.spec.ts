@@ -53,7 +53,12 @@ test('runtime cache: second load fetches no weights', async () => {
   // Verified once, when stored: the first load hashed every shard byte (and the tokenizer files), the second nothing.
   expect(r.firstHashed).toBeGreaterThan(r.totalBytes);
   expect(r.secondHashed).toBe(0);
-  expect(r.lastDownload.bytesPerSecond).toBeGreaterThan(0);
+  // The toy shards arrive within one tick of the page's coarse clock at times, so a speed of 0 (no time
+  // seen to pass) is possible here; the meter's arithmetic is unit-tested (runtime/cache/rate.test.ts).
+  const { bytesPerSecond, secondsLeft } = r.lastDownload;
+  expect(Number.isFinite(bytesPerSecond) && bytesPerSecond >= 0).toBe(true);
+  if (bytesPerSecond > 0) expect(Number.isFinite(secondsLeft) && secondsLeft >= 0).toBe(true);
+  else expect(secondsLeft).toBeUndefined();
 });
 
 test('runtime cache: bit rot in a verified chunk, verifyCache always', async () => {
