@@ -2,6 +2,7 @@
 // GPU memory as one stacked bar, and the experts each MoE layer picked during the last reply as a heatmap
 // (a CSS grid: one cell per layer and expert, darker for more picks, the count in its tooltip).
 import { formatBytes, type EngineStats, type GeneratorStats } from 'webmoe';
+import { speculationLine } from './speculation-line';
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> & { className?: string } = {}, ...children: (Node | string)[]): HTMLElementTagNameMap[K] {
   const e = Object.assign(document.createElement(tag), props);
@@ -27,6 +28,7 @@ function speeds(s: EngineStats): void {
   $('decode-tps').textContent = rate(t?.decode_tokens_per_second);
   $('prefill-detail').textContent = u ? `${u.prefilled_tokens} prompt tokens${u.reused_tokens ? `, ${u.reused_tokens} reused` : ''}` : 'no reply yet';
   $('decode-detail').textContent = u ? `${u.completion_tokens} reply tokens${s.lastReply?.finishReason === 'aborted' ? ', stopped' : ''}` : '';
+  $('speculation-line').textContent = speculationLine(s.lastReply ? s.model?.decoding : undefined, s.model?.adapter?.isSoftware);
 }
 
 /** A labelled horizontal bar whose length is `fraction` of the track. */

@@ -1,8 +1,10 @@
 // The browser half of `webmoe bench`, also usable by hand (bench.html?models=<url>,<url>[&quick]): loads
 // each converted model from its URL, measures prefill and decode, runs the two probes and the timestamp
 // profile, and returns plain data (the CLI prints it; by hand the page renders the same table).
-import { WebmoeError, acquireGpu, requireV3, createRng, loadGpuModelFromUrl, type GpuContext, type GpuModel, type Manifest, type SamplingParams } from 'webmoe';
+import { WebmoeError, acquireGpu, requireV3, createRng, loadGpuModelFromUrl, type GpuContext, type GpuModel, type GpuModelOptions, type Manifest, type SamplingParams } from 'webmoe';
 import { kvReport } from './kv-report';
+import { measureSpeculation, type SpeculationRequest } from './speculation';
+import type { SpeculationRow } from '../src/bench-speculation';
 import { splitList } from '../src/args';
 import { BENCH_SETTINGS, decodeStepBytes, paramCounts } from '../src/bench-models';
 import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from '../src/bench-report';
@@ -43,9 +45,9 @@ const gpu = () => (gpuPromise ??= acquireGpu(env.gpu ? { gpu: env.gpu } : {}));
 
 const greedy = (step: number): SamplingParams => ({ temperature: 0, topP: 1, topK: 0, seed: 0, step });
 
-async function loadModel(g: GpuContext, url: string, contextLength: number): Promise<{ model: GpuModel; manifest: Manifest; loadMs: number }> {
+async function loadModel(g: GpuContext, url: string, contextLength: number, opts: GpuModelOptions = {}): Promise<{ model: GpuModel; manifest: Manifest; loadMs: number }> {
   const t = performance.now();
-  const { model, manifest } = await loadGpuModelFromUrl(g, url, { contextLength, collectExpertUsage: false, ...(env.fetch ? { fetch: env.fetch } : {}) });
+  const { model, manifest } = await loadGpuModelFromUrl(g, url, { ...opts, contextLength, collectExpertUsage: false, ...(env.fetch ? { fetch: env.fetch } : {}) });
   return { model, manifest, loadMs: performance.now() - t };
 }
 
@@ -206,6 +208,7 @@ async function scaling(req: ScalingRequest): Promise<ScalingRow[]> {
 export interface BenchPageApi {
   measure(r: BenchRequest): Promise<BenchModelResult | BenchError>;
   scaling(r: ScalingRequest): Promise<ScalingRow[] | BenchError>;
+  speculation(r: SpeculationRequest): Promise<SpeculationRow[] | BenchError>;
 }
 
 const asError = (e: unknown): BenchError => ({
@@ -215,6 +218,16 @@ const asError = (e: unknown): BenchError => ({
 const api: BenchPageApi = {
   measure: (r) => measure(r).catch(asError),
   scaling: (r) => scaling(r).catch(asError),
+  speculation: async (r) => {
+    try {
+      const g = await gpu();
+      const rows = await measureSpeculation((url, context, opts) => loadModel(g, url, context, opts), r, env.fetch ?? fetch);
+      g.check();
+      return rows;
+    } catch (e) {
+      return asError(e);
+    }
+  },
 };
 if (typeof window !== 'undefined') (window as unknown as { webmoeBench: BenchPageApi }).webmoeBench = api;
 

@@ -29,12 +29,14 @@ export interface BenchModel {
   /** What the table shows: "100M". */
   label: string;
   shape: BenchShape;
+  /** With one MTP module (num_nextn_predict_layers 1), converted with it: the speculation section's models. */
+  mtp?: boolean;
 }
 
 const round = (v: number, m: number) => Math.max(m, Math.round(v / m) * m);
 
 /** A V3-proportioned config.json (sigmoid noaux_tc routing, one shared expert, q LoRA, YaRN). */
-export function v3Config(s: BenchShape): Record<string, unknown> {
+export function v3Config(s: BenchShape, mtp = false): Record<string, unknown> {
   const d = s.hidden;
   const r = d / V3.d;
   return {
@@ -64,7 +66,7 @@ export function v3Config(s: BenchShape): Record<string, unknown> {
     qk_rope_head_dim: HEAD.rope,
     v_head_dim: HEAD.v,
     rope_scaling: yarn(1),
-    num_nextn_predict_layers: 0,
+    num_nextn_predict_layers: mtp ? 1 : 0,
     ...common,
   };
 }
@@ -80,6 +82,11 @@ export const BENCH_MODELS: readonly BenchModel[] = [
 
 export const SCALING_EXPERTS = [8, 32, 128] as const;
 
+/** The 10M and 100M models with an MTP module: random weights, so their drafts measure the cost of speculation. */
+export function speculationModel(m: BenchModel): BenchModel {
+  return { ...m, name: `${m.name}-mtp`, label: `${m.label} +MTP`, mtp: true };
+}
+
 export interface BenchSettings {
   /** Prompt lengths prefill is timed over. */
   prompts: number[];
@@ -93,12 +100,18 @@ export interface BenchSettings {
   scalingPrompt: number;
   scalingTokens: number;
   scalingRounds: number;
+  /** Speculation: greedy tokens per timed run, timed rounds, and held-out windows (count × tokens) for the demo model. */
+  speculationTokens: number;
+  speculationRounds: number;
+  heldOutWindows: number;
+  heldOutWindowTokens: number;
 }
 
 export const BENCH_SETTINGS: Readonly<Record<'full' | 'quick', BenchSettings>> = {
   full: {
     prompts: [16, 128, 1024], decodePrompt: 16, decodeTokens: 64, repeats: 3,
     scalingQuant: 'q4', scalingPrompt: 16, scalingTokens: 64, scalingRounds: 5,
+    speculationTokens: 64, speculationRounds: 3, heldOutWindows: 16, heldOutWindowTokens: 128,
   },
   // Sized to finish in under a minute on a 2-core machine running SwiftShader, the models already cached.
   // The scaling models (100M widths) decode at 70–120 ms/token there, and every run starts with a prefill
@@ -106,6 +119,7 @@ export const BENCH_SETTINGS: Readonly<Record<'full' | 'quick', BenchSettings>> =
   quick: {
     prompts: [16, 64], decodePrompt: 16, decodeTokens: 16, repeats: 1,
     scalingQuant: 'q4', scalingPrompt: 2, scalingTokens: 6, scalingRounds: 2,
+    speculationTokens: 16, speculationRounds: 1, heldOutWindows: 2, heldOutWindowTokens: 64,
   },
 };
 

@@ -154,10 +154,11 @@ export function summarize(models: BenchModelResult[], scaling: ScalingRow[], o: 
 }
 
 const mb = (b: number) => `${(b / 2 ** 20).toFixed(b < 2 ** 20 ? 3 : 1)}`;
-const num = (v: number | null | undefined, d = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(d));
+export const num = (v: number | null | undefined, d = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(d));
 const m = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 2 : 1)}M`;
 
-function columns(head: string[], rows: string[][]): string {
+/** A text table; the first two columns left-aligned, the others right-aligned. */
+export function columns(head: string[], rows: string[][]): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (r: string[]) => r.map((c, i) => (i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ').trimEnd();
   return [line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)].join('\n');

@@ -9,24 +9,29 @@ import { join, resolve } from 'node:path';
 import { parseArgs, splitList, UsageError } from './args';
 import { openBrowserSession, startPageServer } from './browser';
 import { runtimeOption } from './node-runtime';
-import { BENCH_MODELS, BENCH_SETTINGS, SCALING_EXPERTS, scalingModel, v3Config, type BenchModel } from './bench-models';
+import { BENCH_MODELS, BENCH_SETTINGS, SCALING_EXPERTS, scalingModel, speculationModel, v3Config, type BenchModel } from './bench-models';
 import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from './bench-report';
+import { formatSpeculation, type SpeculationRow } from './bench-speculation';
+import { DEMO_MODEL_DIR, demoSpeculationModel, generatedSpeculationModel } from './bench-speculation-models';
 import type { BenchError, BenchPageApi, BenchRequest } from '../page/bench';
 
 const USAGE = `usage: webmoe bench [--quick] [--json] [--verbose] [--cache <dir>] [--serve [--port N]] [--runtime chromium|node]
-                    [--models 10M,100M,500M] [--quants q4,f32] [--prompts 16,128,1024] [--no-scaling]
+                    [--models 10M,100M,500M] [--quants q4,f32] [--prompts 16,128,1024] [--no-scaling] [--no-speculation]
   Measures generated DeepSeek-V3-proportioned models (about 10M, 100M and 500M parameters; --quick: 10M and
   100M with shorter prompts and fewer tokens) in q4 and f32, the two probes, a timestamp profile and MoE
   scaling over 8, 32 and 128 experts. --json: one JSON object on the last line of standard output.
   --cache: where the generated models live (default ~/.cache/webmoe/bench). --serve: prepare the models,
   then serve the bench page and print its address, to run the same benchmark in a browser on a real GPU.
   --models/--quants/--prompts narrow a run to what one change touches; --no-scaling skips MoE scaling.
+  Speculation: the demo model and the 10M/100M models with an MTP module (q4), decoded with and without
+  speculative decoding, and the demo module's acceptance on held-out text; --no-speculation skips it.
   --runtime node measures in Node on Dawn (npm webgpu) instead of headless Chromium.`;
 
 const SPEC = {
   quick: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' }, cache: { type: 'string' },
   serve: { type: 'flag' }, port: { type: 'number' }, help: { type: 'flag' },
   models: { type: 'string' }, quants: { type: 'string' }, prompts: { type: 'string' }, 'no-scaling': { type: 'flag' },
+  'no-speculation': { type: 'flag' },
   runtime: { type: 'string' },
 } as const;
 
@@ -37,7 +42,7 @@ const QUANTS = ['q4', 'f32'] as const;
  * conversion also when an older converter made it (manifest.json `converterVersion`, CONVERTER_VERSION).
  */
 async function prepare(root: string, m: BenchModel, quant: 'q4' | 'f32', log: (s: string) => void): Promise<string> {
-  const config = JSON.stringify(v3Config(m.shape));
+  const config = JSON.stringify(v3Config(m.shape, m.mtp));
   const src = join(root, m.name);
   const out = join(root, `${m.name}-${quant}`);
   const read = (file: string): Record<string, unknown> | null => {
@@ -53,11 +58,11 @@ async function prepare(root: string, m: BenchModel, quant: 'q4' | 'f32', log: (s
   if (sameModel && manifest?.converterVersion === CONVERTER_VERSION) return out;
   if (JSON.stringify(read(join(src, 'config.json'))) !== config) {
     log(`generating ${m.name} (BF16) in ${src}`);
-    await generateCheckpoint(src, { config: v3Config(m.shape), seed: 1, force: true });
+    await generateCheckpoint(src, { config: v3Config(m.shape, m.mtp), seed: 1, force: true });
   }
   const why = sameModel ? ` (converter version ${String(manifest?.converterVersion ?? 'none')} → ${CONVERTER_VERSION})` : '';
   log(`converting ${m.name} to ${quant}${why}`);
-  await convertCheckpoint(src, out, { quant, force: true });
+  await convertCheckpoint(src, out, { quant, force: true, mtp: m.mtp === true });
   return out;
 }
 
@@ -100,6 +105,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
     }
   }
   for (const m of scaling) await prepare(root, m, s.scalingQuant, log);
+  // The 10M and 100M models whatever --models says (--quick: 10M): speculation's cost at two widths.
+  const speculating = o['no-speculation'] ? [] : BENCH_MODELS.slice(0, quick ? 1 : 2).map(speculationModel);
+  for (const m of speculating) await prepare(root, m, 'q4', log);
   /** A model's folder under the cache folder's URL (`root`, ending in /). */
   const url = (root: string, m: BenchModel, quant: string) => `${root}${m.name}-${quant}/`;
 
@@ -113,6 +121,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const backend = runtime === 'node' ? await nodeBench(root, log) : await chromiumBench(root, Boolean(o.verbose));
   const results: BenchModelResult[] = [];
   let scaled: ScalingRow[] = [];
+  let speculation: SpeculationRow[] = [];
   const fail = (what: string, e: BenchError) => new Error(`${what}: ${e.error.code}: ${e.error.message}`);
   try {
     const { api } = backend;
@@ -136,6 +145,19 @@ export async function benchCommand(argv: string[]): Promise<void> {
       scaled = r;
       log(`measured MoE scaling in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
+    if (speculating.length) {
+      const t = performance.now();
+      const r = await api.speculation({
+        models: [
+          demoSpeculationModel(backend.demoUrl),
+          ...speculating.map((m) => generatedSpeculationModel(url(backend.rootUrl, m, 'q4'), m.label, s.decodePrompt)),
+        ],
+        decodeTokens: s.speculationTokens, rounds: s.speculationRounds, heldOutWindows: s.heldOutWindows, heldOutWindowTokens: s.heldOutWindowTokens,
+      });
+      if ('error' in r) throw fail('speculation', r);
+      speculation = r;
+      log(`measured speculation in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    }
   } finally {
     await backend.close();
   }
@@ -153,8 +175,12 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (scaling.length) notes.push(`MoE scaling: ${scaling[0].label.split(' ')[0]}-model widths, top-${scaling[0].shape.topK}, ${s.scalingQuant}, decoded in alternation `
     + `over ${s.scalingRounds} rounds of ${s.scalingTokens} tokens after a ${s.scalingPrompt}-token prompt; bytes per step at position ${s.scalingPrompt + s.scalingTokens / 2}.`);
   notes.push(`total time ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  const summary = summarize(results, scaled, { quick, prompts: s.prompts, decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, repeats: s.repeats, notes });
-  const text = `adapter: ${summary.adapter}${summary.software ? ' (software)' : ''}\n\n${formatTable(results)}\n${formatDetails(summary)}\n`;
+  if (speculation.length) notes.push(`speculation: ${s.speculationRounds} timed round(s) of ${s.speculationTokens} greedy tokens per model and mode after a warm-up; `
+    + `the demo model after a chat prompt, its held-out acceptance over ${speculation[0].held_out?.windows ?? 0} windows of ${s.heldOutWindowTokens} tokens of fixtures/trained/heldout.txt; `
+    + 'the generated models\' modules are random, so their figures are the cost of a verifying step.');
+  const summary = { ...summarize(results, scaled, { quick, prompts: s.prompts, decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, repeats: s.repeats, notes }), speculation };
+  const text = `adapter: ${summary.adapter}${summary.software ? ' (software)' : ''}\n\n${formatTable(results)}\n${formatDetails(summary)}\n`
+    + (speculation.length ? `\n${formatSpeculation(speculation).join('\n')}\n` : '');
   if (o.json) {
     if (o.verbose) process.stderr.write(text);
     process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -167,26 +193,31 @@ export async function benchCommand(argv: string[]): Promise<void> {
 interface BenchBackend {
   api: BenchPageApi;
   rootUrl: string;
+  /** The demo's bundled model (demo/public/models/webmoe-tiny) as the page reads it. */
+  demoUrl: string;
   close(): Promise<void>;
 }
 
 async function chromiumBench(root: string, verbose: boolean): Promise<BenchBackend> {
   const session = await openBrowserSession({
     page: 'packages/cli/page/bench.html',
-    mounts: { '/__bench/': root },
+    mounts: { '/__bench/': root, '/__demo-model/': DEMO_MODEL_DIR },
     onConsole: verbose ? (l) => process.stderr.write(`${l}\n`) : undefined,
   });
   await session.page.waitForFunction(() => 'webmoeBench' in window);
   const call = <K extends keyof BenchPageApi>(name: K) => ((req: Parameters<BenchPageApi[K]>[0]) =>
     session.page.evaluate(([n, r]) => (window as unknown as { webmoeBench: Record<string, (r: unknown) => unknown> }).webmoeBench[n](r), [name, req] as const)) as BenchPageApi[K];
-  return { api: { measure: call('measure'), scaling: call('scaling') }, rootUrl: `${session.baseUrl}/__bench/`, close: () => session.close() };
+  return {
+    api: { measure: call('measure'), scaling: call('scaling'), speculation: call('speculation') },
+    rootUrl: `${session.baseUrl}/__bench/`, demoUrl: `${session.baseUrl}/__demo-model/`, close: () => session.close(),
+  };
 }
 
 async function nodeBench(root: string, log: (s: string) => void): Promise<BenchBackend> {
   const { fileFetch, folderUrl, loadRepoModule, nodeGpu } = await import('./node-runtime');
   const gpu = await nodeGpu(log);
   const page = await loadRepoModule<typeof import('../page/bench')>('/packages/cli/page/bench.ts');
-  return { api: page.module.benchApi({ gpu, fetch: fileFetch }), rootUrl: folderUrl(root), close: page.close };
+  return { api: page.module.benchApi({ gpu, fetch: fileFetch }), rootUrl: folderUrl(root), demoUrl: folderUrl(DEMO_MODEL_DIR), close: page.close };
 }
 
 function listOption(value: string, name: string): string[] {
