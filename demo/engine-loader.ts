@@ -1,11 +1,12 @@
 // Loading a model for the page: in a dedicated Worker when one starts, in the page itself otherwise
-// (a Worker can fail to start, e.g. from file:// or under a strict CSP, or lack WebGPU where the page has it).
-import { WebmoeError, createEngine, createWorkerEngine, isWebmoeError, type Engine, type LoadProgress } from 'webmoe';
+// (a Worker can fail to start, e.g. from file:// or under a strict CSP, or lack WebGPU where the page has it);
+// or, with `remote`, an OpenAI-compatible server (webmoe serve, vLLM, SGLang) that runs the model instead.
+import { WebmoeError, createEngine, createWorkerEngine, isWebmoeError, type Engine, type LoadProgress, type RemoteOptions } from 'webmoe';
 
 export interface LoadedEngine {
   readonly engine: Engine;
   /** Where the model runs. */
-  readonly where: 'worker' | 'page';
+  readonly where: 'worker' | 'page' | 'remote';
   /** Frees the model and its Worker. */
   close(): Promise<void>;
 }
@@ -14,6 +15,8 @@ export interface LoadRequest {
   readonly model: string;
   readonly onProgress: (p: LoadProgress) => void;
   readonly signal: AbortSignal;
+  /** A server to talk to instead of loading `model` here. */
+  readonly remote?: RemoteOptions;
 }
 
 /** The Worker itself failed (not the model): worth trying in the page. */
@@ -48,6 +51,10 @@ async function inPage(req: LoadRequest): Promise<LoadedEngine> {
 }
 
 export async function loadEngine(req: LoadRequest): Promise<LoadedEngine> {
+  if (req.remote) {
+    const engine = await createEngine({ remote: req.remote, signal: req.signal });
+    return { engine, where: 'remote', close: () => engine.dispose() };
+  }
   if (typeof navigator === 'undefined' || !('gpu' in navigator) || !navigator.gpu) {
     throw new WebmoeError('no-webgpu', 'navigator.gpu is missing: this browser or context has no WebGPU');
   }

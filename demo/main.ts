@@ -1,6 +1,7 @@
-// The chat demo: loads the bundled model (or a pasted URL) through webmoe's public API, streams replies
-// into the conversation, and shows what the engine is doing. The model runs in a Worker when it can.
-import { ModelCache, formatBytes, isWebmoeError, type ChatMessage, type EngineStats, type LoadProgress } from 'webmoe';
+// The chat demo: loads the bundled model (or a pasted folder or .gguf URL, or talks to a server) through
+// webmoe's public API, streams replies into the conversation, and shows what the engine is doing. The model
+// runs in a Worker when it can.
+import { ModelCache, formatBytes, isWebmoeError, type ChatMessage, type EngineStats, type LoadProgress, type RemoteOptions } from 'webmoe';
 import { loadEngine, type LoadedEngine } from './engine-loader';
 import { renderMarkdown } from './markdown';
 import { describeError } from './messages';
@@ -30,6 +31,10 @@ const ui = {
   progressText: $('progress-text'),
   modelForm: $<HTMLFormElement>('model-form'),
   modelUrl: $<HTMLInputElement>('model-url'),
+  remoteForm: $<HTMLFormElement>('remote-form'),
+  remoteUrl: $<HTMLInputElement>('remote-url'),
+  remoteModel: $<HTMLInputElement>('remote-model'),
+  remoteKey: $<HTMLInputElement>('remote-key'),
   cached: $('cached'),
   storage: $('storage'),
   temperature: $<HTMLInputElement>('temperature'),
@@ -117,7 +122,9 @@ function modelName(id: string): string {
   return id.replace(/\/+$/, '').split('/').pop() || id;
 }
 
-async function loadModel(url: string): Promise<void> {
+const WHERE = { worker: 'a Worker', page: 'the page', remote: 'a server' } as const;
+
+async function loadModel(url: string, remote?: RemoteOptions): Promise<void> {
   loading?.abort();
   replying?.abort();
   const controller = new AbortController();
@@ -148,7 +155,7 @@ async function loadModel(url: string): Promise<void> {
   };
 
   try {
-    const loaded = await loadEngine({ model: url, onProgress, signal: controller.signal });
+    const loaded = await loadEngine({ model: url, onProgress, signal: controller.signal, ...(remote ? { remote } : {}) });
     if (controller.signal.aborted) {
       await loaded.close();
       return;
@@ -158,7 +165,9 @@ async function loadModel(url: string): Promise<void> {
     ui.modelName.textContent = modelName(loaded.engine.model.id);
     ui.modelName.title = loaded.engine.model.id;
     ui.progress.dataset.state = 'done';
-    setProgress(100, `Loaded ${formatBytes(total)} of weights ${downloaded ? '(downloaded, now cached)' : 'from the browser cache'}; ${loaded.engine.model.contextLength.toLocaleString('en')}-token context, running in ${loaded.where === 'worker' ? 'a Worker' : 'the page'}.`);
+    setProgress(100, remote
+      ? `Connected to ${remote.baseURL}: replies come from the server's ${remote.model}.`
+      : `Loaded ${formatBytes(total)} of weights ${downloaded ? '(downloaded, now cached)' : 'from the browser cache'}; ${loaded.engine.model.contextLength.toLocaleString('en')}-token context, running in ${WHERE[loaded.where]}.`);
     setStatus('ready', 'Ready');
     updateButtons();
     void cache.requestPersistentStorage().catch(() => false);
@@ -179,6 +188,18 @@ async function loadModel(url: string): Promise<void> {
 ui.modelForm.addEventListener('submit', (ev) => {
   ev.preventDefault();
   void loadModel(ui.modelUrl.value.trim() || DEFAULT_MODEL);
+});
+
+/** The server form's values; the API key stays in the field (never in the page's URL). */
+function remoteOptions(): RemoteOptions {
+  const key = ui.remoteKey.value.trim();
+  return { baseURL: ui.remoteUrl.value.trim(), model: ui.remoteModel.value.trim(), ...(key ? { apiKey: key } : {}) };
+}
+
+ui.remoteForm.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const remote = remoteOptions();
+  void loadModel(remote.model, remote);
 });
 
 // ---- cached models --------------------------------------------------------------------------------
@@ -320,7 +341,8 @@ async function send(): Promise<void> {
       stream: true,
       temperature: number(ui.temperature, 0.7, 0, 2),
       top_p: number(ui.topP, 0.95, 0.01, 1),
-      max_tokens: Math.round(number(ui.maxTokens, 200, 1, engine.model.contextLength)),
+      // A server that does not say its context length reports 0.
+      max_tokens: Math.round(number(ui.maxTokens, 200, 1, engine.model.contextLength || Infinity)),
       signal: controller.signal,
     });
     for await (const chunk of stream) {
@@ -371,7 +393,7 @@ async function refreshStats(): Promise<EngineStats | null> {
   try {
     const stats = await loaded.engine.stats();
     renderStats(stats);
-    renderAdapter(stats.model, loaded.where === 'worker' ? 'a Worker' : 'the page (no Worker)');
+    renderAdapter(stats.model, loaded.where === 'page' ? 'the page (no Worker)' : WHERE[loaded.where]);
     return stats;
   } catch (e) {
     showProblem(e);
@@ -402,7 +424,12 @@ ui.newChat.addEventListener('click', () => {
 // ---- start ----------------------------------------------------------------------------------------
 
 renderAdapter(null, '');
-const requested = new URLSearchParams(location.search).get('model');
+const params = new URLSearchParams(location.search);
+const requested = params.get('model');
 ui.modelUrl.placeholder = DEFAULT_MODEL;
 if (requested) ui.modelUrl.value = requested;
-void loadModel(requested || DEFAULT_MODEL);
+// ?remote=<base URL, /v1 included>&remoteModel=<id>: chat with a server instead of loading a model.
+ui.remoteUrl.value = params.get('remote') ?? '';
+ui.remoteModel.value = params.get('remoteModel') ?? '';
+if (ui.remoteUrl.value) void loadModel(ui.remoteModel.value, remoteOptions());
+else void loadModel(requested || DEFAULT_MODEL);

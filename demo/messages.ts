@@ -40,7 +40,7 @@ export function describeError(e: unknown): Problem {
       return p('A downloaded file is damaged', 'Its checksum does not match the model\'s manifest. Try again; if it keeps failing, the copy on the server is broken.');
     case 'model-format':
       return p('This is not a model webmoe can read',
-        'The URL should point at a folder made by `webmoe convert` (with manifest.json, tokenizer files and shards).');
+        'The URL should point at a folder made by `webmoe convert` (with manifest.json, tokenizer files and shards) or at a DeepSeek (deepseek2) .gguf file.');
     case 'storage-quota':
       return p('Not enough browser storage for the model', 'Delete a cached model below, or free space on the disk, then load again.');
     case 'context-overflow':

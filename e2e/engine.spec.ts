@@ -12,6 +12,7 @@ type Api = {
   completeWith(where: string, messages: unknown[], n: number, extra: Record<string, unknown>): Promise<{ text: string; error: { code: string; message: string } | null }>;
   logprobs(where: string, messages: unknown[], n: number, top: number): Promise<{ text: string; finish: string; usage: any; content: any[] | null; streamed: any[] }>;
   resetChat(where: string): Promise<void>;
+  paged(messages: unknown[], n: number): Promise<{ text: string; budget: number; paging: { slotsPerLayer: number; experts: number; lookups: number; hits: number; bytesUploaded: number; tokens: number } | null }>;
   nanWeights(messages: unknown[], speculative: string): Promise<{ error: { code: string; message: string } | null; sampledError: { code: string; message: string } | null; freshTokens: number }>;
   deviceLossMidReply(messages: unknown[]): Promise<{ midReply: { code: string; message: string } | null; pieces: number; afterLoss: { code: string } | null; reloadPhases: string[]; text: string }>;
 };
@@ -133,4 +134,18 @@ test('engine on the GPU model: NaN weights end in a named error, greedy and samp
     }
     expect(r.freshTokens).toBeGreaterThan(0);
   }
+});
+
+test('engine with a GPU memory budget pages its experts and gives the resident reply (docs/paging.md)', async () => {
+  test.setTimeout(300_000);
+  await call('resetChat', 'page');
+  const resident = await call('complete', 'page', Q1, 16);
+  const paged = await call('paged', Q1, 16);
+  const p = paged.paging;
+  console.log(`  budget ${(paged.budget / 2 ** 20).toFixed(2)} MiB: ${p?.slotsPerLayer}/${p?.experts} slots, ${p?.hits}/${p?.lookups} hits, ${p?.bytesUploaded} bytes uploaded over ${p?.tokens} tokens`);
+  expect(paged.text).toBe(resident.text);
+  expect(p).not.toBeNull();
+  expect(p!.slotsPerLayer).toBeLessThan(p!.experts);
+  expect(p!.lookups).toBeGreaterThan(0);
+  expect(p!.bytesUploaded).toBeGreaterThan(0);
 });

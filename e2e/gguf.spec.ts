@@ -3,17 +3,19 @@
 // 1e-6 relative), and quantized GGUFs give the logits of the float64 reference running the very weights the
 // file holds, decoded by the reference-side oracle (model/decode-gguf-f64.ts), within the 1e-4 that f32
 // arithmetic keeps against float64 (golden.spec.ts). A model 256 wide takes the K-quants, which need whole
-// blocks of 256; the goldens (96 wide) take Q8_0 where their widths hold whole blocks of 32.
+// blocks of 256; the goldens (96 wide) take Q8_0 where their widths hold whole blocks of 32. Then .gguf URLs
+// loaded in the page without a conversion step: the same logits as the converted folders, exactly.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { expect, test } from '@playwright/test';
-import { convertCheckpoint, convertGguf, exportGguf, generateCheckpoint, openGgufCheckpoint } from '@webmoe/converter';
+import { expect, test, type Page } from '@playwright/test';
+import { convertCheckpoint, convertGguf, exportGguf, generateCheckpoint, openGgufCheckpoint, tokenizerToGguf } from '@webmoe/converter';
 import { MapWeightSource, ReferenceModel, referenceArgs, type Tensor64 } from '@webmoe/reference';
-import { relError } from './lib/models';
+import { GENERATED, relError } from './lib/models';
+import type { GgufHarness } from './gguf/main';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -112,3 +114,97 @@ for (const c of QUANT_CASES) {
     for (const [i, e] of errors.entries()) expect(e, `row ${i}`).toBeLessThan(1e-4);
   });
 }
+
+// ---- A .gguf URL loaded in the browser without a conversion step (docs/gguf.md#loading-a-gguf-url) --------
+// The files are written under e2e/generated/ (served by the test server, which answers Range requests).
+
+const URL_DIR = join(GENERATED, 'gguf-url');
+const served = (file: string) => `/e2e/generated/gguf-url/${file}`;
+/** The trained demo model (fixtures/trained/hf: 256 wide, a real tokenizer) in Q4_K, Q8_0 where widths need blocks of 32. */
+const TRAINED_Q4K = 'trained-q4_k.gguf';
+
+async function writeTrainedQ4k(): Promise<string> {
+  const hf = `${root}/fixtures/trained/hf`;
+  const tj = JSON.parse(readFileSync(join(hf, 'tokenizer.json'), 'utf8')) as Record<string, unknown>;
+  const tc = JSON.parse(readFileSync(join(hf, 'tokenizer_config.json'), 'utf8')) as Record<string, unknown>;
+  const file = join(URL_DIR, TRAINED_Q4K);
+  await exportGguf(hf, file, { type: 'Q4_K', fallback: 'Q8_0', metadata: tokenizerToGguf(tj, tc, 'gpt-2') });
+  return file;
+}
+
+function ggufHarness(page: Page) {
+  page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
+  return <R>(fn: (h: GgufHarness, a: any) => Promise<R>, arg?: unknown) =>
+    page.evaluate(([src, a]) => new Function('h', 'a', `return (${src})(h, a)`)((window as any).ggufHarness, a), [fn.toString(), arg] as const) as Promise<R>;
+}
+
+/** Requests for `file` whose Range starts past byte 0: weights (the header is read from byte 0). */
+function countWeightRequests(page: Page, file: string): string[] {
+  const seen: string[] = [];
+  page.on('request', (r) => {
+    if (!new URL(r.url()).pathname.endsWith(`/${file}`)) return; // not the page's own ?model=…gguf
+    const range = r.headers().range ?? '(none)';
+    if (!range.startsWith('bytes=0-')) seen.push(range);
+  });
+  return seen;
+}
+
+test('GGUF by URL: Q4_K and F32 give exactly the logits of their conversions', async ({ page }) => {
+  test.setTimeout(600_000);
+  mkdirSync(URL_DIR, { recursive: true });
+  const q4k = await writeTrainedQ4k();
+  await convertGguf(q4k, join(URL_DIR, 'trained-q4_k'), { force: true });
+  const f32 = join(URL_DIR, 'v3-f32.gguf');
+  await exportGguf(`${root}/fixtures/golden/v3`, f32, { type: 'F32', splitKv: true });
+  await convertCheckpoint(`${root}/fixtures/golden/v3`, join(URL_DIR, 'v3-st'), { quant: 'f32', force: true });
+
+  await page.goto('/e2e/gguf/index.html');
+  await page.waitForFunction(() => 'ggufHarness' in window);
+  const h = ggufHarness(page);
+  const prompt = [0, 17, 42, 99, 3, 250, 8];
+  const byUrl = await h((g, a) => g.logits(a.url, a.prompt, 4), { url: served(TRAINED_Q4K), prompt });
+  const folder = await h((g, a) => g.logits(a.url, a.prompt, 4), { url: served('trained-q4_k/'), prompt });
+  expect(byUrl.tokens).toEqual(folder.tokens);
+  for (const [i, row] of folder.logits.entries()) expect(byUrl.logits[i], `Q4_K row ${i}: .gguf URL against its webmoe convert folder`).toEqual(row);
+
+  const g = golden('v3');
+  const v3Url = await h((x, a) => x.logits(a.url, a.prompt, a.steps), { url: served('v3-f32.gguf'), prompt: g.prompt, steps: g.tokens.length });
+  const v3St = await h((x, a) => x.logits(a.url, a.prompt, a.steps), { url: served('v3-st/'), prompt: g.prompt, steps: g.tokens.length });
+  for (const [i, row] of v3St.logits.entries()) expect(v3Url.logits[i], `F32 row ${i}: .gguf URL against the safetensors conversion`).toEqual(row);
+  expect(v3Url.tokens).toEqual(g.tokens);
+  console.log(`  .gguf URL: Q4_K ${folder.logits.length} rows and F32 golden v3 ${v3St.logits.length} rows equal their folders exactly`);
+
+});
+
+// The demo runs the engine in a Worker (createWorkerEngine): the first visit downloads the weights by range
+// requests into IndexedDB, a reload loads them from there without a single weight request (requests counted
+// at the browser's network layer, the Worker's included) and gives the same greedy reply.
+test('demo: loads a Q4_K GGUF by URL and replies; a reload requests no weight', async ({ page }) => {
+  test.setTimeout(600_000);
+  mkdirSync(URL_DIR, { recursive: true });
+  await writeTrainedQ4k();
+  page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
+  const weights = countWeightRequests(page, TRAINED_Q4K);
+  const chat = async () => {
+    await expect(page.getByRole('status')).toHaveText('Ready', { timeout: 240_000 });
+    await expect(page.locator('#model-name')).toHaveText(TRAINED_Q4K);
+    await page.getByLabel('Max tokens').fill('16');
+    await page.getByLabel('Temperature').fill('0');
+    await page.getByRole('textbox', { name: 'Message' }).fill('Tell me about the sea.');
+    await page.getByRole('button', { name: 'Send' }).click();
+    const reply = page.locator('[data-role="assistant"]').last();
+    await expect(reply.locator('xpath=..')).toHaveAttribute('data-finish', /^(stop|length)$/, { timeout: 120_000 });
+    return (await reply.textContent()) ?? '';
+  };
+  await page.goto(`/?model=${encodeURIComponent(served(TRAINED_Q4K))}`);
+  const first = await chat();
+  const downloaded = weights.length;
+  await page.reload();
+  const second = await chat();
+  await expect(page.getByRole('progressbar')).toHaveAttribute('aria-valuetext', /from the browser cache/);
+  console.log(`  demo with ${TRAINED_Q4K}: ${JSON.stringify(first)} after ${downloaded} weight requests; after a reload ${weights.length - downloaded}`);
+  expect(first.trim().length).toBeGreaterThan(0);
+  expect(downloaded, 'the first visit requests the weights').toBeGreaterThan(0);
+  expect(weights.slice(downloaded), 'weight requests after the reload').toEqual([]);
+  expect(second).toBe(first);
+});

@@ -3,7 +3,8 @@
 // each row within 1e-4 relative: the prompt and reply fed at once, in chunks of 5 (the module carries the last
 // hidden state of one chunk into the next), after prefill and decode, and after a partly reused prefix,
 // with speculation off and on. DeepSeek's own code has no MTP, so the reference is the only expected value
-// here. Then the module as speculative decoding's drafter: greedy replies equal plain decoding's.
+// here. Then the module as speculative decoding's drafter: greedy replies equal plain decoding's, at depth 1
+// and chained (depth 2 in f32, 3 in q8 and with the repeat drafter).
 import { join } from 'node:path';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -11,8 +12,8 @@ import { expect, test, type Page } from '@playwright/test';
 import { convertCheckpoint } from '@webmoe/converter';
 import { loadReferenceModel } from '@webmoe/reference';
 import { GENERATED, relError } from './lib/models';
+import { greedyReplies } from './lib/speculation';
 import type { MtpHarness } from './mtp/main';
-import type { Reply, SpeculativeHarness } from './speculative/main';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const golden = JSON.parse(readFileSync(join(root, 'fixtures/golden/v3/golden.json'), 'utf8')) as { prompt: number[]; tokens: number[] };
@@ -68,37 +69,16 @@ for (const { quant, speculative } of ROW_CASES) {
   });
 }
 
-// The module as speculative decoding's drafter (recordDraft, and the main model's recordAllLogits): greedy
-// replies of 200 tokens equal plain decoding's (e2e/speculative.spec.ts does the same for V4).
-async function greedyBothWays(page: Page, url: string): Promise<{ plain: Reply; spec: Reply }> {
-  page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
-  await page.goto('/e2e/speculative/index.html');
-  await page.waitForFunction(() => 'speculativeHarness' in window);
-  const h = <R>(fn: (m: SpeculativeHarness, a: any) => Promise<R>, arg?: unknown) =>
-    page.evaluate(([src, a]) => new Function('m', 'a', `return (${src})(m, a)`)((window as any).speculativeHarness, a), [fn.toString(), arg] as const) as Promise<R>;
-  const context = golden.prompt.length + 202;
-  const run = async (mode: 'mtp' | 'off'): Promise<Reply> => {
-    expect(await h((m, a) => m.load(a.url, a.context, a.mode), { url, context, mode })).toBe(mode);
-    return h((m, a) => m.reply(a.prompt, 200, 0, 1), { prompt: golden.prompt });
-  };
-  const plain = await run('off');
-  const spec = await run('mtp');
-  const d = spec.decoding;
-  expect(spec.tokens).toEqual(plain.tokens);
-  expect(d.drafted).toBe(d.steps);
-  expect(d.tokens).toBe(d.steps + d.accepted);
-  return { plain, spec };
-}
-
-for (const quant of ['f32', 'q8'] as const) {
-  test(`MTP v3 (${quant}) drafting: a greedy reply of 200 tokens equals plain decoding's`, async ({ page }) => {
+// The module as speculative decoding's drafter (recordDraft, recordChain, and the main model's
+// recordAllLogits): greedy replies of 200 tokens equal plain decoding's at depth 1 and one chained depth
+// (e2e/speculative.spec.ts does the same for V4).
+for (const [quant, chained] of [['f32', 2], ['q8', 3]] as const) {
+  test(`MTP v3 (${quant}) drafting: a greedy reply of 200 tokens equals plain decoding's at depths 1 and ${chained}`, async ({ page }) => {
     test.setTimeout(600_000);
     await convertCheckpoint(join(root, 'fixtures/golden/v3'), join(GENERATED, `golden-v3-mtp-${quant}`), { quant, mtp: true, force: true });
-    const { spec } = await greedyBothWays(page, `/e2e/generated/golden-v3-mtp-${quant}/`);
-    const d = spec.decoding;
-    console.log(`  MTP v3 ${quant} drafting: ${d.steps} steps for ${d.tokens} tokens, ${d.accepted}/${d.drafted} drafts accepted`);
+    const { plain } = await greedyReplies(page, `/e2e/generated/golden-v3-mtp-${quant}/`, golden.prompt, 200, [1, chained], `MTP v3 ${quant}`);
     // q8 moves the logits enough to change the golden's greedy tokens; f32 keeps them.
-    if (quant === 'f32') expect(spec.tokens.slice(0, golden.tokens.length)).toEqual(golden.tokens);
+    if (quant === 'f32') expect(plain.tokens.slice(0, golden.tokens.length)).toEqual(golden.tokens);
   });
 }
 
@@ -138,14 +118,14 @@ async function repeatDrafter(): Promise<string> {
   return '/e2e/generated/golden-v3-repeat-drafter/f32/';
 }
 
-test('MTP v3 drafting with accepted drafts: a greedy reply of 200 tokens equals plain decoding\'s', async ({ page }) => {
+test('MTP v3 drafting with accepted drafts: a greedy reply of 200 tokens equals plain decoding\'s at depths 1 and 3', async ({ page }) => {
   test.setTimeout(600_000);
-  const { plain, spec } = await greedyBothWays(page, await repeatDrafter());
-  const d = spec.decoding;
+  const { plain, spec } = await greedyReplies(page, await repeatDrafter(), golden.prompt, 200, [1, 3], 'MTP v3 repeat drafter');
   const repeats = plain.tokens.filter((t, i) => i > 0 && t === plain.tokens[i - 1]).length;
-  console.log(`  MTP v3 repeat drafter: ${d.steps} steps for ${d.tokens} tokens, ${d.accepted}/${d.drafted} drafts accepted; the reply repeats a token ${repeats} times`);
-  expect(spec.tokens.slice(0, golden.tokens.length)).toEqual(golden.tokens);
-  expect(d.accepted).toBeGreaterThan(0);
+  console.log(`  MTP v3 repeat drafter: the reply repeats a token ${repeats} times`);
+  expect(plain.tokens.slice(0, golden.tokens.length)).toEqual(golden.tokens);
+  // The chained drafts repeat the token too: runs of three repeats keep all three.
+  for (const r of spec) expect(r.decoding.accepted).toBeGreaterThan(0);
 });
 
 test('MTP v3: a folder converted without the module is refused in plain words', async ({ page }) => {

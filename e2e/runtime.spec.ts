@@ -1,7 +1,11 @@
 // The runtime in Chromium: IndexedDB shard cache (chunked, resumable by Range, verified once; quota), and the
 // Worker engine against the in-process one. Backend and model server are test-only toys
 // (e2e/runtime/toy-*.ts); the scenarios run in e2e/runtime/main.ts and return plain data.
-import { expect, test, type Page } from '@playwright/test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, expect, test, type Page } from '@playwright/test';
+import { CHROMIUM_ARGS, chromiumPath } from '@webmoe/cli/chromium';
 import type { RuntimeApi } from './runtime/main';
 
 test.describe.configure({ mode: 'serial' });
@@ -127,6 +131,8 @@ test('runtime cache: quota error from IndexedDB keeps what is cached', async () 
   expect(r.error?.code).toBe('storage-quota');
   const remaining = r.shardBytes.slice(2).reduce((a: number, b: number) => a + b, 0);
   expect(r.error.detail.neededBytes).toBe(remaining);
+  // The page's storage estimate shows room, so the message says the browser's real limit is lower.
+  expect(r.error.message).toMatch(/refused to store .* \(QuotaExceededError\) although its storage estimate shows/);
   expect(r.list[0]).toMatchObject({ shardsCached: 2, complete: false });
 });
 
@@ -192,4 +198,46 @@ test('runtime storage figures: IndexedDB chunks and OPFS, 256 MiB', async () => 
   console.log(JSON.stringify(r));
   expect(r.indexedDb.readBytes).toBe(256 * 2 ** 20);
   expect(r.opfs.readBytes).toBe(256 * 2 ** 20);
+});
+
+// Issue 14's 2 GB download: minutes of IndexedDB writes, so not in CI; run with WEBMOE_FULL=1.
+// A persistent profile, as a user's browser has: Playwright's default context is a private one, whose
+// IndexedDB lives in memory and refuses writes past about 1.3 GiB here whatever the storage estimate says.
+test('runtime cache: a 2 GiB model interrupted inside a shard resumes from that byte and loads again without hashing', async ({ baseURL }) => {
+  test.skip(!process.env.WEBMOE_FULL, 'set WEBMOE_FULL=1 to run the 2 GiB download');
+  test.setTimeout(30 * 60_000);
+  const profile = mkdtempSync(join(tmpdir(), 'webmoe-2gib-'));
+  const context = await chromium.launchPersistentContext(profile, { executablePath: chromiumPath(), args: [...CHROMIUM_ARGS] });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  let r: any;
+  try {
+    const p = await context.newPage();
+    p.on('pageerror', (e) => console.error(`[page] ${e.message}`));
+    await p.goto(`${baseURL}/e2e/runtime/index.html`);
+    await p.waitForFunction(() => 'webmoeRuntime' in window);
+    r = await p.evaluate((n) => (window as unknown as { webmoeRuntime: RuntimeApi }).webmoeRuntime.run(n), 'cache: 2 GiB, interrupted inside a shard, resumed, loaded again');
+  } finally {
+    await context.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+  console.log(`  2 GiB: ${JSON.stringify(r.figures)}`);
+  expect(r.totalBytes).toBeGreaterThanOrEqual(2 * 2 ** 30);
+  expect(r.error?.code).toBe('network');
+  // Shards 0-2 and the whole chunks of shard 3 before the cut are stored.
+  const stored = Math.floor(r.cutAt / r.chunkBytes) * r.chunkBytes;
+  expect(r.listAfterFailure[0]).toMatchObject({ shardsCached: 3, complete: false });
+  // The list counts whole shards; the cut shard's chunks show in the resumed request below.
+  expect(r.listAfterFailure[0].bytesCached).toBe(r.shardBytes.slice(0, 3).reduce((a: number, b: number) => a + b, 0));
+  // The resumed load asks shard 3 from the first byte it lacks, then the other shards whole.
+  expect(r.secondShardRequests).toEqual(r.shardFiles.slice(3));
+  expect(r.secondResponses[0]).toEqual({ file: r.shardFiles[3], range: `bytes=${stored}-`, status: 206, bytes: r.shardBytes[3] - stored });
+  expect(r.secondHashed).toBe(r.shardBytes.slice(3).reduce((a: number, b: number) => a + b, 0) - stored);
+  // The third load: no shard request, nothing hashed, the same weights.
+  expect(r.thirdShardRequests).toEqual([]);
+  expect(r.thirdHashed).toBe(0);
+  expect(r.sameReply).toBe(true);
+  // Shards are streamed to storage, not held. The heap figure is loose: the toy server's setup has just
+  // hashed each 256 MiB shard whole (Web Crypto) in the same heap, and collection lags (measured: 348 MB
+  // peak, 2026-11-30); it must stay far below the 2 GiB a loader holding the model would need.
+  if (r.figures.heapPeakBytes !== null) expect(r.figures.heapPeakBytes).toBeLessThan(r.totalBytes / 4);
 });

@@ -1,29 +1,20 @@
 // Speculative decoding with the MTP module (docs/speculative.md) on the V4 goldens, which carry one:
-// greedy replies of 200 tokens with speculation equal those without, in f32 and q8; and at temperature 0.8
-// the reply tokens after the first are distributed alike with and without it (a two-sample chi-square
-// over seeded replies, each mode with its own seeds).
+// greedy replies of 200 tokens with speculation equal those without, in f32 and q8, at depth 1 and at one
+// chained depth each (2 or 3, one grid over goldens and quantizations); the demo model (a trained module)
+// in q8 at depths 1 and 2 and in f32 at depth 1; and at temperature 0.8 the reply tokens after the first are distributed alike with
+// and without it (a two-sample chi-square over seeded replies, each mode with its own seeds).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect, test, type Page } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import { convertCheckpoint } from '@webmoe/converter';
 import { GENERATED } from './lib/models';
-import type { Reply, SpeculativeHarness } from './speculative/main';
+import { greedyReplies, openSpeculative } from './lib/speculation';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const REPLY = 200;
-
-function harness(page: Page) {
-  return <R>(fn: (m: SpeculativeHarness, a: any) => Promise<R>, arg?: unknown) =>
-    page.evaluate(([src, a]) => new Function('m', 'a', `return (${src})(m, a)`)((window as any).speculativeHarness, a), [fn.toString(), arg] as const) as Promise<R>;
-}
-
-async function open(page: Page) {
-  page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
-  await page.goto('/e2e/speculative/index.html');
-  await page.waitForFunction(() => 'speculativeHarness' in window);
-  return harness(page);
-}
+/** The chained depth each golden and quantization is checked at besides 1. */
+const CHAINED: Record<string, 2 | 3> = { 'v4fp8 f32': 3, 'v4fp8 q8': 2, 'v4long f32': 2, 'v4long q8': 3 };
 
 /** The golden converted with its MTP module, and its prompt. */
 async function converted(name: string, quant: 'f32' | 'q8'): Promise<{ url: string; prompt: number[] }> {
@@ -36,29 +27,23 @@ async function converted(name: string, quant: 'f32' | 'q8'): Promise<{ url: stri
 
 for (const name of ['v4fp8', 'v4long']) {
   for (const quant of ['f32', 'q8'] as const) {
-    test(`speculative greedy ${name} ${quant}: ${REPLY} tokens equal plain decoding's`, async ({ page }) => {
+    test(`speculative greedy ${name} ${quant}: ${REPLY} tokens at depths 1 and ${CHAINED[`${name} ${quant}`]} equal plain decoding's`, async ({ page }) => {
       test.setTimeout(900_000);
       const { url, prompt } = await converted(name, quant);
-      const h = await open(page);
-      const context = prompt.length + REPLY + 2;
-      const run = async (mode: 'mtp' | 'off'): Promise<Reply> => {
-        expect(await h((m, a) => m.load(a.url, a.context, a.mode), { url, context, mode })).toBe(mode);
-        return h((m, a) => m.reply(a.prompt, a.n, 0, 1), { prompt, n: REPLY });
-      };
-      const plain = await run('off');
-      const spec = await run('mtp');
-      const d = spec.decoding;
-      console.log(`  ${name} ${quant}: off ${plain.msPerToken.toFixed(1)} ms/token, ${plain.decoding.steps} steps; mtp ${spec.msPerToken.toFixed(1)} ms/token, `
-        + `${d.steps} steps, ${(d.tokens / d.steps).toFixed(3)} tokens/step, ${d.accepted}/${d.drafted} drafts accepted`);
-      expect(spec.tokens).toEqual(plain.tokens);
+      const { plain } = await greedyReplies(page, url, prompt, REPLY, [1, CHAINED[`${name} ${quant}`]], `${name} ${quant}`);
       expect(plain.decoding).toMatchObject({ speculative: 'off', drafted: 0, steps: REPLY - 1 });
-      // The prefill drafts the first step's token, and every step drafts the next: each verifies one.
-      expect(d.speculative).toBe('mtp');
-      expect(d.drafted).toBe(d.steps);
-      expect(d.tokens).toBe(d.steps + d.accepted);
     });
   }
 }
+
+// The demo model as shipped (q8) at depths 1 and 2 (depth 3 runs on the goldens above), and in f32 at depth 1.
+test(`speculative greedy demo model (webmoe-tiny): ${REPLY} tokens in q8 at depths 1 and 2, and in f32, equal plain decoding's`, async ({ page }) => {
+  test.setTimeout(900_000);
+  const { prompt } = JSON.parse(readFileSync(`${root}/fixtures/trained/greedy.json`, 'utf8')) as { prompt: number[] };
+  await greedyReplies(page, '/models/webmoe-tiny/', prompt, REPLY, [1, 2], 'demo model q8');
+  await convertCheckpoint(`${root}/fixtures/trained/hf`, join(GENERATED, 'trained-f32-mtp'), { quant: 'f32', mtp: true, force: true });
+  await greedyReplies(page, '/e2e/generated/trained-f32-mtp/', prompt, REPLY, [1], 'demo model f32');
+});
 
 /**
  * Pearson's two-sample statistic over the tokens' bins, bins with a pooled expected count below 5 merged
@@ -87,7 +72,7 @@ function homogeneity(a: number[], b: number[]): { chi2: number; df: number } {
 test('speculative sampling at temperature 0.8 keeps plain sampling\'s distribution (v4fp8, vocabulary 320)', async ({ page }) => {
   test.setTimeout(900_000);
   const { url, prompt } = await converted('v4fp8', 'f32');
-  const h = await open(page);
+  const h = await openSpeculative(page);
   const draws = 240, n = 3;
   const sample = async (mode: 'mtp' | 'off', firstSeed: number) => {
     expect(await h((m, a) => m.load(a.url, a.context, a.mode), { url, context: prompt.length + n + 2, mode })).toBe(mode);

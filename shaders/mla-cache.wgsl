@@ -5,7 +5,9 @@
 //   FORMAT 1 (f16): value pairs by pack2x16float, value 2w in the low half of word w.
 //   FORMAT 2 (fp8): E4M3 codes (RNE, the row scaled so that its largest |value| becomes 448), value 4w in
 //                   the low byte of word w, then the f32 scale in the row's last word.
-// kv_store_packed: one workgroup per token; the row is built in workgroup memory, then packed.
+// kv_store_packed: one workgroup per token; the row is built in workgroup memory, then packed. With
+// p.q.heads > 0 it also rotates the rope parts of the query rows in q (lib/rope-heads.wgsl), as
+// rope.wgsl's kv_store does.
 //
 // Bindings 0 and 1 are table and positions, as in rope.wgsl, for lib/rope-rotation.wgsl.
 
@@ -25,6 +27,7 @@ struct Params {
   eps: f32,
   _pad0: u32,
   _pad1: u32,
+  q: HeadsRope,     // the query rows rotated by the same dispatch (heads 0: none)
 }
 
 @group(0) @binding(0) var<storage, read> table: array<f32>;
@@ -32,7 +35,8 @@ struct Params {
 @group(0) @binding(2) var<storage, read> kv: array<f32>;
 @group(0) @binding(3) var<storage, read> norm_weight: array<f32>;
 @group(0) @binding(4) var<storage, read_write> cache: array<u32>;
-@group(0) @binding(5) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read_write> q_rows: array<f32>;
+@group(0) @binding(6) var<uniform> p: Params;
 
 var<workgroup> row_w: array<f32, RANK + ROPE>;
 
@@ -72,6 +76,7 @@ fn kv_store_packed(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
   }
   amax = workgroup_max(lid, amax);
   workgroupBarrier();
+  rotate_heads(&q_rows, p.q, t, pos, lid, WG);
   if (pos >= p.max_context) { return; }
   let n = RANK + ROPE;
   let words = row_words();

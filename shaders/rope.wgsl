@@ -4,9 +4,11 @@
 //
 // rope         : x (in place). The rope part of every head of T token rows, at positions start + t
 //                (with `inverse`, rotated back: by −angle).
-// kv_store_*   : kv, weight -> cache. From kv_a's output rows [c | k_pe]: c ← rms(c) × weight
+// kv_store_*   : kv, weight -> cache, q. From kv_a's output rows [c | k_pe]: c ← rms(c) × weight
 //                (kv_a_layernorm), k_pe ← rope(k_pe), written to cache rows start … start+T-1.
 //                The cache row is [c (RANK) | k_pe (2·half)]: all MLA keeps per token per layer.
+//                With kp.q.heads > 0 the same dispatch also rotates the rope parts of the query rows
+//                in q (lib/rope-heads.wgsl), which saves a `rope` dispatch per layer.
 //   kv_store_wg  : one workgroup per token, the norm's sum by workgroup_sum (lib/reduce.wgsl) (GPUs).
 //   kv_store_row : one invocation per token (software adapters).
 //
@@ -65,12 +67,14 @@ struct KvParams {
   max_context: u32, // cache rows; rows at or beyond it are not written
   pos_index: u32,
   eps: f32,
+  q: HeadsRope,     // the query rows rotated by the same dispatch (heads 0: none)
 }
 
 @group(0) @binding(2) var<storage, read> kv: array<f32>;
 @group(0) @binding(3) var<storage, read> norm_weight: array<f32>;
 @group(0) @binding(4) var<storage, read_write> cache: array<f32>;
-@group(0) @binding(5) var<uniform> kp: KvParams;
+@group(0) @binding(5) var<storage, read_write> q_rows: array<f32>;
+@group(0) @binding(6) var<uniform> kp: KvParams;
 
 /** k_pe of the kv row at src, roped at `pos`, into the cache row at dst: pairs first, first + step, …. */
 fn store_k_pe(src: u32, dst: u32, pos: u32, first: u32, step: u32) {
@@ -88,6 +92,7 @@ fn kv_store_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
   let src = t * kp.kv_stride + kp.kv_offset;
   // Every invocation reaches the barriers in workgroup_sum; the bounds check comes after.
   let squares = workgroup_sum(lid, sum_squares(&kv, src, kp.rank, lid, WG));
+  rotate_heads(&q_rows, kp.q, t, pos, lid, WG);
   if (pos >= kp.max_context) { return; }
   let dst = pos * (kp.rank + 2u * kp.half);
   write_normed(&cache, dst, &kv, src, &norm_weight, kp.rank, squares, kp.eps, lid, WG);
@@ -99,6 +104,7 @@ fn kv_store_row(@builtin(global_invocation_id) gid: vec3<u32>) {
   let t = gid.x;
   if (t >= kp.tokens) { return; }
   let pos = positions[kp.pos_index] + t;
+  rotate_heads(&q_rows, kp.q, t, pos, 0u, 1u);
   if (pos >= kp.max_context) { return; }
   let src = t * kp.kv_stride + kp.kv_offset;
   let dst = pos * (kp.rank + 2u * kp.half);

@@ -1,24 +1,31 @@
 // Speculative decoding's two kernels (docs/speculative.md), one workgroup each, for greedy decoding and
-// plain temperature sampling (no top-k, top-p, min-p or penalties).
+// plain temperature sampling (no top-k, top-p, min-p or penalties), with k = p.drafts chained drafts (1 … 3).
 //
-// verify: the main model was fed [t, d], d = ids[1] the draft; main rows 0 and 1 are its logits after t
-// (for d's position) and after d. q is the draft's logits: row result[4] of draft_logits.
-//   greedy (temperature ≤ 0): a = argmax of row 0 (lowest id on ties); a = d → tokens [d, argmax of row 1],
-//   else [a]. That is the token plain greedy decoding picks at each position.
-//   sampling: p = softmax(row 0 / T), q = softmax(q / T). Accept d when u_a · q_d < p_d (probability
-//   min(1, p_d / q_d)); then the second token is drawn from softmax(row 1 / T) with u_b. Else the token is
-//   drawn from max(0, p − q) normalized, with u_r (from p when that has no mass, which only rounding
-//   allows). So each token is distributed as plain sampling's (Leviathan et al., 2023).
+// verify: the main model was fed [t, d_1 … d_k], d_j = ids[j]; main row j holds its logits after the
+// row's token (row j − 1 judges d_j, row k gives the bonus token). Draft d_j's own logits q_j are row
+// result[QROW + j − 1] of draft_logits (written by the draft kernels that drew it).
+//   greedy (temperature ≤ 0): a_j = argmax of row j − 1 (lowest id on ties); d_j is accepted while every
+//   earlier one was and a_j = d_j; the first a_j ≠ d_j ends the step with a_j, or when all k are accepted
+//   the bonus argmax of row k does. That is the token plain greedy decoding picks at each position.
+//   sampling: for j = 1 … k, p = softmax(row j − 1 / T), q = softmax(q_j / T): accept d_j when
+//   u_a · q(d_j) < p(d_j) (probability min(1, p/q)); at the first rejection draw the step's last token from
+//   max(0, p − q) normalized with u_r (from p when that has no mass, which only rounding allows); when all k
+//   are accepted, draw the bonus from softmax(row k / T) with u_b. Each token is then distributed as plain
+//   sampling's (Leviathan et al., 2023; Chen et al., 2023).
 //   A draw with u over weights w takes the first index at which the running sum of w exceeds u · Σ w.
-//   Writes result[0 … 2] = [n, tok0, tok1] (n = 2 when d was accepted, tok1 = tok0 when not) and
-//   ids[1] = tok0, ids[2] = tok1: the MTP rows that follow in the pass read them as next tokens.
-//   When main rows 0 or 1 hold a NaN or +inf (lib/usable-logit.wgsl), nothing is drawn: [1, NONE, NONE],
+//   Writes result[0] = n (tokens kept, accepted drafts + 1), result[TOK …] = the n tokens, and ids[1 … k+1]
+//   = the tokens, padded with the last: the MTP rows that follow in the pass read them as next tokens.
+//   When a main row 0 … k holds a NaN or +inf (lib/usable-logit.wgsl), nothing is drawn: n = 1, tok0 = NONE,
 //   and ids 0 for the rows that follow, so that the engine can name the problem.
-// draft: row n − 1 of draft_logits (n = result[0]): its argmax, or a draw from softmax(row / T) with u_d;
-//   writes result[3] = the draft, result[4] = its row (the next verify's q).
-// Uniforms (lib/uniform.wgsl), s = state[0] the step of tok0: u_a = u(seed ^ SALT_ACCEPT, s),
-// u_r = u(seed ^ SALT_RESIDUAL, s), u_b = u(seed, s + 1) (plain sampling's draw for that step),
-// u_d = u(seed ^ SALT_DRAFT, s + n).
+// draft (p.chain = c, the draft d_{c+1}): from draft_logits row r, its argmax or a draw from softmax(row / T)
+//   with u_d. c = 0: r = n − 1 (n = result[0]), the module row of the last kept token, whose hidden row in
+//   the module's activations is n − 1 + state[2]; c ≥ 1: r = k + c, the chained row's. Writes
+//   result[DRAFT + c] = the draft, result[QROW + c] = r, and chain = [position, hidden row, draft]: where
+//   the next chained row runs (one past the row drafted from: state[1] + hidden row + 1 for c = 0, chain[0]
+//   + 1 after), which hidden row it reads (0 after a chained row, which ran alone) and its token.
+// Uniforms (lib/uniform.wgsl), s = state[0] the step of the first token: the decision on d_j at step
+// s + j − 1: u_a = u(seed ^ SALT_ACCEPT, ·), u_r = u(seed ^ SALT_RESIDUAL, ·); the bonus u_b = u(seed, s + k)
+// (plain sampling's draw for that step); draft d_{c+1} u_d = u(seed ^ SALT_DRAFT, s + n + c).
 //
 // Each invocation owns a contiguous chunk of the vocabulary, so that a draw's winner scans its own chunk
 // from the fixed-order prefix sum of the chunks before it (lib/reduce.wgsl).
@@ -28,11 +35,14 @@ const NONE: u32 = 0xFFFFFFFFu;
 const SALT_ACCEPT: u32 = 0x5bd1e995u;
 const SALT_RESIDUAL: u32 = 0x27d4eb2fu;
 const SALT_DRAFT: u32 = 0x165667b1u;
+// result words (kernels/speculative.ts SPECULATIVE_RESULT).
+const TOK: u32 = 1u;
+const DRAFT_AT: u32 = 5u;
+const QROW: u32 = 8u;
 // Which weights a reduction or draw runs over.
-const MAIN0: u32 = 0u;
-const MAIN1: u32 = 1u;
-const DRAFT: u32 = 2u;
-const RESIDUAL: u32 = 3u;
+const MAIN: u32 = 0u;
+const DRAFT: u32 = 1u;
+const RESIDUAL: u32 = 2u;
 
 struct Params {
   mode: u32,        // 0: verify, 1: draft (one entry point, so that both bind the same buffers)
@@ -40,9 +50,9 @@ struct Params {
   temperature: f32, // ≤ 0: greedy
   seed: u32,
   q_rows: u32,      // rows of draft_logits
-  _pad0: u32,
-  _pad1: u32,
-  _pad2: u32,
+  drafts: u32,      // k
+  chain: u32,       // draft: c
+  _pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> main_logits: array<f32>;
@@ -50,21 +60,20 @@ struct Params {
 @group(0) @binding(2) var<storage, read> state: array<u32>;
 @group(0) @binding(3) var<storage, read_write> ids: array<u32>;
 @group(0) @binding(4) var<storage, read_write> result: array<u32>;
-@group(0) @binding(5) var<uniform> p: Params;
+@group(0) @binding(5) var<storage, read_write> chain: array<u32>;
+@group(0) @binding(6) var<uniform> p: Params;
 
 var<workgroup> shared_u32: u32;
+var<private> mbase: u32;
 var<private> qbase: u32;
 var<private> inv_t: f32;
-// Maxima and sums of exp((l − max) · inv_t) of main rows 0, 1 and the draft row.
-var<private> mx: vec3<f32>;
-var<private> sm: vec3<f32>;
+// Maxima and sums of exp((l − max) · inv_t) of the current main row and the draft row.
+var<private> mx: vec2<f32>;
+var<private> sm: vec2<f32>;
 
 fn logit(kind: u32, i: u32) -> f32 {
-  switch kind {
-    case 0u: { return main_logits[i]; }
-    case 1u: { return main_logits[p.vocab + i]; }
-    default: { return draft_logits[qbase + i]; }
-  }
+  if (kind == MAIN) { return main_logits[mbase + i]; }
+  return draft_logits[qbase + i];
 }
 
 fn soft(kind: u32, i: u32) -> f32 {
@@ -72,7 +81,7 @@ fn soft(kind: u32, i: u32) -> f32 {
 }
 
 fn weight(kind: u32, i: u32) -> f32 {
-  if (kind == RESIDUAL) { return max(0.0, soft(MAIN0, i) / sm[0] - soft(DRAFT, i) / sm[2]); }
+  if (kind == RESIDUAL) { return max(0.0, soft(MAIN, i) / sm[0] - soft(DRAFT, i) / sm[1]); }
   return soft(kind, i);
 }
 
@@ -147,83 +156,114 @@ fn draw(lid: u32, kind: u32, u: f32) -> u32 {
   return workgroupUniformLoad(&shared_u32);
 }
 
+fn set_main_row(row: u32) {
+  mbase = row * p.vocab;
+}
+
 fn set_draft_row(row: u32) {
   qbase = min(row, p.q_rows - 1u) * p.vocab;
 }
 
-/** 1 when a logit of main row 0 or 1 is NaN or +inf, alike in every invocation. */
+/** The softmax statistics of the current main and draft rows, for soft() and weight(). */
+fn softmax_stats(lid: u32) {
+  mx = vec2<f32>(row_max(lid, MAIN), row_max(lid, DRAFT));
+  sm = vec2<f32>(row_sum(lid, MAIN), row_sum(lid, DRAFT));
+}
+
+/** 1 when a logit of main rows 0 … k is NaN or +inf, alike in every invocation. */
 fn unusable_rows(lid: u32) -> u32 {
   let c = chunk(lid);
   var bad = 0.0;
-  for (var i = c.x; i < c.y; i++) {
-    if (!is_usable(logit(MAIN0, i)) || !is_usable(logit(MAIN1, i))) { bad = 1.0; }
+  for (var r = 0u; r <= p.drafts; r++) {
+    for (var i = c.x; i < c.y; i++) {
+      if (!is_usable(main_logits[r * p.vocab + i])) { bad = 1.0; }
+    }
   }
   return uniform_u32(lid, u32(workgroup_max(lid, bad)));
 }
 
 fn verify(lid: u32) {
+  let k = p.drafts;
   if (unusable_rows(lid) != 0u) {
     if (lid == 0u) {
       result[0] = 1u;
-      result[1] = NONE;
-      result[2] = NONE;
-      ids[1] = 0u;
-      ids[2] = 0u;
+      result[TOK] = NONE;
+      for (var j = 1u; j <= k + 1u; j++) { ids[j] = 0u; }
     }
     return;
   }
-  let d = uniform_u32(lid, ids[1]);
-  set_draft_row(result[4]);
   let s = state[0];
-  var tok0: u32;
-  var tok1: u32;
-  var accept: bool;
-  if (p.temperature <= 0.0) {
-    tok0 = argmax(lid, MAIN0);
-    tok1 = argmax(lid, MAIN1);
-    accept = tok0 == d;
-  } else {
-    inv_t = 1.0 / p.temperature;
-    mx = vec3<f32>(row_max(lid, MAIN0), row_max(lid, MAIN1), row_max(lid, DRAFT));
-    sm = vec3<f32>(row_sum(lid, MAIN0), row_sum(lid, MAIN1), row_sum(lid, DRAFT));
-    let pd = soft(MAIN0, d) / sm[0];
-    let qd = soft(DRAFT, d) / sm[2];
-    accept = uniform_u32(lid, u32(uniform01(p.seed ^ SALT_ACCEPT, s) * qd < pd)) != 0u;
-    if (accept) {
-      tok0 = d;
-      tok1 = draw(lid, MAIN1, uniform01(p.seed, s + 1u));
+  inv_t = 1.0 / max(p.temperature, 1e-30);
+  var accepted = 0u;
+  var last = NONE;
+  for (var j = 0u; j < k; j++) {
+    let d = uniform_u32(lid, ids[j + 1u]);
+    set_main_row(j);
+    if (p.temperature <= 0.0) {
+      let a = argmax(lid, MAIN);
+      if (a != d) {
+        last = a;
+        break;
+      }
     } else {
-      let ur = uniform01(p.seed ^ SALT_RESIDUAL, s);
-      tok0 = draw(lid, RESIDUAL, ur);
-      if (tok0 == NONE) { tok0 = draw(lid, MAIN0, ur); }
-      tok1 = tok0;
+      set_draft_row(result[QROW + j]);
+      softmax_stats(lid);
+      let pd = soft(MAIN, d) / sm[0];
+      let qd = soft(DRAFT, d) / sm[1];
+      let accept = uniform_u32(lid, u32(uniform01(p.seed ^ SALT_ACCEPT, s + j) * qd < pd)) != 0u;
+      if (!accept) {
+        let ur = uniform01(p.seed ^ SALT_RESIDUAL, s + j);
+        last = draw(lid, RESIDUAL, ur);
+        if (last == NONE) { last = draw(lid, MAIN, ur); }
+        break;
+      }
+    }
+    accepted++;
+  }
+  if (accepted == k) {
+    set_main_row(k);
+    if (p.temperature <= 0.0) {
+      last = argmax(lid, MAIN);
+    } else {
+      mx[0] = row_max(lid, MAIN);
+      last = draw(lid, MAIN, uniform01(p.seed, s + k));
     }
   }
-  if (!accept) { tok1 = tok0; }
   if (lid == 0u) {
-    result[0] = select(1u, 2u, accept);
-    result[1] = tok0;
-    result[2] = tok1;
-    ids[1] = tok0;
-    ids[2] = tok1;
+    result[0] = accepted + 1u;
+    for (var j = 0u; j <= k; j++) {
+      let t = select(last, ids[j + 1u], j < accepted);
+      result[TOK + j] = t;
+      ids[j + 1u] = t;
+    }
   }
 }
 
 fn draft(lid: u32) {
   let n = uniform_u32(lid, result[0]);
-  let row = n - 1u;
+  let c = p.chain;
+  let row = min(select(p.drafts + c, n - 1u, c == 0u), p.q_rows - 1u);
   set_draft_row(row);
   var d: u32;
   if (p.temperature <= 0.0) {
     d = argmax(lid, DRAFT);
   } else {
     inv_t = 1.0 / p.temperature;
-    mx[2] = row_max(lid, DRAFT);
-    d = draw(lid, DRAFT, uniform01(p.seed ^ SALT_DRAFT, state[0] + n));
+    mx[1] = row_max(lid, DRAFT);
+    d = draw(lid, DRAFT, uniform01(p.seed ^ SALT_DRAFT, state[0] + n + c));
   }
   if (lid == 0u) {
-    result[3] = d;
-    result[4] = min(row, p.q_rows - 1u);
+    result[DRAFT_AT + c] = d;
+    result[QROW + c] = row;
+    if (c == 0u) {
+      let hidden = n - 1u + state[2];
+      chain[0] = state[1] + hidden + 1u;
+      chain[1] = hidden;
+    } else {
+      chain[0] += 1u;
+      chain[1] = 0u;
+    }
+    chain[2] = d;
   }
 }
 

@@ -104,6 +104,23 @@ const api = {
    * An in-page engine whose final norm weights are NaN (written over the uploaded ones, as a broken
    * checkpoint would hold them): the reply must end in a named error, and a fresh engine still answers.
    */
+  /**
+   * A greedy reply from an engine whose GPU memory budget leaves room for about 40 % of the routed experts
+   * (docs/paging.md): the resident engine's memory less 60 % of the experts' bytes. Its reply and paging stats.
+   */
+  async paged(messages: ChatMessage[], maxTokens: number) {
+    const mem = (await (await engine('page')).stats()).model!.memory;
+    const manifest = (await (await fetch(new URL('manifest.json', MODEL))).json()) as { experts: { bytes: number; mtp: boolean }[] };
+    const experts = manifest.experts.filter((x) => !x.mtp).reduce((n, x) => n + x.bytes, 0);
+    const budget = Math.floor(mem.weights + mem.kvCache + mem.scratch - 0.6 * experts);
+    const e = await createEngine({ model: MODEL, contextLength: 512, gpuMemoryBudget: budget });
+    try {
+      const r = await e.chat.completions.create({ messages, max_tokens: maxTokens, temperature: 0 });
+      return { text: r.choices[0].message.content ?? '', paging: (await e.stats()).model?.paging ?? null, budget };
+    } finally {
+      await e.dispose();
+    }
+  },
   async nanWeights(messages: ChatMessage[], speculative: 'mtp' | 'off') {
     const broken = await createEngine({
       model: MODEL, contextLength: 256, speculative,

@@ -3,6 +3,8 @@ import type { KernelFamily } from '../lib/cases';
 import type { KernelFamilyName } from '../lib/families';
 import { rmsnormFamily } from './rmsnorm';
 import { matmulFamily, matmulGgufFamily } from './matmul';
+import { matmulNormedFamily } from './matmul-normed';
+import { matmulSubgroupFamily, wgslFallbackFamily } from './matmul-variants';
 import { ropeFamily } from './rope';
 import { mlaFamily } from './mla';
 import { mlaCacheFamily } from './mla-cache';
@@ -20,6 +22,9 @@ export const registry: Record<KernelFamilyName, KernelFamily> = {
   rmsnorm: rmsnormFamily,
   matmul: matmulFamily,
   'matmul-gguf': matmulGgufFamily,
+  'matmul-normed': matmulNormedFamily,
+  'matmul-subgroup': matmulSubgroupFamily,
+  'wgsl-fallback': wgslFallbackFamily,
   rope: ropeFamily,
   mla: mlaFamily,
   'mla-cache': mlaCacheFamily,

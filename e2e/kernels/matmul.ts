@@ -85,7 +85,7 @@ function weightRef(io: CaseBuffers, name: string, packed: { bytes: Uint8Array; o
 // ---------------------------------------------------------------------------------------------------
 
 // Odd sizes throughout; 1031 columns give every lane of a 64-wide workgroup two units and a partial third.
-const SIZES = [
+export const SIZES = [
   { rows: 1, cols: 5, T: 1 },
   { rows: 7, cols: 33, T: 3 },
   { rows: 67, cols: 257, T: 1 },
@@ -98,7 +98,7 @@ const SIZES = [
   { rows: 67, cols: 36, T: 2 },
 ] as const;
 
-function plainCase(format: WeightFormat, shape: KernelShape, dir: 'n' | 't', size: { rows: number; cols: number; T: number }): KernelCase {
+export function plainCase(format: WeightFormat, shape: KernelShape, dir: 'n' | 't', size: { rows: number; cols: number; T: number }): KernelCase {
   const name = caseName({ op: 'mv', format, shape, dir, ...size });
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { rows, cols, T } = size;
@@ -130,7 +130,7 @@ function plainCase(format: WeightFormat, shape: KernelShape, dir: 'n' | 't', siz
 
 const MLA = { H: 3, nope: 21, rope: 3, v: 27, lora: 67, T: 2 } as const;
 
-function headsCase(format: WeightFormat, shape: KernelShape, part: 'absorb' | 'uv'): KernelCase {
+export function headsCase(format: WeightFormat, shape: KernelShape, part: 'absorb' | 'uv'): KernelCase {
   const name = caseName({ op: 'heads', format, shape, part });
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { H, nope, rope, v, lora, T } = MLA;
@@ -183,7 +183,7 @@ function headsCase(format: WeightFormat, shape: KernelShape, part: 'absorb' | 'u
 
 // Accumulating over T = 10 (130 columns: matmul_row, tiles of 8) and T = 20 (132: matmul_tile, tiles of
 // 16) spans two token tiles: a tile that ran twice would add twice.
-const OUT_SIZES = [
+export const OUT_SIZES = [
   { mode: 'accumulate', rows: 67, cols: 130, T: 3 },
   { mode: 'accumulate', rows: 67, cols: 130, T: 10 },
   { mode: 'swiglu', rows: 67, cols: 130, T: 1 },
@@ -196,7 +196,7 @@ const OUT_SIZES = [
 ] as const;
 const SWIGLU_LIMIT = 1.5;
 
-function outputCase(format: WeightFormat, shape: KernelShape, size: (typeof OUT_SIZES)[number]): KernelCase {
+export function outputCase(format: WeightFormat, shape: KernelShape, size: (typeof OUT_SIZES)[number]): KernelCase {
   const name = caseName({ op: 'out', format, shape, ...size });
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { mode, rows, cols, T } = size;
@@ -254,7 +254,7 @@ function outputCase(format: WeightFormat, shape: KernelShape, size: (typeof OUT_
 
 const MOE = { E: 5, K: 3, d: 130, inter: 19 } as const;
 
-function expertsCase(format: WeightFormat, shape: KernelShape, part: 'gate_up' | 'down'): KernelCase {
+export function expertsCase(format: WeightFormat, shape: KernelShape, part: 'gate_up' | 'down'): KernelCase {
   const name = caseName({ op: 'experts', format, shape, part });
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { E, K, d, inter } = MOE;
@@ -399,9 +399,9 @@ export const matmulFamily: KernelFamily = { cases: () => allCases(WEIGHT_FORMATS
 // q8_0 and q4_0 take any width (rows padded to whole blocks of 32; 34- and 18-byte blocks put fields at
 // every even byte), so they run every grid above; the K-quants need widths of whole blocks of 256 and
 // run the plain, transposed and gather grids on such widths, with odd row counts and token counts.
-const ANY_WIDTH_BLOCKS = ['q8_0', 'q4_0'] as const;
-const K_QUANTS = ['q4_k', 'q5_k', 'q6_k'] as const;
-const K_SIZES = [
+export const ANY_WIDTH_BLOCKS = ['q8_0', 'q4_0'] as const;
+export const K_QUANTS = ['q4_k', 'q5_k', 'q6_k'] as const;
+export const K_SIZES = [
   { rows: 1, cols: 256, T: 1 },
   { rows: 7, cols: 512, T: 3 },
   { rows: 67, cols: 768, T: 17 },

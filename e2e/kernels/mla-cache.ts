@@ -5,14 +5,14 @@ import { compare, type Comparison } from '../lib/compare';
 import { caseName, grid, type KernelFamily } from '../lib/cases';
 import { CaseBuffers } from '../lib/gpu';
 import { rmsnormRef } from './rmsnorm';
-import { invFreqRef, ropeRef } from './rope';
+import { invFreqRef, ropeRef, storeQuery, storeQueryFloats } from './rope';
 
 const EPS = 1e-6;
 // Words of rows the store must leave alone.
 const UNTOUCHED = 0x5a5a5a5a;
 // The f32 row is the rope family's (SwiftShader: 1.1e-6 worst at values up to ~3); then f16 rounds to
 // nearest (half an ulp: 2^-11 relative), E4M3 to nearest (2^-4 relative above 2^-6 × scale, and
-// half of 2^-9 × scale below).
+// half of 2^-9 × scale below). The query rows stay f32: the rope family's tolerance.
 const F32_ERR = 4e-6;
 
 const cases = grid({ format: ['f16', 'fp8'], rank: [24, 37, 512], rope: [8, 6, 64], tokens: [1, 5], start: [0, 69], fit: ['fits', 'overflow'] } as const)
@@ -40,7 +40,10 @@ const cases = grid({ format: ['f16', 'fp8'], rank: [24, 37, 512], rope: [8, 6, 6
           table: io.input('table', ropeTable(cfg)),
           positions: io.input('pos', new Uint32Array([9, start])),
         };
-        await io.run(() => [kvStorePacked(ctx, { ...bufs, positionIndex: 1, layout, tokens, eps: EPS, kvStride, kvOffset })]);
+        // Every case also rotates query rows in the same dispatch, as forward.ts records it.
+        const qv = rng.uniform(tokens * storeQueryFloats(dim), -2, 2);
+        const q = { ...storeQuery(qv, tokens, dim, start, inv), x: io.input('q', qv) };
+        await io.run(() => [kvStorePacked(ctx, { ...bufs, positionIndex: 1, layout, tokens, eps: EPS, kvStride, kvOffset, query: q })]);
         const words = new Uint32Array((await io.read(bufs.cache, layout.maxContext * layout.rowWords)).buffer);
         const want: number[] = [], got: number[] = [];
         let untouchedWant = 0, untouchedGot = 0;
@@ -72,6 +75,7 @@ const cases = grid({ format: ['f16', 'fp8'], rank: [24, 37, 512], rope: [8, 6, 6
         return {
           row: compare(Float64Array.from(got), Float64Array.from(want), tol),
           untouched: compare([untouchedGot], [untouchedWant], { atol: 0, rtol: 0 }),
+          q: compare(await io.read(q.x, qv.length), q.ref, { atol: F32_ERR, rtol: F32_ERR }),
         };
       } finally {
         io.destroy();

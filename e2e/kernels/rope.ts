@@ -74,13 +74,30 @@ const ropeCases = grid({ heads: [1, 3, 5], rope: [8, 6], tokens: [1, 5], start: 
   },
 }));
 
+/**
+ * Query rows for a cache store to rotate in its dispatch: per token 3 heads of [q_nope (5) | q_pe (dim)]
+ * and 2 floats of padding, and their float64 rotation at start + t (every token, also those past the
+ * cache's end: the query is rotated whether or not its row is stored).
+ */
+export function storeQuery(values: Float32Array, tokens: number, dim: number, start: number, inv: ArrayLike<number>) {
+  const heads = 3, nope = 5, headStride = nope + dim, rowStride = heads * headStride + 2;
+  if (values.length !== tokens * rowStride) throw new Error(`storeQuery: ${values.length} values, ${tokens * rowStride} expected`);
+  const ref = Float64Array.from(values);
+  for (let t = 0; t < tokens; t++) for (let h = 0; h < heads; h++) ropeRef(ref, t * rowStride + h * headStride + nope, start + t, inv);
+  return { ref, heads, rowStride, headStride, offset: nope };
+}
+
+/** Floats of storeQuery's rows per token. */
+export const storeQueryFloats = (dim: number) => 3 * (5 + dim) + 2;
+
 // 'overflow' stores a chunk whose last two tokens fall past the cache's end: they must be dropped.
-const kvCases = grid({ rank: [24, 37], rope: [8, 6], tokens: [1, 5], start: [0, 6, 69], fit: ['fits', 'overflow'], shape: ['row', 'workgroup'] } as const)
-  .filter((p) => p.fit === 'fits' || p.tokens === 5)
+// query 'q': the same dispatch rotates query rows too (forward.ts does, instead of a rope dispatch).
+const kvCases = grid({ rank: [24, 37], rope: [8, 6], tokens: [1, 5], start: [0, 6, 69], fit: ['fits', 'overflow'], shape: ['row', 'workgroup'], query: ['none', 'q'] } as const)
+  .filter((p) => (p.fit === 'fits' || p.tokens === 5) && (p.query === 'none' || p.rank === 37))
   .map((p) => ({
     name: caseName({ mode: 'kv', ...p }),
     async run(ctx: KernelContext): Promise<Record<string, Comparison>> {
-      const { rank, rope: dim, tokens, start, fit, shape } = p;
+      const { rank, rope: dim, tokens, start, fit, shape, query } = p;
       const layout = latentCacheLayout({ kvLoraRank: rank, qkRopeHeadDim: dim }, fit === 'fits' ? start + tokens + 2 : start + tokens - 2);
       const row = layout.rowFloats;
       // kv_a's rows inside a wider buffer: [3 junk | c | k_pe | 2 junk].
@@ -108,8 +125,11 @@ const kvCases = grid({ rank: [24, 37], rope: [8, 6], tokens: [1, 5], start: [0, 
           table: io.input('table', ropeTable(cfg)),
           positions: io.input('pos', new Uint32Array([start])),
         };
-        await io.run(() => [kvStore(ctx, { ...bufs, layout, tokens, eps: EPS, kvStride, kvOffset, shape })]);
-        return { cache: compare(await io.read(bufs.cache, ref.length), ref, TOL) };
+        const qv = rng.uniform(tokens * storeQueryFloats(dim), -2, 2);
+        const q = query === 'q' ? { ...storeQuery(qv, tokens, dim, start, inv), x: io.input('q', qv) } : null;
+        await io.run(() => [kvStore(ctx, { ...bufs, layout, tokens, eps: EPS, kvStride, kvOffset, shape, ...(q ? { query: q } : {}) })]);
+        const cache = compare(await io.read(bufs.cache, ref.length), ref, TOL);
+        return q ? { cache, q: compare(await io.read(q.x, qv.length), q.ref, TOL) } : { cache };
       } finally {
         io.destroy();
       }

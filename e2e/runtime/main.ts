@@ -261,7 +261,8 @@ const scenarios: Record<string, () => Promise<unknown>> = {
         return idb.set(key, value);
       },
     };
-    const cache = new ModelCache({ store, storage: null });
+    // An estimate with room, as browsers report even where their real limit is lower (private windows).
+    const cache = new ModelCache({ store, storage: { estimate: async () => ({ quota: 1e12, usage: 0 }) } });
     const error = await failure(() => load(server, cache));
     const manifest = JSON.parse(new TextDecoder().decode((await store.get<{ bytes: ArrayBuffer }>(`file/${MODEL_ID}/manifest.json`))!.bytes));
     return { error, list: await cache.list(), shardBytes: manifest.shards.map((s: { bytes: number }) => s.bytes) };
@@ -426,6 +427,51 @@ async function storageFigures(totalBytes: number, chunkBytes: number) {
 }
 
 scenarios['storage figures: 256 MiB through IndexedDB chunks and OPFS'] = async () => storageFigures(256 * 2 ** 20, 8 * 2 ** 20);
+
+/**
+ * A 2 GiB folder (8 shards of 256 MiB, made on demand by the toy server) through the same cache and loader a
+ * page uses: the download breaks inside shard 3, the next load resumes from the last stored chunk with a
+ * Range request, and a third load makes no shard request and hashes nothing. Timings and the page's JS heap
+ * (Chromium's performance.memory) are figures for the notes.
+ */
+scenarios['cache: 2 GiB, interrupted inside a shard, resumed, loaded again'] = async () => {
+  const shardBytes = 256 * 2 ** 20;
+  const t0 = performance.now();
+  const server = await createToyServer({ shards: 8, shardBytes, synthetic: true });
+  const setupMs = performance.now() - t0;
+  const heap = () => (performance as unknown as { memory?: { usedJSHeapSize: number } }).memory?.usedJSHeapSize ?? null;
+  let heapPeak = 0;
+  const sampler = setInterval(() => (heapPeak = Math.max(heapPeak, heap() ?? 0)), 250);
+  try {
+    const cache = new ModelCache({ store: await freshStore('two-gib') });
+    const cutAt = 100 * 2 ** 20 + 12345;
+    server.interruptOnce(server.shardFiles[3], cutAt);
+    let t = performance.now();
+    const error = await failure(() => load(server, cache));
+    const firstMs = performance.now() - t;
+    const listAfterFailure = await cache.list();
+    const mid = server.responses.length;
+    t = performance.now();
+    const second = await load(server, cache);
+    const secondMs = performance.now() - t;
+    const secondResponses = server.responses.slice(mid).filter((r) => server.shardFiles.includes(r.file));
+    const secondReply = await reply(second.engine);
+    await second.engine.dispose();
+    t = performance.now();
+    const third = await load(server, cache);
+    const thirdMs = performance.now() - t;
+    const sameReply = (await reply(third.engine)) === secondReply;
+    await third.engine.dispose();
+    return {
+      error, listAfterFailure, secondResponses, secondHashed: second.bytesHashed, secondShardRequests: second.shardRequests,
+      thirdShardRequests: third.shardRequests, thirdHashed: third.bytesHashed, sameReply,
+      shardFiles: server.shardFiles, shardBytes: server.shardBytes, totalBytes: server.totalBytes, chunkBytes: cache.chunkBytes, cutAt,
+      figures: { setupMs, firstMs, secondMs, thirdMs, heapPeakBytes: heapPeak || null },
+    };
+  } finally {
+    clearInterval(sampler);
+  }
+};
 
 const api: RuntimeApi = {
   scenarios: () => Object.keys(scenarios),

@@ -11,6 +11,11 @@ export interface ToyServerOptions {
   readonly shards?: number;
   readonly shardBytes?: number;
   readonly seed?: number;
+  /**
+   * Shard bytes made on demand from (shard, 64 KiB block) instead of held in memory, for folders of
+   * gigabytes: the page holds no shard after the setup (one shard at a time, to hash it).
+   */
+  readonly synthetic?: boolean;
 }
 
 /** One response: the Range asked for, the status, and the body bytes actually sent. */
@@ -43,20 +48,58 @@ export interface ToyServer {
 
 const CHUNK = 64 * 1024;
 
-function body(bytes: Uint8Array, breakAt: number | undefined, sent: ToyResponse): ReadableStream<Uint8Array> {
+/** A file's bytes: held, or made on demand. */
+interface Source {
+  readonly length: number;
+  read(start: number, end: number): Uint8Array;
+}
+
+const held = (bytes: Uint8Array): Source => ({ length: bytes.length, read: (a, b) => bytes.slice(a, b) });
+
+/** Bytes of shard `shard` made block by block (xorshift32 seeded by shard and block), any range alike. */
+function synthetic(shard: number, length: number): Source {
+  const block = (b: number): Uint8Array => {
+    const words = new Uint32Array(CHUNK / 4);
+    let x = (Math.imul(shard + 1, 0x9e3779b1) ^ Math.imul(b + 1, 0x85ebca6b)) >>> 0 || 1;
+    for (let i = 0; i < words.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      words[i] = x;
+    }
+    return new Uint8Array(words.buffer);
+  };
+  return {
+    length,
+    read(start, end) {
+      const out = new Uint8Array(end - start);
+      for (let at = start; at < end;) {
+        const b = Math.floor(at / CHUNK);
+        const from = at - b * CHUNK;
+        const n = Math.min(CHUNK - from, end - at);
+        out.set(block(b).subarray(from, from + n), at - start);
+        at += n;
+      }
+      return out;
+    },
+  };
+}
+
+function body(src: Source, start: number, breakAt: number | undefined, sent: ToyResponse): ReadableStream<Uint8Array> {
   let at = 0;
+  const length = src.length - start;
   return new ReadableStream({
     pull(c) {
       if (breakAt !== undefined && at >= breakAt) {
         c.error(new TypeError('network error (simulated: connection dropped)'));
         return;
       }
-      if (at >= bytes.length) {
+      if (at >= length) {
         c.close();
         return;
       }
-      const end = Math.min(bytes.length, at + CHUNK, breakAt ?? Infinity);
-      c.enqueue(bytes.slice(at, end));
+      const end = Math.min(length, at + CHUNK, breakAt ?? Infinity);
+      c.enqueue(src.read(start + at, start + end));
       sent.bytes += end - at;
       at = end;
     },
@@ -67,22 +110,30 @@ export async function createToyServer(options: ToyServerOptions = {}): Promise<T
   const n = options.shards ?? 4;
   const size = options.shardBytes ?? 200_000;
   const rng = createRng(options.seed ?? 1);
-  const files = new Map<string, Uint8Array>();
+  const files = new Map<string, Source>();
   const shards = [];
   for (let i = 0; i < n; i++) {
     const file = `shard-${String(i).padStart(5, '0')}.bin`;
-    const data = new Uint8Array(size + i * 1000); // unequal sizes catch offset mistakes
-    for (let j = 0; j < data.length; j++) data[j] = rng.int(256);
-    files.set(file, data);
-    shards.push({ file, bytes: data.length, sha256: await sha256Hex(data) });
+    const bytes = size + i * 1000; // unequal sizes catch offset mistakes
+    let src: Source;
+    if (options.synthetic) {
+      src = synthetic(i, bytes);
+    } else {
+      const data = new Uint8Array(bytes);
+      for (let j = 0; j < data.length; j++) data[j] = rng.int(256);
+      src = held(data);
+    }
+    files.set(file, src);
+    // Web Crypto, not the cache's own incremental hasher: the expected hashes come from another implementation.
+    shards.push({ file, bytes, sha256: await sha256Hex(src.read(0, bytes)) });
   }
   const tokenizer = [];
   for (const file of ['tokenizer.json', 'tokenizer_config.json']) {
     const data = new Uint8Array(await (await fetch(V3_TOKENIZER_URL + file)).arrayBuffer());
-    files.set(file, data);
+    files.set(file, held(data));
     tokenizer.push({ file, bytes: data.length, sha256: await sha256Hex(data) });
   }
-  files.set('manifest.json', new TextEncoder().encode(JSON.stringify({ format: 'toy', shards, tokenizer })));
+  files.set('manifest.json', held(new TextEncoder().encode(JSON.stringify({ format: 'toy', shards, tokenizer }))));
 
   const requests: string[] = [];
   const responses: ToyResponse[] = [];
@@ -99,8 +150,9 @@ export async function createToyServer(options: ToyServerOptions = {}): Promise<T
     let data = files.get(file);
     if (!data) return new Response('not found', { status: 404, statusText: 'Not Found' });
     if (corrupt.has(file)) {
-      data = data.slice();
-      data[7] ^= 0xff;
+      const bad = data.read(0, data.length);
+      bad[7] ^= 0xff;
+      data = held(bad);
     }
     const range = noRange ? null : new Headers(init?.headers).get('range');
     const start = range ? Number(/^bytes=(\d+)-$/.exec(range)?.[1] ?? NaN) : 0;
@@ -116,7 +168,7 @@ export async function createToyServer(options: ToyServerOptions = {}): Promise<T
     const headers: Record<string, string> = { 'content-length': String(data.length - start) };
     if (range) headers['content-range'] = `bytes ${start}-${data.length - 1}/${data.length}`;
     const breakAt = cut === undefined ? undefined : Math.max(0, cut - start);
-    return new Response(body(data.subarray(start), breakAt, sent), { status: sent.status, headers });
+    return new Response(body(data, start, breakAt, sent), { status: sent.status, headers });
   };
   return {
     fetch: fetchFn as typeof fetch,
@@ -131,8 +183,8 @@ export async function createToyServer(options: ToyServerOptions = {}): Promise<T
     resize: (f, n) => {
       const old = files.get(f)!;
       const next = new Uint8Array(n);
-      next.set(old.subarray(0, n));
-      files.set(f, next);
+      next.set(old.read(0, Math.min(n, old.length)));
+      files.set(f, held(next));
     },
     corrupt: (f) => void corrupt.add(f),
     shardRequests: () => requests.filter((r) => shardFiles.includes(r)),

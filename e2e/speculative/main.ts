@@ -1,6 +1,6 @@
 // The page e2e/speculative.spec.ts drives: a model loaded with speculation on or off (GpuModelOptions
-// .speculative), replies decoded through prefill and decode as the runtime does (a step may give two
-// tokens), and what the steps did.
+// .speculative) at a draft depth, replies decoded through prefill and decode as the runtime does (a step
+// may give several tokens), and what the steps did.
 import { acquireGpu, loadGpuModelFromUrl, RequestSampler, type DecodingStats, type GpuContext, type GpuModel } from 'webmoe';
 
 export interface Reply {
@@ -11,7 +11,7 @@ export interface Reply {
 }
 
 export interface SpeculativeHarness {
-  load(url: string, contextLength: number, speculative: 'mtp' | 'off'): Promise<'mtp' | 'off'>;
+  load(url: string, contextLength: number, speculative: 'mtp' | 'off', depth?: 1 | 2 | 3): Promise<'mtp' | 'off'>;
   /** A reply of n tokens to `prompt` (the cache reused as far as it holds the prompt). */
   reply(prompt: number[], n: number, temperature: number, seed: number): Promise<Reply>;
   /** Replies of n tokens for each seed, returning only the tokens. */
@@ -39,10 +39,10 @@ async function reply(prompt: number[], n: number, temperature: number, seed: num
 }
 
 const harness: SpeculativeHarness = {
-  async load(url, contextLength, speculative) {
+  async load(url, contextLength, speculative, depth) {
     model?.dispose();
     gpu ??= await acquireGpu();
-    model = (await loadGpuModelFromUrl(gpu, url, { contextLength, speculative })).model;
+    model = (await loadGpuModelFromUrl(gpu, url, { contextLength, speculative, ...(depth ? { speculativeDepth: depth } : {}) })).model;
     return model.speculative;
   },
   reply,

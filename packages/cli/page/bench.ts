@@ -4,11 +4,14 @@
 import { WebmoeError, acquireGpu, requireV3, createRng, loadGpuModelFromUrl, type GpuContext, type GpuModel, type GpuModelOptions, type Manifest, type SamplingParams } from 'webmoe';
 import { kvReport } from './kv-report';
 import { measureSpeculation, type SpeculationRequest } from './speculation';
+import { measurePaging, type PagingBenchRequest } from './paging';
+import type { PagingRow } from '../src/bench-paging';
 import type { SpeculationRow } from '../src/bench-speculation';
 import { splitList } from '../src/args';
 import { BENCH_SETTINGS, decodeStepBytes, paramCounts } from '../src/bench-models';
 import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from '../src/bench-report';
 import { median, profileDispatches, readProbeMs, variantOf, kernelGroup, weightsProbeMs } from './probes';
+import { countGpuCalls } from './dispatch-counter';
 import type { PageEnvironment } from './page-env';
 
 export interface BenchRequest {
@@ -117,6 +120,10 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
     const bytes = decodeStepBytes(manifest, req.decodePrompt + req.decodeTokens / 2);
     const step = model.stepStats();
     if (!step) throw new Error('the bench decoded no token, so no decode step was counted');
+    // One more decode step with the GPU calls counted as they are made.
+    model.reset();
+    const first = (await model.prefill(ids, { reusePrefix: 0, sampling: greedy(0) })).next;
+    const counted = await countGpuCalls(device, () => model.decode(first, greedy(1)));
     const kv = model.kvBytesPerToken;
     const plan = model.recordedPlan(1);
     const variants: Record<string, string[]> = {};
@@ -148,8 +155,8 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
       decode_tokens_per_s: 1000 / decodeMs,
       decode_ms_per_token: decodeMs,
       decode_steps: steps.length,
-      dispatches_per_token: step.dispatchesPerToken,
-      submits_per_token: step.submitsPerToken,
+      dispatches_per_token: counted.dispatches,
+      submits_per_token: counted.submits,
       readback_bytes_per_token: step.readbackBytesPerToken,
       bytes_read_per_token: bytes.total,
       bytes_read_breakdown: { weights: bytes.weights, experts: bytes.experts, kv: bytes.kv },
@@ -209,6 +216,8 @@ export interface BenchPageApi {
   measure(r: BenchRequest): Promise<BenchModelResult | BenchError>;
   scaling(r: ScalingRequest): Promise<ScalingRow[] | BenchError>;
   speculation(r: SpeculationRequest): Promise<SpeculationRow[] | BenchError>;
+  /** Expert paging against the resident model (page/paging.ts, docs/paging.md). */
+  paging(r: PagingBenchRequest): Promise<PagingRow[] | BenchError>;
 }
 
 const asError = (e: unknown): BenchError => ({
@@ -224,6 +233,14 @@ const api: BenchPageApi = {
       const rows = await measureSpeculation((url, context, opts) => loadModel(g, url, context, opts), r, env.fetch ?? fetch);
       g.check();
       return rows;
+    } catch (e) {
+      return asError(e);
+    }
+  },
+  paging: async (r) => {
+    try {
+      const g = await gpu();
+      return await measurePaging((url, context, opts) => loadModel(g, url, context, opts), r);
     } catch (e) {
       return asError(e);
     }

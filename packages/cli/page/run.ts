@@ -3,6 +3,7 @@
 import { TextTokenizer, WebmoeError, acquireGpu, loadGpuModelFromUrl, type KvCacheFormat } from 'webmoe';
 import { RequestSampler } from 'webmoe';
 import { kvReport, type KvReport } from './kv-report';
+import { pagingReport, type PagingReport } from './paging-report';
 import type { PageEnvironment } from './page-env';
 
 export interface RunRequest {
@@ -25,6 +26,12 @@ export interface RunRequest {
   prefillChunk?: number;
   /** Speculative decoding with the MTP module (GpuModelOptions.speculative); default: the model's. */
   speculative?: 'mtp' | 'off';
+  /** Drafts per speculative step (GpuModelOptions.speculativeDepth); default the engine's. */
+  speculativeDepth?: 1 | 2 | 3;
+  /** GPU memory budget in bytes (GpuModelOptions.gpuMemoryBudget): a larger model pages its experts. */
+  gpuMemoryBudget?: number;
+  /** Page with exactly this many expert slots per MoE layer (GpuModelOptions.expertSlots). */
+  expertSlots?: number;
 }
 
 export interface RunResult {
@@ -41,9 +48,17 @@ export interface RunResult {
   quant: string;
   stats: { dispatches_per_token: number | null; submits_per_token: number | null; readback_bytes_per_token: number | null; kv_bytes_per_token: number; mha_kv_bytes_per_token: number };
   /** Decode steps (docs/speculative.md): drafts accepted / verified, and tokens per step. */
-  speculation: { mode: 'mtp' | 'off'; steps: number; tokens_per_step: number | null; acceptance_rate: number | null };
+  speculation: {
+    mode: 'mtp' | 'off'; steps: number; tokens_per_step: number | null; acceptance_rate: number | null;
+    /** Drafts per step, and per draft j the share of steps that reached it (drafts 1 … j-1 accepted) that accepted it. */
+    depth: number; acceptance_by_draft: (number | null)[];
+  };
   /** KV state by layer kind and at long contexts, for this model and the released V4-Flash and V3 configs. */
   kv: KvReport;
+  /** Expert paging over the decode steps (docs/paging.md); null when every expert is resident. */
+  paging: PagingReport | null;
+  /** GPU bytes by kind. */
+  memory: { weights: number; kv_cache: number; scratch: number };
   eos: boolean;
 }
 
@@ -57,7 +72,7 @@ async function run(req: RunRequest, env: PageEnvironment): Promise<RunResult> {
   // The KV cache is sized for the request when the prompt's length is known, else for 4096 positions.
   const contextLength = req.contextLength ?? (req.promptIds ? req.promptIds.length + req.maxTokens + 1 : 4096);
   const mtp = req.logits && req.mtp === true;
-  const { model, manifest, source } = await loadGpuModelFromUrl(gpu, req.modelUrl, { contextLength, mtp, prefillChunk: req.prefillChunk, kvCacheFormat: req.kvCacheFormat, ...(req.speculative ? { speculative: req.speculative } : {}), ...(env.fetch ? { fetch: env.fetch } : {}) });
+  const { model, manifest, source } = await loadGpuModelFromUrl(gpu, req.modelUrl, { contextLength, mtp, prefillChunk: req.prefillChunk, kvCacheFormat: req.kvCacheFormat, ...(req.speculative ? { speculative: req.speculative } : {}), ...(req.speculativeDepth ? { speculativeDepth: req.speculativeDepth } : {}), ...(req.gpuMemoryBudget ? { gpuMemoryBudget: req.gpuMemoryBudget } : {}), ...(req.expertSlots ? { expertSlots: req.expertSlots } : {}), ...(env.fetch ? { fetch: env.fetch } : {}) });
   let tokenizer: TextTokenizer | null = null;
   if (manifest.tokenizer.some((f) => f.file === 'tokenizer.json')) {
     const sha = (f: string) => manifest.tokenizer.find((t) => t.file === f)?.sha256;
@@ -119,6 +134,8 @@ async function run(req: RunRequest, env: PageEnvironment): Promise<RunResult> {
   const kv = model.kvBytesPerToken;
   const step = model.stepStats();
   const dec = model.decodingStats();
+  const paging = pagingReport(model.pagingStats());
+  const memory = { weights: model.memory.weights, kv_cache: model.memory.kvCache, scratch: model.memory.scratch };
   model.dispose();
   gpu.destroy();
   return {
@@ -148,7 +165,13 @@ async function run(req: RunRequest, env: PageEnvironment): Promise<RunResult> {
     speculation: {
       mode: dec.speculative, steps: dec.steps,
       tokens_per_step: dec.steps ? dec.tokens / dec.steps : null, acceptance_rate: dec.drafted ? dec.accepted / dec.drafted : null,
+      depth: dec.depth ?? 0, acceptance_by_draft: (dec.acceptedAt ?? []).map((a, j, all) => {
+        const reached = j === 0 ? dec.verified ?? 0 : all[j - 1];
+        return reached ? a / reached : null;
+      }),
     },
+    paging,
+    memory,
     eos: hitEos,
   };
 }

@@ -22,6 +22,10 @@ export interface SpeculationRequest {
   /** Held-out windows: how many, of how many tokens (BOS first). */
   heldOutWindows: number;
   heldOutWindowTokens: number;
+  /** Held-out decoding: prompts (BOS + tokens − 1 of the text) and greedy tokens decoded after each. */
+  heldOutPrompts: number;
+  heldOutPromptTokens: number;
+  heldOutDecodeTokens: number;
 }
 
 type Loader = (url: string, contextLength: number, opts: GpuModelOptions) => Promise<{ model: GpuModel; manifest: Manifest }>;
@@ -36,13 +40,36 @@ async function tokenizerAt(url: string, fetchFn: typeof fetch): Promise<TextToke
 }
 
 /** The model's chat prompt ids (null for a random prompt) and held-out windows, from its tokenizer. */
-async function textInputs(m: SpeculationModel, req: SpeculationRequest, fetchFn: typeof fetch): Promise<{ chat: number[] | null; heldOut: number[][] }> {
-  if ('randomIds' in m.prompt && m.heldOutText === null) return { chat: null, heldOut: [] };
+async function textInputs(m: SpeculationModel, req: SpeculationRequest, fetchFn: typeof fetch): Promise<{ chat: number[] | null; heldOut: number[][]; heldOutPrompts: number[][] }> {
+  if ('randomIds' in m.prompt && m.heldOutText === null) return { chat: null, heldOut: [], heldOutPrompts: [] };
   const tok = await tokenizerAt(m.url, fetchFn);
   const chat = 'chat' in m.prompt ? tok.encodeChat([{ role: 'user', content: m.prompt.chat }]) : null;
-  if (m.heldOutText === null) return { chat, heldOut: [] };
+  if (m.heldOutText === null) return { chat, heldOut: [], heldOutPrompts: [] };
   if (tok.bosTokenId === undefined) throw new Error(`${m.label}: the tokenizer has no BOS token`);
-  return { chat, heldOut: heldOutWindows(tok.encode(m.heldOutText), tok.bosTokenId, req.heldOutWindows, req.heldOutWindowTokens) };
+  const ids = tok.encode(m.heldOutText);
+  return {
+    chat,
+    heldOut: heldOutWindows(ids, tok.bosTokenId, req.heldOutWindows, req.heldOutWindowTokens),
+    heldOutPrompts: heldOutWindows(ids, tok.bosTokenId, req.heldOutPrompts, req.heldOutPromptTokens),
+  };
+}
+
+/**
+ * What speculative decoding accepts on held-out text as a decoder meets it: greedy replies after prompts cut
+ * from the text (as tools/train/check_mtp.py's chained measure), drafts verified against the main model's
+ * own continuation.
+ */
+async function heldOutDecoding(drafter: GpuModel, prompts: number[][], tokens: number): Promise<{ drafted: number; accepted: number; steps: number; tokens: number }> {
+  const sum = { drafted: 0, accepted: 0, steps: 0, tokens: 0 };
+  for (const p of prompts) {
+    await timedDecode(drafter, p, tokens);
+    const d = drafter.decodingStats();
+    sum.drafted += d.drafted;
+    sum.accepted += d.accepted;
+    sum.steps += d.steps;
+    sum.tokens += d.tokens;
+  }
+  return sum;
 }
 
 function randomIds(n: number, vocab: number): number[] {
@@ -53,7 +80,7 @@ function randomIds(n: number, vocab: number): number[] {
 const greedy = (step: number): SamplingParams => ({ temperature: 0, topP: 1, topK: 0, seed: 0, step });
 
 /** Greedy tokens after `prompt` until `tokens` are produced (a speculative step may give several). */
-async function timedDecode(model: GpuModel, prompt: number[], tokens: number): Promise<{ ms: number; out: number[] }> {
+export async function timedDecode(model: GpuModel, prompt: number[], tokens: number): Promise<{ ms: number; out: number[] }> {
   model.reset();
   const out = [(await model.prefill(prompt, { reusePrefix: 0, sampling: greedy(0) })).next];
   model.resetStats();
@@ -94,9 +121,9 @@ async function heldOutAcceptance(plain: GpuModel, drafter: GpuModel, windows: nu
 export async function measureSpeculation(load: Loader, req: SpeculationRequest, fetchFn: typeof fetch = fetch): Promise<SpeculationRow[]> {
   const rows: SpeculationRow[] = [];
   for (const m of req.models) {
-    const { chat, heldOut } = await textInputs(m, req, fetchFn);
+    const { chat, heldOut, heldOutPrompts } = await textInputs(m, req, fetchFn);
     const promptLength = chat?.length ?? ('randomIds' in m.prompt ? m.prompt.randomIds : 0);
-    const context = Math.max(promptLength + req.decodeTokens + 4, ...heldOut.map((w) => w.length + 2));
+    const context = Math.max(promptLength + req.decodeTokens + 4, ...heldOut.map((w) => w.length + 2), ...heldOutPrompts.map((p) => p.length + req.heldOutDecodeTokens + 8));
     const plain = await load(m.url, context, { speculative: 'off' });
     const prompt = chat ?? randomIds(promptLength, plain.manifest.model.config.vocabSize);
     let drafter: Awaited<ReturnType<Loader>> | null = null;
@@ -125,9 +152,11 @@ export async function measureSpeculation(load: Loader, req: SpeculationRequest, 
         acceptance_rate: f.drafted ? f.accepted / f.drafted : null, steps: f.steps, tokens: f.tokens,
       });
       const held = heldOut.length ? await heldOutAcceptance(plain.model, drafter.model, heldOut) : null;
+      const decoded = heldOutPrompts.length ? await heldOutDecoding(drafter.model, heldOutPrompts, req.heldOutDecodeTokens) : null;
       rows.push({
         model: m.label, quant: plain.manifest.quant, off: mode(figures.off), mtp: mode(figures.mtp), same_greedy_tokens: same,
         held_out: held ? { acceptance: held.accepted / held.drafted, positions: held.drafted, windows: heldOut.length } : null,
+        held_out_decoding: decoded ? { acceptance: decoded.accepted / decoded.drafted, drafted: decoded.drafted, prompts: heldOutPrompts.length, tokens_per_step: decoded.tokens / decoded.steps } : null,
       });
     } finally {
       plain.model.dispose();

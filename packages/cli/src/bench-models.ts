@@ -105,6 +105,10 @@ export interface BenchSettings {
   speculationRounds: number;
   heldOutWindows: number;
   heldOutWindowTokens: number;
+  /** Held-out decoding (tools/train/check_mtp.py's chained measure): prompts of BOS + tokens − 1, greedy tokens after each. */
+  heldOutPrompts: number;
+  heldOutPromptTokens: number;
+  heldOutDecodeTokens: number;
 }
 
 export const BENCH_SETTINGS: Readonly<Record<'full' | 'quick', BenchSettings>> = {
@@ -112,6 +116,7 @@ export const BENCH_SETTINGS: Readonly<Record<'full' | 'quick', BenchSettings>> =
     prompts: [16, 128, 1024], decodePrompt: 16, decodeTokens: 64, repeats: 3,
     scalingQuant: 'q4', scalingPrompt: 16, scalingTokens: 64, scalingRounds: 5,
     speculationTokens: 64, speculationRounds: 3, heldOutWindows: 16, heldOutWindowTokens: 128,
+    heldOutPrompts: 24, heldOutPromptTokens: 48, heldOutDecodeTokens: 64,
   },
   // Sized to finish in under a minute on a 2-core machine running SwiftShader, the models already cached.
   // The scaling models (100M widths) decode at 70–120 ms/token there, and every run starts with a prefill
@@ -120,6 +125,7 @@ export const BENCH_SETTINGS: Readonly<Record<'full' | 'quick', BenchSettings>> =
     prompts: [16, 64], decodePrompt: 16, decodeTokens: 16, repeats: 1,
     scalingQuant: 'q4', scalingPrompt: 2, scalingTokens: 6, scalingRounds: 2,
     speculationTokens: 16, speculationRounds: 1, heldOutWindows: 2, heldOutWindowTokens: 64,
+    heldOutPrompts: 2, heldOutPromptTokens: 48, heldOutDecodeTokens: 16,
   },
 };
 

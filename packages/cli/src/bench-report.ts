@@ -1,6 +1,6 @@
 // What `webmoe bench` reports: the per-model results the bench page returns, the JSON summary and the
 // text table, and the performance bar evaluated on them. Pure TypeScript, shared by the CLI and the page.
-import type { KernelShape } from 'webmoe';
+import type { KernelShape, TuningCandidate } from 'webmoe';
 import type { KvReport } from '../page/kv-report';
 
 export interface KernelTimeRow {
@@ -44,7 +44,8 @@ export interface BenchModelResult {
   prefill_kernels: { prompt: number; chunk: number; last_chunk: number; kernels: KernelTimeRow[] } | null;
   kernel_shapes: Record<string, KernelShape>;
   kernel_shape_source: Record<string, string>;
-  kernel_shape_ms: Partial<Record<string, Record<KernelShape, number>>>;
+  /** ms per launch of each candidate the autotune measured: the shapes, and `subgroup` for matmul where the device has it. */
+  kernel_shape_ms: Partial<Record<string, Partial<Record<TuningCandidate, number>>>>;
   /** Decode plan: kernel → pipelines (kernel/entry point/variant.format) it ran. */
   kernel_variants: Record<string, string[]>;
   memory: { weights: number; kvCache: number; scratch: number };

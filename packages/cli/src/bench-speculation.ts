@@ -22,29 +22,30 @@ export interface SpeculationRow {
   same_greedy_tokens: boolean;
   /** The module's greedy acceptance on held-out text, teacher-forced; null for models without such text. */
   held_out: { acceptance: number; positions: number; windows: number } | null;
+  /** Speculative greedy decoding after prompts of held-out text: drafts accepted / verified; null without such text. */
+  held_out_decoding: { acceptance: number; drafted: number; prompts: number; tokens_per_step: number } | null;
 }
 
 /**
- * Windows of BOS + (tokens − 1) held-out tokens, evenly spaced over the text, as tools/train/check_mtp.py
+ * The first `count` windows of BOS + (tokens − 1) consecutive held-out tokens, as tools/train/check_mtp.py
  * cuts its windows (the model was trained on rows that start at BOS).
  */
 export function heldOutWindows(ids: readonly number[], bos: number, count: number, tokens: number): number[][] {
   const body = tokens - 1;
-  const fit = Math.floor(ids.length / body);
-  if (fit < 1) throw new Error(`held-out text of ${ids.length} tokens is shorter than one window of ${body}`);
-  const n = Math.min(count, fit);
-  const stride = Math.floor(fit / n) * body;
-  return Array.from({ length: n }, (_, w) => [bos, ...ids.slice(w * stride, w * stride + body)]);
+  const n = Math.min(count, Math.floor(ids.length / body));
+  if (n < 1) throw new Error(`held-out text of ${ids.length} tokens is shorter than one window of ${body}`);
+  return Array.from({ length: n }, (_, w) => [bos, ...ids.slice(w * body, (w + 1) * body)]);
 }
 
 const pct = (v: number | null) => (v === null ? '–' : `${(100 * v).toFixed(1)}%`);
 
 export function formatSpeculation(rows: readonly SpeculationRow[]): string[] {
   if (!rows.length) return [];
-  const head = ['model', 'quant', 'off t/s', 'mtp t/s', 'speed-up', 'tok/step', 'accepted', 'held-out acc.', 'same tokens'];
+  const head = ['model', 'quant', 'off t/s', 'mtp t/s', 'speed-up', 'tok/step', 'accepted', 'held-out decoding', 'held-out forced', 'same tokens'];
   const body = rows.map((r) => [
     r.model, r.quant, num(r.off.tokens_per_s), num(r.mtp.tokens_per_s), `${num(r.mtp.tokens_per_s / r.off.tokens_per_s, 2)}×`,
     num(r.mtp.tokens_per_step, 2), pct(r.mtp.acceptance_rate),
+    r.held_out_decoding ? `${pct(r.held_out_decoding.acceptance)} of ${r.held_out_decoding.drafted}` : '–',
     r.held_out ? `${pct(r.held_out.acceptance)} of ${r.held_out.positions}` : '–', r.same_greedy_tokens ? 'yes' : 'NO',
   ]);
   return ['Speculative decoding with the MTP module (greedy; each model loaded twice and decoded in alternation):', columns(head, body)];

@@ -12,11 +12,12 @@ import { runtimeOption } from './node-runtime';
 import { BENCH_MODELS, BENCH_SETTINGS, SCALING_EXPERTS, scalingModel, speculationModel, v3Config, type BenchModel } from './bench-models';
 import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from './bench-report';
 import { formatSpeculation, type SpeculationRow } from './bench-speculation';
+import { formatPaging, pagingRequest, type PagingRow } from './bench-paging';
 import { DEMO_MODEL_DIR, demoSpeculationModel, generatedSpeculationModel } from './bench-speculation-models';
 import type { BenchError, BenchPageApi, BenchRequest } from '../page/bench';
 
 const USAGE = `usage: webmoe bench [--quick] [--json] [--verbose] [--cache <dir>] [--serve [--port N]] [--runtime chromium|node]
-                    [--models 10M,100M,500M] [--quants q4,f32] [--prompts 16,128,1024] [--no-scaling] [--no-speculation]
+                    [--models 10M,100M,500M] [--quants q4,f32] [--prompts 16,128,1024] [--no-scaling] [--no-speculation] [--no-paging]
   Measures generated DeepSeek-V3-proportioned models (about 10M, 100M and 500M parameters; --quick: 10M and
   100M with shorter prompts and fewer tokens) in q4 and f32, the two probes, a timestamp profile and MoE
   scaling over 8, 32 and 128 experts. --json: one JSON object on the last line of standard output.
@@ -25,13 +26,15 @@ const USAGE = `usage: webmoe bench [--quick] [--json] [--verbose] [--cache <dir>
   --models/--quants/--prompts narrow a run to what one change touches; --no-scaling skips MoE scaling.
   Speculation: the demo model and the 10M/100M models with an MTP module (q4), decoded with and without
   speculative decoding, and the demo module's acceptance on held-out text; --no-speculation skips it.
+  Expert paging: the demo model and the first q4 model fully resident and with a quarter of their experts in GPU
+  slots (docs/paging.md): hit rate, bytes uploaded per token, tokens/s; --no-paging skips it.
   --runtime node measures in Node on Dawn (npm webgpu) instead of headless Chromium.`;
 
 const SPEC = {
   quick: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' }, cache: { type: 'string' },
   serve: { type: 'flag' }, port: { type: 'number' }, help: { type: 'flag' },
   models: { type: 'string' }, quants: { type: 'string' }, prompts: { type: 'string' }, 'no-scaling': { type: 'flag' },
-  'no-speculation': { type: 'flag' },
+  'no-speculation': { type: 'flag' }, 'no-paging': { type: 'flag' },
   runtime: { type: 'string' },
 } as const;
 
@@ -122,6 +125,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const results: BenchModelResult[] = [];
   let scaled: ScalingRow[] = [];
   let speculation: SpeculationRow[] = [];
+  let paging: PagingRow[] = [];
   const fail = (what: string, e: BenchError) => new Error(`${what}: ${e.error.code}: ${e.error.message}`);
   try {
     const { api } = backend;
@@ -153,10 +157,19 @@ export async function benchCommand(argv: string[]): Promise<void> {
           ...speculating.map((m) => generatedSpeculationModel(url(backend.rootUrl, m, 'q4'), m.label, s.decodePrompt)),
         ],
         decodeTokens: s.speculationTokens, rounds: s.speculationRounds, heldOutWindows: s.heldOutWindows, heldOutWindowTokens: s.heldOutWindowTokens,
+        heldOutPrompts: s.heldOutPrompts, heldOutPromptTokens: s.heldOutPromptTokens, heldOutDecodeTokens: s.heldOutDecodeTokens,
       });
       if ('error' in r) throw fail('speculation', r);
       speculation = r;
       log(`measured speculation in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    }
+    if (!o['no-paging']) {
+      const t = performance.now();
+      const pagedModels = work.filter((w) => w.quant === 'q4').slice(0, 1).map((w) => ({ label: w.m.label, url: url(backend.rootUrl, w.m, w.quant) }));
+      const r = await api.paging(pagingRequest(backend.demoUrl, pagedModels));
+      if ('error' in r) throw fail('expert paging', r);
+      paging = r;
+      log(`measured expert paging in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
   } finally {
     await backend.close();
@@ -178,9 +191,10 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (speculation.length) notes.push(`speculation: ${s.speculationRounds} timed round(s) of ${s.speculationTokens} greedy tokens per model and mode after a warm-up; `
     + `the demo model after a chat prompt, its held-out acceptance over ${speculation[0].held_out?.windows ?? 0} windows of ${s.heldOutWindowTokens} tokens of fixtures/trained/heldout.txt; `
     + 'the generated models\' modules are random, so their figures are the cost of a verifying step.');
-  const summary = { ...summarize(results, scaled, { quick, prompts: s.prompts, decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, repeats: s.repeats, notes }), speculation };
+  const summary = { ...summarize(results, scaled, { quick, prompts: s.prompts, decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, repeats: s.repeats, notes }), speculation, paging };
   const text = `adapter: ${summary.adapter}${summary.software ? ' (software)' : ''}\n\n${formatTable(results)}\n${formatDetails(summary)}\n`
-    + (speculation.length ? `\n${formatSpeculation(speculation).join('\n')}\n` : '');
+    + (speculation.length ? `\n${formatSpeculation(speculation).join('\n')}\n` : '')
+    + (paging.length ? `\n${formatPaging(paging).join('\n')}\n` : '');
   if (o.json) {
     if (o.verbose) process.stderr.write(text);
     process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -208,7 +222,7 @@ async function chromiumBench(root: string, verbose: boolean): Promise<BenchBacke
   const call = <K extends keyof BenchPageApi>(name: K) => ((req: Parameters<BenchPageApi[K]>[0]) =>
     session.page.evaluate(([n, r]) => (window as unknown as { webmoeBench: Record<string, (r: unknown) => unknown> }).webmoeBench[n](r), [name, req] as const)) as BenchPageApi[K];
   return {
-    api: { measure: call('measure'), scaling: call('scaling'), speculation: call('speculation') },
+    api: { measure: call('measure'), scaling: call('scaling'), speculation: call('speculation'), paging: call('paging') },
     rootUrl: `${session.baseUrl}/__bench/`, demoUrl: `${session.baseUrl}/__demo-model/`, close: () => session.close(),
   };
 }

@@ -8,7 +8,6 @@ import { createReadStream, existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createServer } from 'vite';
 import { REPO_ROOT } from './browser';
 
 /** Debian's chromium package: SwiftShader's Vulkan driver and a Vulkan loader beside it. */
@@ -85,11 +84,20 @@ export function folderUrl(dir: string): string {
   return href.endsWith('/') ? href : `${href}/`;
 }
 
+/** Modules a bundle of the CLI carries already (scripts/gpu-bench.sh), by their repository path. */
+const bundled = new Map<string, unknown>();
+
+export function registerBundledModule(path: string, module: unknown): void {
+  bundled.set(path, module);
+}
+
 /**
  * A module of this repository (`/packages/...`) loaded through Vite's SSR loader, with the aliases and
- * `?raw` WGSL imports the browser path has; `close` ends the loader.
+ * `?raw` WGSL imports the browser path has (or the bundle's copy of it); `close` ends the loader.
  */
 export async function loadRepoModule<T>(path: string): Promise<{ module: T; close(): Promise<void> }> {
+  if (bundled.has(path)) return { module: bundled.get(path) as T, close: async () => undefined };
+  const { createServer } = await import('vite');
   const server = await createServer({
     configFile: join(REPO_ROOT, 'vite.config.ts'),
     root: REPO_ROOT,

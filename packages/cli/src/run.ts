@@ -6,13 +6,14 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseCommandArgs, splitList, UsageError } from './args';
+import { parseByteSize } from './byte-size';
 import { openBrowserSession } from './browser';
 import { runtimeOption } from './node-runtime';
 import type { RunError, RunRequest, RunResult } from '../page/run';
 
 const USAGE = `usage: webmoe run --model <dir> (--prompt-ids 0,17,42 | --prompt "text") [--max-tokens N] [--temperature T]
        [--top-p P] [--top-k K] [--seed S] [--quant f32|f16|q8|q4|fp8|bf16] [--context N] [--kv-cache f32|f16|fp8] [--prefill-chunk N] [--logits [--mtp]] [--json] [--verbose]
-       [--runtime chromium|node] [--speculative mtp|off]
+       [--runtime chromium|node] [--speculative mtp|off] [--speculative-depth 1|2|3] [--gpu-memory SIZE] [--expert-slots N]
   <dir>: a converted webmoe folder (manifest.json) or a Hugging Face checkpoint folder (config.json), which is
   converted with --quant (default q4) into a cache folder and reused next time.
   --prefill-chunk N caps the tokens of one forward call (default: sized to the adapter).
@@ -23,13 +24,18 @@ const USAGE = `usage: webmoe run --model <dir> (--prompt-ids 0,17,42 | --prompt 
   and adds its rows as mtp_logits: row i is the module at position i fed the token at i+1, predicting i+2.
   --runtime node runs the same engine in Node on Dawn (npm webgpu) instead of headless Chromium.
   --speculative mtp decodes with the MTP module as the drafter (a checkpoint is converted with it), off one
-  token per step; default: on when the folder has the module. --json's speculation gives its figures.`;
+  token per step; default: on when the folder has the module. --json's speculation gives its figures.
+  --speculative-depth N drafts N tokens per step (default 1), the module fed its own output for each after
+  the first (docs/speculative.md#chained-drafts).
+  --gpu-memory 2GiB limits the model's GPU memory: a larger model runs with its routed experts paged in from
+  storage (docs/paging.md), and --json's paging gives the hit rate and bytes uploaded per token;
+  --expert-slots N pages with exactly N expert slots per MoE layer.`;
 
 const SPEC = {
   model: { type: 'string' }, 'prompt-ids': { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'number' },
   temperature: { type: 'number' }, 'top-p': { type: 'number' }, 'top-k': { type: 'number' }, seed: { type: 'number' },
   quant: { type: 'string' }, context: { type: 'number' }, 'kv-cache': { type: 'string' }, 'prefill-chunk': { type: 'number' }, logits: { type: 'flag' }, mtp: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' },
-  runtime: { type: 'string' }, speculative: { type: 'string' }, help: { type: 'flag' },
+  runtime: { type: 'string' }, speculative: { type: 'string' }, 'speculative-depth': { type: 'number' }, 'gpu-memory': { type: 'string' }, 'expert-slots': { type: 'number' }, help: { type: 'flag' },
 } as const;
 
 /**
@@ -89,9 +95,15 @@ export async function runCommand(argv: string[]): Promise<void> {
     ...(o['kv-cache'] !== undefined ? { kvCacheFormat: String(o['kv-cache']) as RunRequest['kvCacheFormat'] } : {}),
     ...(o['prefill-chunk'] !== undefined ? { prefillChunk: Number(o['prefill-chunk']) } : {}),
     ...(o.speculative !== undefined ? { speculative: String(o.speculative) as RunRequest['speculative'] } : {}),
+    ...(o['speculative-depth'] !== undefined ? { speculativeDepth: Number(o['speculative-depth']) as RunRequest['speculativeDepth'] } : {}),
+    ...(o['gpu-memory'] !== undefined ? { gpuMemoryBudget: parseByteSize('gpu-memory', o['gpu-memory'] as string) } : {}),
+    ...(o['expert-slots'] !== undefined ? { expertSlots: Number(o['expert-slots']) } : {}),
   };
   if (request.speculative !== undefined && !['mtp', 'off'].includes(request.speculative)) {
     throw new UsageError(`--speculative must be mtp or off (got ${request.speculative})`);
+  }
+  if (request.speculativeDepth !== undefined && ![1, 2, 3].includes(request.speculativeDepth)) {
+    throw new UsageError(`--speculative-depth must be 1, 2 or 3 (got ${o['speculative-depth']})`);
   }
   if (!(request.maxTokens >= 1)) throw new UsageError('--max-tokens must be at least 1');
   if (request.kvCacheFormat !== undefined && !['f32', 'f16', 'fp8'].includes(request.kvCacheFormat)) {
@@ -111,7 +123,15 @@ export async function runCommand(argv: string[]): Promise<void> {
   const t = result.timings;
   log(`${result.tokens.length} tokens; prefill ${t.prefill_tokens_per_s.toFixed(1)} tok/s, decode ${t.decode_tokens_per_s.toFixed(1)} tok/s on ${result.adapter} (${result.quant}, ${runtime})`);
   const sp = result.speculation;
+  if (result.paging) log(pagingLine(result.paging));
   if (sp.mode === 'mtp' && sp.steps) log(`speculation: ${sp.tokens_per_step?.toFixed(2)} tokens per decode step, ${((sp.acceptance_rate ?? 0) * 100).toFixed(1)} % of drafts accepted`);
+}
+
+/** One line of paging figures for the console (docs/paging.md). */
+export function pagingLine(p: NonNullable<RunResult['paging']>): string {
+  const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)} %`);
+  return `expert paging: ${p.slots_per_layer} of ${p.experts} experts per layer on the GPU; decode hit rate ${pct(p.hit_rate)}, `
+    + `${((p.bytes_uploaded_per_token ?? 0) / 2 ** 20).toFixed(2)} MiB uploaded per token, host cache hit rate ${pct(p.host_hit_rate)}`;
 }
 
 async function runInNode(folder: string, request: RunRequest, log: (s: string) => void): Promise<RunResult | RunError> {

@@ -1,7 +1,7 @@
 // `webmoe serve` as a real server process on Dawn/SwiftShader, talked to by the official `openai` client and
 // by webmoe's own remote backend (createEngine({ remote })): streaming and not, abort mid-stream, errors.
 // The expected reply is the float64 reference's greedy continuation (packages/reference), decoded.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, isWebmoeError, TextTokenizer, type ChatCompletionChunk, type Engine } from 'webmoe';
 import { runReference } from '@webmoe/reference';
 import { REPO_ROOT } from './browser';
-import { SWIFTSHADER_ICD } from './node-runtime';
+import { SWIFTSHADER_ICD, startServeProcess } from './serve-process';
 
 const MODEL = join(REPO_ROOT, 'demo/public/models/webmoe-tiny');
 const ID = 'webmoe-tiny';
@@ -24,19 +24,9 @@ let expected = { text: '', promptTokens: 0 };
 
 /** Starts `webmoe serve --port 0` and resolves with its address once the model is loaded. */
 function startServer(): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'packages/cli/src/main.ts'), 'serve', '--model', MODEL, '--port', '0'], {
-    cwd: REPO_ROOT, env: { ...process.env, VK_ICD_FILENAMES: SWIFTSHADER_ICD }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  server = child;
-  let stderr = '';
-  child.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
-  return new Promise((resolve, reject) => {
-    child.stdout?.on('data', (b: Buffer) => {
-      const m = /(http:\/\/\S+\/v1)/.exec(b.toString());
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`webmoe serve exited (${code}): ${stderr}`)));
-  });
+  const p = startServeProcess(MODEL);
+  server = p.child;
+  return p.baseURL;
 }
 
 /** The reference's greedy reply to MESSAGES, as text, through the model's own chat template and tokenizer. */

@@ -3,12 +3,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TextTokenizer } from 'webmoe';
-import { decodeF64, isWebmoeError, parseGgufHeader, writeGguf, type Manifest } from 'webmoe/model';
+import { decodeF64, ggufTokenizer, isWebmoeError, parseGgufHeader, tokenizerToGguf, writeGguf, type Manifest } from 'webmoe/model';
 import { convertCheckpoint } from './convert';
 import { openGgufCheckpoint } from './gguf-checkpoint';
 import { convertGguf } from './gguf-convert';
 import { exportGguf } from './gguf-export';
-import { ggufTokenizer, tokenizerToGguf } from './gguf-tokenizer';
 import { openWebmoeModel } from './model-folder';
 import { removeTempDirs, tempDir } from './test-helpers';
 

@@ -7,7 +7,7 @@ import { basename, join } from 'node:path';
 import type { Manifest } from 'webmoe/model';
 import { checkOutputFolder, writeModelFolder, type ConvertOptions } from './convert';
 import { openGgufCheckpoint } from './gguf-checkpoint';
-import { ggufTokenizer } from './gguf-tokenizer';
+import { ggufTokenizer } from 'webmoe/model';
 
 export function isGgufPath(path: string): boolean {
   return path.toLowerCase().endsWith('.gguf');

@@ -6,11 +6,9 @@
 import { writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import {
-  GGML_TYPE_SIZE, expectedTensors, quantize, requireV3, writeGguf, type GgmlTypeName, type GgufMetadataInput, type GgufTensorInput,
+  GGML_FORMAT, GGML_TYPE_SIZE, expectedTensors, ggufSourceOf, hfConfigToGguf, quantize, requireV3, splitKvNames, writeGguf, type GgmlTypeName,
+  type GgufMetadataInput, type GgufTensorInput,
 } from 'webmoe/model';
-import { hfConfigToGguf } from './gguf-config';
-import { GGML_FORMAT } from './gguf-checkpoint';
-import { ggufSourceOf, splitKvNames } from './gguf-names';
 import { openCheckpoint } from './safetensors';
 
 export interface GgufExportOptions {

@@ -13,4 +13,4 @@ export { PRESETS, presetAtSmallSize } from './presets';
 export { convertGguf, isGgufPath } from './gguf-convert';
 export { openGgufCheckpoint, type GgufCheckpoint } from './gguf-checkpoint';
 export { exportGguf, type GgufExportOptions } from './gguf-export';
-export { ggufTokenizer, tokenizerToGguf } from './gguf-tokenizer';
+export { ggufTokenizer, tokenizerToGguf } from 'webmoe/model';

@@ -1,7 +1,11 @@
 // webmoe's public API.
 export { WebmoeError, isWebmoeError, type WebmoeErrorCode, type WebmoeErrorData } from './errors';
 export { acquireGpu, withErrorScope, ENGINE_MIN_LIMITS, type GpuContext, type GpuRequest, type AdapterSummary } from './gpu/device';
-export { createKernelContext, shapeFor, KERNEL_FAMILIES, type KernelContext, type KernelShape, type KernelFamily, type KernelShapes } from './gpu/kernel-context';
+export {
+  createKernelContext, shapeFor, subgroupSizes, KERNEL_FAMILIES, type KernelContext, type KernelShape, type KernelFamily, type KernelShapes,
+  type MatmulReduce, type SubgroupSizes,
+} from './gpu/kernel-context';
+export { lowerWgsl, LOWERABLE_FEATURES } from './gpu/wgsl-lower';
 export { PipelineCache, pipelineKeyString, bindKernel, recordDispatches, submitDispatches, grid1d, type Dispatch, type PipelineKey } from './gpu/pipelines';
 export { createStorage, uploadStorage, readBuffer, readF32, createUniform, ParamsWriter, alignedSize } from './gpu/buffers';
 export { rmsnorm, addRmsnorm, type RmsNormArgs, type AddRmsNormArgs } from './kernels/rmsnorm';
@@ -17,10 +21,11 @@ export { mlaAttention, chooseSplits, mlaScratchBytes, headsPlan, headsScratchByt
 export { kvStorePacked, latentCacheStore } from './kernels/mla-cache';
 export { logprobs, logprobsWords, readLogprobs, MAX_TOP_LOGPROBS, type LogprobsArgs, type TokenLogprob } from './kernels/logprobs';
 export { sample, sampleUniform, logitBiasWords, tokenCountWords, PROMPT_BIT, type SampleArgs, type SamplingOptions, type SamplePenalties } from './kernels/sample';
-export { speculative, SPECULATIVE_RESULT_WORDS, type SpeculativeArgs } from './kernels/speculative';
+export { speculative, MAX_SPECULATIVE_DEPTH, SPECULATIVE_CHAIN_WORDS, SPECULATIVE_RESULT, SPECULATIVE_RESULT_WORDS, type SpeculativeArgs } from './kernels/speculative';
 export { ropeInvFreq, ropeTable, softmaxScale, yarnCorrectionRange, yarnMscale, ROPE_MAX_POSITION } from './model/rope';
 export { matmul, type MatmulArgs } from './kernels/matmul';
 export { matmulDense, type MatmulDenseArgs } from './kernels/matmul-dense';
+export { matmulNormed, normedFits, NORMED_MAX_COLS, type MatmulNormedArgs } from './kernels/matmul-normed';
 export { matmulExperts, type MatmulExpertsArgs, type ExpertSlots } from './kernels/matmul-experts';
 export { matmulGrouped, type MatmulGroupedArgs, type ExpertGroups } from './kernels/matmul-grouped';
 export { matmulTransposed, type MatmulTransposedArgs } from './kernels/matmul-transposed';
@@ -50,13 +55,18 @@ export { ModelCache, createModelCache, type CachedModel, type ModelCacheOptions,
 export { idbCacheStore, memoryCacheStore, type CacheStore } from './runtime/cache/store';
 export type { VerifyCache } from './runtime/cache/loader';
 export { readShardList, sha256Hex, formatBytes, type ShardEntry, type LoadProgress, type LoadPhase } from './runtime/cache/shards';
-export { GpuModel, type GpuModelOptions, type GpuMemory, type StepStats, type Speculation } from './executor/gpu-model';
+export { GpuModel, type GpuModelOptions, type GpuMemory, type StepStats, type Speculation, type SpeculativeDepth } from './executor/gpu-model';
+export type { PagingStats, ReadShardRange } from './executor/expert-pager';
+export { planPaging, type PagingPlan, type PagingRequest } from './executor/paging-plan';
 export { GpuWeights, type GpuTensor, type GpuExperts, type WeightUploader } from './executor/weights';
 export { parseManifest, rangePieces, shardFileName, MANIFEST_FILE, TENSOR_ALIGNMENT, DEFAULT_SHARD_BYTES, type Manifest, type ManifestTensor, type ManifestExpert, type ManifestFile, type ByteRange } from './model/manifest';
 export { quantize, quantizeRows, packTensor, f32ToE4m3, f16Toward, E4M3_MAX, type QuantizedRows } from './model/quantize';
 export { MANIFEST_FORMAT, MANIFEST_VERSION, type ManifestSource } from './model/manifest';
-export { autotune, uniformTuning, timeDispatches, type KernelTuning, type TuningSource, type TuningStore, type AutotuneOptions } from './executor/autotune';
+export {
+  autotune, uniformTuning, timeDispatches, type KernelTuning, type TuningSource, type TuningStore, type AutotuneOptions, type TuningCandidate,
+} from './executor/autotune';
 export { loadGpuModelFromUrl, type UrlModel } from './runtime/load-url';
+export { isGgufUrl, openGgufUrl, type GgufUrlModel } from './runtime/gguf-url';
 export { kvFootprint, contextForBudget, type KvFootprint, type ContextForBudget } from './executor/footprint';
 export { mhcPre, mhcPost, mhcHead, MHC_MAX_STREAMS, type MhcPreArgs, type MhcPostArgs, type MhcHeadArgs } from './kernels/mhc';
 export { indexerScores, topkSelect, TOPK_NONE, type IndexerScoresArgs, type TopkSelectArgs } from './kernels/indexer';

@@ -36,6 +36,18 @@ describe('autotune', () => {
     expect(Object.values(t.source)).toEqual(['cached', 'cached', 'cached', 'cached']);
   });
 
+  it('takes a cached subgroup choice only on a device with the feature', async () => {
+    const { gpu, ctx, weights } = setup('subgroup adapter');
+    const stored = { 'v|a|d|subgroup adapter|matmul.q4': 'subgroup', 'v|a|d|subgroup adapter|mla': 'row', 'v|a|d|subgroup adapter|rmsnorm': 'row', 'v|a|d|subgroup adapter|router': 'row' };
+    const store = () => memoryStore({ [STORE_KEY]: JSON.stringify(stored) });
+    const t = await autotune(gpu, { ...ctx, subgroups: { min: 32, max: 32 } }, weights, config, { contextLength: 64, store: store() });
+    expect(t.shapes.matmul).toBe('workgroup');
+    expect(t.matmulReduce).toBe('subgroup');
+    expect(t.source.matmul).toBe('cached');
+    // Without the feature the cached choice does not apply: the family is measured (and this GPU fails).
+    await expect(autotune(gpu, ctx, weights, config, { contextLength: 64, store: store() })).rejects.toThrow('no GPU in this test');
+  });
+
   it('measures a family with no cached choice for this format, and a failing GPU fails the load', async () => {
     const { gpu, ctx, weights } = setup('other adapter', 'f32');
     const stored = { 'v|a|d|other adapter|matmul.q4': 'workgroup', 'v|a|d|other adapter|mla': 'sideways', 'v|a|d|other adapter|router': 'workgroup' };

@@ -4,13 +4,17 @@
 // (isSoftware) is only the fallback: the measurement runs both shapes on the model's own decode-sized
 // work (its largest matrix, the first MoE layer's selected experts and its expert selection, attention
 // over up to 256 positions, one RMSNorm row) and keeps the faster. For attention the candidates are
-// mla_attend_row and mla_attend_heads (each cache row read once per group of heads; kernels/mla.ts). Choices are cached per adapter and
+// mla_attend_row and mla_attend_heads (each cache row read once per group of heads; kernels/mla.ts). Where the
+// device has the `subgroups` feature, the matrix products have a third candidate, the 'workgroup' shape with
+// its rows summed by subgroupAdd (docs/kernels.md#subgroup-rows). Choices are cached per adapter and
 // weight format (localStorage where the page has it, and in memory for the session), so only the first
 // load on an adapter pays for the measurement.
 import { WebmoeError } from '../errors';
 import type { GpuContext } from '../gpu/device';
 import { createStorage, uploadStorage, USAGE } from '../gpu/buffers';
-import { KERNEL_FAMILIES, type KernelContext, type KernelFamily, type KernelShape, type KernelShapes } from '../gpu/kernel-context';
+import {
+  KERNEL_FAMILIES, type KernelContext, type KernelFamily, type KernelShape, type KernelShapes, type MatmulReduce,
+} from '../gpu/kernel-context';
 import { recordDispatches, type Dispatch } from '../gpu/pipelines';
 import type { ModelConfig } from '../model/config';
 import { matmul, type WeightRef } from '../kernels/matmul';
@@ -21,12 +25,17 @@ import type { GpuWeights } from './weights';
 
 export type TuningSource = 'measured' | 'cached' | 'default' | 'override';
 
+/** What the autotune compares: the two shapes, and for the matrix products the subgroup reduction. */
+export type TuningCandidate = KernelShape | 'subgroup';
+
 export interface KernelTuning {
   shapes: KernelShapes;
+  /** How the matrix products' 'workgroup' shape reduces in decode ('subgroup' only on a device with the feature). */
+  matmulReduce: MatmulReduce;
   /** How each family's shape was decided. */
   source: Record<KernelFamily, TuningSource>;
-  /** Milliseconds per launch of each shape, for the families measured in this load. */
-  ms: Partial<Record<KernelFamily, Record<KernelShape, number>>>;
+  /** Milliseconds per launch of each candidate, for the families measured in this load. */
+  ms: Partial<Record<KernelFamily, Partial<Record<TuningCandidate, number>>>>;
 }
 
 /** Key/value storage the choices persist in (localStorage's shape). */
@@ -46,19 +55,20 @@ export interface AutotuneOptions {
 
 // Versioned: bump it when a measured kernel changes enough to change the choice (v2: x read as vec4s in
 // matmul_row/matmul_wg; v3: the reductions written once in shaders/lib/reduce.wgsl, and the key's format
-// taken from the layers' matrices; v4: attention's 'workgroup' candidate is mla_attend_heads), so that
-// browsers measure again instead of keeping a stale choice.
-export const STORE_KEY = 'webmoe.kernel-shapes.v4';
+// taken from the layers' matrices; v4: attention's 'workgroup' candidate is mla_attend_heads; v5: the
+// matrix products' 'subgroup' candidate), so that browsers measure again instead of keeping a stale choice.
+export const STORE_KEY = 'webmoe.kernel-shapes.v5';
 const SHAPES: readonly KernelShape[] = ['row', 'workgroup'];
+const CANDIDATES: readonly TuningCandidate[] = [...SHAPES, 'subgroup'];
 /** GPUBufferUsage.QUERY_RESOLVE, spelled out like buffers.ts USAGE so that this module loads without WebGPU's globals. */
 const QUERY_RESOLVE = 0x200;
-const session = new Map<string, KernelShape>();
+const session = new Map<string, TuningCandidate>();
 
 /** Every family on one shape: an explicit override, or the adapter heuristic. */
 export function uniformTuning(shape: KernelShape, source: TuningSource): KernelTuning {
   const shapes = Object.fromEntries(KERNEL_FAMILIES.map((f) => [f, shape])) as Record<KernelFamily, KernelShape>;
   const src = Object.fromEntries(KERNEL_FAMILIES.map((f) => [f, source])) as Record<KernelFamily, TuningSource>;
-  return { shapes, source: src, ms: {} };
+  return { shapes, matmulReduce: 'workgroup', source: src, ms: {} };
 }
 
 function defaultStore(): TuningStore | null {
@@ -70,17 +80,17 @@ function defaultStore(): TuningStore | null {
   }
 }
 
-function readStored(store: TuningStore | null): Record<string, KernelShape> {
+function readStored(store: TuningStore | null): Record<string, TuningCandidate> {
   if (!store) return {};
   try {
     const v = JSON.parse(store.getItem(STORE_KEY) ?? '{}') as unknown;
-    return v && typeof v === 'object' ? (v as Record<string, KernelShape>) : {};
+    return v && typeof v === 'object' ? (v as Record<string, TuningCandidate>) : {};
   } catch {
     return {};
   }
 }
 
-function writeStored(store: TuningStore | null, key: string, shape: KernelShape): void {
+function writeStored(store: TuningStore | null, key: string, shape: TuningCandidate): void {
   session.set(key, shape);
   if (!store) return;
   try {
@@ -140,8 +150,13 @@ export async function timeDispatches(device: GPUDevice, list: readonly Dispatch[
   }
 }
 
-/** The decode-sized work of one family in a given shape, built on the model's own weights. */
-type Workload = (shape: KernelShape) => Dispatch[];
+/** The decode-sized work of one family in a given shape (and matrix reduction), built on the model's own weights. */
+type Workload = (shape: KernelShape, reduce: MatmulReduce) => Dispatch[];
+
+/** The shape and matrix reduction a candidate stands for. */
+function candidateShape(c: TuningCandidate): [KernelShape, MatmulReduce] {
+  return c === 'subgroup' ? ['workgroup', 'subgroup'] : [c, 'workgroup'];
+}
 
 function workloads(ctx: KernelContext, weights: GpuWeights, config: ModelConfig, contextLength: number, scratch: GPUBuffer[]): Partial<Record<KernelFamily, Workload>> {
   const device = ctx.device;
@@ -161,15 +176,16 @@ function workloads(ctx: KernelContext, weights: GpuWeights, config: ModelConfig,
   const x = buf('x', maxIn);
   const y = buf('y', Math.max(config.vocabSize, (config.moe?.topK ?? 0) * (config.moe?.intermediateSize ?? 0), d));
   if (big) {
-    out.matmul = (shape) => {
-      const list = [matmul(ctx, { weight: { buffer: big.buffer, offset: big.byteOffset, layout: big.layout }, x, y, shape }, 'autotune:matmul')];
+    out.matmul = (shape, matmulReduce) => {
+      const mctx: KernelContext = { ...ctx, matmulReduce };
+      const list = [matmul(mctx, { weight: { buffer: big.buffer, offset: big.byteOffset, layout: big.layout }, x, y, shape }, 'autotune:matmul')];
       if (moeLayer >= 0) {
         const ex = weights.experts(moeLayer);
         const K = config.moe!.topK;
         const ids = uploadStorage(device, 'autotune:ids', new Uint32Array(Array.from({ length: K }, (_, k) => k % ex.count)));
         scratch.push(ids);
         const ref = (m: typeof ex.gate): WeightRef => ({ buffer: ex.buffer, offset: m.offset, layout: m.layout });
-        list.push(matmul(ctx, {
+        list.push(matmul(mctx, {
           weight: ref(ex.gate), up: ref(ex.up), x, y, batch: K, xBatchStride: 0, yBatchStride: config.moe!.intermediateSize,
           experts: { ids, strideBytes: ex.strideBytes }, shape,
         }, 'autotune:experts'));
@@ -249,13 +265,20 @@ export async function autotune(gpu: GpuContext, ctx: KernelContext, weights: Gpu
   const stored = readStored(store);
   const tuning = uniformTuning(ctx.shape, 'default');
   const shapes = tuning.shapes as Record<KernelFamily, KernelShape>;
+  // Never the subgroup candidate without the feature, cached or not.
+  const candidates = (f: KernelFamily) => CANDIDATES.filter((c) => c !== 'subgroup' || (f === 'matmul' && ctx.subgroups !== undefined));
+  const choose = (f: KernelFamily, c: TuningCandidate) => {
+    const [shape, reduce] = candidateShape(c);
+    shapes[f] = shape;
+    if (f === 'matmul') tuning.matmulReduce = reduce;
+  };
   const scratch: GPUBuffer[] = [];
   try {
     let work: Partial<Record<KernelFamily, Workload>> | null = null;
     for (const f of KERNEL_FAMILIES) {
       const cached = session.get(keyOf(f)) ?? stored[keyOf(f)];
-      if (!opts.remeasure && (cached === 'row' || cached === 'workgroup')) {
-        shapes[f] = cached;
+      if (!opts.remeasure && cached !== undefined && candidates(f).includes(cached)) {
+        choose(f, cached);
         tuning.source[f] = 'cached';
         continue;
       }
@@ -263,18 +286,24 @@ export async function autotune(gpu: GpuContext, ctx: KernelContext, weights: Gpu
       work ??= workloads({ ...ctx, track: (b) => scratch.push(b) }, weights, config, opts.contextLength, scratch);
       const w = work[f];
       if (!w) continue;
-      const ms = {} as Record<KernelShape, number>;
-      for (const shape of SHAPES) {
-        const t = await measureCandidate(ctx.device, `autotune ${f} (${shape})`, () => timeDispatches(ctx.device, w(shape)));
-        if (t === null) break;
-        ms[shape] = t;
+      const ms: Partial<Record<TuningCandidate, number>> = {};
+      let short = false;
+      for (const c of candidates(f)) {
+        const t = await measureCandidate(ctx.device, `autotune ${f} (${c})`, () => timeDispatches(ctx.device, w(...candidateShape(c))));
+        if (t === null) {
+          short = true;
+          break;
+        }
+        ms[c] = t;
       }
       gpu.check();
-      if (ms.row === undefined || ms.workgroup === undefined) continue; // out of memory: keep the heuristic
-      shapes[f] = ms.row <= ms.workgroup ? 'row' : 'workgroup';
+      if (short) continue; // out of memory: keep the heuristic
+      // The fastest; ties go to the earlier candidate (row, then workgroup, then subgroup).
+      const best = candidates(f).reduce((a, b) => (ms[b]! < ms[a]! ? b : a));
+      choose(f, best);
       tuning.source[f] = 'measured';
       tuning.ms[f] = ms;
-      writeStored(store, keyOf(f), shapes[f]);
+      writeStored(store, keyOf(f), best);
     }
   } finally {
     for (const b of scratch) b.destroy();

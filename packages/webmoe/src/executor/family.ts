@@ -49,6 +49,11 @@ export interface FamilyState {
    * Absent: any (V2/V3's latent cache keeps every position).
    */
   readonly maxRewind?: number;
+  /**
+   * With FamilyOptions.pagedExperts (docs/paging.md): the router's ids [maxTokens·K] u32, which the pager
+   * reads back per MoE layer, and the slots buffer it writes for the expert kernels.
+   */
+  readonly pagedExperts?: { routerIds: GPUBuffer; slots: GPUBuffer } | null;
   destroy(): void;
 }
 
@@ -81,6 +86,12 @@ export interface FamilyMtp {
    * mtpLength = length), and the next call has no carried row. Optional: a module without it cannot draft.
    */
   recordDraft?(ctx: KernelContext, rows: number, logitsRows: number): Dispatch[];
+  /**
+   * A chained draft row (docs/speculative.md#chained-drafts): one row of the module at position chain[0],
+   * fed its own output of row chain[1] of the module's last step (before the head's norm) and the token
+   * chain[2], the head into logits row `logitsRow`. `chain` is what the draft kernel wrote on the GPU.
+   */
+  recordChain?(ctx: KernelContext, chain: GPUBuffer, logitsRow: number): Dispatch[];
 }
 
 export interface FamilyOptions {
@@ -93,6 +104,8 @@ export interface FamilyOptions {
   mtp: boolean;
   /** V2/V3 latent cache format (kernels/mla.ts KvCacheFormat); default f32. Other families ignore it. */
   kvCacheFormat?: KvCacheFormat;
+  /** The routed experts are paged (weights.ts WeightOptions.expertSlots): the kernels read slots the pager writes. */
+  pagedExperts?: boolean;
 }
 
 /** A family's sizes before anything is allocated, and the constructor of its state. */

@@ -4,6 +4,7 @@
 // executor so that the executor depends on nothing in runtime/.
 import type { AdapterSummary } from '../gpu/device';
 import type { TokenLogprob } from '../kernels/logprobs';
+import type { PagingStats } from './expert-pager';
 
 /** How to pick a token from logits; the rule is written at the top of sampling.ts (and shaders/sample.wgsl). */
 export interface SamplingParams {
@@ -88,6 +89,8 @@ export interface GeneratorStats {
   readonly adapter?: AdapterSummary;
   /** Decode steps since resetStats() and what speculation made of them; absent for a backend that does not count. */
   readonly decoding?: DecodingStats;
+  /** Expert paging since resetStats() (docs/paging.md): slots, hits, bytes uploaded and read; absent when every expert is resident. */
+  readonly paging?: PagingStats;
 }
 
 /** Decode steps and the tokens they gave (docs/speculative.md); plain data. */
@@ -100,6 +103,15 @@ export interface DecodingStats {
   /** Drafts verified, and how many of them were accepted (accepted / drafted: the acceptance rate). */
   readonly drafted: number;
   readonly accepted: number;
+  /** Drafts per verifying step (docs/speculative.md#chained-drafts); 0 when off. */
+  readonly depth?: number;
+  /** Steps that verified drafts. */
+  readonly verified?: number;
+  /**
+   * acceptedAt[j]: verifying steps that accepted draft j+1 (and so every draft before it); acceptedAt[j] /
+   * acceptedAt[j-1] is the chance that draft j+1 is accepted after draft j was (acceptedAt[-1] = verified).
+   */
+  readonly acceptedAt?: readonly number[];
 }
 
 export interface Generator {

@@ -4,8 +4,9 @@
 // actually recorded, submitted and read back. With the MTP module loaded (GpuModelOptions.mtp), every call
 // also advances it, one position behind the main model (family.ts FamilyMtp), so that its cache has seen
 // every position whose next token is known. With speculation (GpuModelOptions.speculative), the module
-// runs ahead instead and drafts the next token, and a decode step feeds [token, draft] and gives one or
-// two tokens, still in one submission with one small readback (docs/speculative.md).
+// runs ahead instead and drafts the next k tokens (GpuModelOptions.speculativeDepth, chained), and a decode
+// step feeds [token, drafts] and gives 1 … k+1 tokens, still in one submission with one small readback
+// (docs/speculative.md).
 import { WebmoeError } from '../errors';
 import { mapForReading, type GpuContext } from '../gpu/device';
 import { createKernelContext, type KernelContext, type KernelShape } from '../gpu/kernel-context';
@@ -15,7 +16,7 @@ import type { AnyModelConfig } from '../model/config';
 import type { Manifest } from '../model/manifest';
 import { logitBiasWords, MAX_BIAS_ENTRIES, sample, tokenCountWords } from '../kernels/sample';
 import { logprobs, logprobsWords, MAX_TOP_LOGPROBS, readLogprobs } from '../kernels/logprobs';
-import { speculative, SPECULATIVE_RESULT_WORDS } from '../kernels/speculative';
+import { MAX_SPECULATIVE_DEPTH, speculative, SPECULATIVE_CHAIN_WORDS, SPECULATIVE_RESULT, SPECULATIVE_RESULT_WORDS } from '../kernels/speculative';
 import type { KvCacheFormat } from '../kernels/mla';
 import type { DecodingStats, Generator, GeneratorStats, PrefillOptions, PrefillResult, SampledLogprobs, SamplingParams } from './generator';
 import type { BoundFamily, FamilyMtp, FamilyState, KvBytes } from './family';
@@ -24,6 +25,9 @@ import { GpuWeights } from './weights';
 import { autotune, uniformTuning, type KernelTuning } from './autotune';
 import { Recordings } from './recordings';
 import { checkLimits, contextLengthOf, defaultPrefillChunk } from './sizing';
+import { planPaging } from './paging-plan';
+import { ExpertPager, type PagingStats, type ReadShardRange } from './expert-pager';
+import { PagedForward } from './paged-forward';
 
 export interface GpuModelOptions {
   /** Positions the KV cache holds (prompt + reply). Default min(DEFAULT_CONTEXT, the model's maximum). */
@@ -49,12 +53,30 @@ export interface GpuModelOptions {
    */
   speculative?: Speculation;
   /**
+   * Drafts per speculative step (docs/speculative.md#chained-drafts): 1, the module's own prediction, or 2
+   * and 3, the module fed its own output for each further one. Default 1. Needs a prefill chunk of at
+   * least 2 · depth + 1.
+   */
+  speculativeDepth?: SpeculativeDepth;
+  /**
    * V2/V3 latent KV cache format: 'f32' (default, exact), 'f16' (half the bytes) or 'fp8' (E4M3 with a
    * scale per row, about a quarter). V4 models ignore it.
    */
   kvCacheFormat?: KvCacheFormat;
   /** Called when the weights are on the GPU and pipelines start compiling. */
   onCompile?: () => void;
+  /**
+   * GPU bytes the model may take (weights, KV cache, scratch). A model larger than that runs with its routed
+   * experts paged (docs/paging.md), which needs readShardRange; one that cannot fit even so is refused before
+   * any weight is requested. Default: no limit.
+   */
+  gpuMemoryBudget?: number;
+  /** Expert slots per MoE layer (paging with exactly this many; tests and the bench). */
+  expertSlots?: number;
+  /** Host memory for paged-in experts' bytes (expert-pager.ts); default 512 MiB. */
+  hostCacheBytes?: number;
+  /** Reads a byte range of a stored shard: where paged experts come from. */
+  readShardRange?: ReadShardRange;
 }
 
 export interface GpuMemory {
@@ -64,12 +86,13 @@ export interface GpuMemory {
 }
 
 export type Speculation = 'mtp' | 'off';
+export type SpeculativeDepth = 1 | 2 | 3;
 
 /** What one decode step did, counted as it ran. */
 export interface StepStats {
-  /** Tokens the step gave: 1, or 2 when it verified a draft and accepted it. */
+  /** Tokens the step gave: 1, or 1 + the drafts it accepted. */
   tokens: number;
-  /** Whether the step verified a draft, and whether it was accepted (null: a step without one). */
+  /** Whether the step verified drafts, and whether the first was accepted (null: a step without one). */
   draftAccepted: boolean | null;
   /** Dispatches recorded into the step's compute pass (forward + sampling). */
   dispatchesPerToken: number;
@@ -90,8 +113,6 @@ const CARRIED = 'carried';
 const SAMPLED_NONFINITE = 0xffffffff;
 /** Where the speculative result words sit in the readback buffer (after the sampled id). */
 const RESULT_AT = 16;
-/** A speculative step feeds the token and its draft. */
-const VERIFY = 2;
 
 export class GpuModel implements Generator {
   readonly contextLength: number;
@@ -130,29 +151,39 @@ export class GpuModel implements Generator {
   private mtpLength = 0;
   /** 'mtp': decode steps verify drafts. */
   readonly speculative: Speculation;
-  /** The main model's logits of both fed rows, and the speculative kernels' result words (kernels/speculative.ts). */
-  private readonly spec: { logits: GPUBuffer; result: GPUBuffer; plans: Recordings<string, Dispatch[]> } | null;
-  /** The draft on the GPU (result[3]): drawn after `after` with this temperature and seed. */
-  private draft: { after: number; id: number; temperature: number; seed: number } | null = null;
+  /** Drafts a speculative step verifies (k); 0 when speculation is off. */
+  readonly speculativeDepth: number;
+  /**
+   * The main model's logits of the k+1 fed rows, the speculative kernels' result words and their word to
+   * the chained module rows (kernels/speculative.ts).
+   */
+  private readonly spec: { depth: number; logits: GPUBuffer; result: GPUBuffer; chain: GPUBuffer; plans: Recordings<string, Dispatch[]> } | null;
+  /** The drafts on the GPU (result words): drawn after `after` with this temperature and seed. */
+  private draft: { after: number; ids: number[]; temperature: number; seed: number } | null = null;
   /** The token at position length-1: a step that must feed that position again. */
   private lastCached = -1;
   /** Decode steps since resetStats(). */
-  private decoding = { steps: 0, tokens: 0, drafted: 0, accepted: 0 };
+  private decoding = emptyDecoding();
   private disposed = false;
+  /** With paged experts (docs/paging.md): the step runner; null when every expert is resident. */
+  private readonly paged: PagedForward | null = null;
 
   private constructor(private readonly gpu: GpuContext, readonly weights: GpuWeights, config: AnyModelConfig, family: BoundFamily,
-    sizes: { contextLength: number; prefillChunk: number; speculative: Speculation }, opts: GpuModelOptions, ctx: KernelContext, tuning: KernelTuning) {
+    sizes: { contextLength: number; prefillChunk: number; speculative: Speculation; depth: number }, opts: GpuModelOptions, ctx: KernelContext, tuning: KernelTuning,
+    pager: ExpertPager | null = null) {
     this.config = config;
     this.vocabSize = config.vocabSize;
     const device = gpu.device;
-    const tuned = { ...ctx, shapes: tuning.shapes };
+    const tuned = { ...ctx, shapes: tuning.shapes, matmulReduce: tuning.matmulReduce };
     this.tuning = tuning;
     this.contextLength = sizes.contextLength;
     this.prefillChunk = sizes.prefillChunk;
     this.family = family.create(device, weights, {
       contextLength: this.contextLength, maxTokens: this.prefillChunk, collectExpertUsage: opts.collectExpertUsage !== false,
-      mtp: opts.mtp === true || sizes.speculative === 'mtp', kvCacheFormat: opts.kvCacheFormat,
+      mtp: opts.mtp === true || sizes.speculative === 'mtp', kvCacheFormat: opts.kvCacheFormat, pagedExperts: pager !== null,
     });
+    const pagedIo = this.family.pagedExperts;
+    if (pager && pagedIo) this.paged = new PagedForward(gpu, pager, pagedIo, config.moe!.topK, this.prefillChunk);
     this.samplerState = createStorage(device, 'sampler_state', 16);
     this.tokenCounts = createStorage(device, 'sampler_token_counts', 4 * config.vocabSize);
     this.biasList = createStorage(device, 'sampler_logit_bias', 8 * MAX_BIAS_ENTRIES);
@@ -169,12 +200,22 @@ export class GpuModel implements Generator {
       throw new WebmoeError('invalid-request', `speculative: 'mtp' needs a family whose MTP module drafts on the GPU; ${config.modelType}'s does not yet`);
     }
     this.speculative = verifies ? sizes.speculative : 'off';
+    this.speculativeDepth = this.speculative === 'mtp' ? sizes.depth : 0;
     this.spec = null;
     if (this.speculative === 'mtp') {
-      const logits = createStorage(device, 'speculative_logits', 4 * VERIFY * config.vocabSize);
+      const k = sizes.depth, mtp = this.family.mtp!;
+      // Chained rows need the module's recordChain and logits rows past the step's k+1 (2k in all).
+      if (k > 1 && (!mtp.recordChain || mtp.logitRows < 2 * k)) {
+        this.family.destroy();
+        throw new WebmoeError('invalid-request', `speculativeDepth ${k}: ${config.modelType}'s MTP module cannot chain ${k} drafts (logits rows ${mtp.logitRows})`);
+      }
+      const logits = createStorage(device, 'speculative_logits', 4 * (k + 1) * config.vocabSize);
       const result = createStorage(device, 'speculative_result', 4 * SPECULATIVE_RESULT_WORDS);
-      this.spec = { logits, result, plans: new Recordings(tuned, MAX_PLANS, (key) => key === 'verify' || key === 'step') };
-      this.memory.scratch += logits.size + result.size;
+      const chain = createStorage(device, 'speculative_chain', 4 * SPECULATIVE_CHAIN_WORDS);
+      // The step's recordings stay; the kernels per temperature and seed come and go.
+      const pinned = (key: string) => key === 'verify' || key === 'step' || key.startsWith('chain ');
+      this.spec = { depth: k, logits, result, chain, plans: new Recordings(tuned, 2 * MAX_PLANS, pinned) };
+      this.memory.scratch += logits.size + result.size + chain.size;
     }
   }
 
@@ -185,10 +226,14 @@ export class GpuModel implements Generator {
     const family = familyOf(config);
     const contextLength = contextLengthOf(config, opts.contextLength);
     const maxBinding = gpu.device.limits.maxStorageBufferBindingSize;
-    const prefillChunk = Math.max(1, Math.min(opts.prefillChunk ?? defaultPrefillChunk(family, contextLength, maxBinding), contextLength));
+    let prefillChunk = Math.max(1, Math.min(opts.prefillChunk ?? defaultPrefillChunk(family, contextLength, maxBinding), contextLength));
     checkLimits(gpu, manifest, family, contextLength, prefillChunk);
-    const speculation = speculationOf(manifest, opts, prefillChunk, gpu.summary.isSoftware);
-    const uploader = GpuWeights.uploader(gpu.device, manifest, { mtp: opts.mtp === true || speculation === 'mtp' });
+    const paging = planPaging(manifest, family, opts, { contextLength, prefillChunk, kvCacheFormat: opts.kvCacheFormat, mtp: opts.mtp === true || opts.speculative === 'mtp' });
+    if (paging && !opts.readShardRange) throw new WebmoeError('invalid-request', 'expert paging needs readShardRange: where the experts\' bytes are read from');
+    prefillChunk = paging?.prefillChunk ?? prefillChunk;
+    const depth = depthOf(opts);
+    const speculation = paging ? 'off' : speculationOf(manifest, opts, prefillChunk, gpu.summary.isSoftware, depth);
+    const uploader = GpuWeights.uploader(gpu.device, manifest, { mtp: opts.mtp === true || speculation === 'mtp', ...(paging ? { expertSlots: paging.slots } : {}) });
     let weights: GpuWeights;
     try {
       await loadShards((i, data, offset) => uploader.write(i, data, offset));
@@ -206,7 +251,8 @@ export class GpuModel implements Generator {
       : await autotune(gpu, ctx, weights, config, { contextLength });
     let model: GpuModel;
     try {
-      model = new GpuModel(gpu, weights, config, family, { contextLength, prefillChunk, speculative: speculation }, opts, ctx, tuning);
+      const pager = paging ? new ExpertPager(gpu.device, manifest, weights, paging.slots, opts.readShardRange!, opts.hostCacheBytes) : null;
+      model = new GpuModel(gpu, weights, config, family, { contextLength, prefillChunk, speculative: speculation, depth }, opts, ctx, tuning, pager);
     } catch (e) {
       weights.destroy();
       throw e;
@@ -221,9 +267,12 @@ export class GpuModel implements Generator {
       if (model.prefillChunk > 1) model.mtpRows(mtp, model.prefillChunk - 1, null);
     }
     if (model.spec) {
+      const k = model.spec.depth;
       model.verifyPlan();
+      model.draftRows(k + 1, k + 1);
       model.draftRows(1, 1);
       model.draftRows(model.prefillChunk - 1, 1);
+      for (let c = 1; c < k; c++) model.chainRow(c);
     }
     await gpu.device.queue.onSubmittedWorkDone();
     gpu.check();
@@ -264,25 +313,46 @@ export class GpuModel implements Generator {
     return this.mtpPlans.get(`rows ${rows} @${logitsRow}`, (ctx) => mtp.recordRows(ctx, rows, logitsRow));
   }
 
-  /** A speculative step's forward pass: [token, draft], both rows' logits into spec.logits. */
+  /** A speculative step's forward pass: [token, d_1 … d_k], every row's logits into spec.logits. */
   private verifyPlan(): Dispatch[] {
     const spec = this.spec!;
-    return spec.plans.get('verify', (ctx) => this.family.recordAllLogits!(ctx, VERIFY, spec.logits));
+    return spec.plans.get('verify', (ctx) => this.family.recordAllLogits!(ctx, spec.depth + 1, spec.logits));
   }
 
   /** The module's draft rows (FamilyMtp.recordDraft) over a call of `rows` tokens. */
   private draftRows(rows: number, logitsRows: number): Dispatch[] {
-    const mtp = this.family.mtp!;
-    return this.spec!.plans.get(rows === VERIFY && logitsRows === VERIFY ? 'step' : `draft ${rows}/${logitsRows}`, (ctx) => mtp.recordDraft!(ctx, rows, logitsRows));
+    const mtp = this.family.mtp!, step = this.spec!.depth + 1;
+    return this.spec!.plans.get(rows === step && logitsRows === step ? 'step' : `draft ${rows}/${logitsRows}`, (ctx) => mtp.recordDraft!(ctx, rows, logitsRows));
   }
 
-  /** Speculative decoding's verify or draft kernel for a request's temperature and seed. */
-  private specKernel(mode: 'verify' | 'draft', s: SamplingParams): Dispatch {
+  /** Chained module row c (1 … k-1): its logits into row k + c, past the step's module rows. */
+  private chainRow(c: number): Dispatch[] {
     const spec = this.spec!, mtp = this.family.mtp!;
-    return spec.plans.get(`${mode}/${s.temperature}/${s.seed}`, (ctx) => [speculative(ctx, {
-      mode, mainLogits: spec.logits, draftLogits: mtp.logits, draftRows: mtp.logitRows, vocab: this.config.vocabSize,
-      state: this.samplerState, ids: this.family.io.ids, result: spec.result, temperature: s.temperature, seed: s.seed,
+    return spec.plans.get(`chain ${c}`, (ctx) => mtp.recordChain!(ctx, spec.chain, spec.depth + c));
+  }
+
+  /** What follows a submission's module rows: the first draft, then each chained row and its draft. */
+  private drafting(s: SamplingParams): Dispatch[] {
+    const out = [this.specKernel('draft', s, 0)];
+    for (let c = 1; c < this.spec!.depth; c++) out.push(...this.chainRow(c), this.specKernel('draft', s, c));
+    return out;
+  }
+
+  /** Speculative decoding's verify kernel, or draft kernel `chain`, for a request's temperature and seed. */
+  private specKernel(mode: 'verify' | 'draft', s: SamplingParams, chain = 0): Dispatch {
+    const spec = this.spec!, mtp = this.family.mtp!;
+    return spec.plans.get(`${mode}/${chain}/${s.temperature}/${s.seed}`, (ctx) => [speculative(ctx, {
+      mode, drafts: spec.depth, draftIndex: chain, mainLogits: spec.logits, draftLogits: mtp.logits, draftRows: mtp.logitRows, vocab: this.config.vocabSize,
+      state: this.samplerState, ids: this.family.io.ids, result: spec.result, chain: spec.chain, temperature: s.temperature, seed: s.seed,
     })])[0];
+  }
+
+  /**
+   * Whether a submission that leaves `length` positions cached may draft: its chained rows run at positions
+   * length … length+k-2, which must lie in the context.
+   */
+  private draftFits(length: number): boolean {
+    return length + this.speculativeDepth - 1 <= this.contextLength;
   }
 
   /**
@@ -372,12 +442,14 @@ export class GpuModel implements Generator {
    * Runs the forward pass over `ids` at positions length … length+n-1, chunk by chunk, leaving the last
    * token's logits in io.logits. With `sampling`, the last submission also samples into io.sampled.
    */
-  private feed(ids: readonly number[], sampling: SamplingParams | null, signal?: AbortSignal): void {
+  private async feed(ids: readonly number[], sampling: SamplingParams | null, signal?: AbortSignal): Promise<void> {
     ids = [...this.rewindFor(ids[0]), ...ids];
     for (let start = 0; start < ids.length; start += this.prefillChunk) {
       if (signal?.aborted) throw new WebmoeError('aborted', 'the prompt was aborted during prefill');
       const chunk = ids.slice(start, start + this.prefillChunk);
-      this.submit(chunk, start + chunk.length >= ids.length ? sampling : null, false);
+      const last = start + chunk.length >= ids.length ? sampling : null;
+      if (this.paged) await this.submitPaged(this.paged, chunk, last);
+      else this.submit(chunk, last, false);
     }
   }
 
@@ -409,19 +481,13 @@ export class GpuModel implements Generator {
       dispatches.push(...this.mtpRows(mtp, T - 1, at));
       mtpRows += T - 1;
     }
-    if (sampling) {
-      device.queue.writeBuffer(this.samplerState, 0, new Uint32Array([sampling.step, 0, 0, 0]));
-      dispatches.push(this.sampler(sampling));
-      this.logprobsTop = sampling.logprobs ?? null;
-      if (this.logprobsTop !== null) dispatches.push(this.logprobsKernel(this.logprobsTop));
-    }
+    if (sampling) dispatches.push(...this.samplingDispatches(sampling));
     const encoder = device.createCommandEncoder({ label: `forward T=${T}` });
     const pass = encoder.beginComputePass({ label: `forward T=${T}` });
     recordDispatches(pass, dispatches);
     pass.end();
     mtp?.encodeCarry(encoder, T);
-    if (sampling) encoder.copyBufferToBuffer(this.family.io.sampled, 0, this.staging, 0, 4);
-    if (sampling && this.logprobsTop !== null) encoder.copyBufferToBuffer(this.logprobsOut, 0, this.staging, LOGPROBS_AT, 4 * logprobsWords(this.logprobsTop));
+    if (sampling) this.encodeSampledReadback(encoder);
     device.queue.submit([encoder.finish()]);
     this.counting.dispatchesPerToken += dispatches.length;
     this.counting.submitsPerToken++;
@@ -430,6 +496,41 @@ export class GpuModel implements Generator {
     this.draft = null;
     if (mtp) this.mtpLength = this.length - 1;
     return mtpRows;
+  }
+
+  /** The sampler (and the logprobs kernel when asked) after a call's forward pass. */
+  private samplingDispatches(sampling: SamplingParams): Dispatch[] {
+    this.gpu.device.queue.writeBuffer(this.samplerState, 0, new Uint32Array([sampling.step, 0, 0, 0]));
+    this.logprobsTop = sampling.logprobs ?? null;
+    return this.logprobsTop === null ? [this.sampler(sampling)] : [this.sampler(sampling), this.logprobsKernel(this.logprobsTop)];
+  }
+
+  private encodeSampledReadback(encoder: GPUCommandEncoder): void {
+    encoder.copyBufferToBuffer(this.family.io.sampled, 0, this.staging, 0, 4);
+    if (this.logprobsTop !== null) encoder.copyBufferToBuffer(this.logprobsOut, 0, this.staging, LOGPROBS_AT, 4 * logprobsWords(this.logprobsTop));
+  }
+
+  /** submit() with paged experts (paged-forward.ts): one submission per MoE layer; no MTP module. */
+  private async submitPaged(paged: PagedForward, chunk: readonly number[], sampling: SamplingParams | null): Promise<void> {
+    const device = this.gpu.device;
+    const T = chunk.length;
+    device.queue.writeBuffer(this.family.io.ids, 0, new Uint32Array(chunk));
+    device.queue.writeBuffer(this.family.io.positions, 0, new Uint32Array([this.length, 0, 0, 0]));
+    const dispatches = sampling ? [...this.plan(T), ...this.samplingDispatches(sampling)] : this.plan(T);
+    const r = await paged.run(dispatches, T, (encoder) => {
+      if (sampling) this.encodeSampledReadback(encoder);
+    });
+    this.counting.dispatchesPerToken += dispatches.length;
+    this.counting.submitsPerToken += r.submits;
+    this.counting.readbackBytesPerToken += r.readback;
+    this.length += T;
+    this.lastCached = chunk[T - 1];
+    this.draft = null;
+  }
+
+  /** Expert paging's counters since resetStats() (docs/paging.md); null when every expert is resident. */
+  pagingStats(): PagingStats | null {
+    return this.paged?.pager.stats() ?? null;
   }
 
   /**
@@ -443,7 +544,8 @@ export class GpuModel implements Generator {
     const T = chunk.length, p = this.length;
     device.queue.writeBuffer(io.ids, 0, new Uint32Array(chunk));
     device.queue.writeBuffer(io.positions, 0, new Uint32Array([p, 0, 0, 0]));
-    device.queue.writeBuffer(this.samplerState, 0, new Uint32Array([sampling.step, 0, 0, 0]));
+    // The first draft's logits row 0 is the module's row T-1, at position p+T-1.
+    device.queue.writeBuffer(this.samplerState, 0, new Uint32Array([sampling.step, p, T - 1, 0]));
     // n = 1: the draft kernel takes logits row 0, at step + 1.
     device.queue.writeBuffer(spec.result, 0, new Uint32Array(SPECULATIVE_RESULT_WORDS).fill(1, 0, 1));
     const forward: Dispatch[] = [];
@@ -454,7 +556,7 @@ export class GpuModel implements Generator {
       throw new WebmoeError('internal', `the MTP module holds ${this.mtpLength} positions; a call at position ${p} needs ${p - 1} or ${p}`);
     }
     forward.push(...this.plan(T), this.sampler(sampling));
-    const drafting = [...this.draftRows(T, 1), this.specKernel('draft', sampling)];
+    const drafting = [...this.draftRows(T, 1), ...this.drafting(sampling)];
     const encoder = device.createCommandEncoder({ label: `forward T=${T} + draft` });
     const pass = encoder.beginComputePass({ label: `forward T=${T}` });
     recordDispatches(pass, forward);
@@ -476,16 +578,16 @@ export class GpuModel implements Generator {
   }
 
   /**
-   * A speculative step (docs/speculative.md), one submission: the forward pass over [token, draft] with
-   * both rows' logits, the verify kernel (the step's tokens into ids[1], ids[2]), the module's rows at both
-   * positions and the draft kernel; the result words are its only readback.
+   * A speculative step (docs/speculative.md), one submission: the forward pass over [token, d_1 … d_k] with
+   * every row's logits, the verify kernel (the step's tokens into ids[1 …]), the module's rows at all k+1
+   * positions, then the first draft and the chained rows and drafts; the result words are its only readback.
    */
-  private submitVerify(token: number, draft: number, sampling: SamplingParams): void {
-    const device = this.gpu.device, io = this.family.io, spec = this.spec!;
-    device.queue.writeBuffer(io.ids, 0, new Uint32Array([token, draft]));
+  private submitVerify(token: number, drafts: readonly number[], sampling: SamplingParams): void {
+    const device = this.gpu.device, io = this.family.io, spec = this.spec!, k = spec.depth;
+    device.queue.writeBuffer(io.ids, 0, new Uint32Array([token, ...drafts]));
     device.queue.writeBuffer(io.positions, 0, new Uint32Array([this.length, 0, 0, 0]));
-    device.queue.writeBuffer(this.samplerState, 0, new Uint32Array([sampling.step, 0, 0, 0]));
-    const dispatches = [...this.verifyPlan(), this.specKernel('verify', sampling), ...this.draftRows(VERIFY, VERIFY), this.specKernel('draft', sampling)];
+    device.queue.writeBuffer(this.samplerState, 0, new Uint32Array([sampling.step, this.length, 0, 0]));
+    const dispatches = [...this.verifyPlan(), this.specKernel('verify', sampling), ...this.draftRows(k + 1, k + 1), ...this.drafting(sampling)];
     const encoder = device.createCommandEncoder({ label: 'speculative step' });
     const pass = encoder.beginComputePass({ label: 'speculative step' });
     recordDispatches(pass, dispatches);
@@ -510,12 +612,18 @@ export class GpuModel implements Generator {
     return { sampled: words[0], result: words.subarray(RESULT_AT / 4) };
   }
 
-  /** After submitDrafting: the sampled id, and the draft that follows it. */
+  /** After submitDrafting: the sampled id, and the drafts that follow it. */
   private async readDrafted(s: SamplingParams): Promise<number> {
     const { sampled: word, result } = await this.readResult();
     const sampled = this.checkSampled(word);
-    this.draft = { after: sampled, id: result[3], temperature: s.temperature, seed: s.seed };
+    this.keepDrafts(sampled, result, s);
     return sampled;
+  }
+
+  /** The drafts the last submission drew after `after` (result words). */
+  private keepDrafts(after: number, result: Uint32Array, s: SamplingParams): void {
+    const at = SPECULATIVE_RESULT.drafts;
+    this.draft = { after, ids: [...result.subarray(at, at + this.speculativeDepth)], temperature: s.temperature, seed: s.seed };
   }
 
   private async readSampled(): Promise<number> {
@@ -547,9 +655,11 @@ export class GpuModel implements Generator {
     this.checkIds(ids);
     this.checkContext(ids.length);
     let keep = Math.max(0, Math.min(options.reusePrefix, this.length, ids.length - 1));
-    // A family whose caches cannot go back that far starts again from position 0.
+    // A family whose caches cannot go back that far starts again from position 0. Speculative steps leave
+    // rows past the cache (rejected drafts, chained module rows: up to k-1 more positions than depth 1's).
     const rewind = this.family.maxRewind;
-    if (rewind !== undefined && this.length - keep > rewind) keep = 0;
+    const slack = Math.max(0, this.speculativeDepth - 1);
+    if (rewind !== undefined && this.length - keep > rewind - slack) keep = 0;
     // The MTP row at keep-1 pairs h_{keep-1} with the new ids[keep]. Only when the whole cache is kept does
     // the carry hold h_{keep-1}, or the row ran ahead with that very token; otherwise position keep-1 is
     // fed again to get it.
@@ -561,14 +671,14 @@ export class GpuModel implements Generator {
     const s = options.sampling;
     try {
       this.startPenalties(ids, s);
-      if (!this.verifiable(s)) {
-        this.feed(ids.slice(keep), s, options.signal);
+      if (!this.verifiable(s) || !this.draftFits(ids.length)) {
+        await this.feed(ids.slice(keep), s, options.signal);
         return { reusedTokens: keep, next: await this.readSampled() };
       }
       // The last submission drafts, its chunk leaving room in ids for the sampled token.
       const rest = ids.slice(keep);
       const last = Math.min(rest.length, this.prefillChunk - 1);
-      this.feed(rest.slice(0, rest.length - last), null, options.signal);
+      await this.feed(rest.slice(0, rest.length - last), null, options.signal);
       if (options.signal?.aborted) throw new WebmoeError('aborted', 'the prompt was aborted during prefill');
       this.submitDrafting(rest.slice(rest.length - last), s);
       return { reusedTokens: keep, next: await this.readDrafted(s) };
@@ -591,24 +701,28 @@ export class GpuModel implements Generator {
     this.checkContext(this.length + 1);
     this.counting = emptyStep();
     let out: number[];
-    const d = this.draft;
-    if (!this.verifiable(sampling)) {
-      this.feed([token], sampling);
+    const d = this.draft, k = this.speculativeDepth;
+    // Drafting leaves at most length+1 positions cached; near the context's end steps decode plainly.
+    if (!this.verifiable(sampling) || !this.draftFits(this.length + 1)) {
+      await this.feed([token], sampling);
       out = [await this.readSampled()];
     } else if (d && d.after === token && d.temperature === sampling.temperature && d.seed === sampling.seed
-      && this.mtpLength === this.length && this.length + VERIFY <= this.contextLength) {
-      this.submitVerify(token, d.id, sampling);
+      && this.mtpLength === this.length && this.length + 2 * k <= this.contextLength) {
+      // The step's main rows reach length+k, its chained module rows length+2k-1.
+      this.submitVerify(token, d.ids, sampling);
       const { result } = await this.readResult();
-      const n = result[0];
-      out = n === 2 ? [result[1], result[2]] : [this.checkSampled(result[1])];
+      const n = result[0], at = SPECULATIVE_RESULT.tokens;
+      out = n === 1 ? [this.checkSampled(result[at])] : [...result.subarray(at, at + n)];
       this.length += n;
       this.mtpLength = this.length;
-      this.lastCached = n === 2 ? d.id : token;
-      this.draft = { after: out[n - 1], id: result[3], temperature: sampling.temperature, seed: sampling.seed };
+      this.lastCached = n > 1 ? d.ids[n - 2] : token;
+      this.keepDrafts(out[n - 1], result, sampling);
       this.counting.tokens = n;
-      this.counting.draftAccepted = n === 2;
-      this.decoding.drafted++;
-      if (n === 2) this.decoding.accepted++;
+      this.counting.draftAccepted = n > 1;
+      this.decoding.verified++;
+      this.decoding.drafted += k;
+      this.decoding.accepted += n - 1;
+      for (let j = 0; j < n - 1; j++) this.decoding.acceptedAt[j]++;
     } else {
       // No draft to verify (the first step after a plain one, another request's draft): draft one.
       const chunk = [...this.rewindFor(token), token];
@@ -623,7 +737,8 @@ export class GpuModel implements Generator {
 
   /** Decode steps since resetStats(), and what speculation made of them. */
   decodingStats(): DecodingStats {
-    return { speculative: this.speculative, ...this.decoding };
+    const { acceptedAt, ...counts } = this.decoding;
+    return { speculative: this.speculative, depth: this.speculativeDepth, ...counts, acceptedAt: acceptedAt.slice(0, this.speculativeDepth) };
   }
 
   /** Feeds `ids` after what the cache holds and returns the logits after the last one (tests, `webmoe run --logits`). */
@@ -631,7 +746,7 @@ export class GpuModel implements Generator {
     this.checkUsable();
     this.checkIds(ids);
     this.checkContext(this.length + ids.length);
-    this.feed(ids, null);
+    await this.feed(ids, null);
     return this.readLogits();
   }
 
@@ -681,7 +796,8 @@ export class GpuModel implements Generator {
   /** Generator.resetStats: a new reply's expert counters. */
   resetStats(): void {
     this.family.expertUsage.reset();
-    this.decoding = { steps: 0, tokens: 0, drafted: 0, accepted: 0 };
+    this.paged?.pager.resetStats();
+    this.decoding = emptyDecoding();
   }
 
   /** Generator.stats: sizes, and the expert counters read back once. */
@@ -697,6 +813,7 @@ export class GpuModel implements Generator {
       expertUsage: [...usage].map(([layer, counts]) => ({ layer, counts: [...counts] })),
       adapter: this.gpu.summary,
       decoding: this.decodingStats(),
+      ...(this.paged ? { paging: this.paged.pager.stats() } : {}),
     };
   }
 
@@ -717,29 +834,46 @@ export class GpuModel implements Generator {
     this.tokenMask?.destroy();
     this.logprobsOut.destroy();
     this.staging.destroy();
+    this.paged?.destroy();
     this.plans.clear();
     this.samplers.clear();
     this.mtpPlans.clear();
     this.spec?.plans.clear();
     this.spec?.logits.destroy();
     this.spec?.result.destroy();
+    this.spec?.chain.destroy();
   }
+}
+
+/** The speculative depth asked for (GpuModelOptions.speculativeDepth), 1 by default. */
+function depthOf(opts: GpuModelOptions): number {
+  const k = opts.speculativeDepth ?? 1;
+  if (!Number.isInteger(k) || k < 1 || k > MAX_SPECULATIVE_DEPTH) {
+    throw new WebmoeError('invalid-request', `speculativeDepth must be 1, 2 or 3 (got ${String(k)})`);
+  }
+  return k;
 }
 
 /**
  * Speculation asked for or by default: 'mtp' needs the folder's MTP module and room in a call for the
- * token, its draft and the token after (ids[2]). By default it is on when both are there and the adapter is
+ * token, its k drafts and the token after (ids[k+1]), and caches that take back the k+1 rows a step may
+ * reject plus the chained rows (a prefill chunk of 2k+1). By default it is on when both are there and the adapter is
  * a GPU: a software adapter computes rather than waits on memory, so a two-row step costs it 1.6-3.3× a
  * one-row step (measured on SwiftShader, docs/speculative.md), more than a draft accepted 60 % of the time gains.
  */
-function speculationOf(manifest: Manifest, opts: GpuModelOptions, prefillChunk: number, softwareAdapter: boolean): Speculation {
+function speculationOf(manifest: Manifest, opts: GpuModelOptions, prefillChunk: number, softwareAdapter: boolean, depth: number): Speculation {
   const has = manifest.mtp && manifest.model.config.numMtpLayers > 0;
+  const chunk = 2 * depth + 1;
   if (opts.speculative === 'mtp') {
     if (!has) throw new WebmoeError('invalid-request', 'speculative: \'mtp\' needs the MTP module: this model folder has none (convert the checkpoint with --mtp)');
-    if (prefillChunk < 3) throw new WebmoeError('invalid-request', `speculative: 'mtp' needs a prefill chunk of at least 3 tokens; it is ${prefillChunk}`);
+    if (prefillChunk < chunk) throw new WebmoeError('invalid-request', `speculative: 'mtp' at depth ${depth} needs a prefill chunk of at least ${chunk} tokens; it is ${prefillChunk}`);
     return 'mtp';
   }
-  return opts.speculative === undefined && has && prefillChunk >= 3 && !softwareAdapter ? 'mtp' : 'off';
+  return opts.speculative === undefined && has && prefillChunk >= chunk && !softwareAdapter ? 'mtp' : 'off';
+}
+
+function emptyDecoding() {
+  return { steps: 0, tokens: 0, verified: 0, drafted: 0, accepted: 0, acceptedAt: new Array<number>(MAX_SPECULATIVE_DEPTH).fill(0) };
 }
 
 function emptyStep(): StepStats {

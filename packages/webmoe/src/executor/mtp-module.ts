@@ -1,9 +1,13 @@
 // What every family's MTP module on the GPU shares (family.ts FamilyMtp): its logits rows, the carried
 // hidden state of the last position fed and that row's position, and how the FamilyMtp calls map onto one
 // step of the module. A family supplies the step (its module's input, block and head) and its resources.
+// A step leaves the module's output (its block's, before the head) in the `hidden` activation's rows, the
+// layout of the main model's last hidden state that it reads: a chained draft row feeds it back.
 import { BufferGroup } from '../gpu/buffers';
 import type { KernelContext } from '../gpu/kernel-context';
 import type { Dispatch } from '../gpu/pipelines';
+import { gatherRows } from '../kernels/gather-rows';
+import { tensorLayout } from '../model/formats';
 import type { FamilyMtp } from './family';
 
 /** Bytes of the MTP logits rows read back at once (a 129k vocabulary: 64 rows). */
@@ -15,12 +19,14 @@ export interface MtpHead {
   at: number;
 }
 
-export abstract class MtpModule<R extends { act: { positions: GPUBuffer } }> implements FamilyMtp {
+export abstract class MtpModule<R extends { act: { positions: GPUBuffer; ids: GPUBuffer } }> implements FamilyMtp {
   readonly logits: GPUBuffer;
   readonly logitRows: number;
   readonly carryPositions: GPUBuffer;
   /** The main model's hidden state of the last position fed, whose next token is not known yet. */
   private readonly carry: GPUBuffer;
+  /** A chained row's input: the module output row the draft kernel named (recordChain). */
+  private readonly chainRow: GPUBuffer;
   protected readonly scratch: BufferGroup;
 
   /** `hidden`: the main activation that holds each row's last hidden state after a forward call, `rowBytes` a row. */
@@ -30,6 +36,7 @@ export abstract class MtpModule<R extends { act: { positions: GPUBuffer } }> imp
     this.logits = this.scratch.f32('logits', this.logitRows * vocabSize);
     this.carry = this.scratch.storage('carry', rowBytes);
     this.carryPositions = this.scratch.storage('carry_positions', 16);
+    this.chainRow = this.scratch.storage('chain_row', rowBytes);
   }
 
   abstract get kvCacheBytes(): number;
@@ -59,6 +66,18 @@ export abstract class MtpModule<R extends { act: { positions: GPUBuffer } }> imp
 
   recordDraft(ctx: KernelContext, rows: number, logitsRows: number): Dispatch[] {
     return this.step(this.resources(ctx), this.hidden, 1, rows, { from: rows - logitsRows, at: 0 });
+  }
+
+  recordChain(ctx: KernelContext, chain: GPUBuffer, logitsRow: number): Dispatch[] {
+    const r = this.resources(ctx);
+    // The hidden activation read as an f32 table of its rows (one past the last may hold a partial row).
+    const rows = Math.floor(this.hidden.size / this.rowBytes) - 1;
+    const table = { buffer: this.hidden, layout: tensorLayout('f32', [rows, this.rowBytes / 4]) };
+    const at: R = { ...r, act: { ...r.act, positions: chain, ids: chain } };
+    return [
+      gatherRows(ctx, { weight: table, ids: chain, idsOffset: 1, y: this.chainRow, tokens: 1 }, 'mtp.chain_row'),
+      ...this.step(at, this.chainRow, 2, 1, { from: 0, at: logitsRow }),
+    ];
   }
 
   encodeCarry(encoder: GPUCommandEncoder, tokens: number): void {

@@ -24,6 +24,7 @@ export interface GpuExpertMatrix {
 
 export interface GpuExperts {
   readonly layer: number;
+  /** Experts in `buffer`: all of the layer's, or the slots of a paged pool (WeightOptions.expertSlots). */
   readonly count: number;
   readonly buffer: GPUBuffer;
   /** Bytes from one expert's range to the next (256-aligned). */
@@ -55,6 +56,11 @@ const EXPERT_NAMES: Record<'v3' | 'v4', { pattern: RegExp; group: (layer: number
 export interface WeightOptions {
   /** Also upload the MTP modules' tensors (the folder must have been converted with them). Default false. */
   mtp?: boolean;
+  /**
+   * Expert paging (docs/paging.md): each MoE layer's expert buffer is a pool of this many slots, filled
+   * later by the pager (expert-pager.ts), and the shards' expert bytes are not uploaded. Default: every expert.
+   */
+  expertSlots?: number;
 }
 
 /** Whether to take the tensors marked mtp; refuses MTP that the model or its folder does not have. */
@@ -171,9 +177,10 @@ export class GpuWeights {
           if (!t) throw new WebmoeError('model-format', `manifest.json: tensor ${name} is missing`);
           return { offset: t.shard === first.shard ? t.offset - first.offset : rangeOffset(manifest, first, t), layout: tensorLayout(t.format, t.shape) };
         };
-        const buffer = device.createBuffer({ label: naming.group(layer, numLayers), size: stride * list.length, usage: STORAGE });
-        experts.set(layer, { layer, count: list.length, buffer, strideBytes: stride, gate: matrix('gate'), up: matrix('up'), down: matrix('down') });
-        list.forEach((e, i) => route(e, buffer, i * stride));
+        const count = opts.expertSlots ?? list.length;
+        const buffer = device.createBuffer({ label: naming.group(layer, numLayers), size: stride * count, usage: STORAGE });
+        experts.set(layer, { layer, count, buffer, strideBytes: stride, gate: matrix('gate'), up: matrix('up'), down: matrix('down') });
+        if (opts.expertSlots === undefined) list.forEach((e, i) => route(e, buffer, i * stride));
       }
       for (const t of manifest.tensors) {
         if ((!t.mtp || mtp) && t.expert !== null && !naming.pattern.test(t.name)) {

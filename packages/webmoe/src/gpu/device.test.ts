@@ -46,7 +46,8 @@ describe('WebmoeError', () => {
 });
 
 describe('device loss and uncaptured errors', () => {
-  function fakeGpu() {
+  function fakeGpu(features: string[] = [], wgsl?: string[]) {
+    const asked: string[][] = [];
     let lose: (info: { reason: string; message: string }) => void = () => {};
     const listeners: ((ev: unknown) => void)[] = [];
     const device = {
@@ -58,12 +59,22 @@ describe('device loss and uncaptured errors', () => {
     const adapter = {
       limits: { maxStorageBufferBindingSize: 1 << 30, maxBufferSize: 1 << 30, maxStorageBuffersPerShaderStage: 10, maxComputeWorkgroupSizeX: 256,
         maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupStorageSize: 32768 },
-      features: new Set<string>(),
+      features: new Set<string>(features),
       info: { vendor: 'google', architecture: 'swiftshader', device: '', description: '' },
-      requestDevice: async () => device,
+      requestDevice: async (d: { requiredFeatures: string[] }) => (asked.push(d.requiredFeatures), device),
     };
-    return { gpu: { requestAdapter: async () => adapter } as unknown as GPU, lose, fire: (ev: unknown) => listeners.forEach((f) => f(ev)) };
+    const gpu = { requestAdapter: async () => adapter, ...(wgsl ? { wgslLanguageFeatures: new Set(wgsl) } : {}) } as unknown as GPU;
+    return { gpu, asked, lose, fire: (ev: unknown) => listeners.forEach((f) => f(ev)) };
   }
+
+  it('asks for the optional features the adapter has, and records the WGSL language features', async () => {
+    const f = fakeGpu(['subgroups', 'shader-f16', 'timestamp-query'], ['unrestricted_pointer_parameters']);
+    const ctx = await acquireGpu({ navigator: { gpu: f.gpu } });
+    expect(f.asked).toEqual([['timestamp-query', 'subgroups']]);
+    expect(ctx.summary.wgslFeatures).toEqual(['unrestricted_pointer_parameters']);
+    // A runtime that does not list its language features is taken to have none (the kernels are lowered).
+    expect((await acquireGpu({ navigator: { gpu: fakeGpu().gpu } })).summary.wgslFeatures).toEqual([]);
+  });
 
   it('reports a lost device as device-lost, in plain words', async () => {
     const f = fakeGpu();

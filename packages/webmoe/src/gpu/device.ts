@@ -34,6 +34,11 @@ export interface AdapterSummary {
   /** Software adapters (SwiftShader, WARP, llvmpipe) run WGSL on the CPU and want other kernel shapes. */
   isSoftware: boolean;
   features: string[];
+  /**
+   * The WGSL language features the runtime offers (navigator.gpu.wgslLanguageFeatures, or Dawn's GPU object):
+   * the pipeline cache lowers the kernels' uses of the missing ones (gpu/wgsl-lower.ts).
+   */
+  wgslFeatures: string[];
   limits: Record<string, number>;
 }
 
@@ -51,7 +56,13 @@ export interface GpuContext {
 
 const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|warp|software|basic render/i;
 
-function summarize(adapter: GPUAdapter): AdapterSummary {
+/** The runtime's WGSL language features; none where it does not list them (browsers before the list existed). */
+export function wgslLanguageFeatures(gpu: GPU): string[] {
+  const set = (gpu as GPU & { wgslLanguageFeatures?: ReadonlySet<string> }).wgslLanguageFeatures;
+  return set ? [...set].sort() : [];
+}
+
+function summarize(adapter: GPUAdapter, wgslFeatures: string[]): AdapterSummary {
   const info = adapter.info;
   const limits: Record<string, number> = {};
   // GPUSupportedLimits is an interface object whose fields are getters on the prototype.
@@ -67,6 +78,7 @@ function summarize(adapter: GPUAdapter): AdapterSummary {
     description: info.description,
     isSoftware: SOFTWARE_ADAPTER.test(text) || (info as GPUAdapterInfo & { isFallbackAdapter?: boolean }).isFallbackAdapter === true,
     features: [...adapter.features].sort(),
+    wgslFeatures,
     limits,
   };
 }
@@ -107,8 +119,10 @@ export async function acquireGpu(request: GpuRequest = {}): Promise<GpuContext> 
     throw new WebmoeError('insufficient-limits', `This GPU's limits are too small for webmoe: ${short.join('; ')}.`, { detail: { short } });
   }
 
-  // Timestamps let the load-time autotune and the profiler measure GPU time; no kernel needs another feature.
-  const optional: GPUFeatureName[] = ['timestamp-query'];
+  // Timestamps let the load-time autotune and the profiler measure GPU time; subgroups give the matrix
+  // products a faster decode reduction that the autotune may choose (docs/kernels.md#subgroup-rows). No
+  // kernel needs either: each has a path without it.
+  const optional = ['timestamp-query', 'subgroups'] as GPUFeatureName[];
   const requiredFeatures = optional.filter((f) => adapter.features.has(f));
   let device: GPUDevice;
   try {
@@ -139,7 +153,7 @@ export async function acquireGpu(request: GpuRequest = {}): Promise<GpuContext> 
   return {
     adapter,
     device,
-    summary: summarize(adapter),
+    summary: summarize(adapter, wgslLanguageFeatures(gpu)),
     lost,
     isLost: () => lostError !== null,
     check() {

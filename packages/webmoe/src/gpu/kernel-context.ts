@@ -15,6 +15,19 @@ export type KernelFamily = 'matmul' | 'mla' | 'rmsnorm' | 'router';
 export const KERNEL_FAMILIES: readonly KernelFamily[] = ['matmul', 'mla', 'rmsnorm', 'router'];
 export type KernelShapes = Readonly<Record<KernelFamily, KernelShape>>;
 
+/**
+ * How the matrix products' 'workgroup' shape sums a row's lanes in decode: over workgroup memory
+ * (rows_wg), or with subgroupAdd (rows_subgroup, docs/kernels.md#subgroup-rows), which needs a device
+ * created with the `subgroups` feature. The autotune measures both where the feature is there.
+ */
+export type MatmulReduce = 'workgroup' | 'subgroup';
+
+/** The subgroup sizes the adapter may use (GPUAdapterInfo.subgroupMinSize / subgroupMaxSize). */
+export interface SubgroupSizes {
+  readonly min: number;
+  readonly max: number;
+}
+
 export interface KernelContext {
   readonly device: GPUDevice;
   readonly pipelines: PipelineCache;
@@ -22,6 +35,10 @@ export interface KernelContext {
   readonly shape: KernelShape;
   /** Per-family shapes that override `shape` (the model's measured choice); absent families use `shape`. */
   readonly shapes?: Partial<KernelShapes>;
+  /** Present only when the device was created with the `subgroups` feature: no subgroup code runs without it. */
+  readonly subgroups?: SubgroupSizes;
+  /** The 'workgroup' shape's decode reduction for matrix products; default 'workgroup'. 'subgroup' needs `subgroups`. */
+  readonly matmulReduce?: MatmulReduce;
   /**
    * Told of every buffer a launcher creates for its dispatch (params blocks, scratch), so that whoever keeps
    * the dispatches can destroy them with it (GpuModel does when it drops a recorded plan).
@@ -54,10 +71,21 @@ const caches = new WeakMap<GPUDevice, PipelineCache>();
 
 export function createKernelContext(gpu: GpuContext, shape?: KernelShape): KernelContext {
   let pipelines = caches.get(gpu.device);
-  if (!pipelines) caches.set(gpu.device, (pipelines = new PipelineCache(gpu.device)));
+  if (!pipelines) caches.set(gpu.device, (pipelines = new PipelineCache(gpu.device, new Set(gpu.summary.wgslFeatures))));
+  const subgroups = subgroupSizes(gpu);
   return {
     device: gpu.device,
     pipelines,
     shape: shape ?? (gpu.summary.isSoftware ? 'row' : 'workgroup'),
+    ...(subgroups ? { subgroups } : {}),
   };
+}
+
+/** The device's subgroup sizes, or null when it was created without the `subgroups` feature. */
+export function subgroupSizes(gpu: Pick<GpuContext, 'adapter' | 'device'>): SubgroupSizes | null {
+  if (!gpu.device.features.has('subgroups')) return null;
+  const info = gpu.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number };
+  // Adapters that predate the size fields: WGSL allows 4 to 128.
+  const min = info.subgroupMinSize ?? 4;
+  return { min, max: Math.max(min, info.subgroupMaxSize ?? 128) };
 }

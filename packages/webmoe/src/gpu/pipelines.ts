@@ -2,6 +2,7 @@
 // one pipeline per (source, entry point, variant, override constants). Every launcher builds its pipelines
 // through here.
 import type { ShaderSource } from './wgsl-compose';
+import { lowerWgsl } from './wgsl-lower';
 
 export type OverrideConstants = Record<string, number>;
 
@@ -23,13 +24,19 @@ export class PipelineCache {
   private readonly modules = new Map<string, { code: string; module: GPUShaderModule }>();
   private readonly pipelines = new Map<string, GPUComputePipeline>();
 
-  constructor(readonly device: GPUDevice) {}
+  /**
+   * `wgslFeatures`: the WGSL language features the runtime offers; a module whose `requires` names one
+   * it lacks is compiled lowered (gpu/wgsl-lower.ts). Absent: every module as written. Tests pass a
+   * smaller set to run the lowered kernels on a runtime that has the features.
+   */
+  constructor(readonly device: GPUDevice, readonly wgslFeatures?: ReadonlySet<string>) {}
 
   /** The module of `source`; refuses a second, different source under an id already compiled. */
   module(source: ShaderSource): GPUShaderModule {
     let m = this.modules.get(source.id);
     if (!m) {
-      m = { code: source.code, module: this.device.createShaderModule({ label: source.id, code: source.code }) };
+      const code = this.wgslFeatures ? lowerWgsl(source.code, this.wgslFeatures) : source.code;
+      m = { code: source.code, module: this.device.createShaderModule({ label: source.id, code }) };
       this.modules.set(source.id, m);
     } else if (m.code !== source.code) {
       throw new Error(`PipelineCache: two different WGSL sources share the id ${source.id}`);

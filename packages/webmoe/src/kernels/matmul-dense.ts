@@ -5,7 +5,8 @@
 // Bindings: 0 x f32[] (viewed as vec4s: its size must be a multiple of 16 bytes, which createStorage
 // pads), 1 w, 2 w_up (the gate's buffer again without SwiGLU) | 3 y | 4 params: the Product header
 // (kernels/product.ts). Overrides WG, TT (tokens per tile), SWIGLU, X4 (x rows 4-float aligned).
-// Which entry: shape 'workgroup' with at most 4 tokens → matmul_wg (a workgroup per row, TT 1 or 4);
+// Which entry: shape 'workgroup' with at most 4 tokens → matmul_wg (a workgroup per row, TT 1 or 4), or
+// product_sg (a subgroup per row, ROWS_SG rows per workgroup) where the context chose subgroup reductions;
 // several tokens with x's rows on multiples of 4 floats → matmul_tile (4 rows × 16 tokens per invocation);
 // otherwise matmul_row (a row per invocation, TT 1 or 8). Grid: flat, blocks × token spans × batch.
 import source from '../../../../shaders/matmul-dense.wgsl?raw';
@@ -14,14 +15,14 @@ import type { Dispatch } from '../gpu/pipelines';
 import { wgslPiece } from '../gpu/wgsl-compose';
 import { launchKernel } from './dispatch';
 import {
-  blocksOf, planProduct, productGrid, productParams, rowsConstants, rowsKind, tokenTile, weightSource,
+  blocksOf, planProduct, productGrid, productParams, rowsConstants, rowsKind, subgroupRows, tokenTile, weightSource,
   swigluHeader, type ProductArgs, type SwigluArgs,
 } from './product';
 import { PRODUCT_ROWS, PRODUCT_TILE } from './wgsl-lib';
 
 /** The role's main source and the library pieces it always needs. */
 export const MATMUL_DENSE = wgslPiece('matmul-dense', source, [PRODUCT_ROWS, PRODUCT_TILE]);
-const ENTRY = { wg: 'matmul_wg', row: 'matmul_row', tile: 'matmul_tile' } as const;
+const ENTRY = { wg: 'matmul_wg', sg: 'product_sg', row: 'matmul_row', tile: 'matmul_tile' } as const;
 
 export interface MatmulDenseArgs extends ProductArgs, SwigluArgs {
 }
@@ -29,16 +30,17 @@ export interface MatmulDenseArgs extends ProductArgs, SwigluArgs {
 /** One dense product: a pre-bound Dispatch that can be recorded any number of times. */
 export function matmulDense(ctx: KernelContext, a: MatmulDenseArgs, label = 'matmul'): Dispatch {
   const plan = planProduct(a, { up: a.up }, label);
-  const kind = rowsKind(ctx, plan, a.shape, true);
+  const kind = rowsKind(ctx, plan, a.shape, true, true);
   const span = tokenTile(kind, plan.maxTokens);
+  const rowsSg = subgroupRows(ctx);
   return launchKernel(ctx, label, {
-    source: weightSource(MATMUL_DENSE, a.weight, label),
+    source: weightSource(MATMUL_DENSE, a.weight, label, kind),
     entryPoint: ENTRY[kind],
     variant: kind,
-    constants: rowsConstants(kind, plan, a.up !== undefined),
+    constants: rowsConstants(kind, plan, a.up !== undefined, rowsSg),
     inputs: [a.x, a.weight.buffer, a.up?.buffer ?? a.weight.buffer],
     outputs: [a.y],
     params: productParams(a, plan, { ...swigluHeader(a, label), span }, label),
-    workgroups: productGrid(blocksOf(kind, plan.outLen), plan, span),
+    workgroups: productGrid(blocksOf(kind, plan.outLen, rowsSg), plan, span),
   });
 }

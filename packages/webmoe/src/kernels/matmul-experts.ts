@@ -5,7 +5,8 @@
 // Bindings: 0 x f32[] (viewed as vec4s), 1 w, 2 w_up (the gate's buffer again without SwiGLU), 3 ids u32[],
 // 4 slot weights f32[] (x again when unscaled) | 5 y | 6 params: the Product header (kernels/product.ts),
 // then ids_offset, weights_offset, slots, sum, scaled. Overrides WG, TT, SWIGLU, X4.
-// Which entry: shape 'workgroup' with at most 4 tokens → experts_wg, otherwise experts_row.
+// Which entry: shape 'workgroup' with at most 4 tokens → experts_wg, or product_sg (a subgroup per row)
+// where the context chose subgroup reductions; otherwise experts_row.
 // Grid: flat, blocks × token spans × slots (one when summed).
 import source from '../../../../shaders/matmul-experts.wgsl?raw';
 import type { KernelContext } from '../gpu/kernel-context';
@@ -14,7 +15,7 @@ import { wgslPiece } from '../gpu/wgsl-compose';
 import { launchKernel } from './dispatch';
 import { checkArg } from './launch-checks';
 import {
-  blocksOf, fits, planProduct, productGrid, productParams, rowsConstants, rowsKind, tokenTile, weightSource,
+  blocksOf, fits, planProduct, productGrid, productParams, rowsConstants, rowsKind, subgroupRows, tokenTile, weightSource,
   swigluHeader, type ProductArgs, type SwigluArgs,
 } from './product';
 import { PRODUCT_ROWS } from './wgsl-lib';
@@ -48,18 +49,19 @@ export function matmulExperts(ctx: KernelContext, a: MatmulExpertsArgs, label = 
   const plan = planProduct(a, { up: a.up, flatY: sum, gridBatch: sum ? 1 : a.batch ?? 1 }, label);
   fits(ex.ids, 4 * ((ex.idsOffset ?? 0) + plan.B), 'expert ids', label);
   if (ex.weights) fits(ex.weights, 4 * ((ex.weightsOffset ?? 0) + plan.B), 'slot weights', label);
-  const kind = rowsKind(ctx, plan, a.shape, false);
+  const kind = rowsKind(ctx, plan, a.shape, false, true);
+  const rowsSg = subgroupRows(ctx);
   const span = tokenTile(kind, plan.maxTokens);
   const params = productParams(a, plan, { ...swigluHeader(a, label), expertStrideBytes: ex.strideBytes, span }, label)
     .u32(ex.idsOffset ?? 0).u32(ex.weightsOffset ?? 0).u32(plan.B).u32(sum ? 1 : 0).u32(ex.weights ? 1 : 0);
   return launchKernel(ctx, label, {
-    source: weightSource(MATMUL_EXPERTS, a.weight, label),
-    entryPoint: kind === 'wg' ? 'experts_wg' : 'experts_row',
+    source: weightSource(MATMUL_EXPERTS, a.weight, label, kind),
+    entryPoint: { wg: 'experts_wg', sg: 'product_sg', row: 'experts_row', tile: 'experts_row' }[kind],
     variant: kind,
-    constants: rowsConstants(kind, plan, a.up !== undefined),
+    constants: rowsConstants(kind, plan, a.up !== undefined, rowsSg),
     inputs: [a.x, a.weight.buffer, a.up?.buffer ?? a.weight.buffer, ex.ids, ex.weights ?? a.x],
     outputs: [a.y],
     params,
-    workgroups: productGrid(blocksOf(kind, plan.outLen), plan, span),
+    workgroups: productGrid(blocksOf(kind, plan.outLen, rowsSg), plan, span),
   });
 }

@@ -16,15 +16,15 @@ class Reached extends Error {
   }
 }
 
-function fakeContext(shape: KernelShape): KernelContext {
+function fakeContext(shape: KernelShape, extra: Partial<KernelContext> = {}): KernelContext {
   const pipelines = { get: (key: PipelineKey) => { throw new Reached(key); } };
-  return { device: {} as GPUDevice, pipelines, shape } as unknown as KernelContext;
+  return { device: {} as GPUDevice, pipelines, shape, ...extra } as unknown as KernelContext;
 }
 
 /** The pipeline key a launch asks for. */
-function keyOf(shape: KernelShape, a: MatmulArgs): PipelineKey {
+function keyOf(shape: KernelShape, a: MatmulArgs, extra: Partial<KernelContext> = {}): PipelineKey {
   try {
-    matmul(fakeContext(shape), a);
+    matmul(fakeContext(shape, extra), a);
   } catch (e) {
     if (e instanceof Reached) return e.key;
     throw e;
@@ -59,6 +59,24 @@ describe('matmul entry points', () => {
     expect(keyOf('workgroup', a4(1))).toMatchObject({ entryPoint: 'matmul_wg', constants: { TT: 1, X4: 1 } });
     // An x offset off the vec4 grid keeps the scalar loads.
     expect(keyOf('row', { ...a4(17), xOffset: 2, x: storage('x', 4 * (17 * 132 + 2)) })).toMatchObject({ entryPoint: 'matmul_row', constants: { X4: 0 } });
+  });
+
+  it('sums decode rows by subgroup only where the context chose it and the device has the feature', () => {
+    const sg = { matmulReduce: 'subgroup', subgroups: { min: 4, max: 4 } } as const;
+    expect(keyOf('workgroup', args(1), sg)).toMatchObject({
+      entryPoint: 'product_sg', variant: 'sg', constants: { TT: 1, ROWS_SG: 16 }, source: { id: 'matmul-dense+dequant-q4+product-subgroup' },
+    });
+    expect(keyOf('workgroup', args(3), { ...sg, subgroups: { min: 32, max: 64 } })).toMatchObject({ entryPoint: 'product_sg', constants: { TT: 4, ROWS_SG: 2 } });
+    expect(keyOf('workgroup', args(3), { ...sg, subgroups: { min: 128, max: 128 } })).toMatchObject({ constants: { ROWS_SG: 1 } });
+    // Without the feature, or beyond decode's token counts, or on the row shape: no subgroup code.
+    expect(keyOf('workgroup', args(1), { matmulReduce: 'subgroup' })).toMatchObject({ entryPoint: 'matmul_wg', source: { id: 'matmul-dense+dequant-q4' } });
+    expect(keyOf('workgroup', args(17), sg).entryPoint).toBe('matmul_row');
+    expect(keyOf('row', args(1), sg).entryPoint).toBe('matmul_row');
+    const experts = { ids: buffer('ids', 16), strideBytes: 4096 };
+    const layer = { ...weight, buffer: buffer('w', 8 * 4096) };
+    expect(keyOf('workgroup', args(1, { weight: layer, experts, batch: 2, xBatchStride: 0, y: buffer('y', 8 * 67) }), sg)).toMatchObject({
+      entryPoint: 'product_sg', source: { id: 'matmul-experts+dequant-q4+product-subgroup' },
+    });
   });
 
   it('takes matmul_t for the transposed product on either shape', () => {

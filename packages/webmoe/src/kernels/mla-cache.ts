@@ -7,20 +7,21 @@ import type { Dispatch } from '../gpu/pipelines';
 import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
 import { launchKernel } from './dispatch';
 import { checkArg } from './launch-checks';
-import { RMS, ROPE_ROTATION, WORKGROUP_REDUCE } from './wgsl-lib';
+import { RMS, ROPE_HEADS, WORKGROUP_REDUCE } from './wgsl-lib';
 import { ROPE_MAX_POSITION } from '../model/rope';
 import { KV_FORMAT_CODE } from './mla';
-import { kvStore, type KvStoreArgs } from './rope';
+import { kvStore, kvStoreQuery, type KvStoreArgs } from './rope';
 
 const WG = 64;
-const SOURCE = composeWgsl(wgslPiece('mla-cache', source, [ROPE_ROTATION, WORKGROUP_REDUCE, RMS]));
+const SOURCE = composeWgsl(wgslPiece('mla-cache', source, [ROPE_HEADS, WORKGROUP_REDUCE, RMS]));
 
 /**
  * Entry `kv_store_packed`, a workgroup per token (`shape` is ignored: one shape serves every adapter).
- * Bindings: 0 table, 1 positions, 2 kv (f32), 3 weight (f32), 4 cache (u32 words, read-write), 5 params
- * {tokens, kv_stride, kv_offset, max_context, pos_index, eps}; overrides WG, RANK, ROPE, FORMAT (1 f16,
- * 2 fp8). Writes cache rows start … start+tokens-1 in layout.format, nothing else; rows at or past
- * maxContext are skipped.
+ * Bindings: 0 table, 1 positions, 2 kv (f32), 3 weight (f32), 4 cache (u32 words, read-write), 5 q (f32,
+ * read-write: the query rows, or a placeholder), 6 params {tokens, kv_stride, kv_offset, max_context,
+ * pos_index, eps, q: HeadsRope}; overrides WG, RANK, ROPE, FORMAT (1 f16, 2 fp8). Writes cache rows
+ * start … start+tokens-1 in layout.format, nothing else; rows at or past maxContext are skipped. With
+ * `query`, each token's query rope parts are rotated at its position as well.
  */
 export function kvStorePacked(ctx: KernelContext, a: KvStoreArgs, label = 'kv_store'): Dispatch {
   const { kvLoraRank, rope, maxContext, format } = a.layout;
@@ -31,13 +32,14 @@ export function kvStorePacked(ctx: KernelContext, a: KvStoreArgs, label = 'kv_st
   checkArg(a.cache.size >= a.layout.bytesPerLayer, label, 'cache', `holds ${a.cache.size} bytes, the ${format} layout needs ${a.layout.bytesPerLayer}`);
   const p = new ParamsWriter().u32(a.tokens).u32(a.kvStride ?? kvLoraRank + rope).u32(a.kvOffset ?? 0).u32(maxContext)
     .u32(a.positionIndex ?? 0).f32(a.eps).u32(0).u32(0);
+  const q = kvStoreQuery(ctx, a, p);
   return launchKernel(ctx, label, {
     source: SOURCE,
     entryPoint: 'kv_store_packed',
     variant: format,
     constants: { WG, RANK: kvLoraRank, ROPE: rope, FORMAT: KV_FORMAT_CODE[format] },
     inputs: [a.table, a.positions, a.kv, a.weight],
-    outputs: [a.cache],
+    outputs: [a.cache, q],
     params: p,
     workgroups: [a.tokens, 1, 1],
   });

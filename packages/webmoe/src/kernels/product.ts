@@ -7,7 +7,7 @@ import { grid1d } from '../gpu/pipelines';
 import { composeWgsl, type ShaderSource, type WgslPiece } from '../gpu/wgsl-compose';
 import type { TensorLayout } from '../model/formats';
 import { checkArg } from './launch-checks';
-import { dequant } from './wgsl-lib';
+import { PRODUCT_SUBGROUP, dequant } from './wgsl-lib';
 
 export const WG = 64;
 /** Tokens per tile of rows_row and matmul_t (MAX_TT in the .wgsl). */
@@ -82,9 +82,9 @@ export function sections(w: WeightRef, label: string): [number, number, number] 
   return [at(w.layout.q), at(w.layout.scales), at(w.layout.mins)];
 }
 
-/** `main` with the dequantization of the weight's format composed in. */
-export function weightSource(main: WgslPiece, w: WeightRef, label: string): ShaderSource {
-  return composeWgsl(main, [dequant(w.layout.format, label)]);
+/** `main` with the dequantization of the weight's format composed in, and the subgroup rows for that kind. */
+export function weightSource(main: WgslPiece, w: WeightRef, label: string, kind?: RowsKind): ShaderSource {
+  return composeWgsl(main, [dequant(w.layout.format, label), ...(kind === 'sg' ? [PRODUCT_SUBGROUP] : [])]);
 }
 
 /** How a role lays out its batch: what the defaults and checks of planProduct depend on. */
@@ -164,41 +164,58 @@ export function planProduct(a: ProductArgs, role: ProductRole, label: string): P
   };
 }
 
-/** The compute shape of a product by rows: a workgroup per row, an invocation per row, or 4 rows × 16 tokens. */
-export type RowsKind = 'wg' | 'row' | 'tile';
+/**
+ * The compute shape of a product by rows: a workgroup per row, a subgroup per row (product_sg), an
+ * invocation per row, or 4 rows × 16 tokens.
+ */
+export type RowsKind = 'wg' | 'sg' | 'row' | 'tile';
 
 /**
- * 'workgroup' shape and few tokens per weight: a workgroup per row. Otherwise tiles of 4 rows × 16 tokens
+ * 'workgroup' shape and few tokens per weight: a workgroup per row, or a subgroup per row where the
+ * context chose subgroup reductions and the device has the feature. Otherwise tiles of 4 rows × 16 tokens
  * for several tokens when x's rows are 4-float aligned (and the role has a tile entry), else a row per invocation.
+ * `subgroup`: the role can run product_sg (composed with PRODUCT_SUBGROUP).
  */
-export function rowsKind(ctx: KernelContext, plan: ProductPlan, shape: KernelShape | undefined, tiles: boolean): RowsKind {
-  if (shapeFor(ctx, 'matmul', shape) === 'workgroup' && plan.maxTokens <= WG_MAX_TOKENS) return 'wg';
+export function rowsKind(ctx: KernelContext, plan: ProductPlan, shape: KernelShape | undefined, tiles: boolean): Exclude<RowsKind, 'sg'>;
+export function rowsKind(ctx: KernelContext, plan: ProductPlan, shape: KernelShape | undefined, tiles: boolean, subgroup: boolean): RowsKind;
+export function rowsKind(ctx: KernelContext, plan: ProductPlan, shape: KernelShape | undefined, tiles: boolean, subgroup = false): RowsKind {
+  if (shapeFor(ctx, 'matmul', shape) === 'workgroup' && plan.maxTokens <= WG_MAX_TOKENS) {
+    return subgroup && ctx.matmulReduce === 'subgroup' && ctx.subgroups ? 'sg' : 'wg';
+  }
   return tiles && plan.maxTokens > 1 && plan.xAligned ? 'tile' : 'row';
+}
+
+/** Output rows per workgroup of product_sg: a row for each subgroup of the smallest size, up to 16. */
+export function subgroupRows(ctx: KernelContext): number {
+  return Math.max(1, Math.min(16, Math.floor(WG / (ctx.subgroups?.min ?? WG))));
 }
 
 /** Tokens per tile: few values, so that few pipelines cover all T. */
 export function tokenTile(kind: RowsKind | 'transposed', maxTokens: number): number {
   if (kind === 'tile') return TILE_TOKENS;
   if (maxTokens <= 1) return 1;
-  return kind === 'wg' ? WG_MAX_TOKENS : MAX_TT;
+  return kind === 'wg' || kind === 'sg' ? WG_MAX_TOKENS : MAX_TT;
 }
 
-/** Workgroups along the output of one entry. */
-export function blocksOf(kind: RowsKind | 'transposed', outLen: number): number {
+/** Workgroups along the output of one entry; `rowsPerGroup` is product_sg's ROWS_SG. */
+export function blocksOf(kind: RowsKind | 'transposed', outLen: number, rowsPerGroup = 1): number {
   switch (kind) {
     case 'wg': return outLen;
+    case 'sg': return Math.ceil(outLen / rowsPerGroup);
     case 'row': return Math.ceil(outLen / WG);
     case 'tile': return Math.ceil(outLen / (4 * WG));
     case 'transposed': return Math.ceil(Math.ceil(outLen / 8) / WG);
   }
 }
 
-/** Override constants of a product-rows/product-tile entry. */
-export function rowsConstants(kind: RowsKind, plan: ProductPlan, swiglu: boolean): Record<string, number> {
+/** Override constants of a product-rows/product-tile/product-subgroup entry; `rowsPerGroup` is product_sg's ROWS_SG. */
+export function rowsConstants(kind: RowsKind, plan: ProductPlan, swiglu: boolean, rowsPerGroup = 1): Record<string, number> {
   const c: Record<string, number> = { WG, SWIGLU: swiglu ? 1 : 0, X4: plan.xAligned ? 1 : 0 };
   if (kind !== 'tile') c.TT = tokenTile(kind, plan.maxTokens);
+  if (kind === 'sg') c.ROWS_SG = rowsPerGroup;
   return c;
 }
+
 
 export interface HeaderArgs {
   up?: WeightRef;

@@ -13,12 +13,13 @@
 import source from '../../../../shaders/router.wgsl?raw';
 import { WebmoeError } from '../errors';
 import { shapeFor, type KernelContext, type KernelShape } from '../gpu/kernel-context';
-import { ParamsWriter, createStorage } from '../gpu/buffers';
+import { ParamsWriter } from '../gpu/buffers';
 import { grid1d, type Dispatch } from '../gpu/pipelines';
 import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
 import type { MoeConfig, ScoringFunc, TopkMethod } from '../model/config';
 import { launchKernel } from './dispatch';
 import { fits } from './product';
+import { placeholder } from './placeholders';
 import { GRID, WORKGROUP_REDUCE } from './wgsl-lib';
 
 /** Invocations per workgroup in the 'workgroup' shape (each takes experts i, i + WG, …). */
@@ -79,19 +80,6 @@ export function checkRouterConfig(moe: RouterConfig): void {
   if (moe.topkGroup < 1 || moe.topkGroup > moe.nGroup) fail('topk_group', `(${moe.topkGroup}) must be 1 … n_group (${moe.nGroup})`);
   if (moe.nGroup > 1 && moe.topK > (E / moe.nGroup) * moe.topkGroup) fail('num_experts_per_tok', `(${moe.topK}) exceeds the experts in the ${moe.topkGroup} kept groups`);
   if (moe.nGroup > 1 && moe.topkMethod === 'noaux_tc' && E / moe.nGroup < 2) fail('n_group', 'leaves groups of one expert, but noaux_tc scores a group by its two best');
-}
-
-// Placeholders bound where inputs or usage are absent: one read-only and one writable per device,
-// since a buffer cannot be both in one dispatch.
-const placeholders = new WeakMap<GPUDevice, { read: GPUBuffer; write: GPUBuffer }>();
-
-function placeholder(device: GPUDevice): { read: GPUBuffer; write: GPUBuffer } {
-  let p = placeholders.get(device);
-  if (!p) {
-    p = { read: createStorage(device, 'router:no-input', 4), write: createStorage(device, 'router:no-usage', 4) };
-    placeholders.set(device, p);
-  }
-  return p;
 }
 
 const SOURCE = composeWgsl(wgslPiece('router', source, [GRID, WORKGROUP_REDUCE]));

@@ -1,9 +1,10 @@
 // Every source a launcher can compose, for every weight format: the composer refuses two declarations of
 // one name, so this catches a library piece that clashes with a role's names before any GPU compiles it.
 import { describe, expect, it } from 'vitest';
-import { composeWgsl } from '../gpu/wgsl-compose';
+import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
+import { lowerWgsl } from '../gpu/wgsl-lower';
 import { PRODUCT_FORMATS } from '../model/formats';
-import { DEQUANT, dequant } from './wgsl-lib';
+import { DEQUANT, PRODUCT_SUBGROUP, RMS, WORKGROUP_REDUCE, dequant } from './wgsl-lib';
 import { MATMUL_DENSE } from './matmul-dense';
 import { MATMUL_EXPERTS } from './matmul-experts';
 import { MATMUL_GROUPED } from './matmul-grouped';
@@ -24,6 +25,30 @@ describe('the WGSL library', () => {
         expect(s.id).toBe(`${main.name}+dequant-${f}`);
         expect(s.code.match(/^fn dequant8\(/gm)).toHaveLength(1);
       }
+    }
+  });
+
+  it('composes the subgroup rows only where asked, with the enable directive at the top', () => {
+    for (const main of [MATMUL_DENSE, MATMUL_EXPERTS]) {
+      expect(composeWgsl(main, [dequant('q4')]).code).not.toMatch(/subgroups|product_sg/);
+      const s = composeWgsl(main, [dequant('q4'), PRODUCT_SUBGROUP]);
+      expect(s.id).toBe(`${main.name}+dequant-q4+product-subgroup`);
+      expect(s.code.slice(0, s.code.indexOf('\n\n'))).toMatch(/^enable subgroups;$/m);
+      expect(s.code.match(/^fn product_sg\(/gm)).toHaveLength(1);
+    }
+  });
+
+  it('lowers every matrix source for a runtime without the language features', () => {
+    const none = new Set<string>();
+    const sources = [
+      ...mains.flatMap((main) => PRODUCT_FORMATS.map((f) => composeWgsl(main, [dequant(f)]))),
+      composeWgsl(MATMUL_DENSE, [dequant('q8'), PRODUCT_SUBGROUP]),
+      composeWgsl(wgslPiece('norm-test', 'fn f() -> f32 { return 0.0; }', [WORKGROUP_REDUCE, RMS])),
+    ];
+    for (const s of sources) {
+      const out = lowerWgsl(s.code, none);
+      expect(out, s.id).not.toMatch(/^requires|ptr<|\b(unpack4xI8|dot4I8Packed)\(/m);
+      expect(out.match(/^fn (dequant8|weight8)\(/gm), s.id).toBeNull();
     }
   });
 });

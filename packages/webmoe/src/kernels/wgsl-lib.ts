@@ -22,7 +22,9 @@ import productCode from '../../../../shaders/lib/product.wgsl?raw';
 import xVec4Code from '../../../../shaders/lib/x-vec4.wgsl?raw';
 import productRowsCode from '../../../../shaders/lib/product-rows.wgsl?raw';
 import productTileCode from '../../../../shaders/lib/product-tile.wgsl?raw';
+import productSubgroupCode from '../../../../shaders/lib/product-subgroup.wgsl?raw';
 import ropeRotationCode from '../../../../shaders/lib/rope-rotation.wgsl?raw';
+import ropeHeadsCode from '../../../../shaders/lib/rope-heads.wgsl?raw';
 import radixSelectCode from '../../../../shaders/lib/radix-select.wgsl?raw';
 import gridCode from '../../../../shaders/lib/grid.wgsl?raw';
 import uniformCode from '../../../../shaders/lib/uniform.wgsl?raw';
@@ -89,9 +91,17 @@ const X_VEC4 = wgslPiece('x-vec4', xVec4Code, [WEIGHTS]);
 export const PRODUCT_ROWS = wgslPiece('product-rows', productRowsCode, [PRODUCT, X_VEC4, WORKGROUP_REDUCE]);
 /** rows_tile: products by tiles of 4 rows × 16 tokens, over the same hooks. */
 export const PRODUCT_TILE = wgslPiece('product-tile', productTileCode, [PRODUCT, X_VEC4]);
+/**
+ * product_sg: rows_wg's decode products with the lanes' sums met by subgroupAdd. Its `enable subgroups`
+ * makes a module that only a device created with the feature compiles: compose it only for such a device.
+ */
+export const PRODUCT_SUBGROUP = wgslPiece('product-subgroup', productSubgroupCode, [PRODUCT_ROWS]);
 
 /** rotation, cos_sin_turns, rotate: RoPE at exact angles from ropeTable's table (a `table` binding of the main source). */
 export const ROPE_ROTATION = wgslPiece('rope-rotation', ropeRotationCode);
+
+/** HeadsRope and rotate_heads: a token row's heads rotated in place (the query rotation fused into the latent cache store). */
+export const ROPE_HEADS = wgslPiece('rope-heads', ropeHeadsCode, [ROPE_ROTATION]);
 
 /** radix_select: the k-th largest key (or the key where a weight from the top reaches a goal) over a main source's radix_item hook. */
 export const RADIX_SELECT = wgslPiece('radix-select', radixSelectCode);

@@ -19,3 +19,10 @@ export { blockElementF64, isGgufBlockFormatF64 } from './decode-gguf-f64';
 export * from './gguf';
 export * from './gguf-writer';
 export { quantizeBlocks } from './quantize-gguf';
+// deepseek2 GGUF files as models: metadata → config.json, tensor names, the tokenizer, where each tensor lies
+// (shared by the converter and the browser's direct load), and the manifest of a load by URL.
+export * from './gguf-config';
+export * from './gguf-names';
+export * from './gguf-tokenizer';
+export * from './gguf-plan';
+export * from './gguf-manifest';

@@ -14,6 +14,9 @@ export const webgpuGeneratorFactory = (request: GpuRequest = {}): GeneratorFacto
       ...(ctx.contextLength ? { contextLength: ctx.contextLength } : {}),
       ...(ctx.kvCacheFormat ? { kvCacheFormat: ctx.kvCacheFormat } : {}),
       ...(ctx.speculative ? { speculative: ctx.speculative } : {}),
+      ...(ctx.speculativeDepth ? { speculativeDepth: ctx.speculativeDepth } : {}),
+      ...(ctx.gpuMemoryBudget ? { gpuMemoryBudget: ctx.gpuMemoryBudget } : {}),
+      ...(ctx.readShardRange ? { readShardRange: ctx.readShardRange } : {}),
       onCompile: () => ctx.onProgress({ phase: 'compile', bytesDone: bytes, bytesTotal: bytes, shardsDone: manifest.shards.length, shardsTotal: manifest.shards.length }),
     });
     const dispose = model.dispose.bind(model);

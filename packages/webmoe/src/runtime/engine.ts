@@ -4,9 +4,10 @@
 import { WebmoeError, isWebmoeError } from '../errors';
 import { TextTokenizer, type ModelFamily } from '../text/tokenizer';
 import { isV4ConfigJson } from '../model/config-v4';
-import { ModelSource, type VerifyCache } from './cache/loader';
+import { ModelSource, type ModelSourceOptions, type VerifyCache } from './cache/loader';
+import { isGgufUrl, openGgufUrl } from './gguf-url';
 import { ModelCache } from './cache/model-cache';
-import { readShardList, type LoadProgress } from './cache/shards';
+import { readShardList, type LoadProgress, type ShardEntry } from './cache/shards';
 import { prepareRequest } from './chat-request';
 import { createChatCompletions, type ChatCompletions, type RequestRunner } from './completions';
 import { Conversation, type GenerationResult } from './conversation';
@@ -15,7 +16,7 @@ import { createRemoteEngine, type RemoteOptions } from './remote-engine';
 import type { Engine, EngineStats, ModelInfo } from './engine-api';
 import type { Generator } from '../executor/generator';
 import type { KvCacheFormat } from '../kernels/mla';
-import type { Speculation } from '../executor/gpu-model';
+import type { Speculation, SpeculativeDepth } from '../executor/gpu-model';
 import type { GeneratorFactory } from './generator-factory';
 import type { ChatCompletionTokenLogprob } from './openai-types';
 import { ReplySplitter } from './reply';
@@ -25,7 +26,10 @@ export type { Engine, EngineStats, ModelInfo } from './engine-api';
 
 /** What to load: plain data, so that it can cross to a Worker. */
 export interface LoadOptions {
-  /** URL of the converted model's directory (manifest.json, tokenizer.json, tokenizer_config.json, shards). */
+  /**
+   * URL of the converted model's directory (manifest.json, tokenizer.json, tokenizer_config.json, shards), or of a
+   * deepseek2 .gguf file, read by range requests without a conversion step (docs/gguf.md).
+   */
   readonly model: string;
   /** Cache key; default: the absolute model URL. */
   readonly modelId?: string;
@@ -35,8 +39,16 @@ export interface LoadOptions {
   readonly kvCacheFormat?: KvCacheFormat;
   /** Speculative decoding with the model's MTP module (docs/speculative.md); default: on when the folder has one and the adapter is not a software one. */
   readonly speculative?: Speculation;
+  /** Drafts per speculative step, 1 … 3 (docs/speculative.md#chained-drafts); default 1. */
+  readonly speculativeDepth?: SpeculativeDepth;
   /** 'always': hash the cached shards again on every load (catches bit rot in storage); default 'once', when stored. */
   readonly verifyCache?: VerifyCache;
+  /**
+   * GPU bytes the model may take (weights, KV cache, scratch). A larger model runs with its routed experts
+   * paged from the browser's storage (docs/paging.md); one that cannot fit even so is refused before the
+   * first weight request. Default: no limit.
+   */
+  readonly gpuMemoryBudget?: number;
 }
 
 /** Where and how to load; stays on the side that runs the model (see serveEngine for the Worker). */
@@ -60,7 +72,7 @@ export interface CreateEngineOptions extends LoadOptions, EngineEnvironment {
   readonly signal?: AbortSignal;
 }
 
-/** The model URL as an absolute directory URL (relative URLs resolve against the page or worker). */
+/** The model URL as an absolute directory URL, or a .gguf file's absolute URL (relative URLs resolve against the page or worker). */
 export function modelBaseUrl(model: string): string {
   const base = typeof location === 'undefined' ? undefined : location.href;
   let url: URL;
@@ -69,7 +81,7 @@ export function modelBaseUrl(model: string): string {
   } catch {
     throw new WebmoeError('invalid-request', `model: ${JSON.stringify(model)} is not a URL`);
   }
-  return url.href.endsWith('/') ? url.href : `${url.href}/`;
+  return url.href.endsWith('/') || isGgufUrl(url.href) ? url.href : `${url.href}/`;
 }
 
 export function defaultModelId(baseUrl: string): string {
@@ -151,15 +163,41 @@ export async function createEngine(options: CreateEngineOptions | CreateRemoteEn
   const baseUrl = modelBaseUrl(options.model);
   const modelId = options.modelId ?? defaultModelId(baseUrl);
   const onProgress = options.onProgress ?? (() => {});
-  const source = new ModelSource({
+  const sourceOptions = {
     modelId,
-    baseUrl,
     cache: options.cache ?? new ModelCache(),
     onProgress,
     ...(options.fetch ? { fetch: options.fetch } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.verifyCache ? { verifyCache: options.verifyCache } : {}),
+  };
+  const { source, manifest, shards, tokenizer, fetchJson } = isGgufUrl(baseUrl) ? await openGguf(baseUrl, sourceOptions) : await openFolder(new ModelSource({ ...sourceOptions, baseUrl }));
+  const generator = await (options.generator ?? (options.gpu ? webgpuGeneratorFactory({ gpu: options.gpu }) : defaultGeneratorFactory))({
+    modelId,
+    manifest: { ...manifest, shards },
+    ...(options.contextLength ? { contextLength: options.contextLength } : {}),
+    ...(options.kvCacheFormat ? { kvCacheFormat: options.kvCacheFormat } : {}),
+    ...(options.speculative ? { speculative: options.speculative } : {}),
+    ...(options.speculativeDepth ? { speculativeDepth: options.speculativeDepth } : {}),
+    ...(options.gpuMemoryBudget ? { gpuMemoryBudget: options.gpuMemoryBudget } : {}),
+    readShardRange: (index, offset, bytes) => source.readRange(shards[index], offset, bytes),
+    fetchJson,
+    loadShards: (onShard) => source.loadShards(shards, onShard),
+    onProgress,
+    ...(options.signal ? { signal: options.signal } : {}),
   });
+  return new LocalEngine(generator, tokenizer, { id: modelId, contextLength: generator.contextLength });
+}
+
+interface OpenedModel {
+  source: ModelSource;
+  manifest: Record<string, unknown>;
+  shards: ShardEntry[];
+  tokenizer: TextTokenizer;
+  fetchJson: (name: string) => Promise<unknown>;
+}
+
+async function openFolder(source: ModelSource): Promise<OpenedModel> {
   const manifest = (await source.json('manifest.json')) as Record<string, unknown>;
   const shards = readShardList(manifest);
   // The converter lists the tokenizer files with their hashes; older or hand-made folders may not.
@@ -170,16 +208,16 @@ export async function createEngine(options: CreateEngineOptions | CreateRemoteEn
   };
   const [tokenizerJson, tokenizerConfig] = await Promise.all(['tokenizer.json', 'tokenizer_config.json'].map((f) => source.json(f, hashOf(f))));
   const tokenizer = TextTokenizer.fromJson(tokenizerJson, tokenizerConfig, { family: manifestFamily(manifest) });
-  const generator = await (options.generator ?? (options.gpu ? webgpuGeneratorFactory({ gpu: options.gpu }) : defaultGeneratorFactory))({
-    modelId,
-    manifest: { ...manifest, shards },
-    ...(options.contextLength ? { contextLength: options.contextLength } : {}),
-    ...(options.kvCacheFormat ? { kvCacheFormat: options.kvCacheFormat } : {}),
-    ...(options.speculative ? { speculative: options.speculative } : {}),
-    fetchJson: (name) => source.json(name, hashOf(name)),
-    loadShards: (onShard) => source.loadShards(shards, onShard),
-    onProgress,
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  return new LocalEngine(generator, tokenizer, { id: modelId, contextLength: generator.contextLength });
+  return { source, manifest, shards, tokenizer, fetchJson: (name) => source.json(name, hashOf(name)) };
+}
+
+/** A .gguf URL: the model folder its header implies, the tokenizer from its metadata (gguf-url.ts). */
+async function openGguf(url: string, o: Omit<ModelSourceOptions, 'baseUrl'>): Promise<OpenedModel> {
+  const g = await openGgufUrl(url, o);
+  if (!g.tokenizer) throw new WebmoeError('model-format', `${url}: the GGUF file has no tokenizer (tokenizer.ggml.model is missing)`, { detail: { url } });
+  const tokenizer = TextTokenizer.fromJson(g.tokenizer['tokenizer.json'], g.tokenizer['tokenizer_config.json'], { family: 'v3' });
+  const fetchJson = async (name: string) => {
+    throw new WebmoeError('model-format', `${url}: a GGUF file has no ${name} beside it`, { detail: { url, file: name } });
+  };
+  return { source: g.source, manifest: g.folder.manifest as unknown as Record<string, unknown>, shards: [...g.shards], tokenizer, fetchJson };
 }

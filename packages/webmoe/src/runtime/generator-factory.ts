@@ -13,6 +13,8 @@ export interface GeneratorLoadContext {
   readonly kvCacheFormat?: KvCacheFormat;
   /** Speculative decoding (GpuModelOptions.speculative); absent: the backend's default. */
   readonly speculative?: 'mtp' | 'off';
+  /** Drafts per speculative step (GpuModelOptions.speculativeDepth); absent: the backend's default. */
+  readonly speculativeDepth?: 1 | 2 | 3;
   /** Any other small JSON file of the model directory (config.json, ...), cached for offline use. */
   readonly fetchJson: (name: string) => Promise<unknown>;
   /**
@@ -22,6 +24,10 @@ export interface GeneratorLoadContext {
    * that ignores Range, a corrupt transfer), so a consumer writes pieces where they belong.
    */
   readonly loadShards: (onShard: (shard: ShardEntry, data: Uint8Array, index: number, offset: number) => Promise<void> | void) => Promise<void>;
+  /** GPU bytes the model may take; a larger model runs with its experts paged (docs/paging.md). Absent: no limit. */
+  readonly gpuMemoryBudget?: number;
+  /** A byte range of stored shard `index` (after loadShards): where paged experts are read from. */
+  readonly readShardRange?: (index: number, offset: number, bytes: number) => Promise<Uint8Array>;
   /** For the phases the backend runs itself ('compile'). */
   readonly onProgress: (p: LoadProgress) => void;
   readonly signal?: AbortSignal;

@@ -3,16 +3,17 @@
 // final norm and the LM head on the last token. Recorded once per T and replayed; nothing here reads
 // back to the CPU.
 //
-// Fusions: the residual add lives in add_rmsnorm (h += delta; xn = rms(h)); gate + up + SwiGLU is one
-// matmul; the kv_a_layernorm, k_pe rope and cache write (in the cache's format) are one kv_store; MoE decode reads only the
+// Fusions: the residual add lives in add_rmsnorm (h += delta; xn = rms(h)), except in decode, where
+// sub-blocks accumulate into h and every norm runs inside the products that read it (matmul-normed, as
+// q_b normalizes q_a's latent); gate + up + SwiGLU is one matmul; the kv_a_layernorm, k_pe rope, cache write (in the cache's format) and q_pe rope are one kv_store; MoE decode reads only the
 // selected experts (ids stay on the GPU) and sums them, weighted, in the down projection.
-import type { KernelContext } from '../../gpu/kernel-context';
+import { shapeFor, type KernelContext } from '../../gpu/kernel-context';
 import type { Dispatch } from '../../gpu/pipelines';
 import type { ModelConfig } from '../../model/config';
 import { softmaxScale } from '../../model/rope';
 import { addRmsnorm, rmsnorm } from '../../kernels/rmsnorm';
-import { gatherRows, matmul, type WeightRef } from '../../kernels/matmul';
-import { rope } from '../../kernels/rope';
+import { gatherRows, matmul, type MatmulArgs, type WeightRef } from '../../kernels/matmul';
+import { matmulNormed, normedFits } from '../../kernels/matmul-normed';
 import { latentCacheStore } from '../../kernels/mla-cache';
 import { mlaAttention, type LatentCacheLayout } from '../../kernels/mla';
 import { routerSelect } from '../../kernels/router';
@@ -32,6 +33,11 @@ export interface ForwardResources {
   ropeTable: GPUBuffer;
   /** Per MoE layer: expert usage counters [E] u32 (for the demo's heatmap), or absent. */
   usage?: Map<number, GPUBuffer>;
+  /**
+   * Paged experts (docs/paging.md): u32 [T·K], the pool slot of each choice, written by the pager before
+   * the layer's expert kernels run; they read it in place of the router's ids. Absent: every expert resident.
+   */
+  expertSlots?: GPUBuffer;
 }
 
 export interface ForwardOptions {
@@ -58,27 +64,47 @@ export function recordForward(r: ForwardResources, T: number, opts: ForwardOptio
   const { layers, allLogits } = opts;
   const from = layers?.from ?? 0, to = layers?.to ?? c.numLayers;
   if (!layers) out.push(gatherRows(ctx, { weight: ref('model.embed_tokens.weight'), ids: a.ids, y: a.h, tokens: T }, 'embed'));
+  // Decode with the residual stream in h: sub-blocks add their outputs to h, and the norms of h run inside
+  // the products that read them (docs/architecture-v3.md#layers).
+  const inH = residualInH(ctx, c, T);
+  const sublayerOut = inH ? { y: a.h, output: 'accumulate' as const } : { y: a.delta };
+  /** The products reading norm `weight` of h: inside them in decode; else one norm into xn first. */
+  const normedInput = (weight: string, label: string, first: boolean): GPUBuffer | null => {
+    if (inH) return buf(weight);
+    if (first) out.push(rmsnorm(ctx, { x: a.h, weight: buf(weight), y: a.xn, rows: T, cols: d, eps }, label));
+    else out.push(addRmsnorm(ctx, { delta: a.delta, weight: buf(weight), h: a.h, y: a.xn, rows: T, cols: d, eps }, label));
+    return null;
+  };
+  /** A product of xn (its norm inside it when `norm` is set: x is then h). */
+  const fromNorm = (norm: GPUBuffer | null, args: Omit<MatmulArgs, 'x' | 'tokens'> & { normedOut?: GPUBuffer }, label: string): Dispatch =>
+    norm ? matmulNormed(ctx, { ...args, norm, eps, x: a.h }, label) : matmul(ctx, { ...args, x: a.xn, tokens: T }, label);
 
   for (let L = from; L < to; L++) {
     const p = `model.layers.${L}`;
     const lab = (s: string) => `L${L}.${s}`;
     // ---- attention: xn = rms(h) (with the previous layer's feed-forward output added first) ----
-    if (L === from) out.push(rmsnorm(ctx, { x: a.h, weight: buf(`${p}.input_layernorm.weight`), y: a.xn, rows: T, cols: d, eps }, lab('input_norm')));
-    else out.push(addRmsnorm(ctx, { delta: a.delta, weight: buf(`${p}.input_layernorm.weight`), h: a.h, y: a.xn, rows: T, cols: d, eps }, lab('add_input_norm')));
+    const inNorm = normedInput(`${p}.input_layernorm.weight`, lab(L === from ? 'input_norm' : 'add_input_norm'), L === from);
 
     if (c.qLoraRank !== null) {
-      out.push(matmul(ctx, { weight: ref(`${p}.self_attn.q_a_proj.weight`), x: a.xn, y: a.qa!, tokens: T }, lab('q_a')));
-      out.push(rmsnorm(ctx, { x: a.qa!, weight: buf(`${p}.self_attn.q_a_layernorm.weight`), y: a.qaNorm!, rows: T, cols: c.qLoraRank, eps }, lab('q_a_norm')));
-      out.push(matmul(ctx, { weight: ref(`${p}.self_attn.q_b_proj.weight`), x: a.qaNorm!, y: a.q, tokens: T }, lab('q_b')));
+      out.push(fromNorm(inNorm, { weight: ref(`${p}.self_attn.q_a_proj.weight`), y: a.qa! }, lab('q_a')));
+      const qaNorm = buf(`${p}.self_attn.q_a_layernorm.weight`);
+      if (T === 1 && fusesNorms(ctx) && normedFits(c.qLoraRank)) {
+        // Decode: q_b normalizes the latent itself (one dispatch fewer).
+        out.push(matmulNormed(ctx, { weight: ref(`${p}.self_attn.q_b_proj.weight`), norm: qaNorm, eps, x: a.qa!, y: a.q }, lab('q_b')));
+      } else {
+        out.push(rmsnorm(ctx, { x: a.qa!, weight: qaNorm, y: a.qaNorm!, rows: T, cols: c.qLoraRank, eps }, lab('q_a_norm')));
+        out.push(matmul(ctx, { weight: ref(`${p}.self_attn.q_b_proj.weight`), x: a.qaNorm!, y: a.q, tokens: T }, lab('q_b')));
+      }
     } else {
-      out.push(matmul(ctx, { weight: ref(`${p}.self_attn.q_proj.weight`), x: a.xn, y: a.q, tokens: T }, lab('q')));
+      out.push(fromNorm(inNorm, { weight: ref(`${p}.self_attn.q_proj.weight`), y: a.q }, lab('q')));
     }
-    out.push(matmul(ctx, { weight: ref(`${p}.self_attn.kv_a_proj_with_mqa.weight`), x: a.xn, y: a.kva, tokens: T }, lab('kv_a')));
+    out.push(fromNorm(inNorm, { weight: ref(`${p}.self_attn.kv_a_proj_with_mqa.weight`), y: a.kva }, lab('kv_a')));
+    // The cache store also rotates q_pe of every head: one dispatch for both ropes.
     out.push(latentCacheStore(ctx, {
       kv: a.kva, weight: buf(`${p}.self_attn.kv_a_layernorm.weight`), cache: r.cache[L], layout: r.cacheLayout,
       table: r.ropeTable, positions: a.positions, tokens: T, eps,
+      query: { x: a.q, heads: H, rowStride: H * qHead, headStride: qHead, offset: nope },
     }, lab('kv_store')));
-    out.push(rope(ctx, { x: a.q, table: r.ropeTable, positions: a.positions, tokens: T, heads: H, rope: ropeDim, rowStride: H * qHead, headStride: qHead, offset: nope }, lab('q_rope')));
     // Absorb W_UK into the query: q̃_h = W_UK[h]ᵀ q_nope_h, the rows h·(nope+v) … +nope of kv_b.
     const kvb = ref(`${p}.self_attn.kv_b_proj.weight`);
     out.push(matmul(ctx, {
@@ -96,20 +122,21 @@ export function recordForward(r: ForwardResources, T: number, opts: ForwardOptio
       weight: kvb, x: a.olat, y: a.o, tokens: T, batch: H, rows: v, rowBase: nope, rowStride: nope + v,
       xTokenStride: H * R, xBatchStride: R, yTokenStride: H * v, yBatchStride: v,
     }, lab('absorb_v')));
-    out.push(matmul(ctx, { weight: ref(`${p}.self_attn.o_proj.weight`), x: a.o, y: a.delta, tokens: T }, lab('o_proj')));
-    out.push(addRmsnorm(ctx, { delta: a.delta, weight: buf(`${p}.post_attention_layernorm.weight`), h: a.h, y: a.xn, rows: T, cols: d, eps }, lab('add_post_norm')));
+    out.push(matmul(ctx, { weight: ref(`${p}.self_attn.o_proj.weight`), x: a.o, ...sublayerOut, tokens: T }, lab('o_proj')));
+    const postNorm = normedInput(`${p}.post_attention_layernorm.weight`, lab('add_post_norm'), false);
 
-    // ---- feed-forward: delta = ffn(xn) ----
+    // ---- feed-forward: delta = ffn(xn) (in decode: h += ffn(rms(h))) ----
     if (c.layers[L].ffn === 'dense' || !c.moe) {
-      out.push(matmul(ctx, { weight: ref(`${p}.mlp.gate_proj.weight`), up: ref(`${p}.mlp.up_proj.weight`), x: a.xn, y: a.hidden, tokens: T }, lab('mlp_gate_up')));
-      out.push(matmul(ctx, { weight: ref(`${p}.mlp.down_proj.weight`), x: a.hidden, y: a.delta, tokens: T }, lab('mlp_down')));
+      out.push(fromNorm(postNorm, { weight: ref(`${p}.mlp.gate_proj.weight`), up: ref(`${p}.mlp.up_proj.weight`), y: a.hidden }, lab('mlp_gate_up')));
+      out.push(matmul(ctx, { weight: ref(`${p}.mlp.down_proj.weight`), x: a.hidden, ...sublayerOut, tokens: T }, lab('mlp_down')));
       continue;
     }
     const m = c.moe;
-    const K = m.topK, E = m.nRoutedExperts;
+    const K = m.topK;
     // Router logits from the matmul family (spread over the device; the fused router kernel reads all of
-    // W in one workgroup per token, the slowest step of decode at large d), then the selection.
-    out.push(matmul(ctx, { weight: ref(`${p}.mlp.gate.weight`), x: a.xn, y: a.routerLogits!, tokens: T }, lab('router_logits')));
+    // W in one workgroup per token, the slowest step of decode at large d), then the selection. In decode
+    // the router's product also publishes xn for the experts.
+    out.push(fromNorm(postNorm, { weight: ref(`${p}.mlp.gate.weight`), y: a.routerLogits!, ...(postNorm ? { normedOut: a.xn } : {}) }, lab('router_logits')));
     out.push(routerSelect(ctx, {
       logits: a.routerLogits!, ids: a.routerIds!, weights: a.routerWeights!,
       bias: m.hasCorrectionBias ? buf(`${p}.mlp.gate.e_score_correction_bias`) : null, usage: r.usage?.get(L) ?? null, tokens: T, moe: m,
@@ -117,9 +144,11 @@ export function recordForward(r: ForwardResources, T: number, opts: ForwardOptio
     const shared = m.nSharedExperts > 0;
     if (shared) {
       out.push(matmul(ctx, { weight: ref(`${p}.mlp.shared_experts.gate_proj.weight`), up: ref(`${p}.mlp.shared_experts.up_proj.weight`), x: a.xn, y: a.hidden, tokens: T }, lab('shared_gate_up')));
-      out.push(matmul(ctx, { weight: ref(`${p}.mlp.shared_experts.down_proj.weight`), x: a.hidden, y: a.delta, tokens: T }, lab('shared_down')));
+      out.push(matmul(ctx, { weight: ref(`${p}.mlp.shared_experts.down_proj.weight`), x: a.hidden, ...sublayerOut, tokens: T }, lab('shared_down')));
     }
     const ex = w.experts(L);
+    // The experts' places in ex.buffer: the router's ids, or with paging their slots (ex.count of them).
+    const chosen = r.expertSlots ?? a.routerIds!;
     const gate: WeightRef = { buffer: ex.buffer, offset: ex.gate.offset, layout: ex.gate.layout };
     const up: WeightRef = { buffer: ex.buffer, offset: ex.up.offset, layout: ex.up.layout };
     const down: WeightRef = { buffer: ex.buffer, offset: ex.down.offset, layout: ex.down.layout };
@@ -128,28 +157,48 @@ export function recordForward(r: ForwardResources, T: number, opts: ForwardOptio
       // Decode: slot k runs expert ids[k]; only those experts' bytes are read.
       out.push(matmul(ctx, {
         weight: gate, up, x: a.xn, y: a.hidden, batch: K, xBatchStride: 0, yBatchStride: I,
-        experts: { ids: a.routerIds!, strideBytes: ex.strideBytes },
+        experts: { ids: chosen, strideBytes: ex.strideBytes },
       }, lab('experts_gate_up')));
       out.push(matmul(ctx, {
-        weight: down, x: a.hidden, y: a.delta, batch: K, xBatchStride: I, output: shared ? 'accumulate' : 'write',
-        experts: { ids: a.routerIds!, strideBytes: ex.strideBytes, weights: a.routerWeights!, sum: true },
+        weight: down, x: a.hidden, y: inH ? a.h : a.delta, batch: K, xBatchStride: I, output: shared || inH ? 'accumulate' : 'write',
+        experts: { ids: chosen, strideBytes: ex.strideBytes, weights: a.routerWeights!, sum: true },
       }, lab('experts_down')));
     } else {
       // Prefill: group the (token, choice) pairs by expert, one grouped GEMM per projection, scatter back.
-      out.push(moePlan(ctx, { ids: a.routerIds!, offsets: a.offsets!, slot: a.slot!, tokens: T, topK: K, experts: E }, lab('moe_plan')));
+      out.push(moePlan(ctx, { ids: chosen, offsets: a.offsets!, slot: a.slot!, tokens: T, topK: K, experts: ex.count }, lab('moe_plan')));
       out.push(moeGather(ctx, { x: a.xn, slot: a.slot!, xGrouped: a.xGrouped!, tokens: T, topK: K, dim: d }, lab('moe_gather')));
       const groups = { offsets: a.offsets!, strideBytes: ex.strideBytes, maxRows: T };
-      out.push(matmul(ctx, { weight: gate, up, x: a.xGrouped!, y: a.hidden, tokens: T * K, batch: E, groups }, lab('experts_gate_up')));
-      out.push(matmul(ctx, { weight: down, x: a.hidden, y: a.yGrouped!, tokens: T * K, batch: E, groups }, lab('experts_down')));
+      out.push(matmul(ctx, { weight: gate, up, x: a.xGrouped!, y: a.hidden, tokens: T * K, batch: ex.count, groups }, lab('experts_gate_up')));
+      out.push(matmul(ctx, { weight: down, x: a.hidden, y: a.yGrouped!, tokens: T * K, batch: ex.count, groups }, lab('experts_down')));
       out.push(moeScatter(ctx, { yGrouped: a.yGrouped!, slot: a.slot!, weights: a.routerWeights!, out: a.delta, tokens: T, topK: K, dim: d, accumulate: shared }, lab('moe_scatter')));
     }
   }
 
   if (layers) return out;
-  out.push(addRmsnorm(ctx, { delta: a.delta, weight: buf('model.norm.weight'), h: a.h, y: a.xn, rows: T, cols: d, eps }, 'final_norm'));
-  if (allLogits) out.push(matmul(ctx, { weight: ref('lm_head.weight'), x: a.xn, y: allLogits, tokens: T }, 'lm_head'));
+  const finalNorm = normedInput('model.norm.weight', 'final_norm', false);
+  if (allLogits) out.push(fromNorm(finalNorm, { weight: ref('lm_head.weight'), y: allLogits }, 'lm_head'));
+  else if (finalNorm) out.push(fromNorm(finalNorm, { weight: ref('lm_head.weight'), y: a.logits }, 'lm_head'));
   else out.push(matmul(ctx, { weight: ref('lm_head.weight'), x: a.xn, xOffset: (T - 1) * d, y: a.logits, tokens: 1 }, 'lm_head'));
   return out;
+}
+
+/**
+ * Whether a call of T tokens keeps the residual stream whole in act.h (decode, with rows narrow enough
+ * for matmulNormed, on the GPU shape): sub-blocks accumulate into h and no delta is pending after a layer.
+ * Otherwise each sub-block writes act.delta, added to h by the next norm.
+ */
+export function residualInH(ctx: KernelContext, c: ModelConfig, T: number): boolean {
+  return T === 1 && fusesNorms(ctx) && normedFits(c.hiddenSize);
+}
+
+/**
+ * Norms inside the products only where the products run in the workgroup shape (GPUs): in the row shape
+ * that software adapters pick, the fused kernel's normalize-then-barrier prologue made decode 2-3x slower
+ * on SwiftShader (22 → 66 ms/token, 10M q4), so there the norms stay separate dispatches
+ * (docs/architecture-v3.md#layers).
+ */
+export function fusesNorms(ctx: KernelContext): boolean {
+  return shapeFor(ctx, 'matmul') === 'workgroup';
 }
 
 export function weightRef(w: GpuWeights, name: string): WeightRef {

@@ -14,9 +14,10 @@ import type { KernelContext } from '../../gpu/kernel-context';
 import type { Dispatch } from '../../gpu/pipelines';
 import { addRmsnorm, rmsnorm } from '../../kernels/rmsnorm';
 import { gatherRows, matmul } from '../../kernels/matmul';
+import { matmulNormed } from '../../kernels/matmul-normed';
 import type { ModelConfig } from '../../model/config';
 import { MtpModule, type MtpHead } from '../mtp-module';
-import { recordForward, weightRef, type ForwardResources } from './forward';
+import { recordForward, residualInH, weightRef, type ForwardResources } from './forward';
 
 export class V3Mtp extends MtpModule<ForwardResources> {
   /** f32 [maxTokens, 2d]: eh_proj's input, [enorm(embed); hnorm(h)] per row. */
@@ -56,8 +57,16 @@ export class V3Mtp extends MtpModule<ForwardResources> {
       ...recordForward(r, T, { layers: { from: this.layer, to: this.layer + 1 } }),
     ];
     if (!head) return out;
+    const norm = w.tensor(`${p}.shared_head.norm.weight`).buffer;
+    // In decode the block left its output in h (forward.ts residualInH): the norm is the head's prologue.
+    if (residualInH(ctx, c, T)) {
+      out.push(matmulNormed(ctx, {
+        weight: weightRef(w, `${p}.shared_head.head.weight`), norm, eps, x: a.h, xOffset: head.from * d, y: this.logits, yOffset: head.at * c.vocabSize,
+      }, lab('head')));
+      return out;
+    }
     out.push(
-      addRmsnorm(ctx, { delta: a.delta, weight: w.tensor(`${p}.shared_head.norm.weight`).buffer, h: a.h, y: a.xn, rows: T, cols: d, eps }, lab('norm')),
+      addRmsnorm(ctx, { delta: a.delta, weight: norm, h: a.h, y: a.xn, rows: T, cols: d, eps }, lab('norm')),
       matmul(ctx, {
         weight: weightRef(w, `${p}.shared_head.head.weight`), x: a.xn, xOffset: head.from * d, y: this.logits, yOffset: head.at * c.vocabSize, tokens: T - head.from,
       }, lab('head')),

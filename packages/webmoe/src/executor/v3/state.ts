@@ -1,7 +1,7 @@
 // The GPU state of a V2/V3-family model (docs/architecture-v3.md): activations sized for the largest
 // chunk, one latent cache buffer per layer, the RoPE table, the recorder of forward.ts, and on request the
 // MTP module (mtp.ts).
-import { uploadStorage } from '../../gpu/buffers';
+import { createStorage, uploadStorage } from '../../gpu/buffers';
 import type { KernelContext } from '../../gpu/kernel-context';
 import type { Dispatch } from '../../gpu/pipelines';
 import type { ModelConfig } from '../../model/config';
@@ -21,6 +21,7 @@ export class V3State implements FamilyState {
   private readonly ropeTable: GPUBuffer;
   readonly expertUsage: ExpertUsage;
   readonly mtp: V3Mtp | null;
+  readonly pagedExperts: { routerIds: GPUBuffer; slots: GPUBuffer } | null;
 
   constructor(device: GPUDevice, private readonly config: ModelConfig, private readonly weights: GpuWeights, opts: FamilyOptions) {
     this.cacheLayout = latentCacheLayout(config, opts.contextLength, opts.kvCacheFormat);
@@ -28,6 +29,8 @@ export class V3State implements FamilyState {
     this.act = createActivations(device, config, opts.maxTokens, this.cacheLayout);
     this.ropeTable = uploadStorage(device, 'rope_table', ropeTable(config.rope));
     const moeLayers = config.moe ? config.layers.flatMap((l, i) => (l.ffn === 'moe' ? [i] : [])) : [];
+    const K = config.moe?.topK ?? 0;
+    this.pagedExperts = opts.pagedExperts && K ? { routerIds: this.act.routerIds!, slots: createStorage(device, 'expert_slots', 4 * K * opts.maxTokens) } : null;
     this.expertUsage = new ExpertUsage(device, opts.collectExpertUsage ? moeLayers : [], config.moe?.nRoutedExperts ?? 0);
     this.mtp = opts.mtp
       ? new V3Mtp(device, config, opts.maxTokens, this.act.h, createLatentCache(device, this.cacheLayout, 1)[0], (ctx) => this.resources(ctx))
@@ -43,7 +46,7 @@ export class V3State implements FamilyState {
   }
 
   get scratchBytes(): number {
-    return this.act.buffers.bytes + this.ropeTable.size + this.expertUsage.bytes + (this.mtp?.scratchBytes ?? 0);
+    return this.act.buffers.bytes + this.ropeTable.size + this.expertUsage.bytes + (this.mtp?.scratchBytes ?? 0) + (this.pagedExperts?.slots.size ?? 0);
   }
 
   get kvBytesPerToken(): KvBytes {
@@ -63,6 +66,7 @@ export class V3State implements FamilyState {
     return {
       ctx, config: this.config, weights: this.weights, act: this.act, cache: this.cache,
       cacheLayout: this.cacheLayout, ropeTable: this.ropeTable, usage: this.expertUsage.buffers,
+      ...(this.pagedExperts ? { expertSlots: this.pagedExperts.slots } : {}),
     };
   }
 
@@ -72,6 +76,7 @@ export class V3State implements FamilyState {
     this.expertUsage.destroy();
     this.ropeTable.destroy();
     this.mtp?.destroy();
+    this.pagedExperts?.slots.destroy();
   }
 }
 

@@ -25,7 +25,16 @@ export interface ModelSourceOptions {
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: LoadProgress) => void;
   readonly verifyCache?: VerifyCache;
+  /**
+   * Makes the shards' bytes instead of downloading their files: the virtual shards of a GGUF file loaded by
+   * URL (gguf-url.ts), whose `sha256` names their content in the cache rather than hashing it. Their chunks
+   * are stored and read back like any shard's, without hashing.
+   */
+  readonly fill?: ShardFill;
 }
+
+/** `bytes` bytes of shard `index` from `offset` on. */
+export type ShardFill = (shard: ShardEntry, index: number, offset: number, bytes: number) => Promise<Uint8Array>;
 
 interface CachedFile {
   /** The hash manifest.json lists for the file, checked when it was stored; '' for a file without one. */
@@ -146,7 +155,7 @@ export class ModelSource {
     const verified = isStoredShard(record, shard.bytes, chunkBytes);
     // An entry of an older layout (a whole shard in one value) or another chunk size starts over.
     if (record !== undefined && !verified) await this.dropShard(shard);
-    const check = verified && this.o.verifyCache === 'always' ? new Sha256() : null;
+    const check = verified && this.o.verifyCache === 'always' && !this.o.fill ? new Sha256() : null;
     const n = chunkCount(shard.bytes, chunkBytes);
     let k = 0;
     let state: Sha256State | undefined;
@@ -162,6 +171,7 @@ export class ModelSource {
     }
     if (k === n) {
       if (verified && !check) return;
+      if (this.o.fill) return this.storeRecord(shardKey, { bytes: shard.bytes, chunkBytes, verified: true }, run);
       this.progress(run, 'verify', index, shard.bytes, shard.file);
       if ((check ?? new Sha256(state)).hex() === shard.sha256) {
         if (!verified) await this.storeRecord(shardKey, { bytes: shard.bytes, chunkBytes, verified: true }, run);
@@ -175,7 +185,25 @@ export class ModelSource {
       await store.del(shardKey);
     }
     run.stillMissing += shard.bytes - k * chunkBytes - need;
-    await this.downloadVerified(shard, index, k, state, run, onShard);
+    if (this.o.fill) await this.fillShard(this.o.fill, shard, index, k, run, onShard);
+    else await this.downloadVerified(shard, index, k, state, run, onShard);
+  }
+
+  /** A virtual shard from chunk `from` on: each chunk made by `fill`, stored, handed on; then its record. */
+  private async fillShard(fill: ShardFill, shard: ShardEntry, index: number, from: number, run: Run, onShard: ShardConsumer): Promise<void> {
+    const { chunkBytes } = this.o.cache;
+    const noHash = new Sha256().state();
+    for (let k = from; k < chunkCount(shard.bytes, chunkBytes); k++) {
+      this.throwIfAborted();
+      const at = k * chunkBytes;
+      const data = await fill(shard, index, at, chunkLength(shard.bytes, chunkBytes, k));
+      await this.storeRecord(this.chunkKey(shard, k), { offset: at, data: data.buffer as ArrayBuffer, hash: noHash } satisfies StoredChunk, run);
+      run.stillMissing -= data.byteLength;
+      run.downloaded += data.byteLength;
+      this.progress(run, 'download', index, at + data.byteLength, shard.file, true);
+      await onShard(shard, data, index, at);
+    }
+    await this.storeRecord(keyOf.shard(this.o.modelId, shard.sha256), { bytes: shard.bytes, chunkBytes, verified: true } satisfies StoredShard, run);
   }
 
   /** Downloads a shard from chunk `from` on; one retry, from byte 0, covers a transfer corrupted on the way. */
@@ -250,6 +278,27 @@ export class ModelSource {
     if (hash !== shard.sha256) return { problem: `SHA-256 ${hash} instead of ${shard.sha256}`, stored: at };
     await this.storeRecord(keyOf.shard(this.o.modelId, shard.sha256), { bytes: shard.bytes, chunkBytes, verified: true } satisfies StoredShard, run);
     return { problem: '', stored: at };
+  }
+
+  /**
+   * `bytes` bytes of a stored shard from `offset`, from the chunks that hold them (expert paging reads
+   * single experts this way, docs/paging.md): after loadShards, with the shard's chunks still stored.
+   */
+  async readRange(shard: ShardEntry, offset: number, bytes: number): Promise<Uint8Array> {
+    const { store, chunkBytes } = this.o.cache;
+    const out = new Uint8Array(bytes);
+    for (let at = offset; at < offset + bytes;) {
+      const k = Math.floor(at / chunkBytes);
+      const c = await store.get<StoredChunk>(this.chunkKey(shard, k));
+      if (!c || c.data?.byteLength !== chunkLength(shard.bytes, chunkBytes, k)) {
+        throw new WebmoeError('storage-quota', `${shard.file}: chunk ${k} is no longer in the browser's storage (evicted?); load the model again`, { detail: { file: shard.file, chunk: k } });
+      }
+      const from = at - k * chunkBytes;
+      const n = Math.min(offset + bytes - at, c.data.byteLength - from);
+      out.set(new Uint8Array(c.data, from, n), at - offset);
+      at += n;
+    }
+    return out;
   }
 
   private chunkKey(shard: ShardEntry, k: number): string {

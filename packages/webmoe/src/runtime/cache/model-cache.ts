@@ -127,14 +127,24 @@ export class ModelCache {
     const available = await this.available().catch(() => null);
     const cached = (await this.list().catch(() => [])).filter((m) => m.bytesCached > 0);
     const what = cached.length ? cached.map((m) => `${m.id} (${formatBytes(m.bytesCached)})`).join(', ') : 'nothing';
+    // A write refused although the estimate shows room: the browser's own limit for this storage is lower
+    // than its estimate says (a private window keeps IndexedDB in memory, for one).
+    const refusedWithRoom = cause !== undefined && available !== null && available >= neededBytes;
     return new WebmoeError(
       'storage-quota',
-      `Not enough browser storage for ${modelId}: it needs ${formatBytes(neededBytes)} more` +
-        (available === null ? '' : `, and ${formatBytes(available)} is available`) +
+      (refusedWithRoom
+        ? `The browser refused to store ${modelId} (${errorName(cause)}) although its storage estimate shows ${formatBytes(available)} free ` +
+          `for the ${formatBytes(neededBytes)} still needed: its real limit is lower here (a private window keeps storage in memory)`
+        : `Not enough browser storage for ${modelId}: it needs ${formatBytes(neededBytes)} more` +
+          (available === null ? '' : `, and ${formatBytes(available)} is available`)) +
         `. Cached models: ${what}. Delete one (cache.delete(id)) or grant persistent storage; webmoe deletes nothing by itself.`,
       { cause, detail: { modelId, neededBytes, availableBytes: available, cached: cached.map((m) => ({ id: m.id, bytes: m.bytesCached })) } },
     );
   }
+}
+
+function errorName(e: unknown): string {
+  return e instanceof Error || e instanceof DOMException ? e.name : String(e);
 }
 
 export function createModelCache(options: ModelCacheOptions = {}): ModelCache {

@@ -2,7 +2,8 @@
 // engine reads: a byte-level BPE tokenizer.json (vocabulary from the tokens, merges, the pre-tokenizer
 // named by tokenizer.ggml.pre, control tokens as special added tokens) and a tokenizer_config.json with
 // the BOS/EOS tokens and the chat template. The reverse direction writes test files.
-import { WebmoeError, ggufValue, type GgufHeader, type GgufValue } from 'webmoe/model';
+import { WebmoeError } from '../errors';
+import { ggufValue, type GgufHeader, type GgufValue } from './gguf';
 
 /** llama.cpp's token types. */
 const TOKEN_TYPE = { NORMAL: 1, UNKNOWN: 2, CONTROL: 3, USER_DEFINED: 4 } as const;

@@ -1,7 +1,8 @@
 // The model description of a deepseek2 GGUF file (llama.cpp's metadata keys, docs/gguf.md#metadata) as
 // a Hugging Face config.json, which the engine's config parser then checks like any other; and the
 // reverse, for writing test files. One table of keys serves both directions.
-import { GGUF_VALUE, WebmoeError, ggufValue, type GgufEntry, type GgufHeader, type GgufValue } from 'webmoe/model';
+import { WebmoeError } from '../errors';
+import { GGUF_VALUE, ggufValue, type GgufEntry, type GgufHeader, type GgufValue } from './gguf';
 
 const ARCH = 'deepseek2';
 

@@ -1,0 +1,103 @@
+// The matrix products' variants that depend on what the device offers, through the cases of
+// e2e/kernels/matmul.ts (the same float64 references and tolerances) on a changed KernelContext:
+//   matmul-subgroup: decode products whose rows are summed by subgroupAdd (product_sg), every weight
+//     format, for the roles decode uses it for (dense, heads' W_UV, outputs, experts). Fails on a device
+//     without `subgroups` rather than passing on the workgroup path.
+//   wgsl-fallback: the kernels compiled as a runtime without the WGSL language features
+//     packed_4x8_integer_dot_product and unrestricted_pointer_parameters gets them (gpu/wgsl-lower.ts).
+// Each case also checks that the variant really ran: the pipelines it built name product_sg, or its
+// modules were lowered.
+import { PRODUCT_FORMATS, PipelineCache, lowerWgsl, type KernelContext, type PipelineKey } from 'webmoe';
+import type { Comparison } from '../lib/compare';
+import { grid, type KernelCase, type KernelFamily } from '../lib/cases';
+import {
+  K_QUANTS, K_SIZES, OUT_SIZES, SIZES, expertsCase, headsCase, outputCase, plainCase,
+} from './matmul';
+import { rmsnormFamily } from './rmsnorm';
+
+/** A context whose pipeline cache records the keys it is asked for. */
+function recording(ctx: KernelContext, pipelines: PipelineCache): { ctx: KernelContext; keys: PipelineKey[] } {
+  const keys: PipelineKey[] = [];
+  const spy = Object.create(pipelines) as PipelineCache;
+  spy.get = (key: PipelineKey) => {
+    keys.push(key);
+    return pipelines.get(key);
+  };
+  return { ctx: { ...ctx, pipelines: spy }, keys };
+}
+
+/** `inner` run on a context from `change`, then `check` on the pipeline keys it used. */
+function variant(inner: KernelCase, prefix: string, change: (ctx: KernelContext) => { ctx: KernelContext; keys: PipelineKey[] },
+  check: (keys: PipelineKey[]) => string | null): KernelCase {
+  return {
+    name: `${prefix},${inner.name}`,
+    async run(ctx): Promise<Record<string, Comparison>> {
+      const v = change(ctx);
+      const result = await inner.run(v.ctx);
+      const problem = check(v.keys);
+      if (problem) throw new Error(problem);
+      return result;
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Subgroup rows
+// ---------------------------------------------------------------------------------------------------
+
+function subgroupContext(ctx: KernelContext) {
+  if (!ctx.subgroups) throw new Error('the device was created without the subgroups feature: product_sg cannot run here');
+  return recording({ ...ctx, matmulReduce: 'subgroup' }, ctx.pipelines);
+}
+
+const usedSubgroups = (keys: PipelineKey[]) =>
+  keys.some((k) => k.entryPoint === 'product_sg') ? null : `no product_sg pipeline was built (${keys.map((k) => k.entryPoint).join(', ')})`;
+
+function subgroupCases(): KernelCase[] {
+  const formats = PRODUCT_FORMATS.filter((f) => !(K_QUANTS as readonly string[]).includes(f));
+  // Decode sizes (at most 4 tokens per weight) take product_sg; the others would take matmul_row/tile.
+  const decode = SIZES.filter((s) => s.T <= 4);
+  const cases = [
+    ...grid({ format: formats, size: decode }).map((p) => plainCase(p.format, 'workgroup', 'n', p.size)),
+    ...grid({ format: K_QUANTS, size: K_SIZES.filter((s) => s.T <= 4) }).map((p) => plainCase(p.format, 'workgroup', 'n', p.size)),
+    ...formats.map((f) => headsCase(f, 'workgroup', 'uv')),
+    ...grid({ format: formats, size: OUT_SIZES.filter((s) => s.T <= 4) }).map((p) => outputCase(p.format, 'workgroup', p.size)),
+    ...grid({ format: formats, part: ['gate_up', 'down'] as const }).map((p) => expertsCase(p.format, 'workgroup', p.part)),
+  ];
+  return cases.map((c) => variant(c, 'reduce=subgroup', subgroupContext, usedSubgroups));
+}
+
+export const matmulSubgroupFamily: KernelFamily = { cases: subgroupCases };
+
+// ---------------------------------------------------------------------------------------------------
+// Kernels without the WGSL language features
+// ---------------------------------------------------------------------------------------------------
+
+/** Per device: a pipeline cache that compiles every module as for a runtime with no language features. */
+const bare = new WeakMap<GPUDevice, PipelineCache>();
+const NONE: ReadonlySet<string> = new Set();
+
+function fallbackContext(ctx: KernelContext) {
+  let pipelines = bare.get(ctx.device);
+  if (!pipelines) bare.set(ctx.device, (pipelines = new PipelineCache(ctx.device, NONE)));
+  return recording(ctx, pipelines);
+}
+
+/** The case must have compiled a module that the lowering changed. */
+const wasLowered = (keys: PipelineKey[]) =>
+  keys.some((k) => lowerWgsl(k.source.code, NONE) !== k.source.code) ? null : 'no module of this case needed lowering: the case tests nothing';
+
+function fallbackCases(): KernelCase[] {
+  const formats = PRODUCT_FORMATS.filter((f) => !(K_QUANTS as readonly string[]).includes(f));
+  const cases = [
+    ...grid({ format: formats, shape: ['row', 'workgroup'] as const, dir: ['n', 't'] as const, size: [SIZES[1], SIZES[4], SIZES[5]] })
+      .map((p) => plainCase(p.format, p.shape, p.dir, p.size)),
+    ...grid({ format: K_QUANTS, shape: ['row', 'workgroup'] as const, size: [K_SIZES[1]] }).map((p) => plainCase(p.format, p.shape, 'n', p.size)),
+    ...grid({ format: formats, part: ['gate_up', 'down'] as const }).map((p) => expertsCase(p.format, 'workgroup', p.part)),
+    // RMSNorm reads its rows through pointer parameters (lib/rms.wgsl).
+    ...rmsnormFamily.cases(),
+  ];
+  return cases.map((c) => variant(c, 'wgsl=bare', fallbackContext, wasLowered));
+}
+
+export const wgslFallbackFamily: KernelFamily = { cases: fallbackCases };
