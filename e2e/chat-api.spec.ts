@@ -1,7 +1,7 @@
 // response_format (constrained decoding), tools / tool_choice and continued replies on the real WebGPU
-// backend with the bundled demo model: 100 json_schema replies at temperature 1 all parse and validate
+// backend with the bundled demo model: 32 json_schema replies at temperature 1 all parse and validate
 // (checked by a validator that shares no code with the grammar compiler), forced tool calls validate
-// against their parameters, and a grid of valid and invalid requests, streamed and not, in the page and
+// against their parameters, and a grid of valid and invalid requests, streamed and not in the page, and
 // through the Worker.
 import { expect, test, type Page } from '@playwright/test';
 import { schemaProblem, WEATHER_TOOL } from '../packages/webmoe/test-support/json-schema-check';
@@ -43,10 +43,15 @@ const PERSON = {
 };
 const WEATHER = WEATHER_TOOL;
 
-test('chat API on the GPU model: 100 json_schema replies at temperature 1 all parse and validate', async () => {
+// Seeds 0 … REPLIES-1, every 4th streamed. The grammar itself is fuzzed on the CPU (json-grammar.test.ts);
+// here the mask meets the model's multi-byte tokens and the GPU sampler. All 32 valid bounds the share of
+// failing replies: a fault that breaks 9 % of them or more passes with probability below 5 % (0.91^32).
+const REPLIES = 32;
+
+test(`chat API on the GPU model: ${REPLIES} json_schema replies at temperature 1 all parse and validate`, async () => {
   test.setTimeout(1_200_000);
   const params = { messages: ASK, temperature: 1, max_tokens: 40, response_format: { type: 'json_schema', json_schema: { name: 'person', schema: PERSON, strict: true } } };
-  const { outcomes, ms } = await call('many', 'page', params, 100);
+  const { outcomes, ms } = await call('many', 'page', params, REPLIES);
   let valid = 0;
   const problems: string[] = [];
   for (const o of outcomes) {
@@ -59,9 +64,9 @@ test('chat API on the GPU model: 100 json_schema replies at temperature 1 all pa
     if (p === null && o.finish === 'stop' && o.completionTokens <= 40) valid++;
     else problems.push(`${JSON.stringify(o.content)}: ${p ?? `finish ${o.finish}, ${o.completionTokens} tokens`}`);
   }
-  console.log(`  ${valid}/100 valid in ${(ms / 1000).toFixed(1)} s; e.g. ${outcomes.slice(0, 3).map((o) => o.content).join('  ')}`);
+  console.log(`  ${valid}/${REPLIES} valid in ${(ms / 1000).toFixed(1)} s; e.g. ${outcomes.slice(0, 3).map((o) => o.content).join('  ')}`);
   expect(problems).toEqual([]);
-  expect(valid).toBe(100);
+  expect(valid).toBe(REPLIES);
 });
 
 test('chat API on the GPU model: a forced tool call validates against its parameters, streamed and not', async () => {
@@ -80,7 +85,9 @@ test('chat API on the GPU model: a forced tool call validates against its parame
   }
 });
 
-// The grid: each request in the page and through the Worker, streamed and not.
+// The grid: each request in the page streamed and not. Through the Worker the valid requests go streamed
+// (each chunk crosses the message channel) and the invalid ones whole (the refusal crosses it once): the
+// Worker adds transport, not a second request parser; that it answers as the page does is engine.spec.ts's.
 const valid: Record<string, { params: Record<string, unknown>; check: (o: Outcome) => void }> = {
   json_object: {
     params: { response_format: { type: 'json_object' }, max_tokens: 24, temperature: 1 },
@@ -116,12 +123,12 @@ for (const where of ['page', 'worker']) {
   test(`chat API on the GPU model: request grid (${where})`, async () => {
     test.setTimeout(900_000);
     for (const stream of [false, true]) {
-      for (const [name, { params, check }] of Object.entries(valid)) {
+      if (where === 'page' || stream) for (const [name, { params, check }] of Object.entries(valid)) {
         const o = await call('run', where, { messages: ASK, seed: 3, ...params }, stream);
         expect(o.error, `${name} (${stream ? 'stream' : 'whole'})`).toBeNull();
         check(o);
       }
-      for (const [name, [params, field]] of Object.entries(invalid)) {
+      if (where === 'page' || !stream) for (const [name, [params, field]] of Object.entries(invalid)) {
         const o = await call('run', where, { messages: ASK, max_tokens: 8, ...params }, stream);
         expect(o.error?.code, name).toBe('invalid-request');
         expect(o.error?.message, name).toContain(field);

@@ -26,14 +26,19 @@ for (const family of KERNEL_FAMILIES) {
     const names = await page.evaluate((f) => (window as unknown as { webmoeHarness: HarnessApi }).webmoeHarness.list(f), family);
     expect(names.length, `${family} has cases`).toBeGreaterThan(0);
     let passed = 0;
+    const times: [string, number][] = [];
     for (const name of names) {
       const r: CaseResult = await test.step(name, () =>
         page.evaluate(([f, n]) => (window as unknown as { webmoeHarness: HarnessApi }).webmoeHarness.run(f, n), [family, name] as const),
       );
+      times.push([name, r.ms]);
       if (r.ok) passed++;
       else console.log(`  FAIL ${family}/${name}: ${r.summary}`);
       expect.soft(r.ok, `${family}/${name}: ${r.summary}`).toBe(true);
     }
-    console.log(`  ${family}: ${passed}/${names.length} cases passed on WebGPU`);
+    // The slowest cases, to see where a grid's time goes when trimming it.
+    const slowest = times.sort((a, b) => b[1] - a[1]).slice(0, 5).map(([n, ms]) => `${n} ${ms.toFixed(0)} ms`);
+    const total = times.reduce((a, [, ms]) => a + ms, 0);
+    console.log(`  ${family}: ${passed}/${names.length} cases passed on WebGPU (${(total / 1000).toFixed(1)} s in the page); slowest: ${slowest.join('; ')}`);
   });
 }

@@ -1,7 +1,9 @@
 // DeepSeek-V4's MTP module through `pnpm webmoe run --mtp --logits`: its rows at the prompt positions
 // against DeepSeek's own (golden.json mtp_logits, float64), its rows at the reply positions against the
-// float64 reference (packages/reference), each within 1e-4 relative; also in chunks of 13 tokens (the
-// module carries the last hidden state of one chunk into the next); through prefill, decode and a reused
+// float64 reference (packages/reference), each within 1e-4 relative, and the main model's rows and greedy
+// tokens against DeepSeek's (golden.json logits, tokens) in the same run: these runs are the V4 goldens'
+// check through `webmoe run` (golden.spec.ts runs V2/V3 and V4's sampled path). In chunks of 13 tokens (the
+// module carries the last hidden state of one chunk into the next) through prefill, decode and a reused
 // prefix before the rows are read (e2e/mtp/main.ts); and a clear refusal for a folder converted without
 // the module.
 import { execFile } from 'node:child_process';
@@ -26,8 +28,10 @@ interface Golden {
   mtp_logits: number[][];
 }
 
-const CASES: { name: string; quant: string; chunk?: number }[] = [
-  { name: 'v4fp8', quant: 'f32' }, { name: 'v4fp8', quant: 'fp8' }, { name: 'v4long', quant: 'f32' }, { name: 'v4long', quant: 'f32', chunk: 13 },
+// V4 in f32 and, for the release-format golden (FP8 linears, FP4 experts), in the fp8 format that keeps those
+// bytes as they are. Chunked prefill runs in the page tests below (chunks of 13 throughout), not here.
+const CASES: { name: string; quant: string }[] = [
+  { name: 'v4fp8', quant: 'f32' }, { name: 'v4fp8', quant: 'fp8' }, { name: 'v4long', quant: 'f32' },
 ];
 
 const webmoeRun = (args: string[]) => run('pnpm', ['-s', 'webmoe', 'run', ...args], { cwd: root, maxBuffer: 64 << 20 });
@@ -45,20 +49,24 @@ async function replyRows(dir: string, g: Golden): Promise<Float64Array[]> {
   return rows;
 }
 
-for (const { name, quant, chunk } of CASES) {
-  test(`MTP ${name} (${quant}${chunk ? `, chunks of ${chunk}` : ''}) through webmoe run`, async () => {
+for (const { name, quant } of CASES) {
+  test(`MTP ${name} (${quant}) through webmoe run, with the main model's logits`, async () => {
     test.setTimeout(240_000);
     const dir = `fixtures/golden/${name}`;
     const g = JSON.parse(readFileSync(`${root}/${dir}/golden.json`, 'utf8')) as Golden;
     const { stdout } = await webmoeRun(['--model', dir, '--quant', quant, '--prompt-ids', g.prompt.join(','), '--max-tokens', String(g.tokens.length),
-      '--logits', '--mtp', '--json', ...(chunk ? ['--prefill-chunk', String(chunk)] : [])]);
-    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { tokens: number[]; mtp_logits: number[][] };
+      '--logits', '--mtp', '--json']);
+    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { tokens: number[]; logits: number[][]; mtp_logits: number[][] };
     expect(result.tokens).toEqual(g.tokens);
+    const main = g.logits.map((row, i) => relError(result.logits[i], row));
+    expect(result.logits.length).toBe(g.logits.length);
+    for (const [i, e] of main.entries()) expect(e, `logits row ${i}`).toBeLessThan(1e-4);
     // One row per position whose next token was fed: the prompt's but the last, then each reply token's but the last.
     expect(result.mtp_logits.length).toBe(g.prompt.length - 1 + g.tokens.length - 1);
     const prompt = g.mtp_logits.map((row, i) => relError(result.mtp_logits[i], row));
     const reply = (await replyRows(dir, g)).map((row, k) => relError(result.mtp_logits[g.mtp_logits.length + k], row));
-    console.log(`  MTP ${name} ${quant}${chunk ? ` chunk ${chunk}` : ''}: max row error ${Math.max(...prompt).toExponential(2)} over ${prompt.length} prompt rows (golden), `
+    console.log(`  ${name} ${quant}: main max row error ${Math.max(...main).toExponential(2)} over ${main.length} rows (golden); `
+      + `MTP: max row error ${Math.max(...prompt).toExponential(2)} over ${prompt.length} prompt rows (golden), `
       + `${Math.max(...reply).toExponential(2)} over ${reply.length} reply rows (reference)`);
     for (const [i, e] of prompt.entries()) expect(e, `MTP row ${i}`).toBeLessThan(1e-4);
     for (const [k, e] of reply.entries()) expect(e, `MTP row ${g.mtp_logits.length + k}`).toBeLessThan(1e-4);

@@ -2,7 +2,8 @@
 // only that expert's bytes from a buffer holding all of a layer's experts (expert_stride words apart):
 //   y[t, k, r]   = Σ_c W_{ids[k]}[r, c] · x[t, k, c]                 (gate/up, with SwiGLU)
 //   y[t, r]     (+)= Σ_k w_k · Σ_c W_{ids[k]}[r, c] · x[t, k, c]     (down: `sum`, weights w_k = slot_weights[k])
-// so the router's choice never leaves the GPU. docs/architecture-v3.md#routing has the math.
+// so the router's choice never leaves the GPU. docs/architecture-v3.md#routing has the math. Slots from
+// `routed` on run expert `shared_expert` with weight 1: the shared expert, stored after the routed ones.
 //
 // Entry points: experts_wg (a workgroup per output row) and experts_row (an invocation per output row),
 // from product-rows.wgsl; a summed launch loops over the slots inside each workgroup.
@@ -18,6 +19,9 @@ struct Params {
   slots: u32,   // K
   sum: u32,     // 1: one output, the weighted sum over the slots (the grid has one batch entry)
   scaled: u32,  // 1: slot k's product is scaled by slot_weights[weights_offset + k]
+  routed: u32,  // slots below it read ids and weights; the rest run expert `shared_expert`, unweighted
+  shared_expert: u32,
+  _pad: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
@@ -29,6 +33,7 @@ struct Params {
 @group(0) @binding(6) var<uniform> p: Params;
 
 fn slot(k: u32) -> Slot {
+  if (k >= p.routed) { return slot_at(k, p.shared_expert, 1.0); }
   var scale = 1.0;
   if (p.scaled != 0u) { scale = slot_weights[p.weights_offset + k]; }
   return slot_at(k, ids[p.ids_offset + k], scale);

@@ -62,7 +62,7 @@ function subgroupCases(): KernelCase[] {
     ...grid({ format: K_QUANTS, size: K_SIZES.filter((s) => s.T <= 4) }).map((p) => plainCase(p.format, 'workgroup', 'n', p.size)),
     ...formats.map((f) => headsCase(f, 'workgroup', 'uv')),
     ...grid({ format: formats, size: OUT_SIZES.filter((s) => s.T <= 4) }).map((p) => outputCase(p.format, 'workgroup', p.size)),
-    ...grid({ format: formats, part: ['gate_up', 'down'] as const }).map((p) => expertsCase(p.format, 'workgroup', p.part)),
+    ...grid({ format: formats, part: ['gate_up', 'down'] as const, shared: [false, true] }).map((p) => expertsCase(p.format, 'workgroup', p.part, p.shared)),
   ];
   return cases.map((c) => variant(c, 'reduce=subgroup', subgroupContext, usedSubgroups));
 }

@@ -55,7 +55,7 @@ const maxAbs = (v: ArrayLike<number>) => {
 };
 
 /** f32 accumulation of n products bounded by `term`: errors grow like √n. */
-function dotTolerance(n: number, term: number): Tolerance {
+export function dotTolerance(n: number, term: number): Tolerance {
   return { atol: 1e-5 * Math.sqrt(n) * term + 1e-30, rtol: 1e-5 };
 }
 
@@ -249,50 +249,59 @@ export function outputCase(format: WeightFormat, shape: KernelShape, size: (type
 
 // ---------------------------------------------------------------------------------------------------
 // MoE decode: K slots read experts ids[k] of a buffer holding all E experts. gate/up: per-slot SwiGLU of
-// one hidden state; down: y += Σ_k w_k · W_{ids[k]} h_k in one dispatch.
+// one hidden state; down: y += Σ_k w_k · W_{ids[k]} h_k in one dispatch. `shared`: the buffer holds one
+// more expert after the E (a shared expert), run as slot K with weight 1.
 // ---------------------------------------------------------------------------------------------------
 
 const MOE = { E: 5, K: 3, d: 130, inter: 19 } as const;
 
-export function expertsCase(format: WeightFormat, shape: KernelShape, part: 'gate_up' | 'down'): KernelCase {
-  const name = caseName({ op: 'experts', format, shape, part });
+export function expertsCase(format: WeightFormat, shape: KernelShape, part: 'gate_up' | 'down', shared = false): KernelCase {
+  const name = caseName({ op: 'experts', format, shape, part, ...(shared ? { shared: 'slot' } : {}) });
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { E, K, d, inter } = MOE;
-    const rng = createRng(9001 + WEIGHT_FORMATS.indexOf(format) * 13 + part.length);
+    const rng = createRng(9001 + WEIGHT_FORMATS.indexOf(format) * 13 + part.length + (shared ? 7 : 0));
     // Ids at an offset of 1 in their buffer, as a router's output row might be.
     const ids = [3, 0, 4];
     const idsBuf = io.input('ids', new Uint32Array([2, ...ids]));
+    // Slot k's expert; the shared one (index E of the buffer) in slot K.
+    const S = shared ? 1 : 0;
+    const slotExpert = [...ids, ...(shared ? [E] : [])];
+    const sharedArg = shared ? { shared: E } : {};
     if (part === 'gate_up') {
-      const gates = Array.from({ length: E }, () => testTensor(format, inter, d, rng));
-      const ups = Array.from({ length: E }, () => testTensor(format, inter, d, rng));
+      const gates = Array.from({ length: E + S }, () => testTensor(format, inter, d, rng));
+      const ups = Array.from({ length: E + S }, () => testTensor(format, inter, d, rng));
       const gp = pack(gates);
       const up = pack(ups);
       const x = rng.uniform(d, -1, 1);
-      const ref = new Float64Array(K * inter);
-      for (let k = 0; k < K; k++) {
-        for (let r = 0; r < inter; r++) ref[k * inter + r] = silu(rowDot(gates[ids[k]], r, x, 0)) * rowDot(ups[ids[k]], r, x, 0);
+      const ref = new Float64Array((K + S) * inter);
+      for (let k = 0; k < K + S; k++) {
+        const e = slotExpert[k];
+        for (let r = 0; r < inter; r++) ref[k * inter + r] = silu(rowDot(gates[e], r, x, 0)) * rowDot(ups[e], r, x, 0);
       }
-      const bufs = { x: io.input('x', x), y: io.output('h', K * inter) };
+      const bufs = { x: io.input('x', x), y: io.output('h', (K + S) * inter) };
       await io.run(() => [matmul(ctx, {
         weight: weightRef(io, 'gate', gp, gates[0].layout), up: weightRef(io, 'up', up, ups[0].layout), ...bufs,
-        batch: K, xBatchStride: 0, experts: { ids: idsBuf, idsOffset: 1, strideBytes: gp.stride }, shape,
+        batch: K + S, xBatchStride: 0, experts: { ids: idsBuf, idsOffset: 1, strideBytes: gp.stride, ...sharedArg }, shape,
       }, name)]);
       const e = dotTolerance(d, Math.max(...gates.map((t) => maxAbs(t.w)), ...ups.map((t) => maxAbs(t.w)))).atol;
-      return { y: compare(await io.read(bufs.y, K * inter), ref, { atol: e * (2.1 * maxAbs(ref) + 2), rtol: 1e-5 }) };
+      return { y: compare(await io.read(bufs.y, (K + S) * inter), ref, { atol: e * (2.1 * maxAbs(ref) + 2), rtol: 1e-5 }) };
     }
-    const downs = Array.from({ length: E }, () => testTensor(format, d, inter, rng));
+    const downs = Array.from({ length: E + S }, () => testTensor(format, d, inter, rng));
     const packed = pack(downs);
-    const h = rng.uniform(K * inter, -1, 1);
+    const h = rng.uniform((K + S) * inter, -1, 1);
     const slotW = Float32Array.from([0, 0.5, 0.3, 0.2]); // from offset 1
     const y0 = rng.uniform(d, -1, 1);
     const ref = Float64Array.from(y0);
-    for (let k = 0; k < K; k++) for (let r = 0; r < d; r++) ref[r] += slotW[1 + k] * rowDot(downs[ids[k]], r, h, k * inter);
+    for (let k = 0; k < K + S; k++) {
+      const wk = k < K ? slotW[1 + k] : 1;
+      for (let r = 0; r < d; r++) ref[r] += wk * rowDot(downs[slotExpert[k]], r, h, k * inter);
+    }
     const bufs = { x: io.input('h', h), y: io.input('y', y0) };
     await io.run(() => [matmul(ctx, {
-      weight: weightRef(io, 'down', packed, downs[0].layout), ...bufs, batch: K, output: 'accumulate',
-      experts: { ids: idsBuf, idsOffset: 1, strideBytes: packed.stride, weights: io.input('slot_w', slotW), weightsOffset: 1, sum: true }, shape,
+      weight: weightRef(io, 'down', packed, downs[0].layout), ...bufs, batch: K + S, output: 'accumulate',
+      experts: { ids: idsBuf, idsOffset: 1, strideBytes: packed.stride, weights: io.input('slot_w', slotW), weightsOffset: 1, sum: true, ...sharedArg }, shape,
     }, name)]);
-    return { y: compare(await io.read(bufs.y, d), ref, dotTolerance(K * inter, Math.max(...downs.map((t) => maxAbs(t.w))))) };
+    return { y: compare(await io.read(bufs.y, d), ref, dotTolerance((K + S) * inter, Math.max(...downs.map((t) => maxAbs(t.w))))) };
   });
   return { name, run };
 }
@@ -387,7 +396,7 @@ function allCases(formats: readonly WeightFormat[]): KernelCase[] {
     ...grid({ format: formats, shape: SHAPES, dir: ['n', 't'] as const, size: SIZES }).map((p) => plainCase(p.format, p.shape, p.dir, p.size)),
     ...grid({ format: formats, shape: SHAPES, part: ['absorb', 'uv'] as const }).map((p) => headsCase(p.format, p.shape, p.part)),
     ...grid({ format: formats, shape: SHAPES, size: OUT_SIZES }).map((p) => outputCase(p.format, p.shape, p.size)),
-    ...grid({ format: formats, shape: SHAPES, part: ['gate_up', 'down'] as const }).map((p) => expertsCase(p.format, p.shape, p.part)),
+    ...grid({ format: formats, shape: SHAPES, part: ['gate_up', 'down'] as const, shared: [false, true] }).map((p) => expertsCase(p.format, p.shape, p.part, p.shared)),
     ...grid({ format: formats, shape: SHAPES, mode: ['write', 'swiglu'] as const, size: GROUPED }).map((p) => groupedCase(p.format, p.shape, p.mode, p.size)),
     ...grid({ format: formats, size: GATHER }).map((p) => gatherCase(p.format, p.size)),
   ];

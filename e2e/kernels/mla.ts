@@ -91,14 +91,21 @@ const headsVariants = ['heads', 'heads-split3', 'heads-auto', 'heads-l4-t2'] as 
 // 400-position cases give every split several tiles of 64, so the online rescale runs within and across them.
 // Dims 2 are V2/V3's real widths (kv_lora_rank 512, rope 64), at V2-Lite's 16 and V3's 128 heads.
 const dimsList = [{ rank: 24, rope: 8 }, { rank: 37, rope: 6 }, { rank: 512, rope: 64 }] as const;
+// Head counts and widths are paired rather than crossed (each head count at one width, each width at several
+// head counts): a head's offset is heads · width whichever pair it is, and the widths' remainders (37 of 4,
+// rope 6) and the head groups' remainders are separate loops, so the crossed pairs repeated paths already
+// run (556 cases before, 316 now; every variant × start × tokens is kept).
 type Params = { heads: number; dims: 0 | 1 | 2; start: number; tokens: number; variant: (typeof variants)[number] | (typeof headsVariants)[number]; cache?: KvCacheFormat };
+type HeadsDims = { heads: number; dims: 0 | 1 };
+const paired = <T extends Record<string, readonly unknown[]>>(pairs: readonly HeadsDims[], axes: T) =>
+  pairs.flatMap((hd) => grid(axes).map((p) => ({ ...hd, ...p })));
 const params: Params[] = [
-  ...grid({ heads: [1, 3, 5], dims: [0, 1], start: [0, 6, 69], tokens: [1, 5], variant: variants } as const),
+  ...paired([{ heads: 1, dims: 1 }, { heads: 3, dims: 0 }, { heads: 5, dims: 1 }], { start: [0, 6, 69], tokens: [1, 5], variant: variants } as const),
   ...grid({ heads: [3], dims: [1], start: [400], tokens: [1, 5], variant: variants } as const),
-  ...grid({ heads: [11, 21], dims: [0, 1], start: [0, 69], tokens: [1, 37], variant: ['tile', 'tile8', 'tile4', 'row'] } as const),
-  ...grid({ heads: [1, 5], dims: [0, 1], start: [0, 6, 69], tokens: [1, 5], variant: headsVariants } as const),
+  ...paired([{ heads: 11, dims: 1 }, { heads: 21, dims: 0 }], { start: [0, 69], tokens: [1, 37], variant: ['tile', 'tile8', 'tile4', 'row'] } as const),
+  ...paired([{ heads: 1, dims: 0 }, { heads: 5, dims: 1 }], { start: [0, 6, 69], tokens: [1, 5], variant: headsVariants } as const),
   ...grid({ heads: [3], dims: [1], start: [400], tokens: [1, 5], variant: headsVariants } as const),
-  ...grid({ heads: [11, 21], dims: [0, 1], start: [0, 69], tokens: [1, 37], variant: ['heads', 'heads-auto'] } as const),
+  ...paired([{ heads: 11, dims: 0 }, { heads: 21, dims: 1 }], { start: [0, 69], tokens: [1, 37], variant: ['heads', 'heads-auto'] } as const),
   // Every kernel reading an f16 or fp8 cache (the reference reads the values its words stand for).
   ...grid({ heads: [5], dims: [1], start: [6, 69], tokens: [1, 5], cache: ['f16', 'fp8'], variant: ['row', 'wg-split3', 'tile', 'heads', 'heads-split3'] } as const),
   ...grid({ heads: [16, 128], dims: [2], start: [69], tokens: [1], cache: ['f32', 'fp8'], variant: ['heads-auto', 'row'] } as const),

@@ -314,10 +314,12 @@ const MANY_EXPERTS: RouterCaseSpec[] = (['row', 'workgroup'] as const).flatMap((
 export const routerFamily: KernelFamily = {
   cases: () => {
     const specs: RouterCaseSpec[] = [
+      // The token count only repeats the per-token routing (one invocation or workgroup each), so it is
+      // spread over the grid as V4_GRID's is rather than crossed with it (three times the cases before).
       // The workgroup shape runs one workgroup per token, so 33 tokens take no path that 7 do not, and
       // SwiftShader spends ~6 ms on each 256-invocation workgroup: T=33 runs in the row shape only.
-      ...grid({ route: ROUTES, E: [6, 8, 64], K: [1, 2, 6], groups: [1, 2, 4], T: [1, 7, 33], shape: ['row', 'workgroup'], usage: [true] } as const)
-        .filter((p) => !(p.shape === 'workgroup' && p.T === 33)),
+      ...grid({ route: ROUTES, E: [6, 8, 64], K: [1, 2, 6], groups: [1, 2, 4], shape: ['row', 'workgroup'], usage: [true] } as const)
+        .map((p) => ({ ...p, T: p.shape === 'row' ? [1, 7, 33][(p.E + p.K + p.groups) % 3] : [1, 7][(p.E + p.K + p.groups) % 2] })),
       ...grid({ route: ROUTES, E: [64], K: [6], groups: [4], T: [33], shape: ['row', 'workgroup'], usage: [false] } as const),
       ...MODELS,
       ...V4_GRID,

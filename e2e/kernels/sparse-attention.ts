@@ -190,8 +190,10 @@ const CASES: Case[] = [
   ...grid({ kind: ['swa', 'hca', 'csa'] as const, variant: ['row', 'wg', 'wg-split3', 'wg-auto'] as const, setting: [0, 1, 2, 3, 4] })
     .map(({ kind, variant, setting }) => ({ dims: TINY, kind, variant, ...TINY_SETTINGS[setting] })),
   ...grid({ kind: ['hca', 'csa'] as const, setting: [2, 3] }).map(({ kind, setting }) => ({ dims: TINY, kind, variant: 'wg-tile1' as const, ...TINY_SETTINGS[setting] })),
-  ...grid({ kind: ['swa', 'hca', 'csa'] as const, variant: ['row', 'wg-auto'] as const, setting: [0, 1, 2] })
-    .map(({ kind, variant, setting }) => ({ dims: RELEASE, kind, variant, ...RELEASE_SETTINGS[setting] })),
+  // At release sizes each kind meets every setting and both shapes, alternating (18 crossed cases before, 9):
+  // the variants' paths are crossed with every setting at the tiny sizes above.
+  ...grid({ kind: ['swa', 'hca', 'csa'] as const, setting: [0, 1, 2] })
+    .map(({ kind, setting }, i) => ({ dims: RELEASE, kind, variant: i % 2 ? 'wg-auto' as const : 'row' as const, ...RELEASE_SETTINGS[setting] })),
   // The release's top-512 at a decode step.
   { dims: RELEASE, kind: 'csa', variant: 'wg-auto', heads: 16, tokens: 1, start: 4093, fp8: true, sink: 'small', topk: 512 },
 ];

@@ -1,6 +1,7 @@
 // The page e2e/model.spec.ts drives: whole models on the GPU (GpuModel), loaded from converted folders
 // that the spec prepared, returning logits rows and tokens as plain arrays.
 import { WebmoeError, acquireGpu, loadGpuModelFromUrl, type GpuContext, type GpuModel, type KernelShape } from 'webmoe';
+import { greedyRows } from '../lib/greedy';
 
 export interface ModelHarness {
   /** `shape`: every kernel family in that shape (no autotune), e.g. 'workgroup' for the GPU arrangement on a software adapter. */
@@ -21,11 +22,6 @@ export interface ModelHarness {
 let gpu: GpuContext | null = null;
 let model: GpuModel | null = null;
 
-const argmax = (r: ArrayLike<number>) => {
-  let b = 0;
-  for (let i = 1; i < r.length; i++) if (r[i] > r[b]) b = i;
-  return b;
-};
 const greedyParams = (step: number) => ({ temperature: 0, topP: 1, topK: 0, seed: 0, step });
 
 const harness: ModelHarness = {
@@ -37,18 +33,7 @@ const harness: ModelHarness = {
   async logitsAfter(ids) {
     return Array.from(await model!.logitsAfter(ids));
   },
-  async greedy(prompt, n) {
-    model!.reset();
-    const logits: number[][] = [];
-    const tokens: number[] = [];
-    let row = await model!.logitsAfter(prompt);
-    for (let i = 0; i < n; i++) {
-      logits.push(Array.from(row));
-      tokens.push(argmax(row));
-      if (i < n - 1) row = await model!.logitsAfter([tokens[i]]);
-    }
-    return { tokens, logits };
-  },
+  greedy: (prompt, n) => greedyRows(model!, prompt, n),
   async sampleGreedy(prompt, n) {
     model!.reset();
     const tokens = [(await model!.prefill(prompt, { reusePrefix: 0, sampling: greedyParams(0) })).next];

@@ -1,6 +1,6 @@
 // The browser half of `webmoe run`: loads a converted model from the URL the CLI mounted, runs the
 // prompt through the GPU model and returns tokens, timings and (on request) the logits rows.
-import { TextTokenizer, WebmoeError, acquireGpu, loadGpuModelFromUrl, type KvCacheFormat } from 'webmoe';
+import { ModelCache, TextTokenizer, WebmoeError, acquireGpu, loadGpuModelFromUrl, type KvCacheFormat } from 'webmoe';
 import { RequestSampler } from 'webmoe';
 import { kvReport, type KvReport } from './kv-report';
 import { pagingReport, type PagingReport } from './paging-report';
@@ -28,11 +28,22 @@ export interface RunRequest {
   speculative?: 'mtp' | 'off';
   /** Drafts per speculative step (GpuModelOptions.speculativeDepth); default the engine's. */
   speculativeDepth?: 1 | 2 | 3;
+  /** Plain decode steps in flight (GpuModelOptions.decodeAhead); default the engine's. */
+  decodeAhead?: number;
   /** GPU memory budget in bytes (GpuModelOptions.gpuMemoryBudget): a larger model pages its experts. */
   gpuMemoryBudget?: number;
   /** Page with exactly this many expert slots per MoE layer (GpuModelOptions.expertSlots). */
   expertSlots?: number;
+  /**
+   * Where the shards go on their way to the GPU (docs/paging.md, Full-size models): 'indexeddb' stores them in
+   * the browser's storage as createEngine's cache does (paged experts read back from there); 'stream' hashes
+   * them on the way without storing them (paged experts fetched by Range requests); 'memory' (default) holds
+   * them in memory for the run.
+   */
+  storage?: RunStorageMode;
 }
+
+export type RunStorageMode = 'indexeddb' | 'stream' | 'memory';
 
 export interface RunResult {
   prompt: number[];
@@ -43,7 +54,11 @@ export interface RunResult {
   logits?: number[][];
   /** With --mtp: the MTP module's row at position i (fed the token at i+1, predicting the one at i+2), prompt and reply. */
   mtp_logits?: number[][];
-  timings: { load_ms: number; prefill_ms: number; decode_ms: number; prefill_tokens_per_s: number; decode_tokens_per_s: number };
+  timings: {
+    load_ms: number; prefill_ms: number; decode_ms: number; prefill_tokens_per_s: number; decode_tokens_per_s: number;
+    /** Milliseconds per prompt token, and per decode step after the first token (null when there was none). */
+    prefill_ms_per_token: number; decode_ms_per_token: number | null;
+  };
   adapter: string;
   quant: string;
   stats: { dispatches_per_token: number | null; submits_per_token: number | null; readback_bytes_per_token: number | null; kv_bytes_per_token: number; mha_kv_bytes_per_token: number };
@@ -57,8 +72,10 @@ export interface RunResult {
   kv: KvReport;
   /** Expert paging over the decode steps (docs/paging.md); null when every expert is resident. */
   paging: PagingReport | null;
-  /** GPU bytes by kind. */
-  memory: { weights: number; kv_cache: number; scratch: number };
+  /** GPU bytes by kind; expert_slots (paging's slot pools, 0 when resident) is part of weights. */
+  memory: { weights: number; expert_slots: number; kv_cache: number; scratch: number; total: number };
+  /** Where the shards went during the load (RunRequest.storage). */
+  storage: RunStorageMode;
   eos: boolean;
 }
 
@@ -72,7 +89,7 @@ async function run(req: RunRequest, env: PageEnvironment): Promise<RunResult> {
   // The KV cache is sized for the request when the prompt's length is known, else for 4096 positions.
   const contextLength = req.contextLength ?? (req.promptIds ? req.promptIds.length + req.maxTokens + 1 : 4096);
   const mtp = req.logits && req.mtp === true;
-  const { model, manifest, source } = await loadGpuModelFromUrl(gpu, req.modelUrl, { contextLength, mtp, prefillChunk: req.prefillChunk, kvCacheFormat: req.kvCacheFormat, ...(req.speculative ? { speculative: req.speculative } : {}), ...(req.speculativeDepth ? { speculativeDepth: req.speculativeDepth } : {}), ...(req.gpuMemoryBudget ? { gpuMemoryBudget: req.gpuMemoryBudget } : {}), ...(req.expertSlots ? { expertSlots: req.expertSlots } : {}), ...(env.fetch ? { fetch: env.fetch } : {}) });
+  const { model, manifest, source } = await loadGpuModelFromUrl(gpu, req.modelUrl, { contextLength, mtp, prefillChunk: req.prefillChunk, kvCacheFormat: req.kvCacheFormat, ...(req.speculative ? { speculative: req.speculative } : {}), ...(req.speculativeDepth ? { speculativeDepth: req.speculativeDepth } : {}), ...(req.decodeAhead ? { decodeAhead: req.decodeAhead } : {}), ...(req.gpuMemoryBudget ? { gpuMemoryBudget: req.gpuMemoryBudget } : {}), ...(req.expertSlots ? { expertSlots: req.expertSlots } : {}), ...(req.storage === 'indexeddb' ? { cache: new ModelCache() } : {}), ...(req.storage === 'stream' ? { streamOnly: true } : {}), ...(env.fetch ? { fetch: env.fetch } : {}) });
   let tokenizer: TextTokenizer | null = null;
   if (manifest.tokenizer.some((f) => f.file === 'tokenizer.json')) {
     const sha = (f: string) => manifest.tokenizer.find((t) => t.file === f)?.sha256;
@@ -135,7 +152,8 @@ async function run(req: RunRequest, env: PageEnvironment): Promise<RunResult> {
   const step = model.stepStats();
   const dec = model.decodingStats();
   const paging = pagingReport(model.pagingStats());
-  const memory = { weights: model.memory.weights, kv_cache: model.memory.kvCache, scratch: model.memory.scratch };
+  const m = model.memory;
+  const memory = { weights: m.weights, expert_slots: paging?.pool_bytes ?? 0, kv_cache: m.kvCache, scratch: m.scratch, total: m.weights + m.kvCache + m.scratch };
   model.dispose();
   gpu.destroy();
   return {
@@ -150,6 +168,8 @@ async function run(req: RunRequest, env: PageEnvironment): Promise<RunResult> {
       decode_ms: decodeMs,
       prefill_tokens_per_s: promptIds.length / (prefillMs / 1000),
       decode_tokens_per_s: Math.max(0, tokens.length - 1) / (decodeMs / 1000),
+      prefill_ms_per_token: prefillMs / promptIds.length,
+      decode_ms_per_token: tokens.length > 1 ? decodeMs / (tokens.length - 1) : null,
     },
     adapter: `${gpu.summary.vendor} ${gpu.summary.architecture} ${gpu.summary.description}`.trim(),
     quant: manifest.quant,
@@ -172,6 +192,7 @@ async function run(req: RunRequest, env: PageEnvironment): Promise<RunResult> {
     },
     paging,
     memory,
+    storage: req.storage ?? 'memory',
     eos: hitEos,
   };
 }

@@ -5,7 +5,7 @@
 // What each figure means: packages/cli/BENCH.md.
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { parseArgs, splitList, UsageError } from './args';
 import { openBrowserSession, startPageServer } from './browser';
 import { runtimeOption } from './node-runtime';
@@ -13,6 +13,10 @@ import { BENCH_MODELS, BENCH_SETTINGS, SCALING_EXPERTS, scalingModel, speculatio
 import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from './bench-report';
 import { formatSpeculation, type SpeculationRow } from './bench-speculation';
 import { formatPaging, pagingRequest, type PagingRow } from './bench-paging';
+import { formatFullSize, fullSizeRequest, fullSizeRow, type FullSizeRow } from './bench-full-size';
+import { parseByteSize } from './byte-size';
+import { runFolderInChromium } from './run';
+import { folderShardBytes } from './run-storage';
 import { DEMO_MODEL_DIR, demoSpeculationModel, generatedSpeculationModel } from './bench-speculation-models';
 import type { BenchError, BenchPageApi, BenchRequest } from '../page/bench';
 
@@ -28,14 +32,18 @@ const USAGE = `usage: webmoe bench [--quick] [--json] [--verbose] [--cache <dir>
   speculative decoding, and the demo module's acceptance on held-out text; --no-speculation skips it.
   Expert paging: the demo model and the first q4 model fully resident and with a quarter of their experts in GPU
   slots (docs/paging.md): hit rate, bytes uploaded per token, tokens/s; --no-paging skips it.
-  --runtime node measures in Node on Dawn (npm webgpu) instead of headless Chromium.`;
+  --runtime node measures in Node on Dawn (npm webgpu) instead of headless Chromium.
+       webmoe bench --full-size <dir>[,<dir>] [--gpu-memory SIZE] [--resident] [--json] [--verbose]
+  Only the full-size section: converted full-size folders (webmoe generate <dir> --preset v2-lite-full --quant q4)
+  run through webmoe run's page path, stored in IndexedDB, paged within --gpu-memory (default 2GiB) and with
+  --resident also without a budget: load time, GPU memory by kind, ms per token, hit rate, bytes uploaded per token.`;
 
 const SPEC = {
   quick: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' }, cache: { type: 'string' },
   serve: { type: 'flag' }, port: { type: 'number' }, help: { type: 'flag' },
   models: { type: 'string' }, quants: { type: 'string' }, prompts: { type: 'string' }, 'no-scaling': { type: 'flag' },
   'no-speculation': { type: 'flag' }, 'no-paging': { type: 'flag' },
-  runtime: { type: 'string' },
+  runtime: { type: 'string' }, 'full-size': { type: 'string' }, 'gpu-memory': { type: 'string' }, resident: { type: 'flag' },
 } as const;
 
 const QUANTS = ['q4', 'f32'] as const;
@@ -76,6 +84,11 @@ export async function benchCommand(argv: string[]): Promise<void> {
     return;
   }
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}\n${USAGE}`);
+  if (typeof o['full-size'] === 'string') {
+    await fullSizeBench(listOption(o['full-size'], 'full-size'), o, { json: Boolean(o.json), verbose: Boolean(o.verbose) });
+    return;
+  }
+  if (o['gpu-memory'] !== undefined || o.resident) throw new UsageError('--gpu-memory and --resident go with --full-size');
   const quick = Boolean(o.quick);
   const s = { ...(quick ? BENCH_SETTINGS.quick : BENCH_SETTINGS.full) };
   if (typeof o.prompts === 'string') s.prompts = listOption(o.prompts, 'prompts').map(Number);
@@ -238,4 +251,29 @@ function listOption(value: string, name: string): string[] {
   const list = splitList(value);
   if (!list.length) throw new UsageError(`--${name} needs a comma-separated list`);
   return list;
+}
+
+/** `--full-size`: each folder paged within the budget and, with --resident, without one, one run each. */
+async function fullSizeBench(dirs: string[], o: Record<string, string | number | boolean>, out: { json: boolean; verbose: boolean }): Promise<void> {
+  const budget = parseByteSize('gpu-memory', typeof o['gpu-memory'] === 'string' ? o['gpu-memory'] : '2GiB');
+  const log = (line: string) => {
+    if (out.verbose || !out.json) process.stderr.write(`${line}\n`);
+  };
+  const rows: FullSizeRow[] = [];
+  for (const dir of dirs) {
+    const folder = resolve(dir);
+    const bytes = folderShardBytes(folder);
+    for (const b of o.resident ? [budget, null] : [budget]) {
+      const t = performance.now();
+      const r = await runFolderInChromium(folder, fullSizeRequest(b), { verbose: out.verbose });
+      if ('error' in r) throw new Error(`${dir} (${b === null ? 'resident' : `budget ${b} bytes`}): ${r.error.code}: ${r.error.message}`);
+      rows.push(fullSizeRow(basename(folder), bytes, b, r));
+      log(`measured ${dir} ${b === null ? 'resident' : 'paged'} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    }
+  }
+  if (out.json) {
+    process.stdout.write(`${JSON.stringify({ full_size: rows })}\n`);
+    return;
+  }
+  process.stdout.write(`${formatFullSize(rows).join('\n')}\n`);
 }

@@ -4,8 +4,9 @@ import { createReadStream, statSync } from 'node:fs';
 import { join, normalize, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { chromium, type Browser, type Page } from '@playwright/test';
+import { chromium, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import { createServer, type ViteDevServer } from 'vite';
+import { byteRange } from './byte-range';
 import { CHROMIUM_ARGS, chromiumPath } from './chromium';
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
@@ -23,6 +24,14 @@ export interface SessionOptions {
   page: string;
   /** Page console lines go here (the CLI sends them to stderr when --verbose). */
   onConsole?: (line: string) => void;
+  /**
+   * A Chromium profile folder (created if missing): the page's storage lives on disk there, as in a user's
+   * browser. Without it the context is a private one, whose IndexedDB lives in memory and refuses writes past
+   * about 1.3 GiB whatever the storage estimate says.
+   */
+  userDataDir?: string;
+  /** The page server's port; default any free one. */
+  port?: number;
 }
 
 const TYPES: Record<string, string> = { '.json': 'application/json', '.bin': 'application/octet-stream', '.safetensors': 'application/octet-stream' };
@@ -49,8 +58,23 @@ function serveFolder(prefix: string, dir: string) {
     }
     const ext = file.slice(file.lastIndexOf('.'));
     res.setHeader('Content-Type', TYPES[ext] ?? 'application/octet-stream');
-    res.setHeader('Content-Length', String(size));
     res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Accept-Ranges', 'bytes');
+    // Range requests: a resumed download, and paged experts of a streamed model (docs/paging.md).
+    const range = byteRange(req.headers.range, size);
+    if (range === 'unsatisfiable') {
+      res.statusCode = 416;
+      res.setHeader('Content-Range', `bytes */${size}`);
+      return res.end();
+    }
+    if (range) {
+      res.statusCode = 206;
+      res.setHeader('Content-Range', `bytes ${range.start}-${range.end}/${size}`);
+      res.setHeader('Content-Length', String(range.end - range.start + 1));
+      createReadStream(file, { start: range.start, end: range.end }).pipe(res);
+      return;
+    }
+    res.setHeader('Content-Length', String(size));
     createReadStream(file).pipe(res);
   };
 }
@@ -83,28 +107,36 @@ export async function startPageServer(mounts: Record<string, string> = {}, port 
 export async function openBrowserSession(opts: SessionOptions): Promise<BrowserSession> {
   let server: ViteDevServer | null = null;
   let browser: Browser | null = null;
+  let context: BrowserContext | null = null;
   try {
-    const started = await startPageServer(opts.mounts);
+    const started = await startPageServer(opts.mounts, opts.port ?? 0);
     server = started.server;
     const baseUrl = started.baseUrl;
-    browser = await chromium.launch({ executablePath: chromiumPath(), args: [...CHROMIUM_ARGS] });
-    const page = await browser.newPage();
+    const launch = { executablePath: chromiumPath(), args: [...CHROMIUM_ARGS] };
+    let page: Page;
+    if (opts.userDataDir) {
+      context = await chromium.launchPersistentContext(opts.userDataDir, launch);
+      page = context.pages()[0] ?? await context.newPage();
+    } else {
+      browser = await chromium.launch(launch);
+      page = await browser.newPage();
+    }
     if (opts.onConsole) {
       page.on('console', (m) => opts.onConsole!(`[page] ${m.text()}`));
       page.on('pageerror', (e) => opts.onConsole!(`[page error] ${e.message}`));
     }
     await page.goto(`${baseUrl}/${opts.page}`);
-    const b = browser, s = server;
+    const b = browser, c = context, s = server;
     return {
       page,
       baseUrl,
       async close() {
-        await b.close().catch(() => undefined);
+        await (b ?? c)?.close().catch(() => undefined);
         await s.close().catch(() => undefined);
       },
     };
   } catch (e) {
-    await browser?.close().catch(() => undefined);
+    await (browser ?? context)?.close().catch(() => undefined);
     await server?.close().catch(() => undefined);
     throw e;
   }

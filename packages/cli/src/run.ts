@@ -9,11 +9,12 @@ import { parseCommandArgs, splitList, UsageError } from './args';
 import { parseByteSize } from './byte-size';
 import { openBrowserSession } from './browser';
 import { runtimeOption } from './node-runtime';
+import { folderShardBytes, runStorage } from './run-storage';
 import type { RunError, RunRequest, RunResult } from '../page/run';
 
 const USAGE = `usage: webmoe run --model <dir> (--prompt-ids 0,17,42 | --prompt "text") [--max-tokens N] [--temperature T]
        [--top-p P] [--top-k K] [--seed S] [--quant f32|f16|q8|q4|fp8|bf16] [--context N] [--kv-cache f32|f16|fp8] [--prefill-chunk N] [--logits [--mtp]] [--json] [--verbose]
-       [--runtime chromium|node] [--speculative mtp|off] [--speculative-depth 1|2|3] [--gpu-memory SIZE] [--expert-slots N]
+       [--runtime chromium|node] [--speculative mtp|off] [--speculative-depth 1|2|3] [--decode-ahead N] [--gpu-memory SIZE] [--expert-slots N] [--profile DIR]
   <dir>: a converted webmoe folder (manifest.json) or a Hugging Face checkpoint folder (config.json), which is
   converted with --quant (default q4) into a cache folder and reused next time.
   --prefill-chunk N caps the tokens of one forward call (default: sized to the adapter).
@@ -27,15 +28,21 @@ const USAGE = `usage: webmoe run --model <dir> (--prompt-ids 0,17,42 | --prompt 
   token per step; default: on when the folder has the module. --json's speculation gives its figures.
   --speculative-depth N drafts N tokens per step (default 1), the module fed its own output for each after
   the first (docs/speculative.md#chained-drafts).
+  --decode-ahead N keeps N plain decode steps in flight, each fed the last one's token on the GPU, so that a
+  token does not wait for its readback (default 1: off; docs/decode-loop.md).
   --gpu-memory 2GiB limits the model's GPU memory: a larger model runs with its routed experts paged in from
   storage (docs/paging.md), and --json's paging gives the hit rate and bytes uploaded per token;
-  --expert-slots N pages with exactly N expert slots per MoE layer.`;
+  --expert-slots N pages with exactly N expert slots per MoE layer.
+  --profile DIR runs Chromium with that profile folder and stores the model in its IndexedDB, as a page's
+  engine does (a second run loads from storage). Without it a model over 1 GiB streams: its shards are hashed
+  on the way to the GPU but not stored, and paged experts are fetched by Range requests; smaller ones are
+  held in memory for the run. --json's storage says which.`;
 
 const SPEC = {
   model: { type: 'string' }, 'prompt-ids': { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'number' },
   temperature: { type: 'number' }, 'top-p': { type: 'number' }, 'top-k': { type: 'number' }, seed: { type: 'number' },
   quant: { type: 'string' }, context: { type: 'number' }, 'kv-cache': { type: 'string' }, 'prefill-chunk': { type: 'number' }, logits: { type: 'flag' }, mtp: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' },
-  runtime: { type: 'string' }, speculative: { type: 'string' }, 'speculative-depth': { type: 'number' }, 'gpu-memory': { type: 'string' }, 'expert-slots': { type: 'number' }, help: { type: 'flag' },
+  runtime: { type: 'string' }, speculative: { type: 'string' }, 'speculative-depth': { type: 'number' }, 'decode-ahead': { type: 'number' }, 'gpu-memory': { type: 'string' }, 'expert-slots': { type: 'number' }, profile: { type: 'string' }, help: { type: 'flag' },
 } as const;
 
 /**
@@ -96,6 +103,7 @@ export async function runCommand(argv: string[]): Promise<void> {
     ...(o['prefill-chunk'] !== undefined ? { prefillChunk: Number(o['prefill-chunk']) } : {}),
     ...(o.speculative !== undefined ? { speculative: String(o.speculative) as RunRequest['speculative'] } : {}),
     ...(o['speculative-depth'] !== undefined ? { speculativeDepth: Number(o['speculative-depth']) as RunRequest['speculativeDepth'] } : {}),
+    ...(o['decode-ahead'] !== undefined ? { decodeAhead: Number(o['decode-ahead']) } : {}),
     ...(o['gpu-memory'] !== undefined ? { gpuMemoryBudget: parseByteSize('gpu-memory', o['gpu-memory'] as string) } : {}),
     ...(o['expert-slots'] !== undefined ? { expertSlots: Number(o['expert-slots']) } : {}),
   };
@@ -113,7 +121,9 @@ export async function runCommand(argv: string[]): Promise<void> {
     throw new UsageError(`--prefill-chunk must be a positive integer (got ${o['prefill-chunk']})`);
   }
   const folder = await resolveModelFolder(o.model, quant, log, Boolean(o.mtp) || request.speculative === 'mtp');
-  const result = runtime === 'node' ? await runInNode(folder, request, log) : await runInChromium(folder, request, Boolean(o.verbose));
+  if (runtime === 'node' && o.profile !== undefined) throw new UsageError('--profile is a Chromium profile; it takes no --runtime node');
+  const result = runtime === 'node' ? await runInNode(folder, request, log)
+    : await runFolderInChromium(folder, request, { verbose: Boolean(o.verbose), ...(o.profile !== undefined ? { profile: String(o.profile) } : {}) });
   if ('error' in result) throw new Error(`${result.error.code}: ${result.error.message}`);
   if (o.json) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -145,14 +155,24 @@ async function runInNode(folder: string, request: RunRequest, log: (s: string) =
   }
 }
 
-async function runInChromium(folder: string, request: RunRequest, verbose: boolean): Promise<RunResult | RunError> {
+/**
+ * One run of a converted folder in headless Chromium, the page path: served over HTTP, stored in the
+ * browser's IndexedDB, held in memory or streamed as run-storage.ts decides, uploaded to the GPU (also
+ * `webmoe bench --full-size`).
+ */
+export async function runFolderInChromium(folder: string, request: RunRequest, opts: { verbose?: boolean; profile?: string } = {}): Promise<RunResult | RunError> {
+  const storage = runStorage(folderShardBytes(folder), opts.profile);
+  // Storage belongs to the origin and the model's URL: a profile's page server always takes the same port
+  // and a folder the same path, so that a second run finds what the first stored.
+  const mount = `/__model/${createHash('sha256').update(resolve(folder)).digest('hex').slice(0, 12)}/`;
   const session = await openBrowserSession({
     page: 'packages/cli/page/run.html',
-    mounts: { '/__model/': folder },
-    onConsole: verbose ? (l) => process.stderr.write(`${l}\n`) : undefined,
+    mounts: { [mount]: folder },
+    onConsole: opts.verbose ? (l) => process.stderr.write(`${l}\n`) : undefined,
+    ...(storage.userDataDir ? { userDataDir: storage.userDataDir, port: storage.port } : {}),
   });
   try {
-    const r = { ...request, modelUrl: `${session.baseUrl}/__model/` };
+    const r: RunRequest = { ...request, modelUrl: `${session.baseUrl}${mount}`, storage: storage.mode };
     await session.page.waitForFunction(() => 'webmoeCli' in window);
     return await session.page.evaluate((req) => (window as unknown as { webmoeCli: { run(r: RunRequest): Promise<RunResult | RunError> } }).webmoeCli.run(req), r);
   } finally {

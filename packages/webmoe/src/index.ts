@@ -30,6 +30,7 @@ export { matmulExperts, type MatmulExpertsArgs, type ExpertSlots } from './kerne
 export { matmulGrouped, type MatmulGroupedArgs, type ExpertGroups } from './kernels/matmul-grouped';
 export { matmulTransposed, type MatmulTransposedArgs } from './kernels/matmul-transposed';
 export { gatherRows, type GatherRowsArgs } from './kernels/gather-rows';
+export { gatherParts, productParts, type WeightPart } from './kernels/weight-parts';
 export type { WeightRef, MatmulOutput, ProductArgs } from './kernels/product';
 export { composeWgsl, wgslPiece, type WgslPiece, type ShaderSource } from './gpu/wgsl-compose';
 export { TextTokenizer, type TokenizerOptions, type ChatRenderOptions, type ModelFamily } from './text/tokenizer';

@@ -169,7 +169,8 @@ function workloads(ctx: KernelContext, weights: GpuWeights, config: ModelConfig,
   const out: Partial<Record<KernelFamily, Workload>> = {};
 
   // matmul: the largest non-expert matrix (usually lm_head), plus the first MoE layer's K selected experts.
-  const names = ['lm_head.weight', 'model.layers.0.self_attn.o_proj.weight'].filter((n) => weights.has(n));
+  // A split LM head (split-buffers.ts) is measured by the projection alone.
+  const names = ['lm_head.weight', 'model.layers.0.self_attn.o_proj.weight'].filter((n) => weights.has(n) && !weights.tensor(n).parts);
   const big = names.map((n) => weights.tensor(n)).sort((a, b) => b.layout.bytes - a.layout.bytes)[0];
   const moeLayer = config.moe ? config.layers.findIndex((l) => l.ffn === 'moe') : -1;
   const maxIn = Math.max(d, config.vocabSize, config.intermediateSize, config.numHeads * config.vHeadDim);

@@ -6,7 +6,8 @@
 // every position whose next token is known. With speculation (GpuModelOptions.speculative), the module
 // runs ahead instead and drafts the next k tokens (GpuModelOptions.speculativeDepth, chained), and a decode
 // step feeds [token, drafts] and gives 1 … k+1 tokens, still in one submission with one small readback
-// (docs/speculative.md).
+// (docs/speculative.md). With GpuModelOptions.decodeAhead, plain steps are queued several ahead, each fed
+// the id the one before drew without leaving the GPU (decode-ahead.ts, docs/decode-loop.md).
 import { WebmoeError } from '../errors';
 import { mapForReading, type GpuContext } from '../gpu/device';
 import { createKernelContext, type KernelContext, type KernelShape } from '../gpu/kernel-context';
@@ -28,6 +29,7 @@ import { checkLimits, contextLengthOf, defaultPrefillChunk } from './sizing';
 import { planPaging } from './paging-plan';
 import { ExpertPager, type PagingStats, type ReadShardRange } from './expert-pager';
 import { PagedForward } from './paged-forward';
+import { aheadKey, checkDecodeAhead, DecodeAhead } from './decode-ahead';
 
 export interface GpuModelOptions {
   /** Positions the KV cache holds (prompt + reply). Default min(DEFAULT_CONTEXT, the model's maximum). */
@@ -73,10 +75,21 @@ export interface GpuModelOptions {
   gpuMemoryBudget?: number;
   /** Expert slots per MoE layer (paging with exactly this many; tests and the bench). */
   expertSlots?: number;
+  /**
+   * Bytes one weight buffer may bind, below the adapter's own limit (never above): tests run the split
+   * tensors and paged pools of a model larger than one binding (docs/model-folder.md#split-tensors) with a small model.
+   */
+  maxBindingBytes?: number;
   /** Host memory for paged-in experts' bytes (expert-pager.ts); default 512 MiB. */
   hostCacheBytes?: number;
   /** Reads a byte range of a stored shard: where paged experts come from. */
   readShardRange?: ReadShardRange;
+  /**
+   * Plain decode steps kept in flight (docs/decode-loop.md): each feeds the id the one before drew, on the
+   * GPU, so a token does not wait for a readback. 1 … 16; default 1 (off). Steps that ask for logprobs or a
+   * token mask, speculation, a loaded MTP module and paged experts decode one step at a time regardless.
+   */
+  decodeAhead?: number;
 }
 
 export interface GpuMemory {
@@ -167,6 +180,8 @@ export class GpuModel implements Generator {
   private disposed = false;
   /** With paged experts (docs/paging.md): the step runner; null when every expert is resident. */
   private readonly paged: PagedForward | null = null;
+  /** Decode steps in flight (docs/decode-loop.md), their staging slots and the settings they draw with; null: off. */
+  private readonly ahead: { run: DecodeAhead; slots: GPUBuffer[]; sampling: SamplingParams | null } | null = null;
 
   private constructor(private readonly gpu: GpuContext, readonly weights: GpuWeights, config: AnyModelConfig, family: BoundFamily,
     sizes: { contextLength: number; prefillChunk: number; speculative: Speculation; depth: number }, opts: GpuModelOptions, ctx: KernelContext, tuning: KernelTuning,
@@ -217,6 +232,12 @@ export class GpuModel implements Generator {
       this.spec = { depth: k, logits, result, chain, plans: new Recordings(tuned, 2 * MAX_PLANS, pinned) };
       this.memory.scratch += logits.size + result.size + chain.size;
     }
+    const n = checkDecodeAhead(opts.decodeAhead ?? 1);
+    if (n > 1 && !this.paged && !this.family.mtp) {
+      const slots = Array.from({ length: n }, (_, i) => device.createBuffer({ label: `sampled:ahead ${i}`, size: 4, usage: USAGE.MAP_READ | USAGE.COPY_DST }));
+      const stepper = { submit: this.submitAhead.bind(this), read: this.readAhead.bind(this) };
+      this.ahead = { run: new DecodeAhead(stepper, n, this.contextLength), slots, sampling: null };
+    }
   }
 
   /** Uploads the weights piece by piece (`loadShards` calls back with each piece of each shard at its offset) and builds the model. */
@@ -227,13 +248,14 @@ export class GpuModel implements Generator {
     const contextLength = contextLengthOf(config, opts.contextLength);
     const maxBinding = gpu.device.limits.maxStorageBufferBindingSize;
     let prefillChunk = Math.max(1, Math.min(opts.prefillChunk ?? defaultPrefillChunk(family, contextLength, maxBinding), contextLength));
-    checkLimits(gpu, manifest, family, contextLength, prefillChunk);
     const paging = planPaging(manifest, family, opts, { contextLength, prefillChunk, kvCacheFormat: opts.kvCacheFormat, mtp: opts.mtp === true || opts.speculative === 'mtp' });
     if (paging && !opts.readShardRange) throw new WebmoeError('invalid-request', 'expert paging needs readShardRange: where the experts\' bytes are read from');
     prefillChunk = paging?.prefillChunk ?? prefillChunk;
     const depth = depthOf(opts);
     const speculation = paging ? 'off' : speculationOf(manifest, opts, prefillChunk, gpu.summary.isSoftware, depth);
-    const uploader = GpuWeights.uploader(gpu.device, manifest, { mtp: opts.mtp === true || speculation === 'mtp', ...(paging ? { expertSlots: paging.slots } : {}) });
+    const weightOpts = { mtp: opts.mtp === true || speculation === 'mtp', maxBindingBytes: opts.maxBindingBytes, ...(paging ? { expertSlots: paging.slots } : {}) };
+    checkLimits(gpu, manifest, family, contextLength, prefillChunk, weightOpts);
+    const uploader = GpuWeights.uploader(gpu.device, manifest, weightOpts);
     let weights: GpuWeights;
     try {
       await loadShards((i, data, offset) => uploader.write(i, data, offset));
@@ -656,10 +678,13 @@ export class GpuModel implements Generator {
     this.checkContext(ids.length);
     let keep = Math.max(0, Math.min(options.reusePrefix, this.length, ids.length - 1));
     // A family whose caches cannot go back that far starts again from position 0. Speculative steps leave
-    // rows past the cache (rejected drafts, chained module rows: up to k-1 more positions than depth 1's).
+    // rows past the cache (rejected drafts, chained module rows: up to k-1 more positions than depth 1's),
+    // and so do decode steps run ahead (up to their reach).
     const rewind = this.family.maxRewind;
     const slack = Math.max(0, this.speculativeDepth - 1);
-    if (rewind !== undefined && this.length - keep > rewind - slack) keep = 0;
+    const written = Math.max(this.length, this.ahead?.run.reach ?? 0);
+    this.ahead?.run.forget();
+    if (rewind !== undefined && written - keep > rewind - slack) keep = 0;
     // The MTP row at keep-1 pairs h_{keep-1} with the new ids[keep]. Only when the whole cache is kept does
     // the carry hold h_{keep-1}, or the row ran ahead with that very token; otherwise position keep-1 is
     // fed again to get it.
@@ -702,8 +727,11 @@ export class GpuModel implements Generator {
     this.counting = emptyStep();
     let out: number[];
     const d = this.draft, k = this.speculativeDepth;
+    if (this.ahead && sampling.logprobs === undefined && !sampling.allowed) {
+      out = await this.decodeAhead(this.ahead, token, sampling);
     // Drafting leaves at most length+1 positions cached; near the context's end steps decode plainly.
-    if (!this.verifiable(sampling) || !this.draftFits(this.length + 1)) {
+    } else if (!this.verifiable(sampling) || !this.draftFits(this.length + 1)) {
+      this.ahead?.run.abandon();
       await this.feed([token], sampling);
       out = [await this.readSampled()];
     } else if (d && d.after === token && d.temperature === sampling.temperature && d.seed === sampling.seed
@@ -735,6 +763,66 @@ export class GpuModel implements Generator {
     return out;
   }
 
+  /**
+   * decode() with steps in flight (decode-ahead.ts): the ids drawn after `token`, all but the last then
+   * cached. The tokens after the first came from steps queued by earlier calls, or read back with it.
+   */
+  private async decodeAhead(ahead: NonNullable<GpuModel['ahead']>, token: number, sampling: SamplingParams): Promise<number[]> {
+    ahead.sampling = sampling;
+    let out: number[];
+    try {
+      out = await ahead.run.decode({ token, position: this.length, step: sampling.step, key: aheadKey(sampling) });
+      this.gpu.check();
+      // Each id's step fed the position before it: `token` at length, then every id but the last.
+      for (const id of out) {
+        this.length++;
+        this.checkSampled(id);
+      }
+    } catch (e) {
+      ahead.run.abandon();
+      throw e;
+    }
+    this.lastCached = out.length > 1 ? out[out.length - 2] : token;
+    this.counting.tokens = out.length;
+    this.lastLogprobs = null;
+    this.logprobsTop = null;
+    return out;
+  }
+
+  /** One step run ahead (DecodeAhead's stepper): the forward pass at `position`, the sampler, its id fed on and staged. */
+  private submitAhead(slot: number, position: number, step: number, token: number | null): void {
+    const device = this.gpu.device, io = this.family.io, ahead = this.ahead!;
+    if (token !== null) device.queue.writeBuffer(io.ids, 0, new Uint32Array([token]));
+    device.queue.writeBuffer(io.positions, 0, new Uint32Array([position, 0, 0, 0]));
+    device.queue.writeBuffer(this.samplerState, 0, new Uint32Array([step, 0, 0, 0]));
+    const dispatches = [...this.plan(DECODE), this.sampler(ahead.sampling!)];
+    const encoder = device.createCommandEncoder({ label: 'decode ahead' });
+    const pass = encoder.beginComputePass({ label: 'decode ahead' });
+    recordDispatches(pass, dispatches);
+    pass.end();
+    // The drawn id is the next step's token: it goes on without the CPU.
+    encoder.copyBufferToBuffer(io.sampled, 0, io.ids, 0, 4);
+    encoder.copyBufferToBuffer(io.sampled, 0, ahead.slots[slot], 0, 4);
+    device.queue.submit([encoder.finish()]);
+    this.counting.dispatchesPerToken += dispatches.length;
+    this.counting.submitsPerToken++;
+    this.draft = null;
+  }
+
+  private async readAhead(slot: number): Promise<number> {
+    const buffer = this.ahead!.slots[slot];
+    await mapForReading(this.gpu, buffer, 0, 4);
+    const id = new Uint32Array(buffer.getMappedRange(0, 4))[0];
+    buffer.unmap();
+    this.counting.readbackBytesPerToken += 4;
+    return id;
+  }
+
+  /** Decode steps kept in flight (GpuModelOptions.decodeAhead); 1 when decoding ahead is off. */
+  get decodeAheadSteps(): number {
+    return this.ahead?.run.depth ?? 1;
+  }
+
   /** Decode steps since resetStats(), and what speculation made of them. */
   decodingStats(): DecodingStats {
     const { acceptedAt, ...counts } = this.decoding;
@@ -746,6 +834,7 @@ export class GpuModel implements Generator {
     this.checkUsable();
     this.checkIds(ids);
     this.checkContext(this.length + ids.length);
+    this.ahead?.run.abandon();
     await this.feed(ids, null);
     return this.readLogits();
   }
@@ -818,6 +907,7 @@ export class GpuModel implements Generator {
   }
 
   reset(): void {
+    this.ahead?.run.forget();
     this.length = 0;
     this.mtpLength = 0;
     this.draft = null;
@@ -834,6 +924,7 @@ export class GpuModel implements Generator {
     this.tokenMask?.destroy();
     this.logprobsOut.destroy();
     this.staging.destroy();
+    this.ahead?.slots.forEach((b) => b.destroy());
     this.paged?.destroy();
     this.plans.clear();
     this.samplers.clear();

@@ -7,7 +7,7 @@ import type { Manifest } from '../model/manifest';
 import { checkRouterConfig } from '../kernels/router';
 import type { BoundFamily } from './family';
 import { v4Router } from './v4/forward';
-import { GpuWeights } from './weights';
+import { bindingLimit, checkWeightBindings, type BindingOptions } from './split-buffers';
 
 /** Positions the KV cache holds when the application does not say: enough for chat, small enough for a tab. */
 export const DEFAULT_CONTEXT = 4096;
@@ -38,19 +38,24 @@ export function checkRouting(config: AnyModelConfig): void {
   else if (config.moe) checkRouterConfig(config.moe);
 }
 
+export interface LimitOptions extends BindingOptions {
+  /** A lower binding limit for the weights (GpuModelOptions.maxBindingBytes). */
+  maxBindingBytes?: number;
+}
+
 /**
- * Fails early, in plain words, before any weight is fetched: a router the kernels cannot run, or a buffer the
- * model needs that exceeds what this adapter can bind.
+ * Fails early, in plain words, before any weight is fetched: a router the kernels cannot run, a weight
+ * buffer that exceeds what this adapter can bind and cannot be split (split-buffers.ts), or a KV cache layer
+ * that does.
  */
-export function checkLimits(gpu: GpuContext, manifest: Manifest, family: BoundFamily, contextLength: number, maxTokens: number): void {
+export function checkLimits(gpu: GpuContext, manifest: Manifest, family: BoundFamily, contextLength: number, maxTokens: number, opts: LimitOptions = {}): void {
   checkRouting(manifest.model.config);
-  const limit = Math.min(gpu.device.limits.maxStorageBufferBindingSize, gpu.device.limits.maxBufferSize);
-  const plan = GpuWeights.plan(manifest);
+  checkWeightBindings(manifest, bindingLimit(gpu.device, opts.maxBindingBytes), opts);
+  const limit = bindingLimit(gpu.device);
   const kvLayer = family.largestCacheBinding(contextLength, maxTokens);
-  const biggest = Math.max(plan.largestBinding, kvLayer);
-  if (biggest > limit) {
+  if (kvLayer > limit) {
     throw new WebmoeError('insufficient-limits',
-      `This model needs GPU buffers of ${(biggest / 2 ** 20).toFixed(1)} MiB (largest weight group or KV cache layer); this GPU binds at most ${(limit / 2 ** 20).toFixed(1)} MiB.`,
-      { detail: { needed: biggest, limit } });
+      `This model needs a KV cache layer of ${(kvLayer / 2 ** 20).toFixed(1)} MiB at this context; this GPU binds at most ${(limit / 2 ** 20).toFixed(1)} MiB.`,
+      { detail: { needed: kvLayer, limit } });
   }
 }

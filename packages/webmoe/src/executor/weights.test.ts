@@ -1,38 +1,12 @@
 // The uploader against a recording fake device: pieces of any size (splitting tensors, experts and a
 // tensor that spans shards) must leave every buffer holding exactly its bytes of the model folder.
 import { describe, expect, it } from 'vitest';
-import type { Manifest, ManifestExpert, ManifestTensor } from '../model/manifest';
+import type { ManifestExpert, ManifestTensor } from '../model/manifest';
 import { createRng } from '../util/random';
 import { GpuWeights } from './weights';
+import { fakeDevice, testManifest, type FakeBuffer } from '../../test-support/fake-upload';
 
 const SHARD_BYTES = 8192;
-
-interface FakeBuffer {
-  label: string;
-  size: number;
-  bytes: Uint8Array;
-  destroy(): void;
-}
-
-function fakeDevice() {
-  const buffers: FakeBuffer[] = [];
-  const device = {
-    createBuffer({ label, size }: { label: string; size: number }) {
-      const b: FakeBuffer = { label, size, bytes: new Uint8Array(size), destroy() {} };
-      buffers.push(b);
-      return b;
-    },
-    queue: {
-      writeBuffer(b: FakeBuffer, offset: number, data: Uint8Array, dataOffset: number, size: number) {
-        // WebGPU's own rules for writeBuffer.
-        if (offset % 4 || size % 4) throw new Error(`writeBuffer: unaligned offset ${offset} or size ${size}`);
-        if (offset + size > b.size || dataOffset + size > data.byteLength) throw new Error('writeBuffer: out of range');
-        b.bytes.set(data.subarray(dataOffset, dataOffset + size), offset);
-      },
-    },
-  };
-  return { device: device as unknown as GPUDevice, buffers };
-}
 
 /** A v3-named model: two plain tensors, one larger than a shard, and one MoE layer of three experts. */
 function model() {
@@ -77,14 +51,7 @@ function model() {
   }
   const rng = createRng(11);
   const data = shards.map((n) => new Uint8Array(n).map(() => rng.int(256)));
-  const manifest = {
-    model: { config: { family: 'v3', numLayers: 1, numMtpLayers: 0 }, hf: {} },
-    mtp: false,
-    shards: data.map((d, i) => ({ file: `shard-${i}.bin`, bytes: d.length, sha256: '0'.repeat(64) })),
-    tensors,
-    experts,
-  } as unknown as Manifest;
-  return { manifest, data };
+  return { manifest: testManifest(data, tensors, experts), data };
 }
 
 /** What a range holds, read from the shards laid end to end (independent of the uploader's routing). */

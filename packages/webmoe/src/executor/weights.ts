@@ -7,6 +7,9 @@ import { WebmoeError } from '../errors';
 import { alignedSize, STORAGE } from '../gpu/buffers';
 import { tensorLayout, type TensorLayout } from '../model/formats';
 import { rangePieces, type Manifest, type ManifestTensor } from '../model/manifest';
+import type { WeightPart } from '../kernels/weight-parts';
+import { bindingLimit, checkExpertPool, createSplitTensor } from './split-buffers';
+import { FusedWeights } from './fused-weights';
 
 export interface GpuTensor {
   readonly name: string;
@@ -14,6 +17,8 @@ export interface GpuTensor {
   /** Where the tensor starts in `buffer` (0 for non-expert tensors). */
   readonly byteOffset: number;
   readonly layout: TensorLayout;
+  /** A tensor above the binding limit, split by rows (split-buffers.ts); `buffer` is then the first part's. */
+  readonly parts?: readonly WeightPart[];
 }
 
 export interface GpuExpertMatrix {
@@ -61,6 +66,8 @@ export interface WeightOptions {
    * later by the pager (expert-pager.ts), and the shards' expert bytes are not uploaded. Default: every expert.
    */
   expertSlots?: number;
+  /** Bytes one weight buffer may take, below the adapter's limit (tests of split tensors); never raises it. */
+  maxBindingBytes?: number;
 }
 
 /** Whether to take the tensors marked mtp; refuses MTP that the model or its folder does not have. */
@@ -99,7 +106,7 @@ export class GpuWeights {
   }
 
   destroy(): void {
-    for (const t of this.tensors.values()) t.buffer.destroy();
+    for (const t of this.tensors.values()) for (const p of t.parts ?? [t]) p.buffer.destroy();
     for (const e of this.expertsByLayer.values()) e.buffer.destroy();
   }
 
@@ -146,14 +153,19 @@ export class GpuWeights {
     };
     const byName = new Map<string, ManifestTensor>(manifest.tensors.map((t) => [t.name, t]));
     const naming = EXPERT_NAMES[manifest.model.config.family];
+    // Tensors stored fused for fewer decode launches (fused-weights.ts).
+    const fused = new FusedWeights(manifest, byName, mtp);
     const destroyAll = () => {
-      for (const t of tensors.values()) t.buffer.destroy();
+      for (const t of tensors.values()) for (const p of t.parts ?? [t]) p.buffer.destroy();
       for (const x of experts.values()) x.buffer.destroy();
     };
 
+    const limit = bindingLimit(device, opts.maxBindingBytes);
     try {
       for (const t of manifest.tensors) {
-        if ((t.mtp && !mtp) || t.expert !== null) continue;
+        if ((t.mtp && !mtp) || t.expert !== null || fused.absorbs(t.name)) continue;
+        const parts = createSplitTensor(device, manifest, t, limit, route);
+        if (parts) { tensors.set(t.name, { name: t.name, buffer: parts[0].buffer, byteOffset: 0, layout: tensorLayout(t.format, t.shape), parts }); continue; }
         const buffer = device.createBuffer({ label: t.name, size: alignedSize(t.bytes, 16), usage: STORAGE });
         tensors.set(t.name, { name: t.name, buffer, byteOffset: 0, layout: tensorLayout(t.format, t.shape) });
         route(t, buffer, 0);
@@ -178,10 +190,12 @@ export class GpuWeights {
           return { offset: t.shard === first.shard ? t.offset - first.offset : rangeOffset(manifest, first, t), layout: tensorLayout(t.format, t.shape) };
         };
         const count = opts.expertSlots ?? list.length;
-        const buffer = device.createBuffer({ label: naming.group(layer, numLayers), size: stride * count, usage: STORAGE });
+        checkExpertPool(layer, count, stride, limit, opts.expertSlots !== undefined, fused.extraExperts(layer));
+        const buffer = device.createBuffer({ label: naming.group(layer, numLayers), size: stride * (count + fused.extraExperts(layer)), usage: STORAGE });
         experts.set(layer, { layer, count, buffer, strideBytes: stride, gate: matrix('gate'), up: matrix('up'), down: matrix('down') });
         if (opts.expertSlots === undefined) list.forEach((e, i) => route(e, buffer, i * stride));
       }
+      fused.place(device, tensors, experts, route);
       for (const t of manifest.tensors) {
         if ((!t.mtp || mtp) && t.expert !== null && !naming.pattern.test(t.name)) {
           throw new WebmoeError('model-format', `manifest.json: unexpected expert tensor ${t.name}`);
@@ -215,7 +229,7 @@ export class GpuWeights {
           throw new WebmoeError('internal', `weights: shards ${short.map((s) => s.file).join(', ')} were not uploaded in full`);
         }
         let total = 0;
-        for (const t of tensors.values()) total += t.buffer.size;
+        for (const b of new Set([...tensors.values()].flatMap((t) => (t.parts ?? [t]).map((p) => p.buffer)))) total += b.size;
         for (const e of experts.values()) total += e.buffer.size;
         return new GpuWeights(tensors, experts, total);
       },

@@ -2,7 +2,7 @@
 // table's own bytes in any weight format; ids past the table give zero rows.
 //
 // Bindings: 0 ids u32[], 1 w | 2 y f32[] | 3 params (tokens, rows, cols, the table's section word offsets,
-// ids_offset, y_offset, y_tok). Override WG. Grid: one invocation per (token, 8 columns).
+// ids_offset, y_offset, y_tok, row_base, zero_past). Override WG. Grid: one invocation per (token, 8 columns).
 import source from '../../../../shaders/gather-rows.wgsl?raw';
 import type { KernelContext } from '../gpu/kernel-context';
 import { ParamsWriter } from '../gpu/buffers';
@@ -26,6 +26,12 @@ export interface GatherRowsArgs {
   yOffset?: number;
   /** Default: the table's cols. */
   yTokenStride?: number;
+  /**
+   * A part of a table split by rows (kernels/weight-parts.ts): `weight` holds the table's rows from rowBase
+   * on, and ids outside them are left alone; zeroPast (default true) still zeroes the rows of ids past its end.
+   */
+  rowBase?: number;
+  zeroPast?: boolean;
 }
 
 export function gatherRows(ctx: KernelContext, a: GatherRowsArgs, label = 'gather_rows'): Dispatch {
@@ -45,7 +51,7 @@ export function gatherRows(ctx: KernelContext, a: GatherRowsArgs, label = 'gathe
     inputs: [a.ids, a.weight.buffer],
     outputs: [a.y],
     params: new ParamsWriter().u32(a.tokens).u32(L.rows).u32(L.cols).u32(q).u32(sc).u32(mn)
-      .u32(a.idsOffset ?? 0).u32(a.yOffset ?? 0).u32(yTok),
+      .u32(a.idsOffset ?? 0).u32(a.yOffset ?? 0).u32(yTok).u32(a.rowBase ?? 0).u32(a.zeroPast === false ? 0 : 1),
     workgroups: grid1d(Math.ceil((a.tokens * Math.ceil(L.cols / 8)) / WG)),
   });
 }

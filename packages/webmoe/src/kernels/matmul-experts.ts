@@ -2,9 +2,14 @@
 // runs expert ids[idsOffset + k] of a buffer holding all of a layer's experts; the down projection can
 // scale the slots by the router's weights and sum them into one output: y (+)= Σ_k w_k · W_{ids[k]} x_k.
 //
+// With `shared`, the last slot runs the expert at that index of the buffer (a shared expert the loader
+// placed after the routed ones, executor/fused-weights.ts), unweighted: the shared expert joins the routed
+// experts' launches (docs/architecture-v3.md#layers).
+//
 // Bindings: 0 x f32[] (viewed as vec4s), 1 w, 2 w_up (the gate's buffer again without SwiGLU), 3 ids u32[],
 // 4 slot weights f32[] (x again when unscaled) | 5 y | 6 params: the Product header (kernels/product.ts),
-// then ids_offset, weights_offset, slots, sum, scaled. Overrides WG, TT, SWIGLU, X4.
+// then ids_offset, weights_offset, slots, sum, scaled, routed (slots read from ids), shared (its expert
+// index), 1 × padding. Overrides WG, TT, SWIGLU, X4.
 // Which entry: shape 'workgroup' with at most 4 tokens → experts_wg, or product_sg (a subgroup per row)
 // where the context chose subgroup reductions; otherwise experts_row.
 // Grid: flat, blocks × token spans × slots (one when summed).
@@ -35,6 +40,8 @@ export interface ExpertSlots {
   weightsOffset?: number;
   /** Sum the slots into one output: y (+)= Σ_k w_k · W_{ids[k]} x_k. */
   sum?: boolean;
+  /** The last of the `batch` slots runs expert `shared` of the buffer with weight 1 instead of reading ids. */
+  shared?: number;
 }
 
 export interface MatmulExpertsArgs extends ProductArgs, SwigluArgs {
@@ -46,14 +53,20 @@ export function matmulExperts(ctx: KernelContext, a: MatmulExpertsArgs, label = 
   const ex = a.experts;
   const sum = ex.sum ?? false;
   checkArg(!(a.up && sum), label, 'experts.sum', 'excludes SwiGLU (up): the slots are summed after the down projection');
+  const shared = ex.shared !== undefined;
+  checkArg(!shared || (Number.isInteger(ex.shared) && ex.shared! >= 0), label, 'experts.shared', `must be an expert index, got ${ex.shared}`);
   const plan = planProduct(a, { up: a.up, flatY: sum, gridBatch: sum ? 1 : a.batch ?? 1 }, label);
-  fits(ex.ids, 4 * ((ex.idsOffset ?? 0) + plan.B), 'expert ids', label);
-  if (ex.weights) fits(ex.weights, 4 * ((ex.weightsOffset ?? 0) + plan.B), 'slot weights', label);
+  const routed = plan.B - (shared ? 1 : 0);
+  checkArg(routed >= 0, label, 'batch', 'must hold the shared slot');
+  fits(ex.ids, 4 * ((ex.idsOffset ?? 0) + routed), 'expert ids', label);
+  if (ex.weights) fits(ex.weights, 4 * ((ex.weightsOffset ?? 0) + routed), 'slot weights', label);
+  if (shared) fits(a.weight.buffer, (a.weight.offset ?? 0) + ex.shared! * ex.strideBytes + a.weight.layout.bytes, 'the shared expert', label);
   const kind = rowsKind(ctx, plan, a.shape, false, true);
   const rowsSg = subgroupRows(ctx);
   const span = tokenTile(kind, plan.maxTokens);
   const params = productParams(a, plan, { ...swigluHeader(a, label), expertStrideBytes: ex.strideBytes, span }, label)
-    .u32(ex.idsOffset ?? 0).u32(ex.weightsOffset ?? 0).u32(plan.B).u32(sum ? 1 : 0).u32(ex.weights ? 1 : 0);
+    .u32(ex.idsOffset ?? 0).u32(ex.weightsOffset ?? 0).u32(plan.B).u32(sum ? 1 : 0).u32(ex.weights ? 1 : 0)
+    .u32(routed).u32(ex.shared ?? 0).u32(0);
   return launchKernel(ctx, label, {
     source: weightSource(MATMUL_EXPERTS, a.weight, label, kind),
     entryPoint: { wg: 'experts_wg', sg: 'product_sg', row: 'experts_row', tile: 'experts_row' }[kind],

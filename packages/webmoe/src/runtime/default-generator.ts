@@ -15,6 +15,7 @@ export const webgpuGeneratorFactory = (request: GpuRequest = {}): GeneratorFacto
       ...(ctx.kvCacheFormat ? { kvCacheFormat: ctx.kvCacheFormat } : {}),
       ...(ctx.speculative ? { speculative: ctx.speculative } : {}),
       ...(ctx.speculativeDepth ? { speculativeDepth: ctx.speculativeDepth } : {}),
+      ...(ctx.decodeAhead ? { decodeAhead: ctx.decodeAhead } : {}),
       ...(ctx.gpuMemoryBudget ? { gpuMemoryBudget: ctx.gpuMemoryBudget } : {}),
       ...(ctx.readShardRange ? { readShardRange: ctx.readShardRange } : {}),
       onCompile: () => ctx.onProgress({ phase: 'compile', bytesDone: bytes, bytesTotal: bytes, shardsDone: manifest.shards.length, shardsTotal: manifest.shards.length }),

@@ -41,6 +41,8 @@ export interface LoadOptions {
   readonly speculative?: Speculation;
   /** Drafts per speculative step, 1 … 3 (docs/speculative.md#chained-drafts); default 1. */
   readonly speculativeDepth?: SpeculativeDepth;
+  /** Plain decode steps kept in flight, 1 (off) … 16 (docs/decode-loop.md); default 1. */
+  readonly decodeAhead?: number;
   /** 'always': hash the cached shards again on every load (catches bit rot in storage); default 'once', when stored. */
   readonly verifyCache?: VerifyCache;
   /**
@@ -179,6 +181,7 @@ export async function createEngine(options: CreateEngineOptions | CreateRemoteEn
     ...(options.kvCacheFormat ? { kvCacheFormat: options.kvCacheFormat } : {}),
     ...(options.speculative ? { speculative: options.speculative } : {}),
     ...(options.speculativeDepth ? { speculativeDepth: options.speculativeDepth } : {}),
+    ...(options.decodeAhead ? { decodeAhead: options.decodeAhead } : {}),
     ...(options.gpuMemoryBudget ? { gpuMemoryBudget: options.gpuMemoryBudget } : {}),
     readShardRange: (index, offset, bytes) => source.readRange(shards[index], offset, bytes),
     fetchJson,

@@ -15,6 +15,8 @@ export interface GeneratorLoadContext {
   readonly speculative?: 'mtp' | 'off';
   /** Drafts per speculative step (GpuModelOptions.speculativeDepth); absent: the backend's default. */
   readonly speculativeDepth?: 1 | 2 | 3;
+  /** Plain decode steps kept in flight (GpuModelOptions.decodeAhead); absent: the backend's default. */
+  readonly decodeAhead?: number;
   /** Any other small JSON file of the model directory (config.json, ...), cached for offline use. */
   readonly fetchJson: (name: string) => Promise<unknown>;
   /**

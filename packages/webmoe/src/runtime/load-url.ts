@@ -16,7 +16,7 @@ export interface UrlModel {
   source: ModelSource;
 }
 
-export async function loadGpuModelFromUrl(gpu: GpuContext, url: string, opts: GpuModelOptions & { cache?: ModelCache; fetch?: typeof fetch } = {}): Promise<UrlModel> {
+export async function loadGpuModelFromUrl(gpu: GpuContext, url: string, opts: GpuModelOptions & { cache?: ModelCache; fetch?: typeof fetch; streamOnly?: boolean } = {}): Promise<UrlModel> {
   const baseUrl = new URL(url, (globalThis as { location?: { href: string } }).location?.href).href;
   const cache = opts.cache ?? new ModelCache({ store: memoryCacheStore(), storage: null });
   const common = { modelId: baseUrl, cache, ...(opts.fetch ? { fetch: opts.fetch } : {}) };
@@ -28,7 +28,7 @@ export async function loadGpuModelFromUrl(gpu: GpuContext, url: string, opts: Gp
     source = g.source;
     manifest = parseManifest(g.folder.manifest, baseUrl);
   } else {
-    source = new ModelSource({ ...common, baseUrl });
+    source = new ModelSource({ ...common, baseUrl, ...(opts.streamOnly ? { streamOnly: true } : {}) });
     manifest = parseManifest(await source.json('manifest.json'), `${baseUrl}manifest.json`);
   }
   const model = await GpuModel.load(gpu, manifest, (onShard) => source.loadShards(manifest.shards, (_s, data, i, offset) => onShard(i, data, offset)), {

@@ -61,14 +61,14 @@ export async function createWorkerEngine(worker: Comlink.Endpoint, options: Crea
     return () => signal.removeEventListener('abort', onAbort);
   }
 
-  const { model: url, modelId, contextLength, kvCacheFormat, speculative, speculativeDepth, verifyCache, gpuMemoryBudget, onProgress, signal } = options;
+  const { model: url, modelId, contextLength, kvCacheFormat, speculative, speculativeDepth, decodeAhead, verifyCache, gpuMemoryBudget, onProgress, signal } = options;
   if (signal?.aborted) throw new WebmoeError('aborted', 'loading was aborted');
   const loadId = nextId++;
   const unhook = forwardAbort(signal, loadId);
   let loaded: EngineResult;
   try {
     // The Worker resolves relative URLs against its own script: resolve against the page here.
-    const load: LoadOptions = { model: modelBaseUrl(url), ...(modelId ? { modelId } : {}), ...(contextLength ? { contextLength } : {}), ...(kvCacheFormat ? { kvCacheFormat } : {}), ...(speculative ? { speculative } : {}), ...(speculativeDepth ? { speculativeDepth } : {}), ...(verifyCache ? { verifyCache } : {}), ...(gpuMemoryBudget ? { gpuMemoryBudget } : {}) };
+    const load: LoadOptions = { model: modelBaseUrl(url), ...(modelId ? { modelId } : {}), ...(contextLength ? { contextLength } : {}), ...(kvCacheFormat ? { kvCacheFormat } : {}), ...(speculative ? { speculative } : {}), ...(speculativeDepth ? { speculativeDepth } : {}), ...(decodeAhead ? { decodeAhead } : {}), ...(verifyCache ? { verifyCache } : {}), ...(gpuMemoryBudget ? { gpuMemoryBudget } : {}) };
     loaded = await call({ type: 'load', id: loadId, options: load }, (e) => e.type === 'progress' && onProgress?.(e.progress));
   } finally {
     unhook();

@@ -29,7 +29,10 @@ export interface Activations {
   o: GPUBuffer;
   /** Output of a sub-block before the residual add [T, d]. */
   delta: GPUBuffer;
-  /** SwiGLU hidden [T, max(intermediate, shared intermediate)] or, for routed experts, [T·K, moe intermediate]. */
+  /**
+   * SwiGLU hidden [T, max(intermediate, shared intermediate)] or, for routed experts, [T·K, moe intermediate];
+   * in decode K + 1 slots when the shared expert runs as one (executor/fused-weights.ts).
+   */
   hidden: GPUBuffer;
   /** Router logits [T, E] (the matmul family's output, read by the selection). */
   routerLogits: GPUBuffer | null;
@@ -80,7 +83,8 @@ export function createActivations(device: GPUDevice, c: ModelConfig, maxTokens: 
     positions: g.f32('positions', 4),
     h: g.f32('h', T * n.h),
     xn: g.f32('xn', T * n.xn),
-    qa: c.qLoraRank ? g.f32('qa', T * n.qa) : null,
+    // One token's q_a row is followed by kv_a's when decode runs them as one product (fused-weights.ts).
+    qa: c.qLoraRank ? g.f32('qa', Math.max(T * n.qa, n.qa + n.kva)) : null,
     qaNorm: c.qLoraRank ? g.f32('qa_norm', T * n.qaNorm) : null,
     q: g.f32('q', T * n.q),
     kva: g.f32('kva', T * n.kva),
@@ -89,7 +93,7 @@ export function createActivations(device: GPUDevice, c: ModelConfig, maxTokens: 
     mlaPartials: g.f32('mla_partials', headsScratchBytes(device.limits, cache, c.numHeads) / 4),
     o: g.f32('o', T * n.o),
     delta: g.f32('delta', T * n.delta),
-    hidden: g.f32('hidden', T * n.hidden),
+    hidden: g.f32('hidden', Math.max(T * n.hidden, (K + 1) * (c.moe?.intermediateSize ?? 0))),
     routerLogits: K ? g.f32('router_logits', T * n.routerLogits) : null,
     routerIds: K ? g.f32('router_ids', T * n.routerIds) : null,
     routerWeights: K ? g.f32('router_weights', T * n.routerWeights) : null,

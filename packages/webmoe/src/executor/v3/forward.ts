@@ -6,20 +6,25 @@
 // Fusions: the residual add lives in add_rmsnorm (h += delta; xn = rms(h)), except in decode, where
 // sub-blocks accumulate into h and every norm runs inside the products that read it (matmul-normed, as
 // q_b normalizes q_a's latent); gate + up + SwiGLU is one matmul; the kv_a_layernorm, k_pe rope, cache write (in the cache's format) and q_pe rope are one kv_store; MoE decode reads only the
-// selected experts (ids stay on the GPU) and sums them, weighted, in the down projection.
+// selected experts (ids stay on the GPU) and sums them, weighted, in the down projection. With the
+// tensors the loader fused (fused-weights.ts), decode runs the query's first projection and kv_a as one
+// product, and the shared expert as one more slot of the routed experts' launches.
 import { shapeFor, type KernelContext } from '../../gpu/kernel-context';
 import type { Dispatch } from '../../gpu/pipelines';
 import type { ModelConfig } from '../../model/config';
 import { softmaxScale } from '../../model/rope';
 import { addRmsnorm, rmsnorm } from '../../kernels/rmsnorm';
-import { gatherRows, matmul, type MatmulArgs, type WeightRef } from '../../kernels/matmul';
+import { matmul, type MatmulArgs, type WeightRef } from '../../kernels/matmul';
 import { matmulNormed, normedFits } from '../../kernels/matmul-normed';
 import { latentCacheStore } from '../../kernels/mla-cache';
 import { mlaAttention, type LatentCacheLayout } from '../../kernels/mla';
 import { routerSelect } from '../../kernels/router';
 import { moeGather, moePlan, moeScatter } from '../../kernels/moe';
+import { gatherParts, productParts } from '../../kernels/weight-parts';
+import { weightParts } from '../split-buffers';
 import type { Activations } from './activations';
 import type { GpuWeights } from '../weights';
+import { fusedQkvName, sharedExpertIndex } from '../fused-weights';
 
 export interface ForwardResources {
   ctx: KernelContext;
@@ -63,7 +68,7 @@ export function recordForward(r: ForwardResources, T: number, opts: ForwardOptio
 
   const { layers, allLogits } = opts;
   const from = layers?.from ?? 0, to = layers?.to ?? c.numLayers;
-  if (!layers) out.push(gatherRows(ctx, { weight: ref('model.embed_tokens.weight'), ids: a.ids, y: a.h, tokens: T }, 'embed'));
+  if (!layers) out.push(...gatherParts(ctx, weightParts(w.tensor('model.embed_tokens.weight')), { ids: a.ids, y: a.h, tokens: T }, 'embed'));
   // Decode with the residual stream in h: sub-blocks add their outputs to h, and the norms of h run inside
   // the products that read them (docs/architecture-v3.md#layers).
   const inH = residualInH(ctx, c, T);
@@ -85,8 +90,19 @@ export function recordForward(r: ForwardResources, T: number, opts: ForwardOptio
     // ---- attention: xn = rms(h) (with the previous layer's feed-forward output added first) ----
     const inNorm = normedInput(`${p}.input_layernorm.weight`, lab(L === from ? 'input_norm' : 'add_input_norm'), L === from);
 
+    // The query's first projection (q_a, or q without q LoRA) and kv_a: one product in decode when the
+    // loader stored them as one tensor (q_a only), the query's rows first; kv_a's output then follows the query's.
+    const lora = c.qLoraRank !== null;
+    const qRows = c.qLoraRank ?? H * qHead;
+    const qOut = lora ? a.qa! : a.q;
+    const qkv = w.has(fusedQkvName(p)) ? ref(fusedQkvName(p)) : null;
+    const query = qkv ? { weight: qkv, rows: qRows } : { weight: ref(`${p}.self_attn.${lora ? 'q_a_proj' : 'q_proj'}.weight`) };
+    const kvA = qkv ? { weight: qkv, rowBase: qRows, rows: R + ropeDim } : { weight: ref(`${p}.self_attn.kv_a_proj_with_mqa.weight`) };
+    const kvIn = qkv && T === 1 ? { kv: qOut, kvOffset: qRows } : { kv: a.kva };
+    out.push(qkv && T === 1
+      ? fromNorm(inNorm, { weight: qkv, y: qOut }, lab('q_kv_a'))
+      : fromNorm(inNorm, { ...query, y: qOut }, lab(lora ? 'q_a' : 'q')));
     if (c.qLoraRank !== null) {
-      out.push(fromNorm(inNorm, { weight: ref(`${p}.self_attn.q_a_proj.weight`), y: a.qa! }, lab('q_a')));
       const qaNorm = buf(`${p}.self_attn.q_a_layernorm.weight`);
       if (T === 1 && fusesNorms(ctx) && normedFits(c.qLoraRank)) {
         // Decode: q_b normalizes the latent itself (one dispatch fewer).
@@ -95,13 +111,11 @@ export function recordForward(r: ForwardResources, T: number, opts: ForwardOptio
         out.push(rmsnorm(ctx, { x: a.qa!, weight: qaNorm, y: a.qaNorm!, rows: T, cols: c.qLoraRank, eps }, lab('q_a_norm')));
         out.push(matmul(ctx, { weight: ref(`${p}.self_attn.q_b_proj.weight`), x: a.qaNorm!, y: a.q, tokens: T }, lab('q_b')));
       }
-    } else {
-      out.push(fromNorm(inNorm, { weight: ref(`${p}.self_attn.q_proj.weight`), y: a.q }, lab('q')));
     }
-    out.push(fromNorm(inNorm, { weight: ref(`${p}.self_attn.kv_a_proj_with_mqa.weight`), y: a.kva }, lab('kv_a')));
+    if (!(qkv && T === 1)) out.push(fromNorm(inNorm, { ...kvA, y: a.kva }, lab('kv_a')));
     // The cache store also rotates q_pe of every head: one dispatch for both ropes.
     out.push(latentCacheStore(ctx, {
-      kv: a.kva, weight: buf(`${p}.self_attn.kv_a_layernorm.weight`), cache: r.cache[L], layout: r.cacheLayout,
+      ...kvIn, weight: buf(`${p}.self_attn.kv_a_layernorm.weight`), cache: r.cache[L], layout: r.cacheLayout,
       table: r.ropeTable, positions: a.positions, tokens: T, eps,
       query: { x: a.q, heads: H, rowStride: H * qHead, headStride: qHead, offset: nope },
     }, lab('kv_store')));
@@ -142,11 +156,13 @@ export function recordForward(r: ForwardResources, T: number, opts: ForwardOptio
       bias: m.hasCorrectionBias ? buf(`${p}.mlp.gate.e_score_correction_bias`) : null, usage: r.usage?.get(L) ?? null, tokens: T, moe: m,
     }, lab('router')));
     const shared = m.nSharedExperts > 0;
-    if (shared) {
+    const ex = w.experts(L);
+    // Decode runs a shared expert that the loader stored after the routed ones as the routed launches' last slot.
+    const inSlot = shared && T === 1 ? sharedExpertIndex(w, ex) : null;
+    if (shared && inSlot === null) {
       out.push(matmul(ctx, { weight: ref(`${p}.mlp.shared_experts.gate_proj.weight`), up: ref(`${p}.mlp.shared_experts.up_proj.weight`), x: a.xn, y: a.hidden, tokens: T }, lab('shared_gate_up')));
       out.push(matmul(ctx, { weight: ref(`${p}.mlp.shared_experts.down_proj.weight`), x: a.hidden, ...sublayerOut, tokens: T }, lab('shared_down')));
     }
-    const ex = w.experts(L);
     // The experts' places in ex.buffer: the router's ids, or with paging their slots (ex.count of them).
     const chosen = r.expertSlots ?? a.routerIds!;
     const gate: WeightRef = { buffer: ex.buffer, offset: ex.gate.offset, layout: ex.gate.layout };
@@ -154,14 +170,17 @@ export function recordForward(r: ForwardResources, T: number, opts: ForwardOptio
     const down: WeightRef = { buffer: ex.buffer, offset: ex.down.offset, layout: ex.down.layout };
     const I = m.intermediateSize;
     if (T === 1) {
-      // Decode: slot k runs expert ids[k]; only those experts' bytes are read.
+      // Decode: slot k runs expert ids[k]; only those experts' bytes are read (and the shared expert in slot K).
+      const slots = inSlot === null ? {} : { shared: inSlot };
+      const B = K + (inSlot === null ? 0 : 1);
       out.push(matmul(ctx, {
-        weight: gate, up, x: a.xn, y: a.hidden, batch: K, xBatchStride: 0, yBatchStride: I,
-        experts: { ids: chosen, strideBytes: ex.strideBytes },
+        weight: gate, up, x: a.xn, y: a.hidden, batch: B, xBatchStride: 0, yBatchStride: I,
+        experts: { ids: chosen, strideBytes: ex.strideBytes, ...slots },
       }, lab('experts_gate_up')));
       out.push(matmul(ctx, {
-        weight: down, x: a.hidden, y: inH ? a.h : a.delta, batch: K, xBatchStride: I, output: shared || inH ? 'accumulate' : 'write',
-        experts: { ids: chosen, strideBytes: ex.strideBytes, weights: a.routerWeights!, sum: true },
+        weight: down, x: a.hidden, y: inH ? a.h : a.delta, batch: B, xBatchStride: I,
+        output: (shared && inSlot === null) || inH ? 'accumulate' : 'write',
+        experts: { ids: chosen, strideBytes: ex.strideBytes, weights: a.routerWeights!, sum: true, ...slots },
       }, lab('experts_down')));
     } else {
       // Prefill: group the (token, choice) pairs by expert, one grouped GEMM per projection, scatter back.
@@ -176,9 +195,10 @@ export function recordForward(r: ForwardResources, T: number, opts: ForwardOptio
 
   if (layers) return out;
   const finalNorm = normedInput('model.norm.weight', 'final_norm', false);
-  if (allLogits) out.push(fromNorm(finalNorm, { weight: ref('lm_head.weight'), y: allLogits }, 'lm_head'));
-  else if (finalNorm) out.push(fromNorm(finalNorm, { weight: ref('lm_head.weight'), y: a.logits }, 'lm_head'));
-  else out.push(matmul(ctx, { weight: ref('lm_head.weight'), x: a.xn, xOffset: (T - 1) * d, y: a.logits, tokens: 1 }, 'lm_head'));
+  // The LM head may be split over several buffers (split-buffers.ts): one launch per part.
+  const head = weightParts(w.tensor('lm_head.weight'));
+  if (allLogits || finalNorm) out.push(...productParts(head, { y: allLogits ?? a.logits }, (p) => fromNorm(finalNorm, p, 'lm_head'), 'lm_head'));
+  else out.push(...productParts(head, { x: a.xn, xOffset: (T - 1) * d, y: a.logits, tokens: 1 }, (p) => matmul(ctx, p, 'lm_head'), 'lm_head'));
   return out;
 }
 

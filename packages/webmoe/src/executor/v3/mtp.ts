@@ -13,10 +13,12 @@
 import type { KernelContext } from '../../gpu/kernel-context';
 import type { Dispatch } from '../../gpu/pipelines';
 import { addRmsnorm, rmsnorm } from '../../kernels/rmsnorm';
-import { gatherRows, matmul } from '../../kernels/matmul';
+import { matmul } from '../../kernels/matmul';
+import { gatherParts, productParts } from '../../kernels/weight-parts';
 import { matmulNormed } from '../../kernels/matmul-normed';
 import type { ModelConfig } from '../../model/config';
 import { MtpModule, type MtpHead } from '../mtp-module';
+import { weightParts } from '../split-buffers';
 import { recordForward, residualInH, weightRef, type ForwardResources } from './forward';
 
 export class V3Mtp extends MtpModule<ForwardResources> {
@@ -50,7 +52,7 @@ export class V3Mtp extends MtpModule<ForwardResources> {
     const d = c.hiddenSize, eps = c.rmsNormEps, p = `model.layers.${this.layer}`;
     const lab = (s: string) => `mtp.${s}`;
     const out: Dispatch[] = [
-      gatherRows(ctx, { weight: weightRef(w, `${p}.embed_tokens.weight`), ids: a.ids, idsOffset, y: a.xn, tokens: T }, lab('embed')),
+      ...gatherParts(ctx, weightParts(w.tensor(`${p}.embed_tokens.weight`)), { ids: a.ids, idsOffset, y: a.xn, tokens: T }, lab('embed')),
       rmsnorm(ctx, { x: a.xn, weight: w.tensor(`${p}.enorm.weight`).buffer, y: this.joined, yStride: 2 * d, rows: T, cols: d, eps }, lab('enorm')),
       rmsnorm(ctx, { x: hidden, weight: w.tensor(`${p}.hnorm.weight`).buffer, y: this.joined, yOffset: d, yStride: 2 * d, rows: T, cols: d, eps }, lab('hnorm')),
       matmul(ctx, { weight: weightRef(w, `${p}.eh_proj.weight`), x: this.joined, y: a.h, tokens: T }, lab('eh_proj')),
@@ -58,18 +60,17 @@ export class V3Mtp extends MtpModule<ForwardResources> {
     ];
     if (!head) return out;
     const norm = w.tensor(`${p}.shared_head.norm.weight`).buffer;
+    const headParts = weightParts(w.tensor(`${p}.shared_head.head.weight`));
     // In decode the block left its output in h (forward.ts residualInH): the norm is the head's prologue.
     if (residualInH(ctx, c, T)) {
-      out.push(matmulNormed(ctx, {
-        weight: weightRef(w, `${p}.shared_head.head.weight`), norm, eps, x: a.h, xOffset: head.from * d, y: this.logits, yOffset: head.at * c.vocabSize,
-      }, lab('head')));
+      out.push(...productParts(headParts, { norm, eps, x: a.h, xOffset: head.from * d, y: this.logits, yOffset: head.at * c.vocabSize },
+        (args) => matmulNormed(ctx, args, lab('head')), lab('head')));
       return out;
     }
     out.push(
       addRmsnorm(ctx, { delta: a.delta, weight: norm, h: a.h, y: a.xn, rows: T, cols: d, eps }, lab('norm')),
-      matmul(ctx, {
-        weight: weightRef(w, `${p}.shared_head.head.weight`), x: a.xn, xOffset: head.from * d, y: this.logits, yOffset: head.at * c.vocabSize, tokens: T - head.from,
-      }, lab('head')),
+      ...productParts(headParts, { x: a.xn, xOffset: head.from * d, y: this.logits, yOffset: head.at * c.vocabSize, tokens: T - head.from },
+        (args) => matmul(ctx, args, lab('head')), lab('head')),
     );
     return out;
   }

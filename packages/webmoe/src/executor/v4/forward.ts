@@ -8,7 +8,8 @@ import type { KernelContext } from '../../gpu/kernel-context';
 import type { Dispatch } from '../../gpu/pipelines';
 import type { V4Config, V4LayerSpec, V4MoeConfig } from '../../model/config-v4';
 import { rmsnorm } from '../../kernels/rmsnorm';
-import { gatherRows, matmul, type WeightRef } from '../../kernels/matmul';
+import { matmul, type WeightRef } from '../../kernels/matmul';
+import { gatherParts, productParts } from '../../kernels/weight-parts';
 import { rope } from '../../kernels/rope';
 import { routerSelect, type RouterConfig } from '../../kernels/router';
 import { moeGather, moePlan, moeScatter } from '../../kernels/moe';
@@ -18,6 +19,7 @@ import { quantSim } from '../../kernels/quant-sim';
 import { compressorEmit, compressorStore, kvWindowStore, type CompressorQuant } from '../../kernels/v4-kv';
 import { sparseAttention } from '../../kernels/sparse-attention';
 import type { GpuWeights } from '../weights';
+import { weightParts } from '../split-buffers';
 import type { V4Activations } from './activations';
 import { compressorWidth, type V4CacheLayout, type V4LayerCache } from './caches';
 
@@ -203,7 +205,7 @@ export function recordV4Forward(r: V4ForwardResources, T: number, allLogits?: GP
   const out: Dispatch[] = [];
   // Every stream starts as the token's embedding: one gather per stream (rows hc·d apart).
   for (let j = 0; j < hc; j++) {
-    out.push(gatherRows(ctx, { weight: ref(w, 'embed.weight'), ids: a.ids, y: a.streams[0], yOffset: j * d, yTokenStride: hc * d, tokens: T }, `embed.${j}`));
+    out.push(...gatherParts(ctx, weightParts(w.tensor('embed.weight')), { ids: a.ids, y: a.streams[0], yOffset: j * d, yTokenStride: hc * d, tokens: T }, `embed.${j}`));
   }
   // Each block leaves its streams where they started (two mHC posts swap buffers twice).
   c.layers.forEach((spec, L) => out.push(...recordBlock(r, spec, r.caches[L], `layers.${L}`, L, 0, T)));
@@ -226,6 +228,7 @@ export function recordHead(r: V4ForwardResources, prefix: string, x: GPUBuffer, 
       tokens: T, hc, dim: d, hcEps: c.hc.eps, normEps: c.rmsNormEps,
     }, lab('hc_head')),
     rmsnorm(ctx, { x: a.u, weight: w.tensor(`${prefix}norm.weight`).buffer, y: a.xn, rows: T, cols: d, eps: c.rmsNormEps }, lab('final_norm')),
-    matmul(ctx, { weight: ref(w, 'head.weight'), x: a.xn, xOffset: from * d, y: logits, yOffset: at * c.vocabSize, tokens: T - from }, lab('lm_head')),
+    ...productParts(weightParts(w.tensor('head.weight')), { x: a.xn, xOffset: from * d, y: logits, yOffset: at * c.vocabSize, tokens: T - from },
+      (args) => matmul(ctx, args, lab('lm_head')), lab('lm_head')),
   ];
 }

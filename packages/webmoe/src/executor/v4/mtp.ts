@@ -17,10 +17,12 @@
 import { BufferGroup } from '../../gpu/buffers';
 import type { KernelContext } from '../../gpu/kernel-context';
 import type { Dispatch } from '../../gpu/pipelines';
-import { gatherRows, matmul } from '../../kernels/matmul';
+import { matmul } from '../../kernels/matmul';
+import { gatherParts } from '../../kernels/weight-parts';
 import { rmsnorm } from '../../kernels/rmsnorm';
 import type { V4Config } from '../../model/config-v4';
 import { MtpModule, type MtpHead } from '../mtp-module';
+import { weightParts } from '../split-buffers';
 import { createV4Caches, type V4LayerCache } from './caches';
 import { recordBlock, recordHead, ref, type V4ForwardResources } from './forward';
 
@@ -55,7 +57,7 @@ export class V4Mtp extends MtpModule<V4ForwardResources> {
     const out: Dispatch[] = [
       rmsnorm(ctx, { x: hidden, weight: w.tensor(`${PREFIX}.hnorm.weight`).buffer, y: normed, rows: T * hc, cols: d, eps }, lab('hnorm')),
       matmul(ctx, { weight: ref(w, `${PREFIX}.h_proj.weight`), x: normed, y: x, tokens: T * hc }, lab('h_proj')),
-      gatherRows(ctx, { weight: ref(w, 'embed.weight'), ids: a.ids, idsOffset, y: a.u, tokens: T }, lab('embed')),
+      ...gatherParts(ctx, weightParts(w.tensor('embed.weight')), { ids: a.ids, idsOffset, y: a.u, tokens: T }, lab('embed')),
       rmsnorm(ctx, { x: a.u, weight: w.tensor(`${PREFIX}.enorm.weight`).buffer, y: a.xn, rows: T, cols: d, eps }, lab('enorm')),
       // The token's projection is added to every stream: batch entry j is stream j, all reading the same row.
       matmul(ctx, {

@@ -7,7 +7,7 @@
 import { WebmoeError, isWebmoeError } from '../../errors';
 import { chunkCount, chunkIndex, chunkLength, isStoredShard, leadingChunks, type StoredChunk, type StoredShard } from './chunks';
 import type { ModelCache, ModelRecord } from './model-cache';
-import { bodyPieces, rangeStart } from './range';
+import { bodyPieces, changedLength, parseContentRange, rangeStart } from './range';
 import { RateMeter } from './rate';
 import { Sha256, type Sha256State } from './sha256';
 import { sha256Hex, type LoadProgress, type ShardEntry } from './shards';
@@ -31,6 +31,12 @@ export interface ModelSourceOptions {
    * are stored and read back like any shard's, without hashing.
    */
   readonly fill?: ShardFill;
+  /**
+   * Stream the shards from the network to the consumer, hashed but not stored, and read byte ranges
+   * (paged experts) with Range requests to the server instead of from stored chunks: a model larger than the
+   * browser will store, or a one-off run that would discard what it stored (docs/paging.md, Full-size models).
+   */
+  readonly streamOnly?: boolean;
 }
 
 /** `bytes` bytes of shard `index` from `offset` on. */
@@ -262,8 +268,10 @@ export class ModelSource {
         v += n;
         if (fill < chunk.byteLength) continue;
         this.hashInto(hasher, chunk);
-        const c: StoredChunk = { offset: at, data: chunk.buffer as ArrayBuffer, hash: hasher.state() };
-        await this.storeRecord(this.chunkKey(shard, at / chunkBytes), c, run);
+        if (!this.o.streamOnly) {
+          const c: StoredChunk = { offset: at, data: chunk.buffer as ArrayBuffer, hash: hasher.state() };
+          await this.storeRecord(this.chunkKey(shard, at / chunkBytes), c, run);
+        }
         run.stillMissing -= chunk.byteLength;
         await onShard(shard, chunk, index, at);
         at += chunk.byteLength;
@@ -276,6 +284,7 @@ export class ModelSource {
     this.progress(run, 'verify', index, shard.bytes, shard.file);
     const hash = hasher.hex();
     if (hash !== shard.sha256) return { problem: `SHA-256 ${hash} instead of ${shard.sha256}`, stored: at };
+    if (this.o.streamOnly) return { problem: '', stored: 0 };
     await this.storeRecord(keyOf.shard(this.o.modelId, shard.sha256), { bytes: shard.bytes, chunkBytes, verified: true } satisfies StoredShard, run);
     return { problem: '', stored: at };
   }
@@ -285,6 +294,7 @@ export class ModelSource {
    * single experts this way, docs/paging.md): after loadShards, with the shard's chunks still stored.
    */
   async readRange(shard: ShardEntry, offset: number, bytes: number): Promise<Uint8Array> {
+    if (this.o.streamOnly) return this.fetchRange(shard, offset, bytes);
     const { store, chunkBytes } = this.o.cache;
     const out = new Uint8Array(bytes);
     for (let at = offset; at < offset + bytes;) {
@@ -299,6 +309,26 @@ export class ModelSource {
       at += n;
     }
     return out;
+  }
+
+  /** readRange with streamOnly: one Range request; the server must answer 206 with exactly those bytes. */
+  private async fetchRange(shard: ShardEntry, offset: number, bytes: number): Promise<Uint8Array> {
+    const url = this.url(shard.file);
+    if (offset + bytes > shard.bytes) throw new WebmoeError('invalid-request', `${url}: bytes ${offset}-${offset + bytes - 1} lie past the shard's ${shard.bytes} bytes`);
+    const res = await this.get(shard.file, { range: `bytes=${offset}-${offset + bytes - 1}` });
+    const range = parseContentRange(res.headers.get('content-range'));
+    if (res.status !== 206 || !range || range.start !== offset || range.end !== offset + bytes - 1) {
+      throw new WebmoeError('network', `${url}: asked for bytes ${offset}-${offset + bytes - 1} and got HTTP ${res.status}${range ? ` bytes ${range.start}-${range.end}` : ''}; streaming a model needs a server that answers Range requests`, { detail: { url, status: res.status } });
+    }
+    if (range.total !== null && range.total !== shard.bytes) throw changedLength(url, shard.bytes, `it is ${range.total} bytes now`);
+    let data: Uint8Array;
+    try {
+      data = new Uint8Array(await res.arrayBuffer());
+    } catch (e) {
+      throw this.networkError(shard.file, e);
+    }
+    if (data.byteLength !== bytes) throw new WebmoeError('network', `${url}: ${data.byteLength} bytes for a range of ${bytes}`, { detail: { url } });
+    return data;
   }
 
   private chunkKey(shard: ShardEntry, k: number): string {

@@ -1,0 +1,60 @@
+// Launches over a weight split by output rows into several buffers, because the whole tensor exceeds what
+// the adapter can bind (docs/model-folder.md#split-tensors): one launch per part, each reading its own
+// buffer and writing its own range of the output rows. Every output value is computed by the same kernel
+// from the same bytes as with the whole tensor, so the results are bit-identical to the unsplit launch.
+import type { Dispatch } from '../gpu/pipelines';
+import type { KernelContext } from '../gpu/kernel-context';
+import { gatherRows, type GatherRowsArgs } from './gather-rows';
+import { checkArg } from './launch-checks';
+import type { WeightRef } from './product';
+
+/** Tensor rows rowStart … rowStart + layout.rows - 1, in their own buffer. */
+export interface WeightPart extends WeightRef {
+  rowStart: number;
+}
+
+/** The product arguments a split launch rewrites (a subset of ProductArgs, so that normed products fit too). */
+interface RowsArgs {
+  y: GPUBuffer;
+  rows?: number;
+  rowBase?: number;
+  rowStride?: number;
+  batch?: number;
+  up?: WeightRef;
+  yOffset?: number;
+  yTokenStride?: number;
+  transposed?: boolean;
+}
+
+/** Rows of the whole tensor the parts hold, checking that they follow each other from row 0. */
+function totalRows(parts: readonly WeightPart[], label: string): number {
+  checkArg(parts.length > 0, label, 'weight parts', 'are empty');
+  let next = 0;
+  for (const p of parts) {
+    checkArg(p.rowStart === next && p.layout.cols === parts[0].layout.cols && p.layout.format === parts[0].layout.format,
+      label, 'weight parts', `do not tile the tensor: a part starts at row ${p.rowStart}, expected ${next}`);
+    next += p.layout.rows;
+  }
+  return next;
+}
+
+/**
+ * y[t, rowStart + r] (+)= Σ_c W_part[r, c] · x[t, c] for each part: `launch` gets `a` with the part as the
+ * weight, its rows and the output offset moved to the part's first row (the token stride stays the whole
+ * tensor's rows). A single part is the plain launch. Whole-tensor products only: no row ranges, batch, up
+ * projection or transposition, which would cut across the parts.
+ */
+export function productParts<A extends RowsArgs>(parts: readonly WeightPart[], a: A, launch: (args: NoInfer<A> & { weight: WeightRef }) => Dispatch, label: string): Dispatch[] {
+  const rows = totalRows(parts, label);
+  const asRef = ({ rowStart: _, ...weight }: WeightPart): WeightRef => weight;
+  if (parts.length === 1) return [launch({ ...a, weight: asRef(parts[0]) })];
+  checkArg(a.rows === undefined && !a.rowBase && !a.rowStride && (a.batch ?? 1) === 1 && !a.up && !a.transposed, label, 'weight',
+    `is split over ${parts.length} buffers: only a whole-tensor product without batch, up projection or transposition can run over its parts`);
+  return parts.map((p) => launch({ ...a, weight: asRef(p), yOffset: (a.yOffset ?? 0) + p.rowStart, yTokenStride: a.yTokenStride ?? rows }));
+}
+
+/** The embedding gather over a table split by rows: each part writes its own ids' rows, the last also zeroes ids past the table. */
+export function gatherParts(ctx: KernelContext, parts: readonly WeightPart[], a: Omit<GatherRowsArgs, 'weight' | 'rowBase' | 'zeroPast'>, label: string): Dispatch[] {
+  totalRows(parts, label);
+  return parts.map(({ rowStart, ...weight }, i) => gatherRows(ctx, { ...a, weight, rowBase: rowStart, zeroPast: i === parts.length - 1 }, label));
+}
