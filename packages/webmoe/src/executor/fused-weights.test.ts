@@ -33,8 +33,13 @@ function load(build: (t: (name: string, format: WeightFormat, shape: number[], e
     model: { config: { family: 'v3', numLayers: 1, numMtpLayers: 0 }, hf: {} }, mtp: false,
     shards: shards.map((d, i) => ({ file: `s${i}`, bytes: d.length, sha256: '0'.repeat(64) })), tensors, experts,
   } as unknown as Manifest;
+  const live = new Set<FakeBuffer>();
   const device = {
-    createBuffer: ({ size }: { size: number }): FakeBuffer => ({ size, bytes: new Uint8Array(size), destroy() {} }),
+    createBuffer: ({ size }: { size: number }): FakeBuffer => {
+      const b: FakeBuffer = { size, bytes: new Uint8Array(size), destroy() { live.delete(b); } };
+      live.add(b);
+      return b;
+    },
     queue: { writeBuffer: (b: FakeBuffer, o: number, d: Uint8Array, s: number, n: number) => {
       if (o % 4 || n % 4) throw new Error(`unaligned write at ${o} of ${n}`);
       b.bytes.set(d.subarray(s, s + n), o);
@@ -43,7 +48,7 @@ function load(build: (t: (name: string, format: WeightFormat, shape: number[], e
   const up = GpuWeights.uploader(device, manifest, slots === undefined ? {} : { expertSlots: slots });
   shards.forEach((d, i) => up.write(i, d));
   const bytesOf = (m: ManifestTensor, from = 0, n = m.bytes) => all.subarray(m.shard * SHARD + m.offset + from, m.shard * SHARD + m.offset + from + n);
-  return { weights: up.finish(), bytesOf };
+  return { weights: up.finish(), bytesOf, liveBytes: () => [...live].reduce((n, b) => n + b.size, 0) };
 }
 
 const held = (w: GpuWeights, name: string) => {
@@ -89,7 +94,7 @@ describe('FusedWeights', () => {
   for (const slots of [undefined, 2]) {
     it(`puts a shared expert of the routed shape after the ${slots === undefined ? 'routed experts' : 'paging pool'}`, () => {
       const shared: ManifestTensor[] = [];
-      const { weights, bytesOf } = load((t) => {
+      const { weights, bytesOf, liveBytes } = load((t) => {
         const experts: ManifestExpert[] = [];
         for (let e = 0; e < 3; e++) {
           const g = t(`model.layers.0.mlp.experts.${e}.gate_proj.weight`, 'q4', [9, 64], e);
@@ -104,6 +109,8 @@ describe('FusedWeights', () => {
       }, slots);
       const ex = weights.experts(0);
       expect(sharedExpertIndex(weights, ex)).toBe(slots ?? 3);
+      // The shared expert's tensors point into the experts buffer: the weights' bytes count it once.
+      expect(weights.bytes).toBe(liveBytes());
       const buf = (ex.buffer as unknown as FakeBuffer).bytes;
       const base = (slots ?? 3) * ex.strideBytes;
       expect(buf.length).toBeGreaterThanOrEqual(base + ex.strideBytes);

@@ -228,9 +228,11 @@ export class GpuWeights {
           destroyAll();
           throw new WebmoeError('internal', `weights: shards ${short.map((s) => s.file).join(', ')} were not uploaded in full`);
         }
+        // Fused tensors (the shared expert) live inside an experts buffer: count every buffer once.
+        const buffers = new Set([...tensors.values()].flatMap((t) => (t.parts ?? [t]).map((p) => p.buffer)));
+        for (const e of experts.values()) buffers.add(e.buffer);
         let total = 0;
-        for (const b of new Set([...tensors.values()].flatMap((t) => (t.parts ?? [t]).map((p) => p.buffer)))) total += b.size;
-        for (const e of experts.values()) total += e.buffer.size;
+        for (const b of buffers) total += b.size;
         return new GpuWeights(tensors, experts, total);
       },
       abort: destroyAll,
