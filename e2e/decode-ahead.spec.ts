@@ -7,9 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect, test, type Page } from '@playwright/test';
+import { expect } from '@playwright/test';
 import { convertCheckpoint } from '@webmoe/converter';
 import type { ChatMessage, SamplingPenalties } from 'webmoe';
+import { test, type HarnessPages } from './lib/harness-page';
 import { GENERATED } from './lib/models';
 import type { DecodeAheadHarness, Reply } from './decode-ahead/main';
 
@@ -19,12 +20,12 @@ const REPLY = 64;
 const AHEAD = 4;
 const demoPrompt = (JSON.parse(readFileSync(`${root}/fixtures/trained/greedy.json`, 'utf8')) as { prompt: number[] }).prompt;
 
-async function open(page: Page) {
-  page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
-  await page.goto('/e2e/decode-ahead/index.html');
-  await page.waitForFunction(() => 'decodeAheadHarness' in window);
-  return <R>(fn: (h: DecodeAheadHarness, a: any) => Promise<R>, arg?: unknown) =>
-    page.evaluate(([src, a]) => new Function('h', 'a', `return (${src})(h, a)`)((window as any).decodeAheadHarness, a), [fn.toString(), arg] as const) as Promise<R>;
+/**
+ * The worker's decode-ahead harness page (lib/harness-page.ts): both tests load the demo model there, so its
+ * pipelines are compiled once instead of once per test.
+ */
+function open(pages: HarnessPages) {
+  return pages<DecodeAheadHarness>('/e2e/decode-ahead/index.html', 'decodeAheadHarness');
 }
 
 type Harness = Awaited<ReturnType<typeof open>>;
@@ -45,12 +46,12 @@ function line(what: string, r: Reply, busy: number): string {
     + `wall − GPU busy ${(r.msPerToken - busy).toFixed(2)} ms/token, ${r.calls} decode calls`;
 }
 
-test(`greedy (demo model q8, V3 golden f32) and sampled at temperature 0.8 with a seed, with and without penalties (demo q8): ${REPLY} tokens at decodeAhead ${AHEAD} equal one step at a time's`, async ({ page }) => {
+test(`greedy (demo model q8, V3 golden f32) and sampled at temperature 0.8 with a seed, with and without penalties (demo q8): ${REPLY} tokens at decodeAhead ${AHEAD} equal one step at a time's`, async ({ harnessPages }) => {
   test.setTimeout(300_000);
   const golden = `${root}/fixtures/golden/v3`;
   await convertCheckpoint(golden, join(GENERATED, 'decode-ahead-v3-f32'), { quant: 'f32', force: true });
   const v3Prompt = (JSON.parse(readFileSync(`${golden}/golden.json`, 'utf8')) as { prompt: number[] }).prompt;
-  const h = await open(page);
+  const h = await open(harnessPages);
   const penalties: SamplingPenalties = { logitBias: [[5, 2]], repetition: 1.1, presence: 0.3, frequency: 0.5 };
   const greedy = { temperature: 0, seed: 0 }, sampled = { temperature: 0.8, seed: 1234 };
   const [[one, ahead], plain, penalized] = await both(h, DEMO, demoPrompt, [greedy, sampled, { ...sampled, penalties }]);
@@ -69,9 +70,9 @@ test(`greedy (demo model q8, V3 golden f32) and sampled at temperature 0.8 with 
   expect(ahead.calls).toBeLessThanOrEqual(REPLY - 1);
 });
 
-test(`engine: max_tokens and a stop string in the middle of ${AHEAD} steps in flight end the reply there; the next request reuses its prefix and equals a fresh engine's`, async ({ page }) => {
+test(`engine: max_tokens and a stop string in the middle of ${AHEAD} steps in flight end the reply there; the next request reuses its prefix and equals a fresh engine's`, async ({ harnessPages }) => {
   test.setTimeout(300_000);
-  const h = await open(page);
+  const h = await open(harnessPages);
   const ask: ChatMessage[] = [{ role: 'user', content: 'Tell me about the sea.' }];
   // One step at a time: the reference replies, and where a stop string in the middle of one falls.
   await h((x, a) => x.engine(a.url, 1), { url: DEMO });

@@ -2,15 +2,20 @@
 // outside checks run: every logits row within 1e-4 relative, the greedy tokens identical. V2/V3 in f32; V4 in
 // f32 and, for the release-format golden (FP8 linears, FP4 experts), in the fp8 format that keeps those bytes
 // as they are (no requantization); V4's logits runs are mtp.spec.ts's, which load the MTP module too.
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from '@playwright/test';
 import { relError } from './lib/models';
+import { sharedRuns } from './lib/webmoe-run';
 
-const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
+
+interface Golden {
+  prompt: number[];
+  tokens: number[];
+  logits: number[][];
+}
+const goldenOf = (name: string) => JSON.parse(readFileSync(`${root}/fixtures/golden/${name}/golden.json`, 'utf8')) as Golden;
 
 // V4's goldens (v4long f32, v4fp8 f32 and fp8) run through `webmoe run --logits --mtp` in mtp.spec.ts, which
 // checks these rows and tokens as well as the module's: one process each instead of two.
@@ -18,14 +23,11 @@ const CASES: { name: string; quant: string }[] = [
   { name: 'v3', quant: 'f32' }, { name: 'v2lite', quant: 'f32' },
 ];
 
-for (const { name, quant } of CASES) {
+for (const [index, { name, quant }] of CASES.entries()) {
   test(`golden ${name} (${quant}) through webmoe run`, async () => {
-    test.setTimeout(180_000);
-    const dir = `fixtures/golden/${name}`;
-    const golden = JSON.parse(readFileSync(`${root}/${dir}/golden.json`, 'utf8')) as { prompt: number[]; tokens: number[]; logits: number[][] };
-    const { stdout } = await run('pnpm', ['-s', 'webmoe', 'run', '--model', dir, '--quant', quant, '--prompt-ids', golden.prompt.join(','),
-      '--max-tokens', String(golden.tokens.length), '--temperature', '0', '--logits', '--json'], { cwd: root, maxBuffer: 64 << 20 });
-    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { tokens: number[]; logits: number[][] };
+    test.setTimeout(600_000);
+    const golden = goldenOf(name);
+    const result = await runs<{ tokens: number[]; logits: number[][] }>(index);
     const errors = golden.logits.map((row, i) => relError(result.logits[i], row));
     console.log(`  ${name} ${quant}: max row error ${Math.max(...errors).toExponential(2)} over ${errors.length} rows; tokens ${result.tokens.join(',')}`);
     expect(result.logits.length).toBe(golden.logits.length);
@@ -45,15 +47,12 @@ const KV_CASES: { name: string; kv: 'f16' | 'fp8'; bound: number }[] = [
   { name: 'v3', kv: 'f16', bound: 1e-2 }, { name: 'v2lite', kv: 'fp8', bound: 3.5e-1 },
 ];
 
-for (const { name, kv, bound } of KV_CASES) {
+for (const [index, { name, kv, bound }] of KV_CASES.entries()) {
   test(`golden ${name} (f32) with the ${kv} latent cache through webmoe run`, async () => {
     // Its own pipelines (the packed store, every attention entry point for the format) compile at load.
-    test.setTimeout(420_000);
-    const dir = `fixtures/golden/${name}`;
-    const golden = JSON.parse(readFileSync(`${root}/${dir}/golden.json`, 'utf8')) as { prompt: number[]; tokens: number[]; logits: number[][] };
-    const { stdout } = await run('pnpm', ['-s', 'webmoe', 'run', '--model', dir, '--quant', 'f32', '--kv-cache', kv, '--prompt-ids', golden.prompt.join(','),
-      '--max-tokens', String(golden.tokens.length), '--temperature', '0', '--logits', '--json'], { cwd: root, maxBuffer: 64 << 20 });
-    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { tokens: number[]; logits: number[][] };
+    test.setTimeout(600_000);
+    const golden = goldenOf(name);
+    const result = await runs<{ tokens: number[]; logits: number[][] }>(CASES.length + index);
     // Row i is the same computation as the golden's while tokens 0 … i-1 agree.
     const differ = golden.tokens.findIndex((t, i) => result.tokens[i] !== t);
     const rows = differ < 0 ? golden.logits.length : differ + 1;
@@ -64,17 +63,29 @@ for (const { name, kv, bound } of KV_CASES) {
   });
 }
 
+// Every run above and below: one `webmoe run --batch` process, one browser page, so that the pipelines compile
+// once on its GPU device instead of once per process (the kv formats' own compile on their first load). Each
+// request still loads its own model; each test checks its own result, in the order of these requests.
+const runs = sharedRuns(async () => {
+  const request = (name: string, extra: string[]) => {
+    const g = goldenOf(name);
+    return ['--model', `fixtures/golden/${name}`, ...extra, '--prompt-ids', g.prompt.join(','), '--max-tokens', String(g.tokens.length), '--temperature', '0'];
+  };
+  return [
+    ...CASES.map(({ name, quant }) => [...request(name, ['--quant', quant]), '--logits', '--json']),
+    ...KV_CASES.map(({ name, kv }) => [...request(name, ['--quant', 'f32', '--kv-cache', kv]), '--logits', '--json']),
+    [...request('v4long', ['--quant', 'f32']), '--json'],
+  ];
+});
+
 // The sampled path (no logits read back): V4's decode step must stay one submission with a 4-byte readback,
 // counted as it runs, and the GPU sampler's greedy tokens must be the golden's.
 test('golden v4long: decode is one submission and a 4-byte readback per token', async () => {
-  test.setTimeout(180_000);
-  const dir = 'fixtures/golden/v4long';
-  const golden = JSON.parse(readFileSync(`${root}/${dir}/golden.json`, 'utf8')) as { prompt: number[]; tokens: number[] };
-  const { stdout } = await run('pnpm', ['-s', 'webmoe', 'run', '--model', dir, '--quant', 'f32', '--prompt-ids', golden.prompt.join(','),
-    '--max-tokens', String(golden.tokens.length), '--temperature', '0', '--json'], { cwd: root, maxBuffer: 64 << 20 });
-  const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+  test.setTimeout(600_000);
+  const golden = goldenOf('v4long');
+  const result = await runs<{
     tokens: number[]; stats: { dispatches_per_token: number; submits_per_token: number; readback_bytes_per_token: number };
-  };
+  }>(CASES.length + KV_CASES.length);
   console.log(`  v4long decode step: ${result.stats.dispatches_per_token} dispatches, ${result.stats.submits_per_token} submission(s), ${result.stats.readback_bytes_per_token} bytes read back`);
   expect(result.tokens).toEqual(golden.tokens);
   expect(result.stats.submits_per_token).toBe(1);

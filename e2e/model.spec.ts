@@ -33,9 +33,9 @@ test.afterAll(async () => {
   await page?.close();
 });
 
-async function againstReference(model: TestModel, prompt: number[], shape?: 'workgroup') {
+async function againstReference(model: TestModel, prompt: number[], shape?: 'workgroup', mlaDecode?: 'latent-gemm') {
   const ref = (await loadReferenceModel(model.hf)).greedy(prompt, STEPS);
-  await h((m, a) => m.load(a.url, 128, 32, a.shape), { url: model.url('f32'), shape });
+  await h((m, a) => m.load(a.url, 128, 32, a.shape, a.mlaDecode), { url: model.url('f32'), shape, mlaDecode });
   const gpu = await h((m, a) => m.greedy(a.prompt, a.n), { prompt, n: STEPS });
   const errors = gpu.logits.map((row, i) => relError(row, ref.logits[i]));
   console.log(`  f32 vs reference: max row error ${Math.max(...errors).toExponential(2)}; tokens ${gpu.tokens.join(',')}`);
@@ -52,6 +52,11 @@ test('V3 (FP8 source, q LoRA, groups, bias, MTP present) in f32 matches the refe
 // (executor/v3/forward.ts fusesNorms); a software adapter picks the row shape, so force it here.
 test('V3 in f32 with the GPU kernel shape (norms inside the products in decode) matches the reference', async () => {
   await againstReference(v3, PROMPT, 'workgroup');
+});
+
+// Decode attention by the latent GEMM (the engine's choice past 16 heads; forced here on 3) in the GPU shape.
+test('V3 in f32 with decode attention by the latent GEMM matches the reference', async () => {
+  await againstReference(v3, PROMPT, 'workgroup', 'latent-gemm');
 });
 
 test('V2-Lite in f32 matches the reference', async () => {

@@ -4,31 +4,29 @@
 // hidden state of one chunk into the next), after prefill and decode, and after a partly reused prefix,
 // with speculation off and on. DeepSeek's own code has no MTP, so the reference is the only expected value
 // here. Then the module as speculative decoding's drafter: greedy replies equal plain decoding's (depth 2 in
-// f32, 1 in q8, 3 with the repeat drafter, whose drafts are accepted).
+// f32, 1 in q8, 3 with the repeat drafter, whose drafts are accepted). The tests share the worker's MTP and
+// speculative harness pages (lib/harness-page.ts) with mtp.spec.ts and speculative.spec.ts: the engine's
+// pipelines are compiled once per page and model shape instead of once per test; each test loads its own model.
 import { join } from 'node:path';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { expect, test, type Page } from '@playwright/test';
+import { expect } from '@playwright/test';
 import { convertCheckpoint } from '@webmoe/converter';
 import { loadReferenceModel } from '@webmoe/reference';
+import { test } from './lib/harness-page';
 import { GENERATED, relError } from './lib/models';
+import { openMtp } from './lib/mtp-page';
 import { greedyReplies } from './lib/speculation';
-import type { MtpHarness } from './mtp/main';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const golden = JSON.parse(readFileSync(join(root, 'fixtures/golden/v3/golden.json'), 'utf8')) as { prompt: number[]; tokens: number[] };
 const SEQ = [...golden.prompt, ...golden.tokens];
 const VOCAB = 320;
 
-function harness(page: Page) {
-  return <R>(fn: (m: MtpHarness, a: any) => Promise<R>, arg?: unknown) =>
-    page.evaluate(([src, a]) => new Function('m', 'a', `return (${src})(m, a)`)((window as any).mtpHarness, a), [fn.toString(), arg] as const) as Promise<R>;
-}
-
 const ROW_CASES = [{ quant: 'f32', speculative: 'off' }, { quant: 'f32', speculative: 'mtp' }, { quant: 'q8', speculative: 'off' }] as const;
 
 for (const { quant, speculative } of ROW_CASES) {
-  test(`MTP v3 (${quant}, speculation ${speculative}): logitsWithMtp equals the reference, at once, in chunks, after decode and a reused prefix`, async ({ page }) => {
+  test(`MTP v3 (${quant}, speculation ${speculative}): logitsWithMtp equals the reference, at once, in chunks, after decode and a reused prefix`, async ({ harnessPages }) => {
     test.setTimeout(300_000);
     const dir = join(GENERATED, `golden-v3-mtp-${quant}`);
     await convertCheckpoint(join(root, 'fixtures/golden/v3'), dir, { quant, mtp: true, force: true });
@@ -36,10 +34,7 @@ for (const { quant, speculative } of ROW_CASES) {
     const model = await loadReferenceModel(dir, { mtp: true });
     model.forward(SEQ.slice(0, -1), 0);
     const ref = model.mtpForward(SEQ.slice(1));
-    page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
-    await page.goto('/e2e/mtp/index.html');
-    await page.waitForFunction(() => 'mtpHarness' in window);
-    const h = harness(page);
+    const h = await openMtp(harnessPages);
     const url = `/e2e/generated/golden-v3-mtp-${quant}/`;
     /** logitsWithMtp(SEQ[from …]) after what the cache holds: the rows from position from-1 (from 0 at position 0). */
     const check = async (what: string, from: number) => {
@@ -74,10 +69,10 @@ for (const { quant, speculative } of ROW_CASES) {
 // is the verify kernel's business, the format the products'; e2e/speculative.spec.ts does the same for V4),
 // and depth 3 with the repeat drafter below.
 for (const [quant, depth] of [['f32', 2], ['q8', 1]] as const) {
-  test(`MTP v3 (${quant}) drafting: a greedy reply of 200 tokens equals plain decoding's at depth ${depth}`, async ({ page }) => {
+  test(`MTP v3 (${quant}) drafting: a greedy reply of 200 tokens equals plain decoding's at depth ${depth}`, async ({ harnessPages }) => {
     test.setTimeout(600_000);
     await convertCheckpoint(join(root, 'fixtures/golden/v3'), join(GENERATED, `golden-v3-mtp-${quant}`), { quant, mtp: true, force: true });
-    const { plain } = await greedyReplies(page, `/e2e/generated/golden-v3-mtp-${quant}/`, golden.prompt, 200, [depth], `MTP v3 ${quant}`);
+    const { plain } = await greedyReplies(harnessPages, `/e2e/generated/golden-v3-mtp-${quant}/`, golden.prompt, 200, [depth], `MTP v3 ${quant}`);
     // q8 moves the logits enough to change the golden's greedy tokens; f32 keeps them.
     if (quant === 'f32') expect(plain.tokens.slice(0, golden.tokens.length)).toEqual(golden.tokens);
   });
@@ -120,9 +115,9 @@ async function repeatDrafter(): Promise<string> {
 }
 
 // Depth 3 only: accepted drafts at depths 1 and 2 run on the demo model's trained module (speculative.spec.ts).
-test('MTP v3 drafting with accepted drafts: a greedy reply of 200 tokens equals plain decoding\'s at depth 3', async ({ page }) => {
+test('MTP v3 drafting with accepted drafts: a greedy reply of 200 tokens equals plain decoding\'s at depth 3', async ({ harnessPages }) => {
   test.setTimeout(600_000);
-  const { plain, spec } = await greedyReplies(page, await repeatDrafter(), golden.prompt, 200, [3], 'MTP v3 repeat drafter');
+  const { plain, spec } = await greedyReplies(harnessPages, await repeatDrafter(), golden.prompt, 200, [3], 'MTP v3 repeat drafter');
   const repeats = plain.tokens.filter((t, i) => i > 0 && t === plain.tokens[i - 1]).length;
   console.log(`  MTP v3 repeat drafter: the reply repeats a token ${repeats} times`);
   expect(plain.tokens.slice(0, golden.tokens.length)).toEqual(golden.tokens);
@@ -130,11 +125,9 @@ test('MTP v3 drafting with accepted drafts: a greedy reply of 200 tokens equals 
   for (const r of spec) expect(r.decoding.accepted).toBeGreaterThan(0);
 });
 
-test('MTP v3: a folder converted without the module is refused in plain words', async ({ page }) => {
+test('MTP v3: a folder converted without the module is refused in plain words', async ({ harnessPages }) => {
   test.setTimeout(120_000);
   await convertCheckpoint(join(root, 'fixtures/golden/v3'), join(GENERATED, 'golden-v3-no-mtp'), { quant: 'f32', force: true });
-  await page.goto('/e2e/mtp/index.html');
-  await page.waitForFunction(() => 'mtpHarness' in window);
-  const error = await harness(page)((m, a) => m.load(a, 64, 8, 'off').then(() => '', (e: Error) => e.message), '/e2e/generated/golden-v3-no-mtp/');
+  const error = await (await openMtp(harnessPages))((m, a) => m.load(a, 64, 8, 'off').then(() => '', (e: Error) => e.message), '/e2e/generated/golden-v3-no-mtp/');
   expect(error).toContain('converted without the MTP module');
 });

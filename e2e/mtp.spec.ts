@@ -6,19 +6,18 @@
 // module carries the last hidden state of one chunk into the next) through prefill, decode and a reused
 // prefix before the rows are read (e2e/mtp/main.ts); and a clear refusal for a folder converted without
 // the module.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { expect, test } from '@playwright/test';
+import { expect } from '@playwright/test';
 import { convertCheckpoint } from '@webmoe/converter';
 import { loadReferenceModel, V4ReferenceModel } from '@webmoe/reference';
+import { test } from './lib/harness-page';
 import { GENERATED, relError } from './lib/models';
-import type { MtpHarness } from './mtp/main';
+import { openMtp } from './lib/mtp-page';
+import { sharedRuns, webmoeRun } from './lib/webmoe-run';
 
-const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 interface Golden {
@@ -34,7 +33,14 @@ const CASES: { name: string; quant: string }[] = [
   { name: 'v4fp8', quant: 'f32' }, { name: 'v4fp8', quant: 'fp8' }, { name: 'v4long', quant: 'f32' },
 ];
 
-const webmoeRun = (args: string[]) => run('pnpm', ['-s', 'webmoe', 'run', ...args], { cwd: root, maxBuffer: 64 << 20 });
+// The cases' runs share one `webmoe run --batch` process, one browser page, so that the pipelines compile
+// once on its GPU device instead of once per process; each request still loads its own model and each test
+// checks its own result. The refusal below stays a process of its own: its exit and message are the check.
+const runs = sharedRuns(async () => CASES.map(({ name, quant }) => {
+  const g = JSON.parse(readFileSync(`${root}/fixtures/golden/${name}/golden.json`, 'utf8')) as Golden;
+  return ['--model', `fixtures/golden/${name}`, '--quant', quant, '--prompt-ids', g.prompt.join(','), '--max-tokens', String(g.tokens.length),
+    '--logits', '--mtp', '--json'];
+}));
 
 /** The MTP rows after the prompt, from the float64 reference: position len-1+k fed tokens[k], for k < tokens-1. */
 async function replyRows(dir: string, g: Golden): Promise<Float64Array[]> {
@@ -49,14 +55,12 @@ async function replyRows(dir: string, g: Golden): Promise<Float64Array[]> {
   return rows;
 }
 
-for (const { name, quant } of CASES) {
+for (const [index, { name, quant }] of CASES.entries()) {
   test(`MTP ${name} (${quant}) through webmoe run, with the main model's logits`, async () => {
-    test.setTimeout(240_000);
+    test.setTimeout(600_000);
     const dir = `fixtures/golden/${name}`;
     const g = JSON.parse(readFileSync(`${root}/${dir}/golden.json`, 'utf8')) as Golden;
-    const { stdout } = await webmoeRun(['--model', dir, '--quant', quant, '--prompt-ids', g.prompt.join(','), '--max-tokens', String(g.tokens.length),
-      '--logits', '--mtp', '--json']);
-    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { tokens: number[]; logits: number[][]; mtp_logits: number[][] };
+    const result = await runs<{ tokens: number[]; logits: number[][]; mtp_logits: number[][] }>(index);
     expect(result.tokens).toEqual(g.tokens);
     const main = g.logits.map((row, i) => relError(result.logits[i], row));
     expect(result.logits.length).toBe(g.logits.length);
@@ -73,16 +77,14 @@ for (const { name, quant } of CASES) {
   });
 }
 
-for (const speculative of ['off', 'mtp'] as const) test(`MTP through prefill, decode and reused prefixes (chunks of 13, speculation ${speculative}), then logitsWithMtp`, async ({ page }) => {
+for (const speculative of ['off', 'mtp'] as const) test(`MTP through prefill, decode and reused prefixes (chunks of 13, speculation ${speculative}), then logitsWithMtp`, async ({ harnessPages }) => {
   test.setTimeout(240_000);
   const name = 'v4long';
   const g = JSON.parse(readFileSync(`${root}/fixtures/golden/${name}/golden.json`, 'utf8')) as Golden;
   await convertCheckpoint(`${root}/fixtures/golden/${name}`, join(GENERATED, `golden-${name}-mtp`), { quant: 'f32', mtp: true, force: true });
-  page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
-  await page.goto('/e2e/mtp/index.html');
-  await page.waitForFunction(() => 'mtpHarness' in window);
-  const h = <R>(fn: (m: MtpHarness, a: any) => Promise<R>, arg?: unknown) =>
-    page.evaluate(([src, a]) => new Function('m', 'a', `return (${src})(m, a)`)((window as any).mtpHarness, a), [fn.toString(), arg] as const) as Promise<R>;
+  // The worker's MTP harness page (lib/harness-page.ts), shared with mtp-v3.spec.ts: its pipelines are
+  // compiled once, not per test; the model is loaded here.
+  const h = await openMtp(harnessPages);
   const P = g.prompt;
   await h((m, a) => m.load(a.url, 256, 13, a.speculative), { url: `/e2e/generated/golden-${name}-mtp/`, speculative });
   /** The rows logitsWithMtp returns for P[from …], which should be the golden rows from position from-1. */
@@ -122,7 +124,9 @@ test('MTP: a folder converted without the module is refused in plain words', asy
   test.setTimeout(120_000);
   const out = mkdtempSync(join(tmpdir(), 'webmoe-no-mtp-'));
   try {
-    await run('pnpm', ['-s', 'webmoe', 'convert', 'fixtures/golden/v4fp8', out, '--quant', 'f32', '--force'], { cwd: root });
+    // Converted in-process (the function `webmoe convert` calls; the converter's CLI is cli.test.ts's):
+    // one pnpm process fewer, and the refusal is still `webmoe run`'s.
+    await convertCheckpoint(`${root}/fixtures/golden/v4fp8`, out, { quant: 'f32', force: true });
     const e = await webmoeRun(['--model', out, '--prompt-ids', '2,3,4', '--logits', '--mtp', '--json']).then(() => null, (err: { stderr?: string }) => err);
     expect(e, 'webmoe run --mtp on a folder without MTP tensors').not.toBeNull();
     expect(e!.stderr).toContain('converted without the MTP module');

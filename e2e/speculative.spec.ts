@@ -3,11 +3,14 @@
 // quantization at depth 1 once and at a chained depth (2 or 3) once; the demo model (a trained module)
 // in q8 at depths 1 and 2 and in f32 at depth 1; and at temperature 0.8 the reply tokens after the first are distributed alike with
 // and without it (a two-sample chi-square over seeded replies, each mode with its own seeds).
+// Every test runs in the one speculative harness page of the worker (lib/harness-page.ts, shared with
+// mtp-v3.spec.ts's drafting tests), so the engine's pipelines are compiled once per model shape, not per test.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect, test } from '@playwright/test';
+import { expect } from '@playwright/test';
 import { convertCheckpoint } from '@webmoe/converter';
+import { test } from './lib/harness-page';
 import { GENERATED } from './lib/models';
 import { greedyReplies, openSpeculative, type Depth } from './lib/speculation';
 
@@ -34,10 +37,10 @@ async function converted(name: string, quant: 'f32' | 'q8'): Promise<{ url: stri
 for (const name of ['v4fp8', 'v4long']) {
   for (const quant of ['f32', 'q8'] as const) {
     const depth = DEPTH[`${name} ${quant}`];
-    test(`speculative greedy ${name} ${quant}: ${REPLY} tokens at depth ${depth} equal plain decoding's`, async ({ page }) => {
+    test(`speculative greedy ${name} ${quant}: ${REPLY} tokens at depth ${depth} equal plain decoding's`, async ({ harnessPages }) => {
       test.setTimeout(900_000);
       const { url, prompt } = await converted(name, quant);
-      const { plain } = await greedyReplies(page, url, prompt, REPLY, [depth], `${name} ${quant}`);
+      const { plain } = await greedyReplies(harnessPages, url, prompt, REPLY, [depth], `${name} ${quant}`);
       expect(plain.decoding).toMatchObject({ speculative: 'off', drafted: 0, steps: REPLY - 1 });
     });
   }
@@ -47,7 +50,7 @@ for (const name of ['v4fp8', 'v4long']) {
 // The plain replies are also trained.spec.ts's f32 and q8 checks against PyTorch's greedy output
 // (fixtures/trained/greedy.json): all its tokens in f32, at least the first 16 in q8 (the demo folder is
 // `webmoe convert --quant q8 --mtp` of fixtures/trained/hf, byte for byte).
-test(`speculative greedy demo model (webmoe-tiny): ${REPLY} tokens in q8 at depths 1 and 2, and in f32, equal plain decoding's and begin with PyTorch's`, async ({ page }) => {
+test(`speculative greedy demo model (webmoe-tiny): ${REPLY} tokens in q8 at depths 1 and 2, and in f32, equal plain decoding's and begin with PyTorch's`, async ({ harnessPages }) => {
   test.setTimeout(900_000);
   const { prompt, tokens } = JSON.parse(readFileSync(`${root}/fixtures/trained/greedy.json`, 'utf8')) as { prompt: number[]; tokens: number[] };
   const agree = (got: number[]) => {
@@ -55,9 +58,9 @@ test(`speculative greedy demo model (webmoe-tiny): ${REPLY} tokens in q8 at dept
     while (n < tokens.length && got[n] === tokens[n]) n++;
     return n;
   };
-  const q8 = (await greedyReplies(page, '/models/webmoe-tiny/', prompt, REPLY, [1, 2], 'demo model q8')).plain.tokens;
+  const q8 = (await greedyReplies(harnessPages, '/models/webmoe-tiny/', prompt, REPLY, [1, 2], 'demo model q8')).plain.tokens;
   await convertCheckpoint(`${root}/fixtures/trained/hf`, join(GENERATED, 'trained-f32-mtp'), { quant: 'f32', mtp: true, force: true });
-  const f32 = (await greedyReplies(page, '/e2e/generated/trained-f32-mtp/', prompt, REPLY, [1], 'demo model f32')).plain.tokens;
+  const f32 = (await greedyReplies(harnessPages, '/e2e/generated/trained-f32-mtp/', prompt, REPLY, [1], 'demo model f32')).plain.tokens;
   console.log(`  PyTorch's greedy output: f32 ${agree(f32)}/${tokens.length} tokens equal, q8 ${agree(q8)}/${tokens.length}`);
   expect(agree(f32), 'f32 tokens equal to PyTorch\'s').toBe(tokens.length);
   expect(agree(q8), 'q8 tokens equal to PyTorch\'s').toBeGreaterThanOrEqual(16);
@@ -87,10 +90,10 @@ function homogeneity(a: number[], b: number[]): { chi2: number; df: number } {
   return { chi2, df: Math.max(1, bins.length - 1) };
 }
 
-test('speculative sampling at temperature 0.8 keeps plain sampling\'s distribution (v4fp8, vocabulary 320)', async ({ page }) => {
+test('speculative sampling at temperature 0.8 keeps plain sampling\'s distribution (v4fp8, vocabulary 320)', async ({ harnessPages }) => {
   test.setTimeout(900_000);
   const { url, prompt } = await converted('v4fp8', 'f32');
-  const h = await openSpeculative(page);
+  const h = await openSpeculative(harnessPages);
   const draws = 240, n = 3;
   const sample = async (mode: 'mtp' | 'off', firstSeed: number) => {
     expect(await h((m, a) => m.load(a.url, a.context, a.mode), { url, context: prompt.length + n + 2, mode })).toBe(mode);

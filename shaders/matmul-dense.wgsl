@@ -7,7 +7,9 @@
 //   matmul_wg  : a workgroup per output row (product-rows.wgsl): decode on GPUs.
 //   matmul_row : an invocation per output row (product-rows.wgsl): decode on software adapters, and
 //                prefill in tiles of 8 tokens where x's rows are not 4-float aligned.
-//   matmul_tile: 4 rows × 16 tokens per invocation (product-tile.wgsl): prefill on every adapter.
+//   matmul_tile: 4 rows × 16 tokens per invocation (product-tile.wgsl): prefill on software adapters.
+//   product_gemm: workgroup tiles with the weights dequantized once into workgroup memory
+//                (product-gemm.wgsl, composed only for it): prefill chunks on GPUs.
 // Bindings: 0 x (f32, viewed as vec4s), 1 w, 2 w_up (the gate's buffer again without SwiGLU) | 3 y | 4 params.
 
 override WG: u32 = 64u;

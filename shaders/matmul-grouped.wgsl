@@ -8,6 +8,8 @@
 //   grouped_wg  : a workgroup per output row (product-rows.wgsl): segments of a few rows on GPUs;
 //   grouped_tile: 4 rows × 16 tokens per invocation (product-tile.wgsl), x rows 4-float aligned;
 //   grouped_row : an invocation per output row (product-rows.wgsl), otherwise.
+//   product_gemm: workgroup tiles with the weights dequantized once into workgroup memory
+//                 (product-gemm.wgsl, composed only for it): segments of 64 rows or more on GPUs.
 // Workgroups whose span lies past their expert's segment exit at once.
 // Bindings: 0 x (f32, viewed as vec4s), 1 w, 2 w_up (the gate's buffer again without SwiGLU), 3 offsets
 // | 4 y | 5 params.

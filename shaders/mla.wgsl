@@ -19,6 +19,8 @@
 //                 accumulator (registers). Head groups are the grid's x, so the groups of one split
 //                 run side by side and meet the same rows in the GPU's cache. Writes o_lat (one split)
 //                 or the same partial records as mla_attend_wg for mla_combine_wg.
+// mla_latent_scores, mla_latent_values: decode past 16 heads, as two products of all heads' queries with
+//                 the cache rows (every row read twice whatever the heads; the section at the end).
 // mla_attend_row: an invocation per (token, head, chunk of latent dims) for software adapters, its
 //                 output row doubling as the accumulator.
 // mla_attend_tile: prefill chunks. The latent cache row is the same for every head (MLA's point), so a
@@ -487,6 +489,211 @@ fn mla_attend_heads(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     if (lane == 0u) {
       out[rb + R] = m;
       out[rb + R + 1u] = l;
+    }
+  }
+}
+
+// ---- latent GEMM: decode for many heads in two passes that each read a cache row once for every head ----
+// mla_attend_heads keeps a head's query and accumulator in registers, so one workgroup serves at most 16
+// heads and V3's 128 re-read the cache in 8 groups. Here the query rows m = t·heads + h (all heads, every
+// token of the call) are the rows of two products with the cache (docs/kernels.md#latent-gemm):
+// mla_latent_scores: S[m, s] = scale·(q̃_m·c_s + q_pe_m·k_pe_s), a workgroup per tile of 8·LG_P positions
+//                 (× a block of 4·LG_M rows); the tile's rows and the rows' queries pass through workgroup
+//                 memory in chunks of LG_K dims; each invocation holds 4 rows × 8 positions (vec4s), so
+//                 every query value loaded serves 8 positions.
+// mla_latent_values: per (slice of 4·LG_C·LG_V latent columns, position split, row block): each row's max
+//                 and sum over the split (from S), then acc[m, r] = Σ_s exp(S[m,s] − max)·c_s[r] in tiles of
+//                 LG_T positions; each invocation holds 4 rows × 4·LG_V columns. Writes o_lat (one split) or
+//                 mla_attend_wg's partial records for mla_combine_wg.
+// S rows have max_context entries. Positions a row may not see (causal within the call) weigh 0.
+
+override LG_M: u32 = 4u;   // row blocks (4 rows each) per workgroup
+override LG_P: u32 = 4u;   // mla_latent_scores: position blocks (8 positions each); WG = LG_M × LG_P
+override LG_K: u32 = 16u;  // mla_latent_scores: dims per chunk
+override LG_C: u32 = 4u;   // mla_latent_values: column groups; WG = LG_M × LG_C
+override LG_V: u32 = 1u;   // mla_latent_values: vec4 columns per invocation, at most LG_VMAX
+override LG_T: u32 = 8u;   // mla_latent_values: positions per tile
+const LG_VMAX: u32 = 4u;
+
+// [block, dim]: blocks b < LG_M hold query rows 4b … 4b+3, the next 2·LG_P cache positions 4(b−LG_M) … +3.
+var<workgroup> lg_qc: array<vec4<f32>, (LG_M + 2u * LG_P) * LG_K>;
+var<workgroup> lg_w: array<vec4<f32>, LG_M * LG_T>;         // [row block, position]: weights of rows 4b … 4b+3
+var<workgroup> lg_v: array<vec4<f32>, LG_C * LG_V * LG_T>;  // [column block, position]: columns 4b … 4b+3
+var<workgroup> lg_max: array<f32, LG_M * 4u>;
+var<workgroup> lg_sum: array<f32, LG_M * 4u>;
+
+/** Dim d of query row m = t·heads + h: q̃ for d < R, then q_pe. */
+fn query_value(m: u32, d: u32) -> f32 {
+  if (d < R) { return qt[m * R + d]; }
+  let t = m / p.heads;
+  return qpe[t * p.qpe_token_stride + (m % p.heads) * p.qpe_head_stride + p.qpe_offset + d - R];
+}
+
+fn store_scores(m: u32, s: u32, n: u32, v: vec4<f32>) {
+  if (m >= p.tokens * p.heads) { return; }
+  for (var c = 0u; c < 4u; c++) {
+    if (s + c < n) { out[m * p.max_context + s + c] = v[c] * p.scale; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn mla_latent_scores(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let rows = p.tokens * p.heads;
+  // The call's last token sees the most positions; rows that see fewer are masked in mla_latent_values.
+  let n = visible(p.tokens - 1u);
+  let s0 = wid.x * LG_P * 8u;
+  if (s0 >= n) { return; }  // uniform: the grid covers max_context
+  let m0 = wid.y * LG_M * 4u;
+  let mb = lid % LG_M;
+  let pb = lid / LG_M;
+  let row = R + ROPE;
+  // Row i of the block against positions 0…3 (ai) and 4…7 (bi) of the invocation's 8.
+  var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+  var b0 = vec4<f32>(0.0); var b1 = vec4<f32>(0.0); var b2 = vec4<f32>(0.0); var b3 = vec4<f32>(0.0);
+  for (var k0 = 0u; k0 < row; k0 += LG_K) {
+    // Consecutive invocations take consecutive dims of one row: coalesced loads.
+    for (var i = lid; i < (LG_M + 2u * LG_P) * LG_K; i += WG) {
+      let d = k0 + i % LG_K;
+      let b = i / LG_K;
+      var v = vec4<f32>(0.0);
+      for (var c = 0u; c < 4u; c++) {
+        if (b < LG_M) {
+          let m = m0 + 4u * b + c;
+          if (d < row && m < rows) { v[c] = query_value(m, d); }
+        } else {
+          let s = s0 + 4u * (b - LG_M) + c;
+          if (d < row && s < n) { v[c] = cache_value(s, d); }
+        }
+      }
+      lg_qc[i] = v;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < LG_K; k++) {
+      let q = lg_qc[mb * LG_K + k];
+      let c = lg_qc[(LG_M + 2u * pb) * LG_K + k];
+      let e = lg_qc[(LG_M + 2u * pb + 1u) * LG_K + k];
+      a0 += c * q.x; a1 += c * q.y; a2 += c * q.z; a3 += c * q.w;
+      b0 += e * q.x; b1 += e * q.y; b2 += e * q.z; b3 += e * q.w;
+    }
+    // The next chunk overwrites lg_qc.
+    workgroupBarrier();
+  }
+  let s = s0 + 8u * pb;
+  let m = m0 + 4u * mb;
+  store_scores(m, s, n, a0);
+  store_scores(m + 1u, s, n, a1);
+  store_scores(m + 2u, s, n, a2);
+  store_scores(m + 3u, s, n, a3);
+  store_scores(m, s + 4u, n, b0);
+  store_scores(m + 1u, s + 4u, n, b1);
+  store_scores(m + 2u, s + 4u, n, b2);
+  store_scores(m + 3u, s + 4u, n, b3);
+}
+
+// mla_latent_values' bindings: 0 scores, 1 positions, 2 cache (the same `cache` as above), 3 out, 4 params.
+@group(0) @binding(0) var<storage, read> lg_scores: array<f32>;
+@group(0) @binding(1) var<storage, read> lg_positions: array<u32>;
+@group(0) @binding(3) var<storage, read_write> lg_out: array<f32>;
+@group(0) @binding(4) var<uniform> lp: Params;
+
+/** Positions query row m sees (visible() for this entry's bindings). */
+fn lg_visible(m: u32) -> u32 {
+  return min(lg_positions[lp.pos_index] + m / lp.heads + 1u, lp.max_context);
+}
+
+@compute @workgroup_size(WG)
+fn mla_latent_values(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let rows = lp.tokens * lp.heads;
+  let n = min(lg_positions[lp.pos_index] + lp.tokens, lp.max_context);
+  let chunk = (n + lp.splits - 1u) / lp.splits;
+  let split = wid.y;
+  let begin = min(split * chunk, n);
+  let end = min(begin + chunk, n);
+  let r0 = wid.x * LG_C * LG_V * 4u;
+  let m0 = wid.z * LG_M * 4u;
+  let cb = lid % LG_C;
+  let mb = lid / LG_C;
+
+  // Each row's max and sum over the split, by one invocation per row.
+  for (var i = lid; i < LG_M * 4u; i += WG) {
+    let m = m0 + i;
+    var mx = NEG;
+    var l = 0.0;
+    if (m < rows) {
+      let e = min(end, lg_visible(m));
+      for (var s = begin; s < e; s++) {
+        let x = lg_scores[m * lp.max_context + s];
+        if (x > mx) { l *= exp(mx - x); mx = x; }
+        l += exp(x - mx);
+      }
+    }
+    lg_max[i] = mx;
+    lg_sum[i] = l;
+  }
+  workgroupBarrier();
+
+  var lacc: array<vec4<f32>, 4u * LG_VMAX>;  // [row of the block · LG_VMAX + vec4 column]
+  for (var i = 0u; i < 4u * LG_VMAX; i++) { lacc[i] = vec4<f32>(0.0); }
+  for (var base = begin; base < end; base += LG_T) {
+    for (var i = lid; i < LG_M * LG_T; i += WG) {
+      let b = i / LG_T;
+      let s = base + i % LG_T;
+      var w = vec4<f32>(0.0);
+      for (var c = 0u; c < 4u; c++) {
+        let m = m0 + 4u * b + c;
+        if (m < rows && s < end && s < lg_visible(m)) { w[c] = exp(lg_scores[m * lp.max_context + s] - lg_max[4u * b + c]); }
+      }
+      lg_w[i] = w;
+    }
+    // Consecutive invocations take consecutive columns of one cache row.
+    for (var i = lid; i < LG_C * LG_V * LG_T; i += WG) {
+      let cbv = i % (LG_C * LG_V);
+      let j = i / (LG_C * LG_V);
+      let s = base + j;
+      var v = vec4<f32>(0.0);
+      for (var c = 0u; c < 4u; c++) {
+        let r = r0 + 4u * cbv + c;
+        if (s < end && r < R) { v[c] = cache_value(s, r); }
+      }
+      lg_v[cbv * LG_T + j] = v;
+    }
+    workgroupBarrier();
+    let count = min(LG_T, end - base);
+    for (var j = 0u; j < count; j++) {
+      let w = lg_w[mb * LG_T + j];
+      for (var v = 0u; v < LG_V; v++) {
+        // Invocation cb owns column blocks cb, cb + LG_C, …: a column block's reads stay contiguous.
+        let c = lg_v[(cb + v * LG_C) * LG_T + j];
+        lacc[v] += c * w.x;
+        lacc[LG_VMAX + v] += c * w.y;
+        lacc[2u * LG_VMAX + v] += c * w.z;
+        lacc[3u * LG_VMAX + v] += c * w.w;
+      }
+    }
+    // The next tile overwrites lg_w and lg_v.
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + 4u * mb + i;
+    if (m >= rows) { break; }
+    let slot = 4u * mb + i;
+    for (var v = 0u; v < LG_V; v++) {
+      let r = r0 + 4u * (cb + v * LG_C);
+      for (var c = 0u; c < 4u; c++) {
+        if (r + c >= R) { break; }
+        let a = lacc[i * LG_VMAX + v][c];
+        if (lp.splits == 1u) {
+          lg_out[m * R + r + c] = a / lg_sum[slot];
+        } else {
+          lg_out[(m * lp.splits + split) * (R + 2u) + r + c] = a;
+        }
+      }
+    }
+    if (lp.splits > 1u && wid.x == 0u && cb == 0u) {
+      let rb = (m * lp.splits + split) * (R + 2u);
+      lg_out[rb + R] = lg_max[slot];
+      lg_out[rb + R + 1u] = lg_sum[slot];
     }
   }
 }

@@ -1,10 +1,11 @@
 // Decode attention at V3's widths (kv_lora_rank 512, rope 64) over one context at 16 and 128 heads:
 // GPU time per step of each kernel (timestamp queries where the adapter has them, else wall time to
 // the queue's completion) and the bytes each kernel loads from global memory per step, computed from
-// its launch layout (kernels/mla.ts headsPlan) and labelled so. Driven by e2e/attention-heads.spec.ts.
-import { acquireGpu, createKernelContext, createRng, headsPlan, latentCacheLayout, mlaAttention, timeDispatches, type KvCacheFormat, type MlaAttentionArgs } from 'webmoe';
+// its launch layout (kernels/mla.ts headsPlan, latentGemmPlan) and labelled so. Driven by
+// e2e/attention-heads.spec.ts.
+import { acquireGpu, createKernelContext, createRng, headsPlan, latentCacheLayout, latentGemmPlan, mlaAttention, timeDispatches, type KvCacheFormat, type MlaAttentionArgs } from 'webmoe';
 
-export type ProbeKernel = 'heads' | 'per-head' | 'row';
+export type ProbeKernel = 'heads' | 'latent-gemm' | 'per-head' | 'row';
 
 export interface HeadsFigure {
   kernel: ProbeKernel;
@@ -15,8 +16,10 @@ export interface HeadsFigure {
   timestamps: boolean;
   /** Computed: cache bytes the kernel loads from global memory in one step (a GPU's caches may serve repeats). */
   cacheBytesComputed: number;
-  /** Computed: cache + queries + partial records + output. */
+  /** Computed: cache + queries + partial records + scores + output. */
   totalBytesComputed: number;
+  /** Computed: the latent GEMM's score scratch (written once, read by the values pass); 0 for the others. */
+  scoresBytesComputed: number;
 }
 
 export interface AttentionProbe {
@@ -56,25 +59,34 @@ async function measure(kernel: ProbeKernel, format: KvCacheFormat, heads: number
       tokens: 1, heads, scale: 0.05,
       shape: kernel === 'row' ? 'row' : 'workgroup',
       tiled: false,
-      kernel: kernel === 'heads' ? 'heads' : 'per-head',
+      kernel: kernel === 'row' ? undefined : kernel,
     };
     const list = mlaAttention(ctx, args, `probe:${kernel}`);
     const ms = await timeDispatches(device, list);
     const n = context;
     const rowBytes = layout.rowWords * 4;
     const qBytes = heads * ROW * 4, outBytes = heads * R * 4;
-    let cacheBytes: number, total: number;
-    if (kernel === 'heads') {
+    let cacheBytes: number, total: number, scoresBytes = 0;
+    const partialBytes = (splits: number) => (splits > 1 ? 2 * splits * heads * (R + 2) * 4 : 0);
+    if (kernel === 'latent-gemm') {
+      const plan = latentGemmPlan(device.limits, layout, heads, 1);
+      // Scores: whole rows once per row group. Values: each slice its columns' words (fp8: and the row's scale).
+      const latentWords = format === 'f32' ? R : format === 'f16' ? R / 2 : R / 4 + plan.slices;
+      cacheBytes = n * (plan.rowGroups * rowBytes + latentWords * 4);
+      scoresBytes = heads * n * 4;
+      // Every score workgroup reads the queries; every values workgroup its rows' scores twice (max and sum, then weights).
+      const scoreGroups = Math.ceil(n / (8 * plan.positionBlocks));
+      total = cacheBytes + scoreGroups * qBytes + scoresBytes * (1 + 2 * plan.slices) + partialBytes(plan.splits) + outBytes;
+    } else if (kernel === 'heads') {
       const plan = headsPlan(device.limits, layout, heads, 1);
       cacheBytes = plan.groups * n * rowBytes;
-      const partials = plan.splits > 1 ? 2 * plan.splits * heads * (R + 2) * 4 : 0;
-      total = cacheBytes + plan.splits * qBytes + partials + outBytes;
+      total = cacheBytes + plan.splits * qBytes + partialBytes(plan.splits) + outBytes;
     } else {
       // Per head: every visible row for its score, then the row's latent part again for the output.
       cacheBytes = heads * n * (rowBytes + (layout.rowWords * R / ROW) * 4);
       total = cacheBytes + qBytes + outBytes;
     }
-    return { kernel, format, heads, context, ms, timestamps: device.features.has('timestamp-query'), cacheBytesComputed: cacheBytes, totalBytesComputed: total };
+    return { kernel, format, heads, context, ms, timestamps: device.features.has('timestamp-query'), cacheBytesComputed: cacheBytes, totalBytesComputed: total, scoresBytesComputed: scoresBytes };
   } finally {
     for (const b of made) b.destroy();
   }

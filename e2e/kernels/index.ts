@@ -4,7 +4,7 @@ import type { KernelFamilyName } from '../lib/families';
 import { rmsnormFamily } from './rmsnorm';
 import { matmulFamily, matmulGgufFamily } from './matmul';
 import { matmulNormedFamily } from './matmul-normed';
-import { matmulSubgroupFamily, wgslFallbackFamily } from './matmul-variants';
+import { matmulGemmFamily, matmulSubgroupFamily, wgslFallbackFamily } from './matmul-variants';
 import { ropeFamily } from './rope';
 import { mlaFamily } from './mla';
 import { mlaCacheFamily } from './mla-cache';
@@ -24,6 +24,7 @@ export const registry: Record<KernelFamilyName, KernelFamily> = {
   'matmul-gguf': matmulGgufFamily,
   'matmul-normed': matmulNormedFamily,
   'matmul-subgroup': matmulSubgroupFamily,
+  'matmul-gemm': matmulGemmFamily,
   'wgsl-fallback': wgslFallbackFamily,
   rope: ropeFamily,
   mla: mlaFamily,

@@ -5,13 +5,15 @@
 //     without `subgroups` rather than passing on the workgroup path.
 //   wgsl-fallback: the kernels compiled as a runtime without the WGSL language features
 //     packed_4x8_integer_dot_product and unrestricted_pointer_parameters gets them (gpu/wgsl-lower.ts).
-// Each case also checks that the variant really ran: the pipelines it built name product_sg, or its
-// modules were lowered.
+//   matmul-gemm: prefill products by workgroup tiles (product_gemm, docs/kernels.md#prefill-gemm) on a
+//     context whose prefill choice is 'gemm', whatever the adapter's shape.
+// Each case also checks that the variant really ran: the pipelines it built name product_sg or
+// product_gemm, or its modules were lowered.
 import { PRODUCT_FORMATS, PipelineCache, lowerWgsl, type KernelContext, type PipelineKey } from 'webmoe';
 import type { Comparison } from '../lib/compare';
 import { grid, type KernelCase, type KernelFamily } from '../lib/cases';
 import {
-  K_QUANTS, K_SIZES, OUT_SIZES, SIZES, expertsCase, headsCase, outputCase, plainCase,
+  K_QUANTS, K_SIZES, OUT_SIZES, SIZES, expertsCase, groupedCase, headsCase, outputCase, plainCase,
 } from './matmul';
 import { rmsnormFamily } from './rmsnorm';
 
@@ -63,6 +65,8 @@ function subgroupCases(): KernelCase[] {
     ...formats.map((f) => headsCase(f, 'workgroup', 'uv')),
     ...grid({ format: formats, size: OUT_SIZES.filter((s) => s.T <= 4) }).map((p) => outputCase(p.format, 'workgroup', p.size)),
     ...grid({ format: formats, part: ['gate_up', 'down'] as const, shared: [false, true] }).map((p) => expertsCase(p.format, 'workgroup', p.part, p.shared)),
+    // One part of a split expert group: skipped slots (docs/paging.md#binding-limit).
+    ...(['gate_up', 'down'] as const).map((part) => expertsCase('q4', 'workgroup', part, true, { base: 3, count: 3 })),
   ];
   return cases.map((c) => variant(c, 'reduce=subgroup', subgroupContext, usedSubgroups));
 }
@@ -101,3 +105,28 @@ function fallbackCases(): KernelCase[] {
 }
 
 export const wgslFallbackFamily: KernelFamily = { cases: fallbackCases };
+
+// ---------------------------------------------------------------------------------------------------
+// Workgroup-tiled prefill
+// ---------------------------------------------------------------------------------------------------
+
+const usedGemm = (keys: PipelineKey[]) =>
+  keys.some((k) => k.entryPoint === 'product_gemm') ? null : `no product_gemm pipeline was built (${keys.map((k) => k.entryPoint).join(', ')})`;
+
+// At least 64 tokens per weight (GEMM_MIN_TOKENS), with rows not a multiple of a tile's 64, tokens not a
+// multiple of its 64 (a second, partial tile), and columns not a multiple of a step's 8 to 64 (1031; 132
+// and 36 keep x's rows 4-float aligned, X4). The grouped case gives experts segments of 70 and 66 rows (two
+// tiles each), one of 5 and an empty one. Four cases, one per epilogue (write, accumulate, SwiGLU with the
+// clamp, grouped SwiGLU): each compiles a pipeline that SwiftShader takes 15–20 s over, and every format
+// reads its units through the same dequant8 calls, which the rest of the grid tests.
+function gemmCases(): KernelCase[] {
+  const cases = [
+    plainCase('f32', 'row', 'n', { rows: 67, cols: 132, T: 65 }),
+    outputCase('q8', 'workgroup', { mode: 'accumulate', rows: 19, cols: 1031, T: 64 }),
+    outputCase('bf16', 'workgroup', { mode: 'swiglu-limit', rows: 67, cols: 132, T: 67 }),
+    groupedCase('q4', 'workgroup', 'swiglu', { counts: [70, 0, 5, 66], span: 128, cols: 36 }),
+  ];
+  return cases.map((c) => variant(c, 'prefill=gemm', (ctx) => recording({ ...ctx, matmulPrefill: 'gemm' }, ctx.pipelines), usedGemm));
+}
+
+export const matmulGemmFamily: KernelFamily = { cases: gemmCases };

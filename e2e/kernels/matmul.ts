@@ -6,7 +6,7 @@
 // 0xFF bytes (NaN as f32/f16) so that a read outside the tensor shows.
 import {
   WEIGHT_FORMATS, createKernelContext, acquireGpu, createRng, gatherRows, matmul, quantize, tensorLayout,
-  uploadStorage, createStorage, recordDispatches,
+  uploadStorage, createStorage, recordDispatches, timeDispatches, type MatmulPrefill,
   type Dispatch, type KernelContext, type KernelShape, type Rng, type TensorLayout, type WeightFormat, type WeightRef,
 } from 'webmoe';
 import { compare, type Comparison, type Tolerance } from '../lib/compare';
@@ -196,7 +196,7 @@ export const OUT_SIZES = [
 ] as const;
 const SWIGLU_LIMIT = 1.5;
 
-export function outputCase(format: WeightFormat, shape: KernelShape, size: (typeof OUT_SIZES)[number]): KernelCase {
+export function outputCase(format: WeightFormat, shape: KernelShape, size: { mode: (typeof OUT_SIZES)[number]['mode']; rows: number; cols: number; T: number }): KernelCase {
   const name = caseName({ op: 'out', format, shape, ...size });
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { mode, rows, cols, T } = size;
@@ -250,13 +250,17 @@ export function outputCase(format: WeightFormat, shape: KernelShape, size: (type
 // ---------------------------------------------------------------------------------------------------
 // MoE decode: K slots read experts ids[k] of a buffer holding all E experts. gate/up: per-slot SwiGLU of
 // one hidden state; down: y += Σ_k w_k · W_{ids[k]} h_k in one dispatch. `shared`: the buffer holds one
-// more expert after the E (a shared expert), run as slot K with weight 1.
+// more expert after the E (a shared expert), run as slot K with weight 1. `range`: the buffer holds only
+// experts [base, base + count) of the E (+ shared), as one part of a group split over buffers does; the
+// slots of other experts must leave their rows as they were (gate/up) or add nothing (down).
 // ---------------------------------------------------------------------------------------------------
 
 const MOE = { E: 5, K: 3, d: 130, inter: 19 } as const;
 
-export function expertsCase(format: WeightFormat, shape: KernelShape, part: 'gate_up' | 'down', shared = false): KernelCase {
-  const name = caseName({ op: 'experts', format, shape, part, ...(shared ? { shared: 'slot' } : {}) });
+type ExpertRange = { base: number; count: number };
+
+export function expertsCase(format: WeightFormat, shape: KernelShape, part: 'gate_up' | 'down', shared = false, range?: ExpertRange): KernelCase {
+  const name = caseName({ op: 'experts', format, shape, part, ...(shared ? { shared: 'slot' } : {}), ...(range ? { range: `${range.base}+${range.count}` } : {}) });
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { E, K, d, inter } = MOE;
     const rng = createRng(9001 + WEIGHT_FORMATS.indexOf(format) * 13 + part.length + (shared ? 7 : 0));
@@ -266,40 +270,51 @@ export function expertsCase(format: WeightFormat, shape: KernelShape, part: 'gat
     // Slot k's expert; the shared one (index E of the buffer) in slot K.
     const S = shared ? 1 : 0;
     const slotExpert = [...ids, ...(shared ? [E] : [])];
-    const sharedArg = shared ? { shared: E } : {};
+    const slotArgs = { ...(shared ? { shared: E } : {}), ...(range ? { range } : {}) };
+    const held = (e: number) => !range || (e >= range.base && e < range.base + range.count);
+    // The buffer holds the experts of the range only (expert e at e - base).
+    const packHeld = (all: TestTensor[]) => pack(range ? all.slice(range.base, range.base + range.count) : all);
     if (part === 'gate_up') {
       const gates = Array.from({ length: E + S }, () => testTensor(format, inter, d, rng));
       const ups = Array.from({ length: E + S }, () => testTensor(format, inter, d, rng));
-      const gp = pack(gates);
-      const up = pack(ups);
+      const gp = packHeld(gates);
+      const up = packHeld(ups);
       const x = rng.uniform(d, -1, 1);
-      const ref = new Float64Array((K + S) * inter);
+      // The rows of skipped slots keep what was there.
+      const h0 = rng.uniform((K + S) * inter, -1, 1);
+      const ref = Float64Array.from(h0);
+      let computed = 0;
       for (let k = 0; k < K + S; k++) {
         const e = slotExpert[k];
-        for (let r = 0; r < inter; r++) ref[k * inter + r] = silu(rowDot(gates[e], r, x, 0)) * rowDot(ups[e], r, x, 0);
+        if (!held(e)) continue;
+        for (let r = 0; r < inter; r++) {
+          ref[k * inter + r] = silu(rowDot(gates[e], r, x, 0)) * rowDot(ups[e], r, x, 0);
+          computed = Math.max(computed, Math.abs(ref[k * inter + r]));
+        }
       }
-      const bufs = { x: io.input('x', x), y: io.output('h', (K + S) * inter) };
+      const bufs = { x: io.input('x', x), y: io.input('h', h0) };
       await io.run(() => [matmul(ctx, {
         weight: weightRef(io, 'gate', gp, gates[0].layout), up: weightRef(io, 'up', up, ups[0].layout), ...bufs,
-        batch: K + S, xBatchStride: 0, experts: { ids: idsBuf, idsOffset: 1, strideBytes: gp.stride, ...sharedArg }, shape,
+        batch: K + S, xBatchStride: 0, experts: { ids: idsBuf, idsOffset: 1, strideBytes: gp.stride, ...slotArgs }, shape,
       }, name)]);
       const e = dotTolerance(d, Math.max(...gates.map((t) => maxAbs(t.w)), ...ups.map((t) => maxAbs(t.w)))).atol;
-      return { y: compare(await io.read(bufs.y, (K + S) * inter), ref, { atol: e * (2.1 * maxAbs(ref) + 2), rtol: 1e-5 }) };
+      return { y: compare(await io.read(bufs.y, (K + S) * inter), ref, { atol: e * (2.1 * computed + 2), rtol: 1e-5 }) };
     }
     const downs = Array.from({ length: E + S }, () => testTensor(format, d, inter, rng));
-    const packed = pack(downs);
+    const packed = packHeld(downs);
     const h = rng.uniform((K + S) * inter, -1, 1);
     const slotW = Float32Array.from([0, 0.5, 0.3, 0.2]); // from offset 1
     const y0 = rng.uniform(d, -1, 1);
     const ref = Float64Array.from(y0);
     for (let k = 0; k < K + S; k++) {
+      if (!held(slotExpert[k])) continue;
       const wk = k < K ? slotW[1 + k] : 1;
       for (let r = 0; r < d; r++) ref[r] += wk * rowDot(downs[slotExpert[k]], r, h, k * inter);
     }
     const bufs = { x: io.input('h', h), y: io.input('y', y0) };
     await io.run(() => [matmul(ctx, {
       weight: weightRef(io, 'down', packed, downs[0].layout), ...bufs, batch: K + S, output: 'accumulate',
-      experts: { ids: idsBuf, idsOffset: 1, strideBytes: packed.stride, weights: io.input('slot_w', slotW), weightsOffset: 1, sum: true, ...sharedArg }, shape,
+      experts: { ids: idsBuf, idsOffset: 1, strideBytes: packed.stride, weights: io.input('slot_w', slotW), weightsOffset: 1, sum: true, ...slotArgs }, shape,
     }, name)]);
     return { y: compare(await io.read(bufs.y, d), ref, dotTolerance((K + S) * inter, Math.max(...downs.map((t) => maxAbs(t.w))))) };
   });
@@ -321,7 +336,7 @@ const GROUPED = [
   { counts: [37, 3, 0, 20], span: 32, cols: 36 },
 ] as const;
 
-function groupedCase(format: WeightFormat, shape: KernelShape, mode: 'write' | 'swiglu', size: (typeof GROUPED)[number]): KernelCase {
+export function groupedCase(format: WeightFormat, shape: KernelShape, mode: 'write' | 'swiglu', size: { counts: readonly number[]; span: number; cols: number }): KernelCase {
   const name = caseName({ op: 'grouped', format, shape, mode, counts: size.counts.join('/'), span: size.span, cols: size.cols });
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { counts, span, cols } = size;
@@ -390,6 +405,13 @@ function gatherCase(format: WeightFormat, size: { rows: number; cols: number; id
   return { name, run };
 }
 
+// One part of a split group (docs/paging.md#binding-limit): [3, 6) holds ids 3 and 4 and the shared expert
+// and skips id 0; [0, 3) holds id 0 only, the shared expert outside. Few cases: the whole grid is costly.
+const EXPERT_RANGES = [
+  ...grid({ shape: SHAPES, part: ['gate_up', 'down'] as const }).map((p) => ({ ...p, format: 'q4' as const, range: { base: 3, count: 3 } })),
+  ...(['gate_up', 'down'] as const).map((part) => ({ part, shape: 'workgroup' as const, format: 'f16' as const, range: { base: 0, count: 3 } })),
+];
+
 /** Every case of the family for formats that take any width. */
 function allCases(formats: readonly WeightFormat[]): KernelCase[] {
   return [
@@ -402,7 +424,9 @@ function allCases(formats: readonly WeightFormat[]): KernelCase[] {
   ];
 }
 
-export const matmulFamily: KernelFamily = { cases: () => allCases(WEIGHT_FORMATS) };
+export const matmulFamily: KernelFamily = {
+  cases: () => [...allCases(WEIGHT_FORMATS), ...EXPERT_RANGES.map((r) => expertsCase(r.format, r.shape, r.part, true, r.range))],
+};
 
 // llama.cpp's block formats kept from GGUF files (docs/gguf.md#block-formats), a family of their own.
 // q8_0 and q4_0 take any width (rows padded to whole blocks of 32; 34- and 18-byte blocks put fields at
@@ -467,6 +491,53 @@ export async function benchMatmul(opts: { ctx?: KernelContext; size?: number; it
       await time(d, 1); // compiles the pipeline
       const ms = await time(d, iters);
       out.push({ format, shape, ms, gbps: W.layout.bytes / (ms * 1e6) });
+    }
+    buffer.destroy();
+  }
+  x.destroy();
+  y.destroy();
+  return out;
+}
+
+/** One prefill-sized product per format and prefill entry: GPU ms (timestamp queries where the device has them). */
+export interface PrefillBenchRow {
+  format: WeightFormat;
+  prefill: MatmulPrefill;
+  rows: number;
+  cols: number;
+  T: number;
+  /** The first launch, pipeline compilation included (wall clock). */
+  firstMs: number;
+  ms: number;
+  /** Weight bytes over the time: what one read of the weights per launch would move. */
+  gbps: number;
+  timestamps: boolean;
+}
+
+export async function benchPrefill(opts: { rows?: number; cols?: number; T?: number; formats?: readonly WeightFormat[]; prefill?: readonly MatmulPrefill[] } = {}): Promise<PrefillBenchRow[]> {
+  const base = createKernelContext(await acquireGpu());
+  const { rows = 2048, cols = 2048, T = 64 } = opts;
+  const device = base.device;
+  const rng = createRng(2);
+  const x = uploadStorage(device, 'bench:x', rng.uniform(T * cols, -1, 1));
+  const y = createStorage(device, 'bench:y', T * rows * 4);
+  const out: PrefillBenchRow[] = [];
+  for (const format of opts.formats ?? ['f32', 'q4'] as const) {
+    const W = testTensor(format, rows, cols, rng, false);
+    const buffer = uploadStorage(device, `bench:${format}`, W.bytes);
+    for (const prefill of opts.prefill ?? ['tile', 'gemm'] as const) {
+      const ctx: KernelContext = { ...base, matmulPrefill: prefill };
+      const d = matmul(ctx, { weight: { buffer, layout: W.layout }, x, y, tokens: T }, `bench:${format}:${prefill}`);
+      const t0 = performance.now();
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      recordDispatches(pass, [d]);
+      pass.end();
+      device.queue.submit([encoder.finish()]);
+      await device.queue.onSubmittedWorkDone();
+      const firstMs = performance.now() - t0;
+      const ms = await timeDispatches(device, [d]);
+      out.push({ format, prefill, rows, cols, T, firstMs, ms, gbps: W.layout.bytes / (ms * 1e6), timestamps: device.features.has('timestamp-query') });
     }
     buffer.destroy();
   }

@@ -87,6 +87,10 @@ export function mlaRef(qt: ArrayLike<number>, qpe: (t: number, h: number, j: num
 // lanes per head and tiles of 2 rows. 21 heads make two groups of 11 and 10 (16 per group at most).
 const variants = ['row', 'row-chunk', 'wg', 'wg-split3', 'wg-auto', 'tile', 'tile8', 'tile4'] as const;
 const headsVariants = ['heads', 'heads-split3', 'heads-auto', 'heads-l4-t2'] as const;
+// 'gemm' is the latent GEMM (mla_latent_scores + mla_latent_values, every cache row read twice whatever the
+// heads) at latentGemmPlan's splits, or three ('gemm-split3': the combine, with a 5-token chunk whose first
+// rows see none of the last split).
+const gemmVariants = ['gemm', 'gemm-split3'] as const;
 // Decode (tokens 1) sees 1, 7 or 70 positions; a 5-token prefill chunk appends after 0, 6 or 69. The
 // 400-position cases give every split several tiles of 64, so the online rescale runs within and across them.
 // Dims 2 are V2/V3's real widths (kv_lora_rank 512, rope 64), at V2-Lite's 16 and V3's 128 heads.
@@ -95,7 +99,7 @@ const dimsList = [{ rank: 24, rope: 8 }, { rank: 37, rope: 6 }, { rank: 512, rop
 // head counts): a head's offset is heads · width whichever pair it is, and the widths' remainders (37 of 4,
 // rope 6) and the head groups' remainders are separate loops, so the crossed pairs repeated paths already
 // run (556 cases before, 316 now; every variant × start × tokens is kept).
-type Params = { heads: number; dims: 0 | 1 | 2; start: number; tokens: number; variant: (typeof variants)[number] | (typeof headsVariants)[number]; cache?: KvCacheFormat };
+type Params = { heads: number; dims: 0 | 1 | 2; start: number; tokens: number; variant: (typeof variants)[number] | (typeof headsVariants)[number] | (typeof gemmVariants)[number]; cache?: KvCacheFormat };
 type HeadsDims = { heads: number; dims: 0 | 1 };
 const paired = <T extends Record<string, readonly unknown[]>>(pairs: readonly HeadsDims[], axes: T) =>
   pairs.flatMap((hd) => grid(axes).map((p) => ({ ...hd, ...p })));
@@ -110,6 +114,15 @@ const params: Params[] = [
   ...grid({ heads: [5], dims: [1], start: [6, 69], tokens: [1, 5], cache: ['f16', 'fp8'], variant: ['row', 'wg-split3', 'tile', 'heads', 'heads-split3'] } as const),
   ...grid({ heads: [16, 128], dims: [2], start: [69], tokens: [1], cache: ['f32', 'fp8'], variant: ['heads-auto', 'row'] } as const),
   ...grid({ heads: [16], dims: [2], start: [0, 69], tokens: [5], cache: ['f16'], variant: ['tile', 'heads'] } as const),
+  // The latent GEMM at the real widths over 69 positions (V2-Lite's 16 heads: the plan's 2 splits; V3's 128:
+  // one split at this context, then three; every cache format), and at odd small widths (37 columns: a
+  // partial vec4 column) with forced splits. Each new pipeline costs SwiftShader seconds to compile: the
+  // cases share what they can.
+  ...grid({ heads: [16, 128], dims: [2], start: [68], tokens: [1], cache: ['f32'], variant: ['gemm'] } as const),
+  ...grid({ heads: [128], dims: [2], start: [68], tokens: [1], cache: ['f16', 'fp8'], variant: ['gemm'] } as const),
+  { heads: 128, dims: 2, start: 68, tokens: 1, cache: 'f32', variant: 'gemm-split3' },
+  { heads: 5, dims: 1, start: 68, tokens: 1, variant: 'gemm-split3' },
+  { heads: 21, dims: 0, start: 6, tokens: 5, variant: 'gemm-split3' },
 ];
 
 export const mlaFamily: KernelFamily = {
@@ -148,8 +161,8 @@ export const mlaFamily: KernelFamily = {
               ...args,
               shape: variant.startsWith('row') ? 'row' : 'workgroup',
               tiled: variant.startsWith('tile'),
-              kernel: variant.startsWith('heads') ? 'heads' : 'per-head',
-              ...(variant === 'heads' ? { splits: 1 } : variant === 'heads-split3' ? { splits: 3 } : variant === 'heads-l4-t2' ? { lanes: 4, headsTile: 2 } : {}),
+              kernel: variant.startsWith('heads') ? 'heads' : variant.startsWith('gemm') ? 'latent-gemm' : 'per-head',
+              ...(variant === 'heads' ? { splits: 1 } : variant === 'heads-split3' || variant === 'gemm-split3' ? { splits: 3 } : variant === 'heads-l4-t2' ? { lanes: 4, headsTile: 2 } : {}),
               ...(variant === 'tile4' ? { tilePositions: 4 } : variant === 'tile8' ? { tilePositions: 8 } : {}),
               ...(variant === 'row-chunk' ? { latentChunk: 10 } : {}),
               ...(variant === 'wg' ? { splits: 1 } : variant === 'wg-split3' ? { splits: 3 } : {}),

@@ -2,18 +2,16 @@
 // must satisfy (docs/speculative.md) whatever was accepted: every step verified k drafts (the prefill drafts
 // the first step's, each step the next one's), each step gave its accepted drafts and one token more, and
 // a draft is accepted only after every earlier one was.
-import { expect, type Page } from '@playwright/test';
+import { expect } from '@playwright/test';
 import type { DecodingStats } from 'webmoe';
 import type { Reply, SpeculativeHarness } from '../speculative/main';
+import type { HarnessCall, HarnessPages } from './harness-page';
 
 export type Depth = 1 | 2 | 3;
 
-export async function openSpeculative(page: Page) {
-  page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
-  await page.goto('/e2e/speculative/index.html');
-  await page.waitForFunction(() => 'speculativeHarness' in window);
-  return <R>(fn: (m: SpeculativeHarness, a: any) => Promise<R>, arg?: unknown) =>
-    page.evaluate(([src, a]) => new Function('m', 'a', `return (${src})(m, a)`)((window as any).speculativeHarness, a), [fn.toString(), arg] as const) as Promise<R>;
+/** The speculative harness page, shared by every test of the worker (lib/harness-page.ts). */
+export function openSpeculative(pages: HarnessPages): Promise<HarnessCall<SpeculativeHarness>> {
+  return pages<SpeculativeHarness>('/e2e/speculative/index.html', 'speculativeHarness');
 }
 
 export function expectStepCounts(d: DecodingStats, depth: number): void {
@@ -39,8 +37,8 @@ export function stepLine(d: DecodingStats): string {
  * A plain greedy reply of `n` tokens to `prompt`, and the same with speculation at each depth, which must
  * equal it token for token; returns the plain reply and the speculative ones.
  */
-export async function greedyReplies(page: Page, url: string, prompt: number[], n: number, depths: Depth[], what: string): Promise<{ plain: Reply; spec: Reply[] }> {
-  const h = await openSpeculative(page);
+export async function greedyReplies(pages: HarnessPages, url: string, prompt: number[], n: number, depths: Depth[], what: string): Promise<{ plain: Reply; spec: Reply[] }> {
+  const h = await openSpeculative(pages);
   // Room for the last step's drafts and chained rows at depth 3.
   const context = prompt.length + n + 8;
   const run = async (mode: 'mtp' | 'off', depth: Depth): Promise<Reply> => {

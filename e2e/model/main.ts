@@ -1,11 +1,11 @@
 // The page e2e/model.spec.ts drives: whole models on the GPU (GpuModel), loaded from converted folders
 // that the spec prepared, returning logits rows and tokens as plain arrays.
-import { WebmoeError, acquireGpu, loadGpuModelFromUrl, type GpuContext, type GpuModel, type KernelShape } from 'webmoe';
+import { WebmoeError, acquireGpu, loadGpuModelFromUrl, type GpuContext, type GpuModel, type KernelShape, type MlaDecodeKernel } from 'webmoe';
 import { greedyRows } from '../lib/greedy';
 
 export interface ModelHarness {
   /** `shape`: every kernel family in that shape (no autotune), e.g. 'workgroup' for the GPU arrangement on a software adapter. */
-  load(url: string, contextLength: number, prefillChunk?: number, shape?: KernelShape): Promise<void>;
+  load(url: string, contextLength: number, prefillChunk?: number, shape?: KernelShape, mlaDecode?: MlaDecodeKernel): Promise<void>;
   /** Feeds ids after what the cache holds; returns the logits after the last one. */
   logitsAfter(ids: number[]): Promise<number[]>;
   /** Greedy continuation from a fresh cache: logits[0] after the prompt, logits[i] after tokens[i-1]. */
@@ -25,10 +25,10 @@ let model: GpuModel | null = null;
 const greedyParams = (step: number) => ({ temperature: 0, topP: 1, topK: 0, seed: 0, step });
 
 const harness: ModelHarness = {
-  async load(path, contextLength, prefillChunk, shape) {
+  async load(path, contextLength, prefillChunk, shape, mlaDecode) {
     model?.dispose();
     gpu ??= await acquireGpu();
-    model = (await loadGpuModelFromUrl(gpu, path, { contextLength, ...(prefillChunk ? { prefillChunk } : {}), ...(shape ? { shape } : {}) })).model;
+    model = (await loadGpuModelFromUrl(gpu, path, { contextLength, ...(prefillChunk ? { prefillChunk } : {}), ...(shape ? { shape } : {}), ...(mlaDecode ? { mlaDecode } : {}) })).model;
   },
   async logitsAfter(ids) {
     return Array.from(await model!.logitsAfter(ids));

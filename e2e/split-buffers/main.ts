@@ -8,6 +8,8 @@ export interface SplitHarness {
   load(url: string, opts: GpuModelOptions): Promise<{ code: string; message: string } | null>;
   /** Buffers each named tensor is held in (1 unless split). */
   parts(names: string[]): number[];
+  /** Per MoE layer, the [base, count] of each buffer holding its experts (one unless the group is split). */
+  expertParts(layers: number[]): [number, number][][];
   /** Greedy continuation from a fresh cache: logits[0] after the prompt, logits[i] after tokens[i-1]. */
   greedy(prompt: number[], n: number): Promise<{ tokens: number[]; logits: number[][] }>;
 }
@@ -29,6 +31,9 @@ const harness: SplitHarness = {
   },
   parts(names) {
     return names.map((n) => model!.weights.tensor(n).parts?.length ?? 1);
+  },
+  expertParts(layers) {
+    return layers.map((l) => model!.weights.experts(l).parts.map((p) => [p.base, p.count] as [number, number]));
   },
   greedy: (prompt, n) => greedyRows(model!, prompt, n),
 };

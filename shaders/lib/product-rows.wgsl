@@ -29,6 +29,7 @@ fn row_units(e: vec2<u32>, row: u32, t0: u32, hi: u32, u0: u32, step: u32) -> ar
   let units = (p.m.cols + 7u) / 8u;
   for (var k = 0u; k < e.y; k++) {
     let s = slot(e.x + k);
+    if (!s.live) { continue; }
     for (var u = u0; u < units; u += step) {
       let wv = weight8(&w, s.gate, p.m.cols, s.row + row, u);
       var wu: Vec8;

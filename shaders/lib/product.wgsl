@@ -44,6 +44,7 @@ struct Slot {
   row: u32,
   x: u32,
   scale: f32,
+  live: bool,  // false: the entry is skipped (an expert another launch holds, matmul-experts.wgsl)
 }
 
 /** Batch entry b's rows and x, in the tensors of expert e (0 for a tensor without experts), scaled by `scale`. */
@@ -55,6 +56,7 @@ fn slot_at(b: u32, e: u32, scale: f32) -> Slot {
     p.m.row_base + b * p.m.row_stride,
     p.m.x_offset + b * p.m.x_batch,
     scale,
+    true,
   );
 }
 

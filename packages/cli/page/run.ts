@@ -1,6 +1,6 @@
 // The browser half of `webmoe run`: loads a converted model from the URL the CLI mounted, runs the
 // prompt through the GPU model and returns tokens, timings and (on request) the logits rows.
-import { ModelCache, TextTokenizer, WebmoeError, acquireGpu, loadGpuModelFromUrl, type KvCacheFormat } from 'webmoe';
+import { ModelCache, TextTokenizer, WebmoeError, acquireGpu, loadGpuModelFromUrl, type GpuContext, type KvCacheFormat } from 'webmoe';
 import { RequestSampler } from 'webmoe';
 import { kvReport, type KvReport } from './kv-report';
 import { pagingReport, type PagingReport } from './paging-report';
@@ -83,9 +83,9 @@ export interface RunError {
   error: { code: string; message: string };
 }
 
-async function run(req: RunRequest, env: PageEnvironment): Promise<RunResult> {
+async function run(req: RunRequest, env: PageEnvironment, device?: GpuContext): Promise<RunResult> {
   const t0 = performance.now();
-  const gpu = await acquireGpu(env.gpu ? { gpu: env.gpu } : {});
+  const gpu = device ?? await acquireGpu(env.gpu ? { gpu: env.gpu } : {});
   // The KV cache is sized for the request when the prompt's length is known, else for 4096 positions.
   const contextLength = req.contextLength ?? (req.promptIds ? req.promptIds.length + req.maxTokens + 1 : 4096);
   const mtp = req.logits && req.mtp === true;
@@ -155,7 +155,7 @@ async function run(req: RunRequest, env: PageEnvironment): Promise<RunResult> {
   const m = model.memory;
   const memory = { weights: m.weights, expert_slots: paging?.pool_bytes ?? 0, kv_cache: m.kvCache, scratch: m.scratch, total: m.weights + m.kvCache + m.scratch };
   model.dispose();
-  gpu.destroy();
+  if (!device) gpu.destroy();
   return {
     prompt: promptIds,
     tokens,
@@ -203,16 +203,36 @@ function argmax(row: ArrayLike<number>): number {
   return best;
 }
 
-/** The run, its failure as plain data (what crosses from the page to the CLI). */
-export async function runOrError(r: RunRequest, env: PageEnvironment = {}): Promise<RunResult | RunError> {
+/** A failure as plain data (what crosses from the page to the CLI). */
+function runError(e: unknown): RunError {
+  return { error: e instanceof WebmoeError ? { code: e.code, message: e.message } : { code: 'internal', message: e instanceof Error ? e.message : String(e) } };
+}
+
+/** The run (on `device` when given, which it leaves open; else on a device of its own), or its failure. */
+export async function runOrError(r: RunRequest, env: PageEnvironment = {}, device?: GpuContext): Promise<RunResult | RunError> {
   try {
-    return await run(r, env);
+    return await run(r, env, device);
   } catch (e) {
-    const err = e instanceof WebmoeError ? { code: e.code, message: e.message } : { code: 'internal', message: e instanceof Error ? e.message : String(e) };
-    return { error: err };
+    return runError(e);
   }
 }
 
 if (typeof window !== 'undefined') {
-  (window as unknown as { webmoeCli: { run(r: RunRequest): Promise<RunResult | RunError> } }).webmoeCli = { run: (r) => runOrError(r) };
+  // One device for the page's runs: each loads its own model, but the pipelines one compiles (one cache per
+  // device) serve the next of `webmoe run --batch`. A failed run drops the device: the next gets a fresh one.
+  let pageGpu: GpuContext | null = null;
+  const runInPage = async (r: RunRequest): Promise<RunResult | RunError> => {
+    try {
+      pageGpu ??= await acquireGpu();
+    } catch (e) {
+      return runError(e);
+    }
+    const result = await runOrError(r, {}, pageGpu);
+    if ('error' in result) {
+      pageGpu.destroy();
+      pageGpu = null;
+    }
+    return result;
+  };
+  (window as unknown as { webmoeCli: { run(r: RunRequest): Promise<RunResult | RunError> } }).webmoeCli = { run: runInPage };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FULL_SIZE_BENCH, formatFullSize, fullSizeRequest, fullSizeRow } from './bench-full-size';
+import { DEFAULT_FULL_SIZE_BUDGET, FULL_SIZE_BENCH, formatFullSize, fullSizeBudgets, fullSizeRequest, fullSizeRow } from './bench-full-size';
 import type { RunResult } from '../page/run';
 
 const result = {
@@ -17,6 +17,13 @@ describe('bench full-size rows', () => {
     expect(paged.gpuMemoryBudget).toBe(3 * 2 ** 30);
     expect(paged.temperature).toBe(0);
     expect('gpuMemoryBudget' in fullSizeRequest(null)).toBe(false);
+  });
+
+  it('runs paged by default, resident alone with --resident, both with --resident and --gpu-memory', () => {
+    expect(fullSizeBudgets(undefined, false)).toEqual([DEFAULT_FULL_SIZE_BUDGET]);
+    expect(fullSizeBudgets(4 * 2 ** 30, false)).toEqual([4 * 2 ** 30]);
+    expect(fullSizeBudgets(undefined, true)).toEqual([null]);
+    expect(fullSizeBudgets(4 * 2 ** 30, true)).toEqual([4 * 2 ** 30, null]);
   });
 
   it('prints load time, memory by kind, ms per token and paging figures', () => {

@@ -21,6 +21,18 @@ export interface FullSizeRow {
   tokens: number[];
 }
 
+/** A paged run when no budget is given. */
+export const DEFAULT_FULL_SIZE_BUDGET = 2 * 2 ** 30;
+
+/**
+ * The budgets of a folder's runs (null: resident). A paged full-size prefill on a software adapter can take
+ * longer than a resident one by an order of magnitude (docs/paging.md), so `--resident` alone runs only that.
+ */
+export function fullSizeBudgets(gpuMemory: number | undefined, resident: boolean): (number | null)[] {
+  if (!resident) return [gpuMemory ?? DEFAULT_FULL_SIZE_BUDGET];
+  return gpuMemory === undefined ? [null] : [gpuMemory, null];
+}
+
 /** The run request of one full-size row (the page fills in modelUrl). */
 export function fullSizeRequest(budget: number | null): RunRequest {
   return {

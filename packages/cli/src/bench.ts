@@ -13,7 +13,7 @@ import { BENCH_MODELS, BENCH_SETTINGS, SCALING_EXPERTS, scalingModel, speculatio
 import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from './bench-report';
 import { formatSpeculation, type SpeculationRow } from './bench-speculation';
 import { formatPaging, pagingRequest, type PagingRow } from './bench-paging';
-import { formatFullSize, fullSizeRequest, fullSizeRow, type FullSizeRow } from './bench-full-size';
+import { formatFullSize, fullSizeBudgets, fullSizeRequest, fullSizeRow, type FullSizeRow } from './bench-full-size';
 import { parseByteSize } from './byte-size';
 import { runFolderInChromium } from './run';
 import { folderShardBytes } from './run-storage';
@@ -35,8 +35,9 @@ const USAGE = `usage: webmoe bench [--quick] [--json] [--verbose] [--cache <dir>
   --runtime node measures in Node on Dawn (npm webgpu) instead of headless Chromium.
        webmoe bench --full-size <dir>[,<dir>] [--gpu-memory SIZE] [--resident] [--json] [--verbose]
   Only the full-size section: converted full-size folders (webmoe generate <dir> --preset v2-lite-full --quant q4)
-  run through webmoe run's page path, stored in IndexedDB, paged within --gpu-memory (default 2GiB) and with
-  --resident also without a budget: load time, GPU memory by kind, ms per token, hit rate, bytes uploaded per token.`;
+  run through webmoe run's page path (streamed from the page server when over 1 GiB), paged within --gpu-memory
+  (default 2GiB); --resident adds a run without a budget, and alone (no --gpu-memory) runs only that one:
+  load time, GPU memory by kind, ms per token, hit rate, bytes uploaded per token.`;
 
 const SPEC = {
   quick: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' }, cache: { type: 'string' },
@@ -253,9 +254,9 @@ function listOption(value: string, name: string): string[] {
   return list;
 }
 
-/** `--full-size`: each folder paged within the budget and, with --resident, without one, one run each. */
+/** `--full-size`: each folder's runs, one per entry of fullSizeBudgets. */
 async function fullSizeBench(dirs: string[], o: Record<string, string | number | boolean>, out: { json: boolean; verbose: boolean }): Promise<void> {
-  const budget = parseByteSize('gpu-memory', typeof o['gpu-memory'] === 'string' ? o['gpu-memory'] : '2GiB');
+  const budgets = fullSizeBudgets(typeof o['gpu-memory'] === 'string' ? parseByteSize('gpu-memory', o['gpu-memory']) : undefined, Boolean(o.resident));
   const log = (line: string) => {
     if (out.verbose || !out.json) process.stderr.write(`${line}\n`);
   };
@@ -263,7 +264,7 @@ async function fullSizeBench(dirs: string[], o: Record<string, string | number |
   for (const dir of dirs) {
     const folder = resolve(dir);
     const bytes = folderShardBytes(folder);
-    for (const b of o.resident ? [budget, null] : [budget]) {
+    for (const b of budgets) {
       const t = performance.now();
       const r = await runFolderInChromium(folder, fullSizeRequest(b), { verbose: out.verbose });
       if ('error' in r) throw new Error(`${dir} (${b === null ? 'resident' : `budget ${b} bytes`}): ${r.error.code}: ${r.error.message}`);

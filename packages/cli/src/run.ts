@@ -2,13 +2,14 @@
 // in Node on Dawn (node-runtime.ts), and prints the reply, or with --json one JSON object on the last line of
 // standard output.
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseCommandArgs, splitList, UsageError } from './args';
-import { parseByteSize } from './byte-size';
+import { parseCommandArgs, UsageError } from './args';
 import { openBrowserSession } from './browser';
 import { runtimeOption } from './node-runtime';
+import { parseBatch } from './run-batch';
+import { RUN_OPTIONS, parseRunRequest } from './run-request';
 import { folderShardBytes, runStorage } from './run-storage';
 import type { RunError, RunRequest, RunResult } from '../page/run';
 
@@ -36,14 +37,13 @@ const USAGE = `usage: webmoe run --model <dir> (--prompt-ids 0,17,42 | --prompt 
   --profile DIR runs Chromium with that profile folder and stores the model in its IndexedDB, as a page's
   engine does (a second run loads from storage). Without it a model over 1 GiB streams: its shards are hashed
   on the way to the GPU but not stored, and paged experts are fetched by Range requests; smaller ones are
-  held in memory for the run. --json's storage says which.`;
-
-const SPEC = {
-  model: { type: 'string' }, 'prompt-ids': { type: 'string' }, prompt: { type: 'string' }, 'max-tokens': { type: 'number' },
-  temperature: { type: 'number' }, 'top-p': { type: 'number' }, 'top-k': { type: 'number' }, seed: { type: 'number' },
-  quant: { type: 'string' }, context: { type: 'number' }, 'kv-cache': { type: 'string' }, 'prefill-chunk': { type: 'number' }, logits: { type: 'flag' }, mtp: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' },
-  runtime: { type: 'string' }, speculative: { type: 'string' }, 'speculative-depth': { type: 'number' }, 'decode-ahead': { type: 'number' }, 'gpu-memory': { type: 'string' }, 'expert-slots': { type: 'number' }, profile: { type: 'string' }, help: { type: 'flag' },
-} as const;
+  held in memory for the run. --json's storage says which.
+usage: webmoe run --batch <file.json> [--verbose]
+  runs several requests in one headless Chromium page (one GPU device: pipelines compiled by one load are
+  reused by the next; each request loads its own model). The file holds a JSON array with one array of run
+  arguments per request, e.g. [["--model", "a", "--prompt-ids", "1,2"], ["--model", "b", "--prompt", "hi"]]
+  (no --profile, --runtime or --verbose in them); standard output gets one JSON line per request, in order,
+  as --json prints it, or {"error": {"code", "message"}} for a request that failed; the exit status is then 1.`;
 
 /**
  * A converted folder for `dir`: itself, or a cached conversion keyed by the checkpoint's files, quant and
@@ -71,56 +71,16 @@ export async function resolveModelFolder(dir: string, quant: string, log: (s: st
 }
 
 export async function runCommand(argv: string[]): Promise<void> {
-  const o = parseCommandArgs(argv, SPEC, USAGE);
+  const o = parseCommandArgs(argv, RUN_OPTIONS, USAGE);
   if (!o) return;
-  if (typeof o.model !== 'string') throw new UsageError(`--model is required\n${USAGE}`);
-  if ((o['prompt-ids'] === undefined) === (o.prompt === undefined)) throw new UsageError('give exactly one of --prompt-ids and --prompt');
-  const quant = String(o.quant ?? 'q4');
-  if (!['f32', 'f16', 'q8', 'q4', 'fp8', 'bf16'].includes(quant)) throw new UsageError(`--quant must be one of f32, f16, q8, q4, fp8, bf16 (got ${quant})`);
-  let promptIds: number[] | undefined;
-  if (typeof o['prompt-ids'] === 'string') {
-    promptIds = splitList(o['prompt-ids']).map(Number);
-    if (!promptIds.length || promptIds.some((n) => !Number.isInteger(n) || n < 0)) throw new UsageError(`--prompt-ids must be comma-separated non-negative integers (got ${o['prompt-ids']})`);
-  }
-  if (o.mtp && !o.logits) throw new UsageError('--mtp needs --logits (its rows are read back as mtp_logits)');
+  if (o.batch !== undefined) return runBatchCommand(o);
+  const { model, quant, needsMtp, request } = parseRunRequest(o, USAGE);
   const log = (s: string) => {
     if (o.verbose || !o.json) process.stderr.write(`${s}\n`);
   };
   const runtime = runtimeOption(o.runtime);
   if (runtime === 'node') await (await import('./node-runtime')).ensureVulkanLoader(log);
-  const request: RunRequest = {
-    modelUrl: '', // set by the runtime: the page server's or the folder's URL
-    ...(promptIds ? { promptIds } : { prompt: String(o.prompt) }),
-    maxTokens: Number(o['max-tokens'] ?? 32),
-    temperature: Number(o.temperature ?? 0),
-    topP: Number(o['top-p'] ?? 1),
-    topK: Number(o['top-k'] ?? 0),
-    seed: Number(o.seed ?? 0),
-    logits: Boolean(o.logits),
-    mtp: Boolean(o.mtp),
-    ...(o.context !== undefined ? { contextLength: Number(o.context) } : {}),
-    ...(o['kv-cache'] !== undefined ? { kvCacheFormat: String(o['kv-cache']) as RunRequest['kvCacheFormat'] } : {}),
-    ...(o['prefill-chunk'] !== undefined ? { prefillChunk: Number(o['prefill-chunk']) } : {}),
-    ...(o.speculative !== undefined ? { speculative: String(o.speculative) as RunRequest['speculative'] } : {}),
-    ...(o['speculative-depth'] !== undefined ? { speculativeDepth: Number(o['speculative-depth']) as RunRequest['speculativeDepth'] } : {}),
-    ...(o['decode-ahead'] !== undefined ? { decodeAhead: Number(o['decode-ahead']) } : {}),
-    ...(o['gpu-memory'] !== undefined ? { gpuMemoryBudget: parseByteSize('gpu-memory', o['gpu-memory'] as string) } : {}),
-    ...(o['expert-slots'] !== undefined ? { expertSlots: Number(o['expert-slots']) } : {}),
-  };
-  if (request.speculative !== undefined && !['mtp', 'off'].includes(request.speculative)) {
-    throw new UsageError(`--speculative must be mtp or off (got ${request.speculative})`);
-  }
-  if (request.speculativeDepth !== undefined && ![1, 2, 3].includes(request.speculativeDepth)) {
-    throw new UsageError(`--speculative-depth must be 1, 2 or 3 (got ${o['speculative-depth']})`);
-  }
-  if (!(request.maxTokens >= 1)) throw new UsageError('--max-tokens must be at least 1');
-  if (request.kvCacheFormat !== undefined && !['f32', 'f16', 'fp8'].includes(request.kvCacheFormat)) {
-    throw new UsageError(`--kv-cache must be one of f32, f16, fp8 (got ${request.kvCacheFormat})`);
-  }
-  if (request.prefillChunk !== undefined && !(Number.isInteger(request.prefillChunk) && request.prefillChunk >= 1)) {
-    throw new UsageError(`--prefill-chunk must be a positive integer (got ${o['prefill-chunk']})`);
-  }
-  const folder = await resolveModelFolder(o.model, quant, log, Boolean(o.mtp) || request.speculative === 'mtp');
+  const folder = await resolveModelFolder(model, quant, log, needsMtp);
   if (runtime === 'node' && o.profile !== undefined) throw new UsageError('--profile is a Chromium profile; it takes no --runtime node');
   const result = runtime === 'node' ? await runInNode(folder, request, log)
     : await runFolderInChromium(folder, request, { verbose: Boolean(o.verbose), ...(o.profile !== undefined ? { profile: String(o.profile) } : {}) });
@@ -161,21 +121,67 @@ async function runInNode(folder: string, request: RunRequest, log: (s: string) =
  * `webmoe bench --full-size`).
  */
 export async function runFolderInChromium(folder: string, request: RunRequest, opts: { verbose?: boolean; profile?: string } = {}): Promise<RunResult | RunError> {
-  const storage = runStorage(folderShardBytes(folder), opts.profile);
+  return (await runFoldersInChromium([{ folder, request }], opts))[0];
+}
+
+/**
+ * Runs of converted folders one after another in one headless Chromium page (runFolderInChromium's path):
+ * one GPU device, so a later load reuses the pipelines an earlier one compiled. The results are in the
+ * items' order; a run that fails, or whose page call throws, has its error as its result.
+ */
+export async function runFoldersInChromium(items: readonly { folder: string; request: RunRequest }[], opts: { verbose?: boolean; profile?: string } = {}): Promise<(RunResult | RunError)[]> {
   // Storage belongs to the origin and the model's URL: a profile's page server always takes the same port
   // and a folder the same path, so that a second run finds what the first stored.
-  const mount = `/__model/${createHash('sha256').update(resolve(folder)).digest('hex').slice(0, 12)}/`;
+  const runs = items.map(({ folder, request }) => ({
+    request,
+    storage: runStorage(folderShardBytes(folder), opts.profile),
+    mount: `/__model/${createHash('sha256').update(resolve(folder)).digest('hex').slice(0, 12)}/`,
+    folder,
+  }));
+  const { userDataDir, port } = runs[0]?.storage ?? runStorage(0, opts.profile);
   const session = await openBrowserSession({
     page: 'packages/cli/page/run.html',
-    mounts: { [mount]: folder },
+    mounts: Object.fromEntries(runs.map((r) => [r.mount, r.folder])),
     onConsole: opts.verbose ? (l) => process.stderr.write(`${l}\n`) : undefined,
-    ...(storage.userDataDir ? { userDataDir: storage.userDataDir, port: storage.port } : {}),
+    ...(userDataDir ? { userDataDir, port } : {}),
   });
   try {
-    const r: RunRequest = { ...request, modelUrl: `${session.baseUrl}${mount}`, storage: storage.mode };
     await session.page.waitForFunction(() => 'webmoeCli' in window);
-    return await session.page.evaluate((req) => (window as unknown as { webmoeCli: { run(r: RunRequest): Promise<RunResult | RunError> } }).webmoeCli.run(req), r);
+    const results: (RunResult | RunError)[] = [];
+    for (const { request, storage, mount } of runs) {
+      const r: RunRequest = { ...request, modelUrl: `${session.baseUrl}${mount}`, storage: storage.mode };
+      results.push(await session.page.evaluate((req) => (window as unknown as { webmoeCli: { run(r: RunRequest): Promise<RunResult | RunError> } }).webmoeCli.run(req), r)
+        .catch((e: unknown) => ({ error: { code: 'internal', message: e instanceof Error ? e.message : String(e) } })));
+    }
+    return results;
   } finally {
     await session.close();
   }
+}
+
+/** `webmoe run --batch FILE`: one JSON line per request, in order; fails after printing them if any failed. */
+async function runBatchCommand(o: Record<string, string | number | boolean>): Promise<void> {
+  const extra = Object.keys(o).find((k) => !['batch', 'verbose', 'json'].includes(k));
+  if (extra) throw new UsageError(`--${extra} goes in the batch file's requests (with --batch only --verbose is given)`);
+  const file = String(o.batch);
+  const parsed = parseBatch(readFileSync(file, 'utf8'), file, USAGE);
+  const log = (s: string) => {
+    if (o.verbose) process.stderr.write(`${s}\n`);
+  };
+  const results: (RunResult | RunError)[] = [];
+  const ready: { index: number; folder: string; request: RunRequest }[] = [];
+  for (const [index, p] of parsed.entries()) {
+    try {
+      ready.push({ index, folder: await resolveModelFolder(p.model, p.quant, log, p.needsMtp), request: p.request });
+    } catch (e) {
+      results[index] = { error: { code: 'model_folder', message: e instanceof Error ? e.message : String(e) } };
+    }
+  }
+  if (ready.length) {
+    const ran = await runFoldersInChromium(ready, { verbose: Boolean(o.verbose) });
+    for (const [i, { index }] of ready.entries()) results[index] = ran[i];
+  }
+  for (const r of results) process.stdout.write(`${JSON.stringify(r)}\n`);
+  const failed = results.filter((r) => 'error' in r).length;
+  if (failed) throw new Error(`${failed} of ${results.length} requests failed (their lines hold the errors)`);
 }

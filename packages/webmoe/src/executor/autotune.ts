@@ -18,7 +18,7 @@ import {
 import { recordDispatches, type Dispatch } from '../gpu/pipelines';
 import type { ModelConfig } from '../model/config';
 import { matmul, type WeightRef } from '../kernels/matmul';
-import { headsScratchBytes, latentCacheLayout, mlaAttention } from '../kernels/mla';
+import { decodeScratchBytes, latentCacheLayout, mlaAttention } from '../kernels/mla';
 import { rmsnorm } from '../kernels/rmsnorm';
 import { routerSelect } from '../kernels/router';
 import type { GpuWeights } from './weights';
@@ -56,8 +56,9 @@ export interface AutotuneOptions {
 // Versioned: bump it when a measured kernel changes enough to change the choice (v2: x read as vec4s in
 // matmul_row/matmul_wg; v3: the reductions written once in shaders/lib/reduce.wgsl, and the key's format
 // taken from the layers' matrices; v4: attention's 'workgroup' candidate is mla_attend_heads; v5: the
-// matrix products' 'subgroup' candidate), so that browsers measure again instead of keeping a stale choice.
-export const STORE_KEY = 'webmoe.kernel-shapes.v5';
+// matrix products' 'subgroup' candidate; v6: attention's 'workgroup' candidate is the latent GEMM past 16
+// heads), so that browsers measure again instead of keeping a stale choice.
+export const STORE_KEY = 'webmoe.kernel-shapes.v6';
 const SHAPES: readonly KernelShape[] = ['row', 'workgroup'];
 const CANDIDATES: readonly TuningCandidate[] = [...SHAPES, 'subgroup'];
 /** GPUBufferUsage.QUERY_RESOLVE, spelled out like buffers.ts USAGE so that this module loads without WebGPU's globals. */
@@ -181,9 +182,10 @@ function workloads(ctx: KernelContext, weights: GpuWeights, config: ModelConfig,
       const mctx: KernelContext = { ...ctx, matmulReduce };
       const list = [matmul(mctx, { weight: { buffer: big.buffer, offset: big.byteOffset, layout: big.layout }, x, y, shape }, 'autotune:matmul')];
       if (moeLayer >= 0) {
+        // Experts of the first buffer only (a group may be split over several: docs/paging.md#binding-limit).
         const ex = weights.experts(moeLayer);
         const K = config.moe!.topK;
-        const ids = uploadStorage(device, 'autotune:ids', new Uint32Array(Array.from({ length: K }, (_, k) => k % ex.count)));
+        const ids = uploadStorage(device, 'autotune:ids', new Uint32Array(Array.from({ length: K }, (_, k) => k % Math.min(ex.count, ex.parts[0].count))));
         scratch.push(ids);
         const ref = (m: typeof ex.gate): WeightRef => ({ buffer: ex.buffer, offset: m.offset, layout: m.layout });
         list.push(matmul(mctx, {
@@ -202,12 +204,14 @@ function workloads(ctx: KernelContext, weights: GpuWeights, config: ModelConfig,
   const qt = buf('qt', H * R);
   const q = buf('q', H * qHead);
   const olat = buf('olat', H * R);
-  const partials = buf('partials', headsScratchBytes(device.limits, layout, H) / 4);
+  const decodeScratch = decodeScratchBytes(device.limits, layout, H);
+  const partials = buf('partials', Math.max(4, decodeScratch.partials / 4));
+  const scores = buf('scores', Math.max(4, decodeScratch.scores / 4));
   const positions = uploadStorage(device, 'autotune:positions', new Uint32Array([layout.maxContext - 1, 0, 0, 0]));
   scratch.push(positions);
   out.mla = (shape) => mlaAttention(ctx, {
     qt, qpe: q, cache, layout, positions, out: olat, tokens: 1, heads: H, scale: 0.1,
-    qpeTokenStride: H * qHead, qpeHeadStride: qHead, qpeOffset: config.qkNopeHeadDim, scratch: partials, shape,
+    qpeTokenStride: H * qHead, qpeHeadStride: qHead, qpeOffset: config.qkNopeHeadDim, scratch: partials, scores, shape,
   }, 'autotune:mla');
 
   if (moeLayer >= 0) {

@@ -2,7 +2,7 @@
 // GPU state (activations, KV caches, tables), the recorder of its forward pass, and its sizes. GpuModel
 // owns what every family shares — the weights, the sampler, plans, the decode loop — so that a reader
 // sees one model at a time in the family's own folder.
-import type { KernelContext } from '../gpu/kernel-context';
+import type { KernelContext, MlaDecodeKernel } from '../gpu/kernel-context';
 import type { Dispatch } from '../gpu/pipelines';
 import type { KvCacheFormat } from '../kernels/mla';
 import type { ExpertUsage } from './expert-usage';
@@ -104,14 +104,19 @@ export interface FamilyOptions {
   mtp: boolean;
   /** V2/V3 latent cache format (kernels/mla.ts KvCacheFormat); default f32. Other families ignore it. */
   kvCacheFormat?: KvCacheFormat;
+  /** V2/V3 decode attention's kernel when forced (GpuModelOptions.mlaDecode): its scratch is sized for it. */
+  mlaDecode?: MlaDecodeKernel;
   /** The routed experts are paged (weights.ts WeightOptions.expertSlots): the kernels read slots the pager writes. */
   pagedExperts?: boolean;
 }
 
 /** A family's sizes before anything is allocated, and the constructor of its state. */
 export interface Family<C> {
-  /** Activation floats per token of a chunk (all buffers), and the largest single buffer's, at this context. */
-  activationFloatsPerToken(config: C, contextLength: number): { total: number; largest: number };
+  /**
+   * Activation floats per token of a chunk (all buffers), and the largest single buffer's, at this context;
+   * fixedBytes: scratch that does not grow with the chunk (V3's decode attention, executor/v3/activations.ts).
+   */
+  activationFloatsPerToken(config: C, contextLength: number): { total: number; largest: number; fixedBytes?: number };
   /** The largest KV-cache buffer (bytes) one layer needs for `contextLength` positions. */
   largestCacheBinding(config: C, contextLength: number, maxTokens: number): number;
   create(device: GPUDevice, config: C, weights: GpuWeights, opts: FamilyOptions): FamilyState;
@@ -119,7 +124,7 @@ export interface Family<C> {
 
 /** A family together with the config it serves: what GpuModel and the sizing code hold. */
 export interface BoundFamily {
-  activationFloatsPerToken(contextLength: number): { total: number; largest: number };
+  activationFloatsPerToken(contextLength: number): { total: number; largest: number; fixedBytes?: number };
   largestCacheBinding(contextLength: number, maxTokens: number): number;
   create(device: GPUDevice, weights: GpuWeights, opts: FamilyOptions): FamilyState;
 }

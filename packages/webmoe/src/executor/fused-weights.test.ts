@@ -7,14 +7,14 @@ import { tensorLayout, type WeightFormat } from '../model/formats';
 import type { Manifest, ManifestExpert, ManifestTensor } from '../model/manifest';
 import { createRng } from '../util/random';
 import { fusedQkvName, sharedExpertIndex } from './fused-weights';
-import { GpuWeights } from './weights';
+import { GpuWeights, type WeightOptions } from './weights';
 
 // Small shards, so that tensors continue from one shard into the next.
 const SHARD = 4096;
 
 interface FakeBuffer { size: number; bytes: Uint8Array; destroy(): void }
 
-function load(build: (t: (name: string, format: WeightFormat, shape: number[], expert?: number) => ManifestTensor) => ManifestExpert[], slots?: number) {
+function load(build: (t: (name: string, format: WeightFormat, shape: number[], expert?: number) => ManifestTensor) => ManifestExpert[], opts: WeightOptions = {}) {
   const tensors: ManifestTensor[] = [];
   let at = 0;
   const t = (name: string, format: WeightFormat, shape: number[], expert?: number) => {
@@ -45,7 +45,7 @@ function load(build: (t: (name: string, format: WeightFormat, shape: number[], e
       b.bytes.set(d.subarray(s, s + n), o);
     } },
   } as unknown as GPUDevice;
-  const up = GpuWeights.uploader(device, manifest, slots === undefined ? {} : { expertSlots: slots });
+  const up = GpuWeights.uploader(device, manifest, opts);
   shards.forEach((d, i) => up.write(i, d));
   const bytesOf = (m: ManifestTensor, from = 0, n = m.bytes) => all.subarray(m.shard * SHARD + m.offset + from, m.shard * SHARD + m.offset + from + n);
   return { weights: up.finish(), bytesOf, liveBytes: () => [...live].reduce((n, b) => n + b.size, 0) };
@@ -91,8 +91,10 @@ describe('FusedWeights', () => {
     }
   });
 
-  for (const slots of [undefined, 2]) {
-    it(`puts a shared expert of the routed shape after the ${slots === undefined ? 'routed experts' : 'paging pool'}`, () => {
+  // Split: a limit of two experts' stride (three q4 tensors each 256-aligned in the shards: 2304 bytes) holds 3 + 1 experts in 2 parts.
+  for (const [what, opts] of [['routed experts', {}], ['paging pool', { expertSlots: 2 }], ['routed experts, at the end of the last part', { maxBindingBytes: 2 * 2304 }]] as const) {
+    it(`puts a shared expert of the routed shape after the ${what}`, () => {
+      const slots = 'expertSlots' in opts ? opts.expertSlots : undefined;
       const shared: ManifestTensor[] = [];
       const { weights, bytesOf, liveBytes } = load((t) => {
         const experts: ManifestExpert[] = [];
@@ -106,13 +108,17 @@ describe('FusedWeights', () => {
         shared.push(t('model.layers.0.mlp.shared_experts.up_proj.weight', 'q4', [9, 64]));
         shared.push(t('model.layers.0.mlp.shared_experts.down_proj.weight', 'q4', [64, 9]));
         return experts;
-      }, slots);
+      }, opts);
       const ex = weights.experts(0);
       expect(sharedExpertIndex(weights, ex)).toBe(slots ?? 3);
       // The shared expert's tensors point into the experts buffer: the weights' bytes count it once.
       expect(weights.bytes).toBe(liveBytes());
-      const buf = (ex.buffer as unknown as FakeBuffer).bytes;
-      const base = (slots ?? 3) * ex.strideBytes;
+      const split = 'maxBindingBytes' in opts;
+      expect(ex.strideBytes).toBe(2304);
+      expect(ex.parts.map((p) => [p.base, p.count])).toEqual(split ? [[0, 2], [2, 2]] : [[0, (slots ?? 3) + 1]]);
+      const buf = (ex.parts.at(-1)!.buffer as unknown as FakeBuffer).bytes;
+      const base = (split ? 1 : slots ?? 3) * ex.strideBytes;
+      expect(weights.tensor(shared[0].name).buffer).toBe(ex.parts.at(-1)!.buffer);
       expect(buf.length).toBeGreaterThanOrEqual(base + ex.strideBytes);
       for (const [i, m] of (['gate', 'up', 'down'] as const).entries()) {
         const at = base + ex[m].offset;

@@ -8,12 +8,14 @@
 //   the query in place, and WebGPU refuses one buffer bound both ways in a dispatch.
 // - A shared expert with the routed experts' layouts (n_shared_experts = 1, same format) is stored as one
 //   more expert after the layer's routed experts (or its paging pool), so that the routed experts'
-//   launches run it as one more slot, unweighted. Its tensor names point into that buffer.
+//   launches run it as one more slot, unweighted. Its tensor names point into that buffer (the last one
+//   when the group is split over several, docs/paging.md#binding-limit).
 //
 // V2/V3 families only; V4 keeps its tensors as stored.
 import { STORAGE, alignedSize } from '../gpu/buffers';
 import { tensorLayout, type TensorLayout } from '../model/formats';
 import type { ByteRange, Manifest, ManifestTensor } from '../model/manifest';
+import { expertPartOf, type ExpertPart } from '../kernels/weight-parts';
 
 /** What this file reads of weights.ts's GpuTensor and GpuExperts (weights.ts imports this file). */
 interface Tensor {
@@ -26,6 +28,7 @@ interface Experts {
   readonly layer: number;
   readonly count: number;
   readonly buffer: GPUBuffer;
+  readonly parts: readonly ExpertPart[];
   readonly strideBytes: number;
   readonly gate: { readonly offset: number; readonly layout: TensorLayout };
   readonly up: { readonly offset: number; readonly layout: TensorLayout };
@@ -134,24 +137,27 @@ export class FusedWeights {
     }
     for (const L of this.sharedLayers) {
       const ex = experts.get(L)!;
-      const base = ex.count * ex.strideBytes;
+      // Expert ex.count of the group: the last part's last, when the group is split (docs/paging.md#binding-limit).
+      const part = expertPartOf(ex.parts, ex.count);
+      const base = (ex.count - part.base) * ex.strideBytes;
       for (const m of SHARED) {
         const t = this.manifest.tensors.find((x) => x.name === sharedName(L, m))!;
         const byteOffset = base + ex[m].offset;
-        tensors.set(t.name, { name: t.name, buffer: ex.buffer, byteOffset, layout: ex[m].layout });
-        route(t, ex.buffer, byteOffset);
+        tensors.set(t.name, { name: t.name, buffer: part.buffer, byteOffset, layout: ex[m].layout });
+        route(t, part.buffer, byteOffset);
       }
     }
   }
 }
 
 /**
- * The index in the layer's experts' buffer of its shared expert when the loader put it there (FusedWeights),
+ * The index in the layer's group of experts of its shared expert when the loader put it there (FusedWeights),
  * else null: then the shared expert runs as its own products.
  */
 export function sharedExpertIndex(w: { tensor(name: string): Tensor; has(name: string): boolean }, ex: Experts): number | null {
   const name = sharedName(ex.layer, 'gate');
   if (!w.has(name)) return null;
   const t = w.tensor(name);
-  return t.buffer === ex.buffer ? (t.byteOffset - ex.gate.offset) / ex.strideBytes : null;
+  const part = ex.parts.find((p) => p.buffer === t.buffer);
+  return part ? part.base + (t.byteOffset - ex.gate.offset) / ex.strideBytes : null;
 }

@@ -10,7 +10,7 @@
 // the id the one before drew without leaving the GPU (decode-ahead.ts, docs/decode-loop.md).
 import { WebmoeError } from '../errors';
 import { mapForReading, type GpuContext } from '../gpu/device';
-import { createKernelContext, type KernelContext, type KernelShape } from '../gpu/kernel-context';
+import { createKernelContext, type KernelContext, type KernelShape, type MlaDecodeKernel } from '../gpu/kernel-context';
 import { createStorage, readF32, USAGE } from '../gpu/buffers';
 import { recordDispatches, type Dispatch } from '../gpu/pipelines';
 import type { AnyModelConfig } from '../model/config';
@@ -40,6 +40,8 @@ export interface GpuModelOptions {
   shape?: KernelShape;
   /** Measure the hot kernels' shapes at load (cached per adapter). Default true; false: the adapter heuristic. */
   autotune?: boolean;
+  /** MLA decode's kernel in the 'workgroup' shape (tests and benchmarks); default kernels/mla.ts defaultDecodeKernel. */
+  mlaDecode?: MlaDecodeKernel;
   /** Count expert choices per MoE layer on the GPU (read with expertUsage()). Default true. */
   collectExpertUsage?: boolean;
   /**
@@ -189,13 +191,13 @@ export class GpuModel implements Generator {
     this.config = config;
     this.vocabSize = config.vocabSize;
     const device = gpu.device;
-    const tuned = { ...ctx, shapes: tuning.shapes, matmulReduce: tuning.matmulReduce };
+    const tuned = { ...ctx, shapes: tuning.shapes, matmulReduce: tuning.matmulReduce, ...(opts.mlaDecode ? { mlaDecode: opts.mlaDecode } : {}) };
     this.tuning = tuning;
     this.contextLength = sizes.contextLength;
     this.prefillChunk = sizes.prefillChunk;
     this.family = family.create(device, weights, {
       contextLength: this.contextLength, maxTokens: this.prefillChunk, collectExpertUsage: opts.collectExpertUsage !== false,
-      mtp: opts.mtp === true || sizes.speculative === 'mtp', kvCacheFormat: opts.kvCacheFormat, pagedExperts: pager !== null,
+      mtp: opts.mtp === true || sizes.speculative === 'mtp', kvCacheFormat: opts.kvCacheFormat, mlaDecode: opts.mlaDecode, pagedExperts: pager !== null,
     });
     const pagedIo = this.family.pagedExperts;
     if (pager && pagedIo) this.paged = new PagedForward(gpu, pager, pagedIo, config.moe!.topK, this.prefillChunk);

@@ -36,7 +36,8 @@ const mib = (b: number) => `${(b / MIB).toFixed(1)} MiB`;
 function residentPart(manifest: Manifest, family: BoundFamily, contextLength: number, chunk: number, format: KvCacheFormat | undefined) {
   const weights = GpuWeights.plan(manifest);
   const kv = kvFootprint(manifest.model.config, [contextLength], format).at[0].bytes;
-  const scratch = chunk * family.activationFloatsPerToken(contextLength).total * 4 + 4 * manifest.model.config.vocabSize * 4;
+  const act = family.activationFloatsPerToken(contextLength);
+  const scratch = chunk * act.total * 4 + (act.fixedBytes ?? 0) + 4 * manifest.model.config.vocabSize * 4;
   return { weights: weights.tensorBytes, experts: weights.expertBytes, kv, scratch, total: weights.tensorBytes + kv + scratch };
 }
 

@@ -6,7 +6,7 @@ import { isWebmoeError } from '../errors';
 import { dequantize, tensorLayout, type TensorLayout, type WeightFormat } from '../model/formats';
 import type { ManifestExpert, ManifestTensor } from '../model/manifest';
 import { createRng } from '../util/random';
-import { checkWeightBindings, planRowSplit, rowAlignment } from './split-buffers';
+import { checkWeightBindings, planExpertParts, planRowSplit, rowAlignment } from './split-buffers';
 import { GpuWeights } from './weights';
 import { fakeDevice, testManifest, type FakeBuffer } from '../../test-support/fake-upload';
 
@@ -134,16 +134,22 @@ describe('checkWeightBindings', () => {
   const { manifest } = folder('q8', 301, 100);
   const expertLayer = 4 * 3 * 256;
 
-  it('passes a split embedding, and a paged expert pool that fits', () => {
+  it('passes a split embedding, an expert group split over buffers, and a paged expert pool that fits', () => {
     expect(errorOf(() => checkWeightBindings(manifest, expertLayer))).toBeNull();
     expect(errorOf(() => checkWeightBindings(manifest, 2000, { expertSlots: 2 }))).toBeNull();
-    expect(errorOf(() => checkWeightBindings(manifest, 2000))?.code).toBe('insufficient-limits');
+    expect(errorOf(() => checkWeightBindings(manifest, 2000))).toBeNull();
   });
 
-  it('refuses an expert group above the limit, naming the layer, its size and the slots that fit', () => {
-    const e = errorOf(() => checkWeightBindings(manifest, expertLayer - 256));
+  it('refuses a paged expert pool above the limit, naming the layer, its size and the slots that fit', () => {
+    const e = errorOf(() => checkWeightBindings(manifest, expertLayer - 256, { expertSlots: 4 }));
     expect(e?.code).toBe('insufficient-limits');
-    expect(e?.message).toMatch(/the routed experts of layer 0 take .* MiB in one buffer \(4 experts of .*at most 3 slots per layer/);
+    expect(e?.message).toMatch(/the expert pool of layer 0 takes .* MiB in one buffer \(4 slots of .*at most 3 slots per layer/);
+  });
+
+  it('refuses a group whose single expert exceeds the limit, naming the layer, the expert size and the limit', () => {
+    const e = errorOf(() => checkWeightBindings(manifest, 700));
+    expect(e?.code).toBe('insufficient-limits');
+    expect(e?.message).toMatch(/^one routed expert of layer 0 takes 0\.0 MiB \(768 bytes\).* at most 0\.0 MiB \(700 bytes\) per buffer/);
   });
 
   it('refuses a tensor above the limit that no reader can take in parts', () => {
@@ -151,5 +157,62 @@ describe('checkWeightBindings', () => {
     const e = errorOf(() => checkWeightBindings(big, 200));
     expect(e?.code).toBe('insufficient-limits');
     expect(e?.message).toMatch(/^model\.layers\.0\.mlp\.gate_proj\.weight takes .* only the embedding and LM head tables can be split/);
+  });
+});
+
+describe('planExpertParts', () => {
+  it('covers every expert in order with runs that each fit, as few as whole experts allow', () => {
+    // [experts, stored after them, stride, limit]
+    const cases: [number, number, number, number][] = [
+      [8, 1, 36864, 160_000], [160, 0, 256 * 1013, 2 ** 31 - 1], [256, 1, 256 * 7, 256 * 7 * 3], [5, 1, 512, 512],
+      [7, 0, 768, 10_000], [3, 1, 1024, 1024 * 4 - 1],
+    ];
+    for (const [count, extra, stride, limit] of cases) {
+      const parts = planExpertParts(3, count, stride, limit, extra);
+      let next = 0;
+      for (const p of parts) {
+        expect(p.base).toBe(next);
+        expect(p.count).toBeGreaterThan(0);
+        expect(p.count * stride).toBeLessThanOrEqual(limit);
+        next += p.count;
+      }
+      expect(next).toBe(count + extra);
+      let most = 0;
+      while ((most + 1) * stride <= limit) most++;
+      expect(parts.length, `${count}+${extra} of ${stride} under ${limit}`).toBe(Math.ceil((count + extra) / most));
+      // Nearly equal: no part more than one expert larger than another.
+      expect(Math.max(...parts.map((p) => p.count)) - Math.min(...parts.map((p) => p.count))).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('keeps a group that fits as one part', () => {
+    expect(planExpertParts(0, 8, 1024, 9 * 1024, 1)).toEqual([{ base: 0, count: 9 }]);
+  });
+
+  it('refuses an expert larger than the limit', () => {
+    const e = errorOf(() => planExpertParts(12, 160, 3 * 2 ** 20, 2 ** 21));
+    expect(e?.code).toBe('insufficient-limits');
+    expect(e?.message).toMatch(/^one routed expert of layer 12 takes 3\.0 MiB \(3145728 bytes\); this GPU binds at most 2\.0 MiB \(2097152 bytes\) per buffer/);
+  });
+});
+
+describe('an expert group split through the uploader', () => {
+  it('holds each expert\'s stored bytes at its index in the part that has it', () => {
+    const { manifest, data } = folder('q8', 301, 100);
+    const all = new Uint8Array(data[0].length + data[1].length);
+    all.set(data[0]);
+    all.set(data[1], data[0].length);
+    const up = GpuWeights.uploader(fakeDevice({ maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30 }).device, manifest, { maxBindingBytes: 2000 });
+    data.forEach((d, i) => up.write(i, d));
+    const ex = up.finish().experts(0);
+    expect(ex.parts.map((p) => [p.base, p.count])).toEqual([[0, 2], [2, 2]]);
+    expect(ex.buffer).toBe(ex.parts[0].buffer);
+    for (const e of manifest.experts) {
+      const p = ex.parts.find((q) => e.expert >= q.base && e.expert < q.base + q.count)!;
+      const at = (e.expert - p.base) * ex.strideBytes;
+      const start = e.shard * data[0].length + e.offset;
+      expect(p.buffer.size).toBeLessThanOrEqual(2000);
+      expect(Buffer.from((p.buffer as unknown as FakeBuffer).bytes.subarray(at, at + e.bytes)).equals(Buffer.from(all.subarray(start, start + e.bytes))), `expert ${e.expert}`).toBe(true);
+    }
   });
 });

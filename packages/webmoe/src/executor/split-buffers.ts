@@ -2,8 +2,9 @@
 // the adapter can bind is uploaded as several buffers of whole output rows, each a tensor of its own in the
 // same format (formats.ts), and the products and gathers reading it launch once per part
 // (kernels/weight-parts.ts). Here: where the parts start, which bytes of the stored tensor each part takes,
-// and the early, plain-words refusal of what cannot be split (a tensor whose products cut across rows, an
-// expert group larger than one binding: docs/paging.md#binding-limit).
+// and the early, plain-words refusal of what cannot be split (a tensor whose products cut across rows, a
+// paged expert pool or a single expert larger than one binding). A layer's routed experts above the limit
+// are split too, by whole experts (planExpertParts, docs/paging.md#binding-limit).
 import { WebmoeError } from '../errors';
 import { FP8_BLOCK, tensorLayout, type Section, type TensorLayout } from '../model/formats';
 import { alignedSize, STORAGE } from '../gpu/buffers';
@@ -158,19 +159,53 @@ function overLimit(name: string, bytes: number, limit: number): WebmoeError {
 
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 
+/** Experts [base, base + count) of a layer's group (its routed experts, then any stored after them), in one buffer. */
+export interface ExpertRange {
+  base: number;
+  count: number;
+}
+
 /**
- * Refuses an expert group whose buffer (every expert of the layer, or the paged pool's slots, plus `extra`
- * experts stored after them: fused-weights.ts's shared expert) exceeds the limit, naming the layer and the
- * slots that would fit (docs/paging.md#binding-limit).
+ * A layer's group of `count` experts (the routed ones and `extra` stored after them: fused-weights.ts's
+ * shared expert) at `strideBytes` apart, split into the fewest nearly equal runs of whole experts whose
+ * buffers each fit `limit` (docs/paging.md#binding-limit). One part when the group fits. Throws WebmoeError
+ * naming the layer when not even one expert fits.
  */
-export function checkExpertPool(layer: number, count: number, strideBytes: number, limit: number, paged: boolean, extra = 0): void {
-  const bytes = (count + extra) * strideBytes;
+export function planExpertParts(layer: number, count: number, strideBytes: number, limit: number, extra = 0): ExpertRange[] {
+  const n = count + extra;
+  const per = Math.floor(limit / strideBytes);
+  if (per < 1) {
+    throw new WebmoeError('insufficient-limits',
+      `one routed expert of layer ${layer} takes ${mib(strideBytes)} MiB (${strideBytes} bytes); this GPU binds at most ${mib(limit)} MiB (${limit} bytes) per buffer, and an expert cannot be split over buffers`,
+      { detail: { layer, needed: strideBytes, limit } });
+  }
+  const parts = Math.ceil(n / per);
+  const even = Math.ceil(n / parts);
+  const out: ExpertRange[] = [];
+  for (let base = 0; base < n; base += even) out.push({ base, count: Math.min(even, n - base) });
+  return out;
+}
+
+/**
+ * Refuses a paged expert pool whose buffer (its slots, plus `extra` experts stored after them:
+ * fused-weights.ts's shared expert) exceeds the limit, naming the layer and the slots that would fit
+ * (docs/paging.md#binding-limit). The pager writes slots by index into one buffer, so a pool is not split.
+ */
+export function checkExpertPool(layer: number, slots: number, strideBytes: number, limit: number, extra = 0): void {
+  const bytes = (slots + extra) * strideBytes;
   if (bytes <= limit) return;
   const fit = Math.max(0, Math.floor(limit / strideBytes) - extra);
   throw new WebmoeError('insufficient-limits',
-    `the routed experts of layer ${layer} take ${mib(bytes)} MiB in one buffer (${count} ${paged ? 'slots' : 'experts'}${extra ? ` and ${extra} shared` : ''} of ${mib(strideBytes)} MiB); `
-    + `this GPU binds at most ${mib(limit)} MiB per buffer: run with expert paging (expertSlots or gpuMemoryBudget, docs/paging.md) at most ${fit} slot${fit === 1 ? '' : 's'} per layer`,
+    `the expert pool of layer ${layer} takes ${mib(bytes)} MiB in one buffer (${slots} slots${extra ? ` and ${extra} shared` : ''} of ${mib(strideBytes)} MiB); `
+    + `this GPU binds at most ${mib(limit)} MiB per buffer: page with at most ${fit} slot${fit === 1 ? '' : 's'} per layer (expertSlots or gpuMemoryBudget, docs/paging.md)`,
     { detail: { layer, needed: bytes, limit, slotsThatFit: fit } });
+}
+
+/** The experts' buffers of a layer: a paged pool (checked to fit whole) or the parts of its whole group. */
+export function expertBuffers(layer: number, count: number, strideBytes: number, limit: number, slots: number | undefined, extra: number): ExpertRange[] {
+  if (slots === undefined) return planExpertParts(layer, count, strideBytes, limit, extra);
+  checkExpertPool(layer, slots, strideBytes, limit, extra);
+  return [{ base: 0, count: slots + extra }];
 }
 
 export interface BindingOptions {
@@ -197,7 +232,7 @@ export function checkWeightBindings(manifest: Manifest, limit: number, opts: Bin
   }
   const fused = new FusedWeights(manifest, new Map(manifest.tensors.map((t) => [t.name, t])), opts.mtp === true);
   for (const [layer, { count, stride }] of layers) {
-    checkExpertPool(layer, opts.expertSlots ?? count, stride, limit, opts.expertSlots !== undefined, fused.extraExperts(layer));
+    expertBuffers(layer, count, stride, limit, opts.expertSlots, fused.extraExperts(layer));
   }
 }
 

@@ -1,14 +1,15 @@
 // Model weights on the GPU, uploaded piece by piece from a converted model folder: the shard bytes are
 // the GPU bytes (formats.ts layouts), so loading is a copy. Non-expert tensors get one buffer each; each
 // MoE layer's routed experts share one buffer (expert e at e × stride) so that a kernel can pick experts
-// by id without a CPU round trip. MTP tensors are uploaded only when asked for (GpuModelOptions.mtp): the
-// main forward pass does not use them.
+// by id without a CPU round trip, or several buffers of whole experts when the group exceeds the binding
+// limit (split-buffers.ts, docs/paging.md#binding-limit). MTP tensors are uploaded only when asked for
+// (GpuModelOptions.mtp): the main forward pass does not use them.
 import { WebmoeError } from '../errors';
 import { alignedSize, STORAGE } from '../gpu/buffers';
 import { tensorLayout, type TensorLayout } from '../model/formats';
 import { rangePieces, type Manifest, type ManifestTensor } from '../model/manifest';
-import type { WeightPart } from '../kernels/weight-parts';
-import { bindingLimit, checkExpertPool, createSplitTensor } from './split-buffers';
+import { expertPartOf, type ExpertPart, type WeightPart } from '../kernels/weight-parts';
+import { bindingLimit, createSplitTensor, expertBuffers } from './split-buffers';
 import { FusedWeights } from './fused-weights';
 
 export interface GpuTensor {
@@ -29,9 +30,15 @@ export interface GpuExpertMatrix {
 
 export interface GpuExperts {
   readonly layer: number;
-  /** Experts in `buffer`: all of the layer's, or the slots of a paged pool (WeightOptions.expertSlots). */
+  /** The layer's routed experts, or the slots of a paged pool (WeightOptions.expertSlots). */
   readonly count: number;
+  /** The first part's buffer: the only one unless the group exceeds the binding limit. */
   readonly buffer: GPUBuffer;
+  /**
+   * The buffers of whole experts [base, base + count) that hold the group, the shared expert stored after the
+   * routed ones included (fused-weights.ts); one part for a group that fits, and always for a paged pool.
+   */
+  readonly parts: readonly ExpertPart[];
   /** Bytes from one expert's range to the next (256-aligned). */
   readonly strideBytes: number;
   readonly gate: GpuExpertMatrix;
@@ -107,7 +114,7 @@ export class GpuWeights {
 
   destroy(): void {
     for (const t of this.tensors.values()) for (const p of t.parts ?? [t]) p.buffer.destroy();
-    for (const e of this.expertsByLayer.values()) e.buffer.destroy();
+    for (const e of this.expertsByLayer.values()) for (const p of e.parts) p.buffer.destroy();
   }
 
   /** Plans buffers from the manifest (no GPU work): byte totals for the memory plan. */
@@ -157,7 +164,7 @@ export class GpuWeights {
     const fused = new FusedWeights(manifest, byName, mtp);
     const destroyAll = () => {
       for (const t of tensors.values()) for (const p of t.parts ?? [t]) p.buffer.destroy();
-      for (const x of experts.values()) x.buffer.destroy();
+      for (const x of experts.values()) for (const p of x.parts) p.buffer.destroy();
     };
 
     const limit = bindingLimit(device, opts.maxBindingBytes);
@@ -190,10 +197,16 @@ export class GpuWeights {
           return { offset: t.shard === first.shard ? t.offset - first.offset : rangeOffset(manifest, first, t), layout: tensorLayout(t.format, t.shape) };
         };
         const count = opts.expertSlots ?? list.length;
-        checkExpertPool(layer, count, stride, limit, opts.expertSlots !== undefined, fused.extraExperts(layer));
-        const buffer = device.createBuffer({ label: naming.group(layer, numLayers), size: stride * (count + fused.extraExperts(layer)), usage: STORAGE });
-        experts.set(layer, { layer, count, buffer, strideBytes: stride, gate: matrix('gate'), up: matrix('up'), down: matrix('down') });
-        if (opts.expertSlots === undefined) list.forEach((e, i) => route(e, buffer, i * stride));
+        const ranges = expertBuffers(layer, list.length, stride, limit, opts.expertSlots, fused.extraExperts(layer));
+        const group = naming.group(layer, numLayers);
+        const parts: ExpertPart[] = ranges.map((r, i) => ({ ...r, buffer: device.createBuffer({ label: ranges.length > 1 ? `${group}#${i}` : group, size: stride * r.count, usage: STORAGE }) }));
+        experts.set(layer, { layer, count, buffer: parts[0].buffer, parts, strideBytes: stride, gate: matrix('gate'), up: matrix('up'), down: matrix('down') });
+        if (opts.expertSlots === undefined) {
+          list.forEach((e, i) => {
+            const p = expertPartOf(parts, i);
+            route(e, p.buffer, (i - p.base) * stride);
+          });
+        }
       }
       fused.place(device, tensors, experts, route);
       for (const t of manifest.tensors) {
@@ -230,7 +243,7 @@ export class GpuWeights {
         }
         // Fused tensors (the shared expert) live inside an experts buffer: count every buffer once.
         const buffers = new Set([...tensors.values()].flatMap((t) => (t.parts ?? [t]).map((p) => p.buffer)));
-        for (const e of experts.values()) buffers.add(e.buffer);
+        for (const e of experts.values()) for (const p of e.parts) buffers.add(p.buffer);
         let total = 0;
         for (const b of buffers) total += b.size;
         return new GpuWeights(tensors, experts, total);

@@ -22,6 +22,14 @@ export type KernelShapes = Readonly<Record<KernelFamily, KernelShape>>;
  */
 export type MatmulReduce = 'workgroup' | 'subgroup';
 
+/**
+ * How the matrix products run prefill chunks: register tiles per invocation (rows_tile), or workgroup
+ * tiles whose weights are dequantized once into workgroup memory (rows_gemm, docs/kernels.md#prefill-gemm).
+ */
+export type MatmulPrefill = 'tile' | 'gemm';
+/** MLA decode's kernel in the 'workgroup' shape (kernels/mla.ts MlaAttentionArgs.kernel). */
+export type MlaDecodeKernel = 'heads' | 'latent-gemm' | 'per-head';
+
 /** The subgroup sizes the adapter may use (GPUAdapterInfo.subgroupMinSize / subgroupMaxSize). */
 export interface SubgroupSizes {
   readonly min: number;
@@ -39,6 +47,10 @@ export interface KernelContext {
   readonly subgroups?: SubgroupSizes;
   /** The 'workgroup' shape's decode reduction for matrix products; default 'workgroup'. 'subgroup' needs `subgroups`. */
   readonly matmulReduce?: MatmulReduce;
+  /** Prefill chunks' entry; default 'gemm' on the 'workgroup' shape and 'tile' on 'row'. */
+  readonly matmulPrefill?: MatmulPrefill;
+  /** MLA decode's kernel in the 'workgroup' shape; default kernels/mla.ts defaultDecodeKernel (tests and benchmarks force one). */
+  readonly mlaDecode?: MlaDecodeKernel;
   /**
    * Told of every buffer a launcher creates for its dispatch (params blocks, scratch), so that whoever keeps
    * the dispatches can destroy them with it (GpuModel does when it drops a recorded plan).

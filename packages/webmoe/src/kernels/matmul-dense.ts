@@ -8,16 +8,18 @@
 // Which entry: shape 'workgroup' with at most 4 tokens → matmul_wg (a workgroup per row, TT 1 or 4), or
 // product_sg (a subgroup per row, ROWS_SG rows per workgroup) where the context chose subgroup reductions;
 // several tokens with x's rows on multiples of 4 floats → matmul_tile (4 rows × 16 tokens per invocation);
-// otherwise matmul_row (a row per invocation, TT 1 or 8). Grid: flat, blocks × token spans × batch.
+// otherwise matmul_row (a row per invocation, TT 1 or 8). Prefill chunks of at least GEMM_MIN_TOKENS where
+// the context's prefill choice is 'gemm' (the 'workgroup' shape's default) → product_gemm (workgroup tiles,
+// kernels/product-gemm.ts; overrides WG, GM, GN, GK, GU, SWIGLU, X4). Grid: flat, blocks × token spans × batch.
 import source from '../../../../shaders/matmul-dense.wgsl?raw';
 import type { KernelContext } from '../gpu/kernel-context';
 import type { Dispatch } from '../gpu/pipelines';
 import { wgslPiece } from '../gpu/wgsl-compose';
 import { launchKernel } from './dispatch';
 import {
-  blocksOf, planProduct, productGrid, productParams, rowsConstants, rowsKind, subgroupRows, tokenTile, weightSource,
-  swigluHeader, type ProductArgs, type SwigluArgs,
+  planProduct, productGrid, productParams, rowsKind, subgroupRows, weightSource, swigluHeader, type ProductArgs, type SwigluArgs,
 } from './product';
+import { productEntry, rowsEntry } from './product-gemm';
 import { PRODUCT_ROWS, PRODUCT_TILE } from './wgsl-lib';
 
 /** The role's main source and the library pieces it always needs. */
@@ -30,17 +32,19 @@ export interface MatmulDenseArgs extends ProductArgs, SwigluArgs {
 /** One dense product: a pre-bound Dispatch that can be recorded any number of times. */
 export function matmulDense(ctx: KernelContext, a: MatmulDenseArgs, label = 'matmul'): Dispatch {
   const plan = planProduct(a, { up: a.up }, label);
-  const kind = rowsKind(ctx, plan, a.shape, true, true);
-  const span = tokenTile(kind, plan.maxTokens);
-  const rowsSg = subgroupRows(ctx);
+  const swiglu = a.up !== undefined;
+  const e = productEntry(ctx, plan, a.shape, swiglu, () => {
+    const kind = rowsKind(ctx, plan, a.shape, true, true);
+    return rowsEntry(kind, ENTRY[kind], plan, swiglu, subgroupRows(ctx));
+  });
   return launchKernel(ctx, label, {
-    source: weightSource(MATMUL_DENSE, a.weight, label, kind),
-    entryPoint: ENTRY[kind],
-    variant: kind,
-    constants: rowsConstants(kind, plan, a.up !== undefined, rowsSg),
+    source: weightSource(MATMUL_DENSE, a.weight, label, e.kind),
+    entryPoint: e.entryPoint,
+    variant: e.kind,
+    constants: e.constants,
     inputs: [a.x, a.weight.buffer, a.up?.buffer ?? a.weight.buffer],
     outputs: [a.y],
-    params: productParams(a, plan, { ...swigluHeader(a, label), span }, label),
-    workgroups: productGrid(blocksOf(kind, plan.outLen, rowsSg), plan, span),
+    params: productParams(a, plan, { ...swigluHeader(a, label), span: e.tokens }, label),
+    workgroups: productGrid(e.blocks, plan, e.tokens),
   });
 }

@@ -6,7 +6,8 @@
 // u32[] | 4 y | 5 params: the Product header (kernels/product.ts), then offsets_offset. Overrides WG, TT,
 // SWIGLU, X4.
 // Which entry, by the most rows one expert may own (maxRows): shape 'workgroup' with at most 4 →
-// grouped_wg; more with x's rows 4-float aligned → grouped_tile; otherwise grouped_row.
+// grouped_wg; more with x's rows 4-float aligned → grouped_tile; otherwise grouped_row; at least
+// GEMM_MIN_TOKENS where the context's prefill choice is 'gemm' → product_gemm (kernels/product-gemm.ts).
 // Grid: flat, blocks × spans × experts; a span past its expert's segment exits at once.
 import source from '../../../../shaders/matmul-grouped.wgsl?raw';
 import type { KernelContext } from '../gpu/kernel-context';
@@ -14,9 +15,9 @@ import type { Dispatch } from '../gpu/pipelines';
 import { wgslPiece } from '../gpu/wgsl-compose';
 import { launchKernel } from './dispatch';
 import {
-  blocksOf, fits, planProduct, productGrid, productParams, rowsConstants, rowsKind, tokenTile, weightSource,
-  swigluHeader, type ProductArgs, type SwigluArgs,
+  fits, planProduct, productGrid, productParams, rowsKind, weightSource, swigluHeader, type ProductArgs, type SwigluArgs,
 } from './product';
+import { productEntry, rowsEntry } from './product-gemm';
 import { PRODUCT_ROWS, PRODUCT_TILE } from './wgsl-lib';
 
 /** The role's main source and the library pieces it always needs. */
@@ -60,17 +61,20 @@ export function matmulGrouped(ctx: KernelContext, a: MatmulGroupedArgs, label = 
   const g = a.groups;
   const plan = planProduct(a, { up: a.up, flatX: true, flatY: true, entryStrideBytes: g.strideBytes, maxTokens: g.maxRows ?? a.tokens ?? 1 }, label);
   fits(g.offsets, 4 * ((g.offsetsOffset ?? 0) + plan.B + 1), 'segment offsets', label);
-  const kind = rowsKind(ctx, plan, a.shape, true);
-  const blocks = blocksOf(kind, plan.outLen);
-  const span = Math.max(1, g.span ?? groupedSpan(plan.maxTokens, tokenTile(kind, plan.maxTokens), blocks * plan.B));
+  const swiglu = a.up !== undefined;
+  const e = productEntry(ctx, plan, a.shape, swiglu, () => {
+    const kind = rowsKind(ctx, plan, a.shape, true);
+    return rowsEntry(kind, ENTRY[kind], plan, swiglu);
+  });
+  const span = Math.max(1, g.span ?? groupedSpan(plan.maxTokens, e.tokens, e.blocks * plan.B));
   return launchKernel(ctx, label, {
-    source: weightSource(MATMUL_GROUPED, a.weight, label),
-    entryPoint: ENTRY[kind],
-    variant: kind,
-    constants: rowsConstants(kind, plan, a.up !== undefined),
+    source: weightSource(MATMUL_GROUPED, a.weight, label, e.kind),
+    entryPoint: e.entryPoint,
+    variant: e.kind,
+    constants: e.constants,
     inputs: [a.x, a.weight.buffer, a.up?.buffer ?? a.weight.buffer, g.offsets],
     outputs: [a.y],
     params: productParams(a, plan, { ...swigluHeader(a, label), expertStrideBytes: g.strideBytes, span }, label).u32(g.offsetsOffset ?? 0),
-    workgroups: productGrid(blocks, plan, span),
+    workgroups: productGrid(e.blocks, plan, span),
   });
 }

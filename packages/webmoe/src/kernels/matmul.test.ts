@@ -79,6 +79,25 @@ describe('matmul entry points', () => {
     });
   });
 
+  it('takes product_gemm for prefill chunks of 64 tokens where the prefill choice is gemm (the workgroup shape\'s default)', () => {
+    const limits = { maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256 };
+    const gpu = { device: { limits } as GPUDevice };
+    expect(keyOf('workgroup', args(64), gpu)).toMatchObject({
+      entryPoint: 'product_gemm', variant: 'gemm', source: { id: 'matmul-dense+dequant-q4+product-gemm' },
+      constants: { WG: 256, GM: 64, GN: 64, GK: 32, GU: 1, SWIGLU: 0, X4: 0 },
+    });
+    expect(keyOf('workgroup', args(64, { up: weight }), gpu)).toMatchObject({ entryPoint: 'product_gemm', constants: { GK: 32, GU: 512, SWIGLU: 1 } });
+    // Fewer tokens, the row shape, or a context that chose tiles: the rows entries, without the piece.
+    expect(keyOf('workgroup', args(63), gpu)).toMatchObject({ entryPoint: 'matmul_row', source: { id: 'matmul-dense+dequant-q4' } });
+    expect(keyOf('row', args(64), gpu).entryPoint).toBe('matmul_row');
+    expect(keyOf('workgroup', args(64), { ...gpu, matmulPrefill: 'tile' }).entryPoint).toBe('matmul_row');
+    expect(keyOf('row', args(64), { ...gpu, matmulPrefill: 'gemm' }).entryPoint).toBe('product_gemm');
+    const groups = { offsets: buffer('offsets', 16), strideBytes: 2048 };
+    const L = tensorLayout('q4', [19, 36]);
+    const grouped: MatmulArgs = { weight: { buffer: buffer('w', 3 * 2048), layout: L }, x: storage('x', 4 * 90 * 36), y: buffer('y', 4 * 90 * 19), tokens: 90, batch: 3, groups: { ...groups, maxRows: 70 } };
+    expect(keyOf('workgroup', grouped, gpu)).toMatchObject({ entryPoint: 'product_gemm', source: { id: 'matmul-grouped+dequant-q4+product-gemm' }, constants: { X4: 1 } });
+  });
+
   it('takes matmul_t for the transposed product on either shape', () => {
     const t = { transposed: true, x: buffer('x', 4 * 2 * 67), y: buffer('y', 4 * 2 * 130) };
     expect(keyOf('workgroup', args(2, t))).toMatchObject({ entryPoint: 'matmul_t', constants: { TT: 8 } });

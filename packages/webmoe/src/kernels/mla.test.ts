@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseSplits, headsPlan, kvCacheBytesPerToken, latentCacheLayout, mlaScratchBytes } from './mla';
+import { chooseSplits, decodeScratchBytes, defaultDecodeKernel, headsPlan, kvCacheBytesPerToken, latentCacheLayout, latentGemmPlan, mlaScratchBytes } from './mla';
 
 const v3 = { kvLoraRank: 512, qkRopeHeadDim: 64, numHeads: 128, qkNopeHeadDim: 128, vHeadDim: 128, numLayers: 61 };
 
@@ -46,6 +46,42 @@ describe('mla_attend_heads layout', () => {
       expect(p.splits).toBeGreaterThan(1);
     }
     expect(headsPlan(limits, layout, 21, 1)).toMatchObject({ groups: 2, headsPerGroup: 11 });
+  });
+});
+
+describe('latent GEMM layout', () => {
+  const limits = { maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256, maxComputeWorkgroupStorageSize: 16384, maxStorageBufferBindingSize: 2 ** 27 } as GPUSupportedLimits;
+  const layout = latentCacheLayout(v3, 2048);
+  it('holds all of V3\'s 128 heads in one row group and fits the invocation and workgroup-memory limits', () => {
+    for (const [heads, tokens] of [[128, 1], [16, 1], [5, 1], [21, 5], [300, 1]] as const) {
+      const p = latentGemmPlan(limits, layout, heads, tokens);
+      const rows = heads * tokens;
+      expect(4 * p.rowBlocks * p.rowGroups).toBeGreaterThanOrEqual(rows);
+      expect(4 * p.rowBlocks * (p.rowGroups - 1)).toBeLessThan(rows);
+      expect(p.rowBlocks * p.positionBlocks).toBeLessThanOrEqual(256);
+      expect(p.rowBlocks * p.columnGroups).toBeLessThanOrEqual(256);
+      expect((p.rowBlocks + 2 * p.positionBlocks) * p.dimChunk * 16).toBeLessThanOrEqual(16384);
+      expect((p.rowBlocks + p.columnGroups * p.columnVecs) * p.tile * 16 + p.rowBlocks * 32).toBeLessThanOrEqual(16384);
+      // The slices cover kv_lora_rank, and one fewer would not.
+      expect(4 * p.columnGroups * p.columnVecs * p.slices).toBeGreaterThanOrEqual(512);
+      expect(4 * p.columnGroups * p.columnVecs * (p.slices - 1)).toBeLessThan(512);
+      expect(p.columnVecs).toBeLessThanOrEqual(4);
+      expect(p.scoresBytes).toBe(rows * 2048 * 4);
+      expect(p.splits * rows * 514).toBeLessThanOrEqual((2048 * 576) / 2 + rows * 514);
+    }
+    expect(latentGemmPlan(limits, layout, 128, 1)).toMatchObject({ rowBlocks: 32, rowGroups: 1, positionBlocks: 8, dimChunk: 16, columnGroups: 8, columnVecs: 4, slices: 4, tile: 8 });
+    expect(latentGemmPlan(limits, layout, 300, 1).rowGroups).toBe(3);
+    expect(latentGemmPlan(limits, layout, 128, 1, { splits: 3 }).splits).toBe(3);
+  });
+
+  it('is the default past one mla_attend_heads group, while its scores fit a binding', () => {
+    expect(defaultDecodeKernel(limits, layout, 16)).toBe('heads');
+    expect(defaultDecodeKernel(limits, layout, 128)).toBe('latent-gemm');
+    expect(defaultDecodeKernel({ ...limits, maxStorageBufferBindingSize: 128 * 2048 * 4 - 4 } as GPUSupportedLimits, layout, 128)).toBe('heads');
+    const v3Scratch = decodeScratchBytes(limits, layout, 128);
+    expect(v3Scratch.scores).toBe(128 * 2048 * 4);
+    expect(v3Scratch.partials).toBe(mlaScratchBytes(1, 128, latentGemmPlan(limits, layout, 128, 1).splits, 512));
+    expect(decodeScratchBytes(limits, layout, 16).scores).toBe(0);
   });
 });
 

@@ -7,7 +7,7 @@ import { grid1d } from '../gpu/pipelines';
 import { composeWgsl, type ShaderSource, type WgslPiece } from '../gpu/wgsl-compose';
 import type { TensorLayout } from '../model/formats';
 import { checkArg } from './launch-checks';
-import { PRODUCT_SUBGROUP, dequant } from './wgsl-lib';
+import { PRODUCT_GEMM, PRODUCT_SUBGROUP, dequant } from './wgsl-lib';
 
 export const WG = 64;
 /** Tokens per tile of rows_row and matmul_t (MAX_TT in the .wgsl). */
@@ -82,9 +82,10 @@ export function sections(w: WeightRef, label: string): [number, number, number] 
   return [at(w.layout.q), at(w.layout.scales), at(w.layout.mins)];
 }
 
-/** `main` with the dequantization of the weight's format composed in, and the subgroup rows for that kind. */
-export function weightSource(main: WgslPiece, w: WeightRef, label: string, kind?: RowsKind): ShaderSource {
-  return composeWgsl(main, [dequant(w.layout.format, label), ...(kind === 'sg' ? [PRODUCT_SUBGROUP] : [])]);
+/** `main` with the dequantization of the weight's format composed in, and the subgroup rows or workgroup tiles for that kind. */
+export function weightSource(main: WgslPiece, w: WeightRef, label: string, kind?: RowsKind | 'gemm'): ShaderSource {
+  const extra = kind === 'sg' ? [PRODUCT_SUBGROUP] : kind === 'gemm' ? [PRODUCT_GEMM] : [];
+  return composeWgsl(main, [dequant(w.layout.format, label), ...extra]);
 }
 
 /** How a role lays out its batch: what the defaults and checks of planProduct depend on. */

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
 import { lowerWgsl } from '../gpu/wgsl-lower';
 import { PRODUCT_FORMATS } from '../model/formats';
-import { DEQUANT, PRODUCT_SUBGROUP, RMS, WORKGROUP_REDUCE, dequant } from './wgsl-lib';
+import { DEQUANT, PRODUCT_GEMM, PRODUCT_SUBGROUP, RMS, WORKGROUP_REDUCE, dequant } from './wgsl-lib';
 import { MATMUL_DENSE } from './matmul-dense';
 import { MATMUL_EXPERTS } from './matmul-experts';
 import { MATMUL_GROUPED } from './matmul-grouped';
@@ -38,11 +38,23 @@ describe('the WGSL library', () => {
     }
   });
 
+  it('composes the workgroup tiles into the dense and grouped roles with every format', () => {
+    for (const main of [MATMUL_DENSE, MATMUL_GROUPED]) {
+      expect(composeWgsl(main, [dequant('q4')]).code).not.toMatch(/^(fn product_gemm|var<workgroup> gemm_w)/m);
+      for (const f of PRODUCT_FORMATS) {
+        const s = composeWgsl(main, [dequant(f), PRODUCT_GEMM]);
+        expect(s.id).toBe(`${main.name}+dequant-${f}+product-gemm`);
+        expect(s.code.match(/^fn product_gemm\(/gm)).toHaveLength(1);
+      }
+    }
+  });
+
   it('lowers every matrix source for a runtime without the language features', () => {
     const none = new Set<string>();
     const sources = [
       ...mains.flatMap((main) => PRODUCT_FORMATS.map((f) => composeWgsl(main, [dequant(f)]))),
       composeWgsl(MATMUL_DENSE, [dequant('q8'), PRODUCT_SUBGROUP]),
+      ...PRODUCT_FORMATS.map((f) => composeWgsl(MATMUL_GROUPED, [dequant(f), PRODUCT_GEMM])),
       composeWgsl(wgslPiece('norm-test', 'fn f() -> f32 { return 0.0; }', [WORKGROUP_REDUCE, RMS])),
     ];
     for (const s of sources) {

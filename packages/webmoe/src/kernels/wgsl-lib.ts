@@ -23,6 +23,7 @@ import xVec4Code from '../../../../shaders/lib/x-vec4.wgsl?raw';
 import productRowsCode from '../../../../shaders/lib/product-rows.wgsl?raw';
 import productTileCode from '../../../../shaders/lib/product-tile.wgsl?raw';
 import productSubgroupCode from '../../../../shaders/lib/product-subgroup.wgsl?raw';
+import productGemmCode from '../../../../shaders/lib/product-gemm.wgsl?raw';
 import ropeRotationCode from '../../../../shaders/lib/rope-rotation.wgsl?raw';
 import ropeHeadsCode from '../../../../shaders/lib/rope-heads.wgsl?raw';
 import radixSelectCode from '../../../../shaders/lib/radix-select.wgsl?raw';
@@ -96,6 +97,11 @@ export const PRODUCT_TILE = wgslPiece('product-tile', productTileCode, [PRODUCT,
  * makes a module that only a device created with the feature compiles: compose it only for such a device.
  */
 export const PRODUCT_SUBGROUP = wgslPiece('product-subgroup', productSubgroupCode, [PRODUCT_ROWS]);
+/**
+ * product_gemm: prefill products by workgroup tiles whose weights are dequantized once into workgroup
+ * memory (docs/kernels.md#prefill-gemm). Composed only for that kind, so other modules reserve none of it.
+ */
+export const PRODUCT_GEMM = wgslPiece('product-gemm', productGemmCode, [PRODUCT_ROWS, PRODUCT_TILE]);
 
 /** rotation, cos_sin_turns, rotate: RoPE at exact angles from ropeTable's table (a `table` binding of the main source). */
 export const ROPE_ROTATION = wgslPiece('rope-rotation', ropeRotationCode);

@@ -1,8 +1,10 @@
 // The activations of one forward call, sized once for the largest chunk of tokens the model will be
 // fed at a time, and reused by every call and every layer (no allocation per token).
 import { BufferGroup } from '../../gpu/buffers';
+import { ENGINE_MIN_LIMITS } from '../../gpu/device';
+import type { MlaDecodeKernel } from '../../gpu/kernel-context';
 import type { ModelConfig } from '../../model/config';
-import { headsScratchBytes, type LatentCacheLayout } from '../../kernels/mla';
+import { decodeScratchBytes, latentCacheLayout, type LatentCacheLayout } from '../../kernels/mla';
 
 export interface Activations {
   /** u32 [maxTokens]: the token ids of the call. */
@@ -23,8 +25,10 @@ export interface Activations {
   qt: GPUBuffer;
   /** Latent attention output [T, H, kvLoraRank]. */
   olat: GPUBuffer;
-  /** Decode attention's partial records over position splits (kernels/mla.ts headsScratchBytes). */
+  /** Decode attention's partial records over position splits (kernels/mla.ts decodeScratchBytes). */
   mlaPartials: GPUBuffer;
+  /** Decode attention's scores [H, context] when the latent GEMM runs it (kernels/mla.ts decodeScratchBytes); else 16 bytes. */
+  mlaScores: GPUBuffer;
   /** Per-head values [T, H, v]. */
   o: GPUBuffer;
   /** Output of a sub-block before the residual add [T, d]. */
@@ -50,11 +54,19 @@ export interface Activations {
   buffers: BufferGroup;
 }
 
-/** Activation floats per token of a chunk, and the largest single buffer's floats per token. */
-export function activationFloatsPerToken(c: ModelConfig): { total: number; largest: number } {
+/**
+ * Activation floats per token of a chunk, the largest single buffer's floats per token, and the decode
+ * attention's scratch at this context (fixed bytes, kernels/mla.ts decodeScratchBytes).
+ */
+export function activationFloatsPerToken(c: ModelConfig, contextLength: number): { total: number; largest: number; fixedBytes: number } {
   const sizes = Object.values(activationSizes(c));
-  return { total: sizes.reduce((a, b) => a + b, 0), largest: Math.max(...sizes) };
+  const mla = decodeScratchBytes(PLAN_LIMITS, latentCacheLayout(c, contextLength), c.numHeads);
+  return { total: sizes.reduce((a, b) => a + b, 0), largest: Math.max(...sizes), fixedBytes: mla.partials + mla.scores };
 }
+
+// What the memory plan assumes before a device exists: the engine's minimum limits, and scores of any size
+// bindable (the latent GEMM counted whenever the heads would pick it: an estimate from above).
+const PLAN_LIMITS = { ...ENGINE_MIN_LIMITS, maxStorageBufferBindingSize: Number.MAX_SAFE_INTEGER } as unknown as GPUSupportedLimits;
 
 /** Floats per token of every activation that grows with the chunk. */
 function activationSizes(c: ModelConfig) {
@@ -72,12 +84,13 @@ function activationSizes(c: ModelConfig) {
   };
 }
 
-export function createActivations(device: GPUDevice, c: ModelConfig, maxTokens: number, cache: LatentCacheLayout): Activations {
+export function createActivations(device: GPUDevice, c: ModelConfig, maxTokens: number, cache: LatentCacheLayout, mlaDecode?: MlaDecodeKernel): Activations {
   const g = new BufferGroup(device, 'act:');
   const T = maxTokens;
   const n = activationSizes(c);
   const K = c.moe?.topK ?? 0;
   const E = c.moe?.nRoutedExperts ?? 0;
+  const mla = decodeScratchBytes(device.limits, cache, c.numHeads, mlaDecode);
   return {
     ids: g.f32('ids', T * n.ids),
     positions: g.f32('positions', 4),
@@ -90,7 +103,8 @@ export function createActivations(device: GPUDevice, c: ModelConfig, maxTokens: 
     kva: g.f32('kva', T * n.kva),
     qt: g.f32('qt', T * n.qt),
     olat: g.f32('olat', T * n.olat),
-    mlaPartials: g.f32('mla_partials', headsScratchBytes(device.limits, cache, c.numHeads) / 4),
+    mlaPartials: g.f32('mla_partials', Math.max(4, mla.partials / 4)),
+    mlaScores: g.f32('mla_scores', Math.max(4, mla.scores / 4)),
     o: g.f32('o', T * n.o),
     delta: g.f32('delta', T * n.delta),
     hidden: g.f32('hidden', Math.max(T * n.hidden, (K + 1) * (c.moe?.intermediateSize ?? 0))),

@@ -20,7 +20,7 @@ import { latentCacheStore } from '../../kernels/mla-cache';
 import { mlaAttention, type LatentCacheLayout } from '../../kernels/mla';
 import { routerSelect } from '../../kernels/router';
 import { moeGather, moePlan, moeScatter } from '../../kernels/moe';
-import { gatherParts, productParts } from '../../kernels/weight-parts';
+import { gatherParts, matmulExpertParts, productParts } from '../../kernels/weight-parts';
 import { weightParts } from '../split-buffers';
 import type { Activations } from './activations';
 import type { GpuWeights } from '../weights';
@@ -128,8 +128,8 @@ export function recordForward(r: ForwardResources, T: number, opts: ForwardOptio
     out.push(...mlaAttention(ctx, {
       qt: a.qt, qpe: a.q, cache: r.cache[L], layout: r.cacheLayout, positions: a.positions, out: a.olat, tokens: T, heads: H,
       scale: softmaxScale(c), qpeTokenStride: H * qHead, qpeHeadStride: qHead, qpeOffset: nope,
-      // Decode's split partials: one buffer for every layer (the passes run in order).
-      ...(T === 1 ? { scratch: a.mlaPartials } : {}),
+      // Decode's split partials and latent-GEMM scores: one buffer each for every layer (the passes run in order).
+      ...(T === 1 ? { scratch: a.mlaPartials, scores: a.mlaScores } : {}),
     }, lab('mla')));
     // o_h = W_UV[h] o_lat_h, the rows h·(nope+v)+nope … +v of kv_b.
     out.push(matmul(ctx, {
@@ -163,7 +163,7 @@ export function recordForward(r: ForwardResources, T: number, opts: ForwardOptio
       out.push(matmul(ctx, { weight: ref(`${p}.mlp.shared_experts.gate_proj.weight`), up: ref(`${p}.mlp.shared_experts.up_proj.weight`), x: a.xn, y: a.hidden, tokens: T }, lab('shared_gate_up')));
       out.push(matmul(ctx, { weight: ref(`${p}.mlp.shared_experts.down_proj.weight`), x: a.hidden, ...sublayerOut, tokens: T }, lab('shared_down')));
     }
-    // The experts' places in ex.buffer: the router's ids, or with paging their slots (ex.count of them).
+    // The experts' places in the group (ex.parts): the router's ids, or with paging their slots (ex.count of them).
     const chosen = r.expertSlots ?? a.routerIds!;
     const gate: WeightRef = { buffer: ex.buffer, offset: ex.gate.offset, layout: ex.gate.layout };
     const up: WeightRef = { buffer: ex.buffer, offset: ex.up.offset, layout: ex.up.layout };
@@ -173,11 +173,11 @@ export function recordForward(r: ForwardResources, T: number, opts: ForwardOptio
       // Decode: slot k runs expert ids[k]; only those experts' bytes are read (and the shared expert in slot K).
       const slots = inSlot === null ? {} : { shared: inSlot };
       const B = K + (inSlot === null ? 0 : 1);
-      out.push(matmul(ctx, {
+      out.push(...matmulExpertParts(ctx, ex.parts, {
         weight: gate, up, x: a.xn, y: a.hidden, batch: B, xBatchStride: 0, yBatchStride: I,
         experts: { ids: chosen, strideBytes: ex.strideBytes, ...slots },
       }, lab('experts_gate_up')));
-      out.push(matmul(ctx, {
+      out.push(...matmulExpertParts(ctx, ex.parts, {
         weight: down, x: a.hidden, y: inH ? a.h : a.delta, batch: B, xBatchStride: I,
         output: (shared && inSlot === null) || inH ? 'accumulate' : 'write',
         experts: { ids: chosen, strideBytes: ex.strideBytes, weights: a.routerWeights!, sum: true, ...slots },
@@ -187,8 +187,8 @@ export function recordForward(r: ForwardResources, T: number, opts: ForwardOptio
       out.push(moePlan(ctx, { ids: chosen, offsets: a.offsets!, slot: a.slot!, tokens: T, topK: K, experts: ex.count }, lab('moe_plan')));
       out.push(moeGather(ctx, { x: a.xn, slot: a.slot!, xGrouped: a.xGrouped!, tokens: T, topK: K, dim: d }, lab('moe_gather')));
       const groups = { offsets: a.offsets!, strideBytes: ex.strideBytes, maxRows: T };
-      out.push(matmul(ctx, { weight: gate, up, x: a.xGrouped!, y: a.hidden, tokens: T * K, batch: ex.count, groups }, lab('experts_gate_up')));
-      out.push(matmul(ctx, { weight: down, x: a.hidden, y: a.yGrouped!, tokens: T * K, batch: ex.count, groups }, lab('experts_down')));
+      out.push(...matmulExpertParts(ctx, ex.parts, { weight: gate, up, x: a.xGrouped!, y: a.hidden, tokens: T * K, batch: ex.count, groups }, lab('experts_gate_up')));
+      out.push(...matmulExpertParts(ctx, ex.parts, { weight: down, x: a.hidden, y: a.yGrouped!, tokens: T * K, batch: ex.count, groups }, lab('experts_down')));
       out.push(moeScatter(ctx, { yGrouped: a.yGrouped!, slot: a.slot!, weights: a.routerWeights!, out: a.delta, tokens: T, topK: K, dim: d, accumulate: shared }, lab('moe_scatter')));
     }
   }

@@ -9,7 +9,7 @@ import type { Dispatch } from '../../gpu/pipelines';
 import type { V4Config, V4LayerSpec, V4MoeConfig } from '../../model/config-v4';
 import { rmsnorm } from '../../kernels/rmsnorm';
 import { matmul, type WeightRef } from '../../kernels/matmul';
-import { gatherParts, productParts } from '../../kernels/weight-parts';
+import { gatherParts, matmulExpertParts, productParts } from '../../kernels/weight-parts';
 import { rope } from '../../kernels/rope';
 import { routerSelect, type RouterConfig } from '../../kernels/router';
 import { moeGather, moePlan, moeScatter } from '../../kernels/moe';
@@ -159,11 +159,11 @@ function moe(r: V4ForwardResources, spec: V4LayerSpec, p: string, layer: number,
   const up: WeightRef = { buffer: ex.buffer, offset: ex.up.offset, layout: ex.up.layout };
   const down: WeightRef = { buffer: ex.buffer, offset: ex.down.offset, layout: ex.down.layout };
   if (T === 1) {
-    out.push(matmul(ctx, {
+    out.push(...matmulExpertParts(ctx, ex.parts, {
       weight: gate, up, swigluLimit: limit, x: a.xn, y: a.hidden, batch: K, xBatchStride: 0, yBatchStride: I,
       experts: { ids: a.routerIds, strideBytes: ex.strideBytes },
     }, lab('experts_gate_up')));
-    out.push(matmul(ctx, {
+    out.push(...matmulExpertParts(ctx, ex.parts, {
       weight: down, x: a.hidden, y: a.f, batch: K, xBatchStride: I, output: shared ? 'accumulate' : 'write',
       experts: { ids: a.routerIds, strideBytes: ex.strideBytes, weights: a.routerWeights, sum: true },
     }, lab('experts_down')));
@@ -171,8 +171,8 @@ function moe(r: V4ForwardResources, spec: V4LayerSpec, p: string, layer: number,
     out.push(moePlan(ctx, { ids: a.routerIds, offsets: a.offsets, slot: a.slot, tokens: T, topK: K, experts: E }, lab('moe_plan')));
     out.push(moeGather(ctx, { x: a.xn, slot: a.slot, xGrouped: a.xGrouped, tokens: T, topK: K, dim: d }, lab('moe_gather')));
     const groups = { offsets: a.offsets, strideBytes: ex.strideBytes, maxRows: T };
-    out.push(matmul(ctx, { weight: gate, up, swigluLimit: limit, x: a.xGrouped, y: a.hidden, tokens: T * K, batch: E, groups }, lab('experts_gate_up')));
-    out.push(matmul(ctx, { weight: down, x: a.hidden, y: a.yGrouped, tokens: T * K, batch: E, groups }, lab('experts_down')));
+    out.push(...matmulExpertParts(ctx, ex.parts, { weight: gate, up, swigluLimit: limit, x: a.xGrouped, y: a.hidden, tokens: T * K, batch: E, groups }, lab('experts_gate_up')));
+    out.push(...matmulExpertParts(ctx, ex.parts, { weight: down, x: a.hidden, y: a.yGrouped, tokens: T * K, batch: E, groups }, lab('experts_down')));
     out.push(moeScatter(ctx, { yGrouped: a.yGrouped, slot: a.slot, weights: a.routerWeights, out: a.f, tokens: T, topK: K, dim: d, accumulate: shared }, lab('moe_scatter')));
   }
   return out;

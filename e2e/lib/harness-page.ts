@@ -1,0 +1,38 @@
+// Harness pages kept open for the worker's life, one per harness, shared by every test (of any spec file)
+// that asks for it. A page's first model load compiles the engine's pipelines on a new GPU device (10-15 s
+// on SwiftShader, more than the check itself in most tests); later loads in the same page reuse those of
+// the same shapes (one pipeline cache per device). Each test still loads its own model, so no test depends
+// on another's state; and Playwright ends the worker after a failed test, so the next one starts on fresh
+// pages.
+import { test as base, type Page } from '@playwright/test';
+
+/** Calls `fn` in the page on its harness object `window[global]`, with `arg`. */
+export type HarnessCall<H> = <R>(fn: (m: H, a: any) => Promise<R>, arg?: unknown) => Promise<R>;
+
+/** The open page of the harness at `path`, which sets `window[global]`; opened on first use. */
+export type HarnessPages = <H>(path: string, global: string) => Promise<HarnessCall<H>>;
+
+export function harnessCall<H>(page: Page, global: string): HarnessCall<H> {
+  return <R>(fn: (m: H, a: any) => Promise<R>, arg?: unknown) =>
+    page.evaluate(([src, g, a]) => new Function('m', 'a', `return (${src})(m, a)`)((window as any)[g], a), [fn.toString(), global, arg] as const) as Promise<R>;
+}
+
+export const test = base.extend<object, { harnessPages: HarnessPages }>({
+  harnessPages: [async ({ browser }, use, workerInfo) => {
+    const pages = new Map<string, Promise<Page>>();
+    const open = async (path: string, global: string) => {
+      // The test-scoped options do not reach a worker fixture's pages: the server's address by hand.
+      const page = await browser.newPage({ baseURL: workerInfo.project.use.baseURL });
+      page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
+      await page.goto(path);
+      await page.waitForFunction((g) => g in window, global);
+      return page;
+    };
+    await use(async <H>(path: string, global: string) => {
+      let page = pages.get(path);
+      if (!page) pages.set(path, (page = open(path, global)));
+      return harnessCall<H>(await page, global);
+    });
+    for (const page of pages.values()) await (await page).close();
+  }, { scope: 'worker' }],
+});

@@ -1,0 +1,43 @@
+// product_gemm's tile plan against device limits, and which launches take it, without a GPU.
+import { describe, expect, it } from 'vitest';
+import { GEMM_MIN_TOKENS, gemmStorage, gemmTile, type GemmLimits } from './product-gemm';
+
+const MIN: GemmLimits = { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256 };
+const GPU: GemmLimits = { ...MIN, maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupSizeX: 1024 };
+
+describe('gemmTile', () => {
+  it('counts the slabs in vec4s, the up slab only with SwiGLU', () => {
+    // 64 rows × 32 columns: 512 vec4s per weight slab; 64 tokens × 32 columns another 512; 16 for the range.
+    expect(gemmStorage({ rows: 64, tokens: 64, cols: 32 }, false)).toBe(16 * (512 + 1 + 512) + 16);
+    expect(gemmStorage({ rows: 64, tokens: 64, cols: 32 }, true)).toBe(16 * (512 + 512 + 512) + 16);
+  });
+
+  it('fits every tile it picks into the device, at WebGPU\'s minimum limits too', () => {
+    for (const limits of [MIN, GPU]) {
+      for (const swiglu of [false, true]) {
+        for (const T of [GEMM_MIN_TOKENS, 65, 512]) {
+          const t = gemmTile(limits, swiglu, T)!;
+          expect(t, `${swiglu} ${T}`).not.toBeNull();
+          expect(gemmStorage(t, swiglu)).toBeLessThanOrEqual(limits.maxComputeWorkgroupStorageSize);
+          expect((t.rows / 4) * (t.tokens / 4)).toBeLessThanOrEqual(limits.maxComputeInvocationsPerWorkgroup);
+          expect(t.rows % 4 + t.tokens % 4 + t.cols % 8).toBe(0);
+        }
+      }
+    }
+  });
+
+  it('takes the longest slab rows and most tokens the memory allows', () => {
+    expect(gemmTile(GPU, false, 64)).toEqual({ rows: 64, tokens: 64, cols: 32 });
+    expect(gemmTile({ ...GPU, maxComputeWorkgroupStorageSize: 65536 }, false, 64)).toEqual({ rows: 64, tokens: 64, cols: 64 });
+    // 16 KiB: 64 × 32 misses by the 16 bytes of the range, so fewer tokens; SwiGLU's second slab halves the step.
+    expect(gemmTile(MIN, false, 64)).toEqual({ rows: 64, tokens: 32, cols: 32 });
+    expect(gemmTile(MIN, true, 64)).toEqual({ rows: 64, tokens: 64, cols: 16 });
+    // 64-token tiles only for launches with as many tokens.
+    expect(gemmTile(GPU, false, 40)?.tokens).toBe(32);
+  });
+
+  it('refuses a device too small for any tile', () => {
+    expect(gemmTile({ ...MIN, maxComputeWorkgroupStorageSize: 2048 }, false, 64)).toBeNull();
+    expect(gemmTile({ ...MIN, maxComputeInvocationsPerWorkgroup: 32 }, false, 64)).toBeNull();
+  });
+});
