@@ -2,7 +2,7 @@
 // GPU state (activations, KV caches, tables), the recorder of its forward pass, and its sizes. GpuModel
 // owns what every family shares — the weights, the sampler, plans, the decode loop — so that a reader
 // sees one model at a time in the family's own folder.
-import type { KernelContext, MlaDecodeKernel } from '../gpu/kernel-context';
+import type { KernelContext, KernelShape, MlaDecodeKernel } from '../gpu/kernel-context';
 import type { Dispatch } from '../gpu/pipelines';
 import type { KvCacheFormat } from '../kernels/mla';
 import type { ExpertUsage } from './expert-usage';
@@ -106,6 +106,8 @@ export interface FamilyOptions {
   kvCacheFormat?: KvCacheFormat;
   /** V2/V3 decode attention's kernel when forced (GpuModelOptions.mlaDecode): its scratch is sized for it. */
   mlaDecode?: MlaDecodeKernel;
+  /** The shape decode attention runs in (the tuning's 'mla'): 'row' needs no decode scratch. Default 'workgroup'. */
+  mlaShape?: KernelShape;
   /** The routed experts are paged (weights.ts WeightOptions.expertSlots): the kernels read slots the pager writes. */
   pagedExperts?: boolean;
 }

@@ -197,7 +197,7 @@ export class GpuModel implements Generator {
     this.prefillChunk = sizes.prefillChunk;
     this.family = family.create(device, weights, {
       contextLength: this.contextLength, maxTokens: this.prefillChunk, collectExpertUsage: opts.collectExpertUsage !== false,
-      mtp: opts.mtp === true || sizes.speculative === 'mtp', kvCacheFormat: opts.kvCacheFormat, mlaDecode: opts.mlaDecode, pagedExperts: pager !== null,
+      mtp: opts.mtp === true || sizes.speculative === 'mtp', kvCacheFormat: opts.kvCacheFormat, mlaDecode: opts.mlaDecode, mlaShape: tuning.shapes.mla, pagedExperts: pager !== null,
     });
     const pagedIo = this.family.pagedExperts;
     if (pager && pagedIo) this.paged = new PagedForward(gpu, pager, pagedIo, config.moe!.topK, this.prefillChunk);

@@ -2,7 +2,7 @@
 // fed at a time, and reused by every call and every layer (no allocation per token).
 import { BufferGroup } from '../../gpu/buffers';
 import { ENGINE_MIN_LIMITS } from '../../gpu/device';
-import type { MlaDecodeKernel } from '../../gpu/kernel-context';
+import type { KernelShape, MlaDecodeKernel } from '../../gpu/kernel-context';
 import type { ModelConfig } from '../../model/config';
 import { decodeScratchBytes, latentCacheLayout, type LatentCacheLayout } from '../../kernels/mla';
 
@@ -84,13 +84,18 @@ function activationSizes(c: ModelConfig) {
   };
 }
 
-export function createActivations(device: GPUDevice, c: ModelConfig, maxTokens: number, cache: LatentCacheLayout, mlaDecode?: MlaDecodeKernel): Activations {
+/**
+ * `decode`: the shape decode attention runs in and its forced kernel. `mla_attend_row` (the 'row' shape) needs
+ * neither partial records nor scores, which at 128 heads and a long context are megabytes.
+ */
+export function createActivations(device: GPUDevice, c: ModelConfig, maxTokens: number, cache: LatentCacheLayout,
+  decode: { shape?: KernelShape; kernel?: MlaDecodeKernel } = {}): Activations {
   const g = new BufferGroup(device, 'act:');
   const T = maxTokens;
   const n = activationSizes(c);
   const K = c.moe?.topK ?? 0;
   const E = c.moe?.nRoutedExperts ?? 0;
-  const mla = decodeScratchBytes(device.limits, cache, c.numHeads, mlaDecode);
+  const mla = decode.shape === 'row' ? { partials: 0, scores: 0 } : decodeScratchBytes(device.limits, cache, c.numHeads, decode.kernel);
   return {
     ids: g.f32('ids', T * n.ids),
     positions: g.f32('positions', 4),

@@ -26,7 +26,7 @@ export class V3State implements FamilyState {
   constructor(device: GPUDevice, private readonly config: ModelConfig, private readonly weights: GpuWeights, opts: FamilyOptions) {
     this.cacheLayout = latentCacheLayout(config, opts.contextLength, opts.kvCacheFormat);
     this.cache = createLatentCache(device, this.cacheLayout, config.numLayers);
-    this.act = createActivations(device, config, opts.maxTokens, this.cacheLayout, opts.mlaDecode);
+    this.act = createActivations(device, config, opts.maxTokens, this.cacheLayout, { kernel: opts.mlaDecode, shape: opts.mlaShape });
     this.ropeTable = uploadStorage(device, 'rope_table', ropeTable(config.rope));
     const moeLayers = config.moe ? config.layers.flatMap((l, i) => (l.ffn === 'moe' ? [i] : [])) : [];
     const K = config.moe?.topK ?? 0;
