@@ -3,7 +3,7 @@
 // the queue's completion) and the bytes each kernel loads from global memory per step, computed from
 // its launch layout (kernels/mla.ts headsPlan, latentGemmPlan) and labelled so. Driven by
 // e2e/attention-heads.spec.ts.
-import { acquireGpu, createKernelContext, createRng, headsPlan, latentCacheLayout, latentGemmPlan, mlaAttention, timeDispatches, type KvCacheFormat, type MlaAttentionArgs } from 'webmoe';
+import { adapterName, acquireGpu, createKernelContext, createRng, headsPlan, latentCacheLayout, latentGemmPlan, mlaAttention, timeDispatches, type KvCacheFormat, type MlaAttentionArgs } from 'webmoe';
 
 export type ProbeKernel = 'heads' | 'latent-gemm' | 'per-head' | 'row';
 
@@ -93,7 +93,7 @@ async function measure(kernel: ProbeKernel, format: KvCacheFormat, heads: number
 }
 
 const api: AttentionProbe = {
-  ready: gpuPromise.then((g) => `${g.summary.vendor} ${g.summary.architecture} ${g.summary.description}`),
+  ready: gpuPromise.then((g) => adapterName(g.summary)),
   measure,
 };
 (window as unknown as { attentionProbe: AttentionProbe }).attentionProbe = api;

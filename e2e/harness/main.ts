@@ -1,7 +1,7 @@
 // The page Playwright drives: it acquires the GPU once, then runs named kernel cases on request and
 // returns plain results (no GPU objects cross into Node).
-import { acquireGpu, createKernelContext, isWebmoeError, type AdapterSummary, type KernelContext } from 'webmoe';
-import { describeComparison } from '../lib/compare';
+import { adapterName, acquireGpu, createKernelContext, type AdapterSummary, type KernelContext } from 'webmoe';
+import { runCase } from '../lib/run-case';
 import type { CaseResult, KernelCase } from '../lib/cases';
 import { KERNEL_FAMILIES, type KernelFamilyName } from '../lib/families';
 import { registry } from '../kernels/index';
@@ -42,7 +42,7 @@ const api: HarnessApi = {
     if (missing.length) throw new Error(`families without cases: ${missing.join(', ')}`);
     const gpu = await acquireGpu();
     ctx = createKernelContext(gpu);
-    log.textContent = `adapter: ${gpu.summary.vendor} ${gpu.summary.architecture} ${gpu.summary.description}\n`;
+    log.textContent = `adapter: ${adapterName(gpu.summary)}\n`;
     log.append(last);
     return gpu.summary;
   })(),
@@ -52,19 +52,9 @@ const api: HarnessApi = {
     await api.ready;
     const c = cases(family).find((k) => k.name === name);
     if (!c) throw new Error(`no case ${family}/${name}`);
-    const t0 = performance.now();
-    try {
-      const comparisons = await c.run(ctx!);
-      const entries = Object.entries(comparisons);
-      const ok = entries.length > 0 && entries.every(([, v]) => v.ok);
-      const summary = entries.map(([k, v]) => `${k}: ${v.ok ? `max |err| ${v.maxAbsErr.toExponential(2)}` : describeComparison(v)}`).join('; ');
-      report(`${family}/${name}: ${ok ? 'ok' : 'FAIL'} ${summary}`, !ok);
-      return { name, ok, summary, comparisons, ms: performance.now() - t0 };
-    } catch (e) {
-      const msg = isWebmoeError(e) ? `${e.code}: ${e.message}` : e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-      report(`${family}/${name}: ERROR ${msg}`, true);
-      return { name, ok: false, summary: `threw ${msg}`, comparisons: {}, ms: performance.now() - t0 };
-    }
+    const r = await runCase(ctx!, c);
+    report(`${family}/${name}: ${r.ok ? 'ok' : r.summary.startsWith('threw') ? 'ERROR' : 'FAIL'} ${r.summary}`, !r.ok);
+    return r;
   },
 };
 

@@ -4,7 +4,7 @@ import type { KernelFamilyName } from '../lib/families';
 import { rmsnormFamily } from './rmsnorm';
 import { matmulFamily, matmulGgufFamily } from './matmul';
 import { matmulNormedFamily } from './matmul-normed';
-import { matmulGemmFamily, matmulSubgroupFamily, wgslFallbackFamily } from './matmul-variants';
+import { matmulGemmF16Family, matmulGemmFamily, matmulSubgroupFamily, wgslFallbackFamily } from './matmul-variants';
 import { ropeFamily } from './rope';
 import { mlaFamily } from './mla';
 import { mlaCacheFamily } from './mla-cache';
@@ -25,6 +25,7 @@ export const registry: Record<KernelFamilyName, KernelFamily> = {
   'matmul-normed': matmulNormedFamily,
   'matmul-subgroup': matmulSubgroupFamily,
   'matmul-gemm': matmulGemmFamily,
+  'matmul-gemm-f16': matmulGemmF16Family,
   'wgsl-fallback': wgslFallbackFamily,
   rope: ropeFamily,
   mla: mlaFamily,

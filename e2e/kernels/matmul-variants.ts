@@ -7,13 +7,15 @@
 //     packed_4x8_integer_dot_product and unrestricted_pointer_parameters gets them (gpu/wgsl-lower.ts).
 //   matmul-gemm: prefill products by workgroup tiles (product_gemm, docs/kernels.md#prefill-gemm) on a
 //     context whose prefill choice is 'gemm', whatever the adapter's shape.
+//   matmul-gemm-f16: the same cases in f16 arithmetic ('gemm-f16'), with f16's tolerance; only on a device
+//     with shader-f16 (lib/families.ts FAMILY_FEATURES).
 // Each case also checks that the variant really ran: the pipelines it built name product_sg or
 // product_gemm, or its modules were lowered.
 import { PRODUCT_FORMATS, PipelineCache, lowerWgsl, type KernelContext, type PipelineKey } from 'webmoe';
 import type { Comparison } from '../lib/compare';
 import { grid, type KernelCase, type KernelFamily } from '../lib/cases';
 import {
-  K_QUANTS, K_SIZES, OUT_SIZES, SIZES, expertsCase, groupedCase, headsCase, outputCase, plainCase,
+  K_QUANTS, K_SIZES, OUT_SIZES, SIZES, expertsCase, groupedCase, headsCase, outputCase, plainCase, type Arithmetic,
 } from './matmul';
 import { rmsnormFamily } from './rmsnorm';
 
@@ -119,14 +121,19 @@ const usedGemm = (keys: PipelineKey[]) =>
 // tiles each), one of 5 and an empty one. Four cases, one per epilogue (write, accumulate, SwiGLU with the
 // clamp, grouped SwiGLU): each compiles a pipeline that SwiftShader takes 15–20 s over, and every format
 // reads its units through the same dequant8 calls, which the rest of the grid tests.
-function gemmCases(): KernelCase[] {
+function gemmCases(arith: Arithmetic): KernelCase[] {
   const cases = [
-    plainCase('f32', 'row', 'n', { rows: 67, cols: 132, T: 65 }),
-    outputCase('q8', 'workgroup', { mode: 'accumulate', rows: 19, cols: 1031, T: 64 }),
-    outputCase('bf16', 'workgroup', { mode: 'swiglu-limit', rows: 67, cols: 132, T: 67 }),
-    groupedCase('q4', 'workgroup', 'swiglu', { counts: [70, 0, 5, 66], span: 128, cols: 36 }),
+    plainCase('f32', 'row', 'n', { rows: 67, cols: 132, T: 65 }, arith),
+    outputCase('q8', 'workgroup', { mode: 'accumulate', rows: 19, cols: 1031, T: 64 }, arith),
+    outputCase('bf16', 'workgroup', { mode: 'swiglu-limit', rows: 67, cols: 132, T: 67 }, arith),
+    groupedCase('q4', 'workgroup', 'swiglu', { counts: [70, 0, 5, 66], span: 128, cols: 36 }, arith),
   ];
-  return cases.map((c) => variant(c, 'prefill=gemm', (ctx) => recording({ ...ctx, matmulPrefill: 'gemm' }, ctx.pipelines), usedGemm));
+  const choice = arith === 'f16' ? 'gemm-f16' : 'gemm';
+  // The f16 variant must have composed the f16 arithmetic piece, not fallen back to f32.
+  const used = (keys: PipelineKey[]) => usedGemm(keys) ?? (arith === 'f16' && !keys.some((k) => k.source.id.includes('gemm-f16'))
+    ? `no product_gemm pipeline in f16 arithmetic was built (${keys.map((k) => k.source.id).join(', ')})` : null);
+  return cases.map((c) => variant(c, `prefill=${choice}`, (ctx) => recording({ ...ctx, matmulPrefill: choice }, ctx.pipelines), used));
 }
 
-export const matmulGemmFamily: KernelFamily = { cases: gemmCases };
+export const matmulGemmFamily: KernelFamily = { cases: () => gemmCases('f32') };
+export const matmulGemmF16Family: KernelFamily = { cases: () => gemmCases('f16') };

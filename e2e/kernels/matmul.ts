@@ -54,9 +54,19 @@ const maxAbs = (v: ArrayLike<number>) => {
   return m;
 };
 
-/** f32 accumulation of n products bounded by `term`: errors grow like √n. */
-export function dotTolerance(n: number, term: number): Tolerance {
-  return { atol: 1e-5 * Math.sqrt(n) * term + 1e-30, rtol: 1e-5 };
+/** The arithmetic a kernel variant computes its products in: f32, or f16 partial sums (product_gemm's 'gemm-f16'). */
+export type Arithmetic = 'f32' | 'f16';
+
+/**
+ * The error of one product term, relative to its bound: f32 accumulation 1e-5 (docs/kernels.md#tolerances);
+ * f16 4e-3: x and the weights rounded to f16 (2^-11 each) and partial sums of up to 64 columns rounded in f16
+ * (about √64 · 2^-11 per term over a step), docs/kernels.md#prefill-gemm-f16. A wrong index errs by O(1).
+ */
+export const TERM_ERROR: Record<Arithmetic, number> = { f32: 1e-5, f16: 4e-3 };
+
+/** Accumulation of n products bounded by `term`: errors grow like √n. */
+export function dotTolerance(n: number, term: number, arith: Arithmetic = 'f32'): Tolerance {
+  return { atol: TERM_ERROR[arith] * Math.sqrt(n) * term + 1e-30, rtol: TERM_ERROR[arith] };
 }
 
 /** Σ_c W[row, c] · x[xBase + c] over `cols` in float64. */
@@ -98,7 +108,7 @@ export const SIZES = [
   { rows: 67, cols: 36, T: 2 },
 ] as const;
 
-export function plainCase(format: WeightFormat, shape: KernelShape, dir: 'n' | 't', size: { rows: number; cols: number; T: number }): KernelCase {
+export function plainCase(format: WeightFormat, shape: KernelShape, dir: 'n' | 't', size: { rows: number; cols: number; T: number }, arith: Arithmetic = 'f32'): KernelCase {
   const name = caseName({ op: 'mv', format, shape, dir, ...size });
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { rows, cols, T } = size;
@@ -118,7 +128,7 @@ export function plainCase(format: WeightFormat, shape: KernelShape, dir: 'n' | '
     const weight = weightRef(io, 'w', pack([W]), W.layout);
     const bufs = { x: io.input('x', x), y: io.output('y', T * outLen) };
     await io.run(() => [matmul(ctx, { weight, ...bufs, tokens: T, transposed: dir === 't', shape }, name)]);
-    return { y: compare(await io.read(bufs.y, T * outLen), ref, dotTolerance(inLen, maxAbs(W.w))) };
+    return { y: compare(await io.read(bufs.y, T * outLen), ref, dotTolerance(inLen, maxAbs(W.w), arith)) };
   });
   return { name, run };
 }
@@ -196,14 +206,14 @@ export const OUT_SIZES = [
 ] as const;
 const SWIGLU_LIMIT = 1.5;
 
-export function outputCase(format: WeightFormat, shape: KernelShape, size: { mode: (typeof OUT_SIZES)[number]['mode']; rows: number; cols: number; T: number }): KernelCase {
+export function outputCase(format: WeightFormat, shape: KernelShape, size: { mode: (typeof OUT_SIZES)[number]['mode']; rows: number; cols: number; T: number }, arith: Arithmetic = 'f32'): KernelCase {
   const name = caseName({ op: 'out', format, shape, ...size });
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { mode, rows, cols, T } = size;
     const rng = createRng(777 + rows * 3 + T + WEIGHT_FORMATS.indexOf(format) * 101);
     const G = testTensor(format, rows, cols, rng);
     const x = rng.uniform(T * cols, -1, 1);
-    const tol = dotTolerance(cols, maxAbs(G.w));
+    const tol = dotTolerance(cols, maxAbs(G.w), arith);
     if (mode === 'accumulate') {
       const y0 = rng.uniform(T * rows, -2, 2);
       const ref = Float64Array.from(y0, (v, i) => v + 2 * rowDot(G, i % rows, x, Math.floor(i / rows) * cols));
@@ -241,8 +251,8 @@ export function outputCase(format: WeightFormat, shape: KernelShape, size: { mod
       ...bufs, tokens: T, shape, swigluLimit: limit,
     }, name)]);
     // silu' ≤ 1.1 and the clamps' slopes ≤ 1: the gate's error reaches y scaled by |u|, the up's by |silu(g)|.
-    const e = dotTolerance(cols, Math.max(maxAbs(G.w), maxAbs(U.w))).atol;
-    return { y: compare(await io.read(bufs.y, T * rows), ref, { atol: e * (1.1 * uMax + gMax + 1), rtol: 1e-5 }) };
+    const e = dotTolerance(cols, Math.max(maxAbs(G.w), maxAbs(U.w)), arith).atol;
+    return { y: compare(await io.read(bufs.y, T * rows), ref, { atol: e * (1.1 * uMax + gMax + 1), rtol: TERM_ERROR[arith] }) };
   });
   return { name, run };
 }
@@ -336,7 +346,7 @@ const GROUPED = [
   { counts: [37, 3, 0, 20], span: 32, cols: 36 },
 ] as const;
 
-export function groupedCase(format: WeightFormat, shape: KernelShape, mode: 'write' | 'swiglu', size: { counts: readonly number[]; span: number; cols: number }): KernelCase {
+export function groupedCase(format: WeightFormat, shape: KernelShape, mode: 'write' | 'swiglu', size: { counts: readonly number[]; span: number; cols: number }, arith: Arithmetic = 'f32'): KernelCase {
   const name = caseName({ op: 'grouped', format, shape, mode, counts: size.counts.join('/'), span: size.span, cols: size.cols });
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { counts, span, cols } = size;
@@ -367,8 +377,8 @@ export function groupedCase(format: WeightFormat, shape: KernelShape, mode: 'wri
       groups: { offsets: io.input('offsets', new Uint32Array(offsets)), strideBytes: gp.stride, maxRows: Math.max(...counts), span },
     }, name)]);
     const wMax = Math.max(...[...gates, ...ups].map((t) => maxAbs(t.w)));
-    const e = dotTolerance(cols, wMax).atol;
-    const tol = mode === 'swiglu' ? { atol: e * (2.1 * maxAbs(ref) + 2), rtol: 1e-5 } : dotTolerance(cols, wMax);
+    const e = dotTolerance(cols, wMax, arith).atol;
+    const tol = mode === 'swiglu' ? { atol: e * (2.1 * maxAbs(ref) + 2), rtol: TERM_ERROR[arith] } : dotTolerance(cols, wMax, arith);
     return { y: compare(await io.read(bufs.y, N * rows), ref, tol) };
   });
   return { name, run };

@@ -1,34 +1,14 @@
-// The page e2e/kernels-real-width.spec.ts drives: products at the widths of released checkpoints (hidden
-// 2048 and 7168 in every weight format, the 256-expert router's gate, a 102400-row LM head), one or two
-// cases per width rather than a grid. The cases are the matmul family's (e2e/kernels/matmul.ts), whose
-// tolerance grows with the reduction length (docs/kernels.md#tolerances).
-import { WEIGHT_FORMATS, acquireGpu, createKernelContext, type KernelContext } from 'webmoe';
-import { describeComparison } from '../lib/compare';
-import type { CaseResult, KernelCase } from '../lib/cases';
-import { K_QUANTS, plainCase } from '../kernels/matmul';
-import { splitTableCase } from './split-cases';
+// The page e2e/kernels-real-width.spec.ts drives: the cases of ./cases.ts, one at a time on request.
+import { adapterName, acquireGpu, createKernelContext, type KernelContext } from 'webmoe';
+import type { CaseResult } from '../lib/cases';
+import { runCase } from '../lib/run-case';
+import { REAL_WIDTH_CASES } from './cases';
 
 export interface RealWidthApi {
   ready: Promise<string>;
   list(): string[];
   run(name: string): Promise<CaseResult>;
 }
-
-const CASES: KernelCase[] = [
-  // V2-Lite's hidden 2048: several tokens (prefill's tiles) in the row shape; V3's 7168: decode's matvec.
-  ...WEIGHT_FORMATS.map((format) => plainCase(format, 'row', 'n', { rows: 19, cols: 2048, T: 3 })),
-  ...WEIGHT_FORMATS.map((format) => plainCase(format, 'workgroup', 'n', { rows: 19, cols: 7168, T: 1 })),
-  ...K_QUANTS.map((format) => plainCase(format, 'workgroup', 'n', { rows: 7, cols: 7168, T: 1 })),
-  // V3's router gate: 256 experts over hidden 7168, in f32 as converted.
-  plainCase('f32', 'workgroup', 'n', { rows: 256, cols: 7168, T: 2 }),
-  // V2's LM head rows (vocab 102400) in the row shape: the workgroup shape's workgroup per row (more than one
-  // grid dimension holds, grid1d's y split) costs SwiftShader ~150 s at this height.
-  plainCase('f16', 'row', 'n', { rows: 102400, cols: 64, T: 1 }),
-  plainCase('q8', 'row', 'n', { rows: 102400, cols: 64, T: 2 }),
-  // A table split over three buffers: products and gathers per part against the whole table's reference.
-  splitTableCase('f16', 'row', 3001, 37, 2),
-  splitTableCase('f16', 'workgroup', 1001, 37, 1),
-];
 
 let ctx: KernelContext | null = null;
 const log = document.getElementById('log')!;
@@ -37,20 +17,16 @@ const api: RealWidthApi = {
   ready: (async () => {
     const gpu = await acquireGpu();
     ctx = createKernelContext(gpu);
-    return `${gpu.summary.vendor} ${gpu.summary.architecture} ${gpu.summary.description}`;
+    return adapterName(gpu.summary);
   })(),
-  list: () => CASES.map((c) => c.name),
+  list: () => REAL_WIDTH_CASES.map((c) => c.name),
   async run(name) {
     await api.ready;
-    const c = CASES.find((k) => k.name === name);
+    const c = REAL_WIDTH_CASES.find((k) => k.name === name);
     if (!c) throw new Error(`no case ${name}`);
-    const t0 = performance.now();
-    const comparisons = await c.run(ctx!);
-    const entries = Object.entries(comparisons);
-    const ok = entries.length > 0 && entries.every(([, v]) => v.ok);
-    const summary = entries.map(([k, v]) => `${k}: ${v.ok ? `max |err| ${v.maxAbsErr.toExponential(2)}` : describeComparison(v)}`).join('; ');
-    log.textContent += `${name}: ${ok ? 'ok' : 'FAIL'} ${summary}\n`;
-    return { name, ok, summary, comparisons, ms: performance.now() - t0 };
+    const r = await runCase(ctx!, c);
+    log.textContent += `${name}: ${r.ok ? 'ok' : 'FAIL'} ${r.summary}\n`;
+    return r;
   },
 };
 

@@ -33,7 +33,7 @@ await build({
   ssr: { noExternal: true, external: ['webgpu'] },
   build: {
     ssr: here('packages/cli/src/bundle-entry.ts'),
-    // Three folders down, as packages/cli/src/ is: the CLI finds the repository root three levels up.
+    // The CLI finds the checkout at WEBMOE_REPO_ROOT, which gpu-bench.sh sets (this folder lies deeper than packages/cli/src).
     outDir: join(out, 'app/cli/bin'),
     emptyOutDir: true,
     target: 'node20',

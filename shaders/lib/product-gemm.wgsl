@@ -8,6 +8,9 @@
 // the same way, four token rows at a time. Both slabs are written as whole vec4s. Each invocation then
 // accumulates a register tile of 4 rows × 4 tokens (a vec4 of rows per token) from vec4 reads of both.
 //
+// The slabs and the inner loop's partial sums are gemm_t (lib/gemm-f32.wgsl or lib/gemm-f16.wgsl, one of which
+// the launcher composes in); each GK step's partial sums are added to f32 accumulators.
+//
 // Overrides: GM and GN (multiples of 4), GK (a multiple of 8), GU (vec4s of the up projection's slab: GM/4·GK
 // with SWIGLU, else 1, so that a plain product does not reserve it). The workgroup is WG = GM/4 · GN/4
 // invocations (the main source's `override WG`); kernels/product-gemm.ts chooses all of them from the
@@ -24,9 +27,9 @@ override GK: u32 = 32u;
 override GU: u32 = 1u;
 
 // The slabs, k-major: column k of rows 4i … 4i+3 at [k · GM/4 + i], of tokens 4j … 4j+3 at [k · GN/4 + j].
-var<workgroup> gemm_w: array<vec4<f32>, GM / 4u * GK>;
-var<workgroup> gemm_up: array<vec4<f32>, GU>;
-var<workgroup> gemm_x: array<vec4<f32>, GN / 4u * GK>;
+var<workgroup> gemm_w: array<vec4<gemm_t>, GM / 4u * GK>;
+var<workgroup> gemm_up: array<vec4<gemm_t>, GU>;
+var<workgroup> gemm_x: array<vec4<gemm_t>, GN / 4u * GK>;
 var<workgroup> gemm_range: vec2<u32>;
 
 /** Column j of four units (one per row or token) as a vec4: the slabs' layout, from register values only. */
@@ -92,35 +95,41 @@ fn rows_gemm(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) {
           let j0 = 8u * (i % units) * (GM / 4u) + g;
           let rows = min(vec4<u32>(c.block * GM + 4u * g) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.m.rows - 1u));
           let a = gemm_units(false, s, rows, c0 / 8u + i % units);
-          for (var j = 0u; j < 8u; j++) { gemm_w[j0 + j * (GM / 4u)] = a[j]; }
+          for (var j = 0u; j < 8u; j++) { gemm_w[j0 + j * (GM / 4u)] = vec4<gemm_t>(a[j]); }
           if (SWIGLU) {
             let b = gemm_units(true, s, rows, c0 / 8u + i % units);
-            for (var j = 0u; j < 8u; j++) { gemm_up[j0 + j * (GM / 4u)] = b[j]; }
+            for (var j = 0u; j < 8u; j++) { gemm_up[j0 + j * (GM / 4u)] = vec4<gemm_t>(b[j]); }
           }
         }
         for (var i = lid; i < (GN / 4u) * units; i += WG) {
           let g = i / units;
           let a = gemm_x_units(s, t0 + 4u * g, range.y, c0 / 8u + i % units);
           let j0 = 8u * (i % units) * (GN / 4u) + g;
-          for (var j = 0u; j < 8u; j++) { gemm_x[j0 + j * (GN / 4u)] = a[j]; }
+          for (var j = 0u; j < 8u; j++) { gemm_x[j0 + j * (GN / 4u)] = vec4<gemm_t>(a[j]); }
         }
         workgroupBarrier();
         // Up to the row's end: a bound the compiler cannot know keeps a software adapter from unrolling
         // the loop (SwiftShader took about 20 s to compile it unrolled).
+        var part = array<vec4<gemm_t>, 4>();
+        var part_up = array<vec4<gemm_t>, 4>();
         for (var kk = 0u; kk < min(GK, cols - c0); kk++) {
           let a = gemm_w[kk * (GM / 4u) + tr];
           let xv = gemm_x[kk * (GN / 4u) + tn];
-          acc[0] += a * xv.x;
-          acc[1] += a * xv.y;
-          acc[2] += a * xv.z;
-          acc[3] += a * xv.w;
+          part[0] += a * xv.x;
+          part[1] += a * xv.y;
+          part[2] += a * xv.z;
+          part[3] += a * xv.w;
           if (SWIGLU) {
             let b = gemm_up[kk * (GM / 4u) + tr];
-            acc_up[0] += b * xv.x;
-            acc_up[1] += b * xv.y;
-            acc_up[2] += b * xv.z;
-            acc_up[3] += b * xv.w;
+            part_up[0] += b * xv.x;
+            part_up[1] += b * xv.y;
+            part_up[2] += b * xv.z;
+            part_up[3] += b * xv.w;
           }
+        }
+        for (var j = 0u; j < 4u; j++) {
+          acc[j] += vec4<f32>(part[j]);
+          acc_up[j] += vec4<f32>(part_up[j]);
         }
         workgroupBarrier();
       }

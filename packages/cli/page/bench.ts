@@ -1,7 +1,7 @@
 // The browser half of `webmoe bench`, also usable by hand (bench.html?models=<url>,<url>[&quick]): loads
 // each converted model from its URL, measures prefill and decode, runs the two probes and the timestamp
 // profile, and returns plain data (the CLI prints it; by hand the page renders the same table).
-import { WebmoeError, acquireGpu, requireV3, createRng, loadGpuModelFromUrl, type GpuContext, type GpuModel, type GpuModelOptions, type Manifest, type SamplingParams } from 'webmoe';
+import { adapterName, WebmoeError, acquireGpu, requireV3, createRng, loadGpuModelFromUrl, type GpuContext, type GpuModel, type GpuModelOptions, type Manifest, type MatmulPrefill, type MlaPrefillKernel, type SamplingParams } from 'webmoe';
 import { kvReport } from './kv-report';
 import { measureSpeculation, type SpeculationRequest } from './speculation';
 import { measurePaging, type PagingBenchRequest } from './paging';
@@ -10,7 +10,7 @@ import type { SpeculationRow } from '../src/bench-speculation';
 import { splitList } from '../src/args';
 import { BENCH_SETTINGS, decodeStepBytes, paramCounts } from '../src/bench-models';
 import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from '../src/bench-report';
-import { median, profileDispatches, readProbeMs, variantOf, kernelGroup, weightsProbeMs } from './probes';
+import { median, planGpuMs, profileDispatches, readProbeMs, variantOf, kernelGroup, weightsProbeMs } from './probes';
 import { countGpuCalls } from './dispatch-counter';
 import type { PageEnvironment } from './page-env';
 
@@ -27,6 +27,10 @@ export interface BenchRequest {
   repeats: number;
   /** Run the two probes and the timestamp profile. */
   probes: boolean;
+  /** Prefill products' entry for this model (GpuModelOptions.matmulPrefill); default the engine's. */
+  matmulPrefill?: MatmulPrefill;
+  /** Prefill attention's kernel (GpuModelOptions.mlaPrefill); default the engine's. */
+  mlaPrefill?: MlaPrefillKernel;
 }
 
 /** MoE scaling: models that differ only in their number of routed experts, decoded in alternation. */
@@ -76,7 +80,9 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
   const g = await gpu();
   const device = g.device;
   const contextLength = Math.max(...req.prompts, req.decodePrompt) + req.decodeTokens + 2;
-  const { model, manifest, loadMs } = await loadModel(g, req.modelUrl, contextLength);
+  const { model, manifest, loadMs } = await loadModel(g, req.modelUrl, contextLength, {
+    ...(req.matmulPrefill ? { matmulPrefill: req.matmulPrefill } : {}), ...(req.mlaPrefill ? { mlaPrefill: req.mlaPrefill } : {}),
+  });
   try {
     const config = requireV3(manifest.model.config, 'The benchmark');
     const prompt = (n: number) => promptIds(config.vocabSize, n);
@@ -137,14 +143,15 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
       const reps = Math.max(3, req.repeats * 2);
       const read = await readProbeMs(device, bytes.total, reps);
       const weightsMs = await weightsProbeMs(device, plan, bytes.kv, reps);
-      probes = { read_ms: read.ms, read_shape: read.shape, weights_ms: weightsMs };
+      const decodeGpuMs = await planGpuMs(device, plan, reps);
+      probes = { read_ms: read.ms, read_shape: read.shape, weights_ms: weightsMs, read_gpu_ms: read.gpuMs, decode_gpu_ms: decodeGpuMs };
       kernels = await profileDispatches(device, plan);
     }
     g.check();
     return {
       model: req.model,
       quant: manifest.quant,
-      adapter: `${g.summary.vendor} ${g.summary.architecture} ${g.summary.description}`.replace(/\s+/g, ' ').trim(),
+      adapter: adapterName(g.summary),
       software: g.summary.isSoftware,
       experts: config.moe?.nRoutedExperts ?? 0,
       params_total: params.total,
@@ -162,6 +169,8 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
       bytes_read_breakdown: { weights: bytes.weights, experts: bytes.experts, kv: bytes.kv },
       read_probe_ms: probes?.read_ms ?? null,
       dequant_probe_ms: probes?.weights_ms ?? null,
+      read_probe_gpu_ms: probes?.read_gpu_ms ?? null,
+      decode_gpu_ms: probes?.decode_gpu_ms ?? null,
       probes,
       kernels,
       prefill_kernels: prefillKernels,
@@ -169,6 +178,8 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
       kernel_shape_source: { ...model.tuning.source },
       kernel_shape_ms: model.tuning.ms,
       kernel_variants: variants,
+      matmul_prefill: req.matmulPrefill ?? 'default',
+      mla_prefill: req.mlaPrefill ?? 'default',
       memory: { ...model.memory },
       kv_bytes_per_token: kv.latent,
       mha_kv_bytes_per_token: kv.mha,

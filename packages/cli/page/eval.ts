@@ -2,7 +2,7 @@
 // the text with the first folder's tokenizer, and feeds every window through all the models in lockstep,
 // one token per call (GpuModel.logitsAfter, the logits a page reads back), so that each position's rows
 // of every format are compared as they come and nothing of vocabulary size is kept per position.
-import { TextTokenizer, WebmoeError, acquireGpu, loadGpuModelFromUrl, type GpuModel } from 'webmoe';
+import { adapterName, TextTokenizer, WebmoeError, acquireGpu, loadGpuModelFromUrl, type GpuModel } from 'webmoe';
 import { FormatAccumulator, logSoftmax, textWindows, type FormatFigures } from '../src/eval-stats';
 
 export interface EvalRequest {
@@ -72,7 +72,7 @@ async function evaluate(req: EvalRequest): Promise<EvalResult> {
       windows: windows.length,
       window: req.window,
       formats: acc.map((a, j) => ({ quant: req.models[j].quant, weightBytes: models[j].memory.weights, ...a.figures() })),
-      adapter: `${gpu.summary.vendor} ${gpu.summary.architecture} ${gpu.summary.description}`.trim(),
+      adapter: adapterName(gpu.summary),
       timings: { load_ms: t1 - t0, eval_ms: evalMs, tokens_per_s: scored / (evalMs / 1000) },
     };
   } finally {

@@ -9,20 +9,47 @@ import source from './probes.wgsl?raw';
 
 const WG = 64;
 
-/** Milliseconds per call of `run` (submit, then wait for the queue): the median of `repeats` after one warm-up. */
-export async function timeSubmissions(device: GPUDevice, record: (pass: GPUComputePassEncoder) => void, repeats: number): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i <= repeats; i++) {
-    const t = performance.now();
-    const encoder = device.createCommandEncoder({ label: 'probe' });
-    const pass = encoder.beginComputePass({ label: 'probe' });
-    record(pass);
-    pass.end();
-    device.queue.submit([encoder.finish()]);
-    await device.queue.onSubmittedWorkDone();
-    if (i > 0) times.push(performance.now() - t);
+/**
+ * Time per submission of one compute pass that `record` fills: `wall`, the median milliseconds from submit to the
+ * queue's completion (what a caller waits); `gpu`, the median milliseconds between timestamps written at the
+ * pass's beginning and end (the GPU's own time, without submission and wake-up latency; null without the
+ * timestamp-query feature). `repeats` timed submissions after one warm-up.
+ */
+export async function timeSubmissions(device: GPUDevice, record: (pass: GPUComputePassEncoder) => void, repeats: number): Promise<{ wall: number; gpu: number | null }> {
+  const stamped = device.features.has('timestamp-query');
+  const querySet = stamped ? device.createQuerySet({ type: 'timestamp', count: 2 }) : null;
+  const resolve = stamped ? device.createBuffer({ label: 'probe:resolve', size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }) : null;
+  const read = stamped ? device.createBuffer({ label: 'probe:stamps', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }) : null;
+  const wall: number[] = [];
+  const gpu: number[] = [];
+  try {
+    for (let i = 0; i <= repeats; i++) {
+      const t = performance.now();
+      const encoder = device.createCommandEncoder({ label: 'probe' });
+      const pass = encoder.beginComputePass({ label: 'probe', ...(querySet ? { timestampWrites: { querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } } : {}) });
+      record(pass);
+      pass.end();
+      if (querySet) encoder.resolveQuerySet(querySet, 0, 2, resolve!, 0);
+      device.queue.submit([encoder.finish()]);
+      await device.queue.onSubmittedWorkDone();
+      if (i > 0) wall.push(performance.now() - t);
+      if (read) {
+        // Copied after the wall time is taken, so that the stamps' readback costs the wall figure nothing.
+        const copy = device.createCommandEncoder({ label: 'probe:stamps' });
+        copy.copyBufferToBuffer(resolve!, 0, read, 0, 16);
+        device.queue.submit([copy.finish()]);
+        await read.mapAsync(GPUMapMode.READ);
+        const [a, b] = new BigUint64Array(read.getMappedRange().slice(0));
+        read.unmap();
+        if (i > 0 && b > a) gpu.push(Number(b - a) / 1e6);
+      }
+    }
+  } finally {
+    querySet?.destroy();
+    resolve?.destroy();
+    read?.destroy();
   }
-  return median(times);
+  return { wall: median(wall), gpu: gpu.length ? median(gpu) : null };
 }
 
 export function median(v: readonly number[]): number {
@@ -80,20 +107,33 @@ export function createReadProbe(device: GPUDevice, maxBytes: number, shape: 'chu
   };
 }
 
-/** Probe (a): the faster shape of the streaming read over `bytes`, ms per step. */
-export async function readProbeMs(device: GPUDevice, bytes: number, repeats: number): Promise<{ ms: number; shape: string }> {
-  let best = { ms: Infinity, shape: '' };
+/**
+ * Probe (a): the streaming read over `bytes` in both shapes, ms per step: `ms` the faster wall time and its
+ * shape, `gpuMs` the faster GPU time between timestamps (null without timestamp-query).
+ */
+export async function readProbeMs(device: GPUDevice, bytes: number, repeats: number): Promise<{ ms: number; shape: string; gpuMs: number | null }> {
+  let best = { ms: Infinity, shape: '', gpuMs: null as number | null };
   for (const shape of ['chunks', 'strided'] as const) {
     const probe = createReadProbe(device, bytes, shape);
     try {
       const list = probe.dispatches(bytes);
-      const ms = await timeSubmissions(device, (pass) => recordDispatches(pass, list), repeats);
-      if (ms < best.ms) best = { ms, shape };
+      const t = await timeSubmissions(device, (pass) => recordDispatches(pass, list), repeats);
+      if (t.wall < best.ms) best = { ...best, ms: t.wall, shape };
+      if (t.gpu !== null && (best.gpuMs === null || t.gpu < best.gpuMs)) best.gpuMs = t.gpu;
     } finally {
       probe.destroy();
     }
   }
   return best;
+}
+
+/**
+ * A decode plan replayed in one compute pass between two timestamps: the GPU's time for the step's kernels
+ * (its wall time adds submission, the sampler's 4-byte readback and waking the caller). Null without
+ * timestamp-query.
+ */
+export async function planGpuMs(device: GPUDevice, plan: readonly Dispatch[], repeats: number): Promise<number | null> {
+  return (await timeSubmissions(device, (pass) => recordDispatches(pass, plan), repeats)).gpu;
 }
 
 /** The dispatches of a decode plan that touch weights: the matmul family (matmuls and the embedding row gather). */
@@ -107,7 +147,7 @@ export async function weightsProbeMs(device: GPUDevice, plan: readonly Dispatch[
   const kv = createReadProbe(device, kvBytes, 'chunks');
   try {
     const list = [...weightDispatches(plan), ...kv.dispatches(kvBytes)];
-    return await timeSubmissions(device, (pass) => recordDispatches(pass, list), repeats);
+    return (await timeSubmissions(device, (pass) => recordDispatches(pass, list), repeats)).wall;
   } finally {
     kv.destroy();
   }

@@ -1,6 +1,6 @@
 // The browser half of `webmoe run`: loads a converted model from the URL the CLI mounted, runs the
 // prompt through the GPU model and returns tokens, timings and (on request) the logits rows.
-import { ModelCache, TextTokenizer, WebmoeError, acquireGpu, loadGpuModelFromUrl, type GpuContext, type KvCacheFormat } from 'webmoe';
+import { adapterName, ModelCache, TextTokenizer, WebmoeError, acquireGpu, loadGpuModelFromUrl, type GpuContext, type KvCacheFormat } from 'webmoe';
 import { RequestSampler } from 'webmoe';
 import { kvReport, type KvReport } from './kv-report';
 import { pagingReport, type PagingReport } from './paging-report';
@@ -171,7 +171,7 @@ async function run(req: RunRequest, env: PageEnvironment, device?: GpuContext): 
       prefill_ms_per_token: prefillMs / promptIds.length,
       decode_ms_per_token: tokens.length > 1 ? decodeMs / (tokens.length - 1) : null,
     },
-    adapter: `${gpu.summary.vendor} ${gpu.summary.architecture} ${gpu.summary.description}`.trim(),
+    adapter: adapterName(gpu.summary),
     quant: manifest.quant,
     stats: {
       // Counted on the last decode step; null when none ran (one token, or --logits: every step reads logits).

@@ -7,7 +7,8 @@ function result(over: Partial<BenchModelResult>): BenchModelResult {
     prefill_tokens_per_s: { 16: 40, 128: 50, 1024: 60 }, prefill_chunk: 512, decode_tokens_per_s: 10, decode_ms_per_token: 100, decode_steps: 64,
     dispatches_per_token: 103, submits_per_token: 1, readback_bytes_per_token: 4, bytes_read_per_token: 6e6,
     bytes_read_breakdown: { weights: 4e6, experts: 1.9e6, kv: 1e5 }, read_probe_ms: 10, dequant_probe_ms: 80,
-    probes: { read_ms: 10, read_shape: 'chunks', weights_ms: 80 }, kernels: [{ kernel: 'lm_head', ms: 20, launches: 1, variants: ['matmul/matmul_row/row.q4'] }], prefill_kernels: null,
+    read_probe_gpu_ms: null, decode_gpu_ms: null,
+    probes: { read_ms: 10, read_shape: 'chunks', weights_ms: 80, read_gpu_ms: null, decode_gpu_ms: null }, kernels: [{ kernel: 'lm_head', ms: 20, launches: 1, variants: ['matmul/matmul_row/row.q4'] }], prefill_kernels: null,
     kernel_shapes: { matmul: 'row' }, kernel_shape_source: { matmul: 'measured' }, kernel_shape_ms: {}, kernel_variants: { lm_head: ['matmul/matmul_row/row.q4'] },
     memory: { weights: 6e7, kvCache: 1e5, scratch: 2e6 }, kv_bytes_per_token: 768, mha_kv_bytes_per_token: 40320, kv_expected_bytes_per_token: 768,
     ...over,
@@ -43,8 +44,20 @@ describe('the bar', () => {
     expect(item(bar, 'KV bytes')?.pass).toBe(false);
   });
 
+  it('holds decode on the 500M q4 model against probe (a) in wall and GPU time', () => {
+    const slowWall = result({ model: '500M', decode_ms_per_token: 2, read_probe_ms: 1, decode_gpu_ms: 0.14, read_probe_gpu_ms: 0.1 });
+    const bar = evaluateBar([slowWall], [], [16]);
+    expect(item(bar, 'decode 500M q4 vs probe (a), wall')?.pass).toBe(false); // 2×
+    expect(item(bar, 'decode 500M q4 vs probe (a), GPU')?.pass).toBe(true); // 1.4×
+    const slowGpu = evaluateBar([result({ model: '500M', decode_ms_per_token: 1.2, read_probe_ms: 1, decode_gpu_ms: 0.2, read_probe_gpu_ms: 0.1 })], [], [16]);
+    expect(item(slowGpu, 'decode 500M q4 vs probe (a), wall')?.pass).toBe(true);
+    expect(item(slowGpu, 'decode 500M q4 vs probe (a), GPU')?.pass).toBe(false);
+  });
+
   it('marks what a run did not measure', () => {
     const bar = evaluateBar([result({ model: '10M' })], [], [16, 64]);
+    expect(item(bar, 'decode 500M q4 vs probe (a), wall')?.pass).toBeNull();
+    expect(item(bar, 'decode 500M q4 vs probe (a), GPU')?.pass).toBeNull();
     expect(item(bar, 'decode 100M q4')?.pass).toBeNull();
     expect(item(bar, 'MoE scaling')?.pass).toBeNull();
     expect(item(bar, 'prefill of')).toBeUndefined();

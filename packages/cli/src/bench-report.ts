@@ -35,7 +35,14 @@ export interface BenchModelResult {
   read_probe_ms: number | null;
   /** Probe (b): the step's weight kernels alone (and a streaming read of its KV rows). */
   dequant_probe_ms: number | null;
-  probes: { read_ms: number; read_shape: string; weights_ms: number } | null;
+  /**
+   * GPU time (timestamps at a pass's beginning and end, without submission and wake-up latency) of probe (a)
+   * and of the decode step's plan replayed in one pass (sampling included, readback not); null without
+   * timestamp-query. On a GPU, where a step's wall time is mostly latency, these two make the roofline ratio.
+   */
+  read_probe_gpu_ms: number | null;
+  decode_gpu_ms: number | null;
+  probes: { read_ms: number; read_shape: string; weights_ms: number; read_gpu_ms: number | null; decode_gpu_ms: number | null } | null;
   /** Timestamp profile of one decode step, per kernel (summed over layers); null without timestamp-query. */
   kernels: KernelTimeRow[] | null;
   /** Most tokens one prefill submission fed (GpuModel.prefillChunk at this run's context length). */
@@ -48,6 +55,10 @@ export interface BenchModelResult {
   kernel_shape_ms: Partial<Record<string, Partial<Record<TuningCandidate, number>>>>;
   /** Decode plan: kernel → pipelines (kernel/entry point/variant.format) it ran. */
   kernel_variants: Record<string, string[]>;
+  /** The prefill products' entry asked for (--matmul-prefill), or 'default' (the engine's choice for the shape). */
+  matmul_prefill?: string;
+  /** Prefill attention's kernel asked for (--mla-prefill), or 'default'. */
+  mla_prefill?: string;
   memory: { weights: number; kvCache: number; scratch: number };
   kv_bytes_per_token: number;
   mha_kv_bytes_per_token: number;
@@ -80,7 +91,7 @@ export interface BenchSummary {
   quick: boolean;
   settings: { prompts: number[]; decode_prompt: number; decode_tokens: number; repeats: number };
   notes: string[];
-  models: (BenchModelResult & { decode_over_read_probe: number | null; decode_over_dequant_probe: number | null })[];
+  models: (BenchModelResult & { decode_over_read_probe: number | null; decode_over_dequant_probe: number | null; decode_gpu_over_read_probe_gpu: number | null })[];
   moe_scaling: ScalingRow[];
   bar: BarItem[];
 }
@@ -102,6 +113,21 @@ export function evaluateBar(models: BenchModelResult[], scaling: ScalingRow[], p
       pass: x === null ? null : x <= 1.5,
     });
   }
+  // The issue's headline: decode against probe (a), the plain read of the bytes a step must touch, on the
+  // 500M q4 model; in wall time, and in GPU time where timestamps exist (latency left out of both sides).
+  const big = models.find((r) => r.model === '500M' && r.quant === 'q4');
+  const wallX = big ? ratio(big.decode_ms_per_token, big.read_probe_ms) : null;
+  bar.push({
+    item: 'decode 500M q4 vs probe (a), wall time', target: '≤ 1.5×',
+    measured: wallX === null ? 'not measured' : `${wallX.toFixed(2)}× (${big!.decode_ms_per_token.toFixed(3)} ms vs ${big!.read_probe_ms!.toFixed(3)} ms)`,
+    pass: wallX === null ? null : wallX <= 1.5,
+  });
+  const gpuX = big?.decode_gpu_ms != null ? ratio(big.decode_gpu_ms, big.read_probe_gpu_ms) : null;
+  bar.push({
+    item: 'decode 500M q4 vs probe (a), GPU time (timestamps)', target: '≤ 1.5×',
+    measured: gpuX === null ? 'not measured' : `${gpuX.toFixed(2)}× (${big!.decode_gpu_ms!.toFixed(3)} ms vs ${big!.read_probe_gpu_ms!.toFixed(3)} ms)`,
+    pass: gpuX === null ? null : gpuX <= 1.5,
+  });
   const subs = models.map((r) => r.submits_per_token);
   const rb = models.map((r) => r.readback_bytes_per_token);
   bar.push({
@@ -148,12 +174,17 @@ export function summarize(models: BenchModelResult[], scaling: ScalingRow[], o: 
     quick: o.quick,
     settings: { prompts: o.prompts, decode_prompt: o.decodePrompt, decode_tokens: o.decodeTokens, repeats: o.repeats },
     notes: o.notes,
-    models: models.map((r) => ({ ...r, decode_over_read_probe: ratio(r.decode_ms_per_token, r.read_probe_ms), decode_over_dequant_probe: ratio(r.decode_ms_per_token, r.dequant_probe_ms) })),
+    models: models.map((r) => ({
+      ...r, decode_over_read_probe: ratio(r.decode_ms_per_token, r.read_probe_ms), decode_over_dequant_probe: ratio(r.decode_ms_per_token, r.dequant_probe_ms),
+      decode_gpu_over_read_probe_gpu: r.decode_gpu_ms === null ? null : ratio(r.decode_gpu_ms, r.read_probe_gpu_ms),
+    })),
     moe_scaling: rows,
     bar: evaluateBar(models, rows, o.prompts),
   };
 }
 
+/** Bytes over milliseconds as GB/s, with two decimals below 10. */
+const gbs = (bytes: number, ms: number | null) => (ms ? num(bytes / ms / 1e6, bytes / ms / 1e6 < 10 ? 2 : 1) : '–');
 const mb = (b: number) => `${(b / 2 ** 20).toFixed(b < 2 ** 20 ? 3 : 1)}`;
 export const num = (v: number | null | undefined, d = 1) => (v === null || v === undefined || !Number.isFinite(v) ? '–' : v.toFixed(d));
 const m = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 2 : 1)}M`;
@@ -192,7 +223,9 @@ export function formatDetails(s: BenchSummary): string {
     const b = r.bytes_read_breakdown;
     out.push('', `${r.model} ${r.quant}: kernel shapes ${Object.entries(r.kernel_shapes).map(([f, v]) => `${f}=${v} (${r.kernel_shape_source[f]})`).join(', ')}`,
       `  GPU memory: weights ${mb(r.memory.weights)} MiB, KV cache ${mb(r.memory.kvCache)} MiB, scratch ${mb(r.memory.scratch)} MiB; load ${num(r.load_ms / 1000, 1)} s`,
-      `  read per decode step: non-expert weights ${mb(b.weights)} MiB + ${r.experts ? 'selected experts' : 'experts'} ${mb(b.experts)} MiB + KV ${mb(b.kv)} MiB; read probe: ${r.probes?.read_shape ?? '–'} shape`);
+      `  read per decode step: non-expert weights ${mb(b.weights)} MiB + ${r.experts ? 'selected experts' : 'experts'} ${mb(b.experts)} MiB + KV ${mb(b.kv)} MiB; read probe: ${r.probes?.read_shape ?? '–'} shape`,
+      `  GPU time (timestamps): decode plan in one pass ${num(r.decode_gpu_ms, 3)} ms, read probe (a) ${num(r.read_probe_gpu_ms, 3)} ms (${num(ratio(r.decode_gpu_ms ?? NaN, r.read_probe_gpu_ms), 2)}×, `
+        + `${gbs(r.bytes_read_per_token, r.read_probe_gpu_ms)} GB/s read; decode ${gbs(r.bytes_read_per_token, r.decode_gpu_ms)} GB/s of its bytes)`);
     if (r.kernels) {
       const total = r.kernels.reduce((a, k) => a + k.ms, 0);
       out.push(`  timestamp profile of one decode step (${num(total, 2)} ms in ${r.dispatches_per_token - 1} passes; sampling not included):`);

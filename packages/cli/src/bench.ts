@@ -19,9 +19,11 @@ import { runFolderInChromium } from './run';
 import { folderShardBytes } from './run-storage';
 import { DEMO_MODEL_DIR, demoSpeculationModel, generatedSpeculationModel } from './bench-speculation-models';
 import type { BenchError, BenchPageApi, BenchRequest } from '../page/bench';
+import type { MatmulPrefill, MlaPrefillKernel } from 'webmoe';
 
 const USAGE = `usage: webmoe bench [--quick] [--json] [--verbose] [--cache <dir>] [--serve [--port N]] [--runtime chromium|node]
                     [--models 10M,100M,500M] [--quants q4,f32] [--prompts 16,128,1024] [--no-scaling] [--no-speculation] [--no-paging]
+                    [--prepare-only] [--matmul-prefill tile|gemm|gemm-f16] [--mla-prefill tile|heads]
   Measures generated DeepSeek-V3-proportioned models (about 10M, 100M and 500M parameters; --quick: 10M and
   100M with shorter prompts and fewer tokens) in q4 and f32, the two probes, a timestamp profile and MoE
   scaling over 8, 32 and 128 experts. --json: one JSON object on the last line of standard output.
@@ -32,7 +34,11 @@ const USAGE = `usage: webmoe bench [--quick] [--json] [--verbose] [--cache <dir>
   speculative decoding, and the demo module's acceptance on held-out text; --no-speculation skips it.
   Expert paging: the demo model and the first q4 model fully resident and with a quarter of their experts in GPU
   slots (docs/paging.md): hit rate, bytes uploaded per token, tokens/s; --no-paging skips it.
-  --runtime node measures in Node on Dawn (npm webgpu) instead of headless Chromium.
+  --runtime node measures in Node on Dawn (npm webgpu) instead of headless Chromium. --prepare-only generates
+  and converts the models the other options name, and measures nothing (a GPU machine's lease runs the kernel
+  grids meanwhile: scripts/gpu-bench.sh all). --matmul-prefill makes every model's prefill products take rows_tile,
+  product_gemm or product_gemm in f16 arithmetic (needs shader-f16) instead of the engine's choice; --mla-prefill
+  makes prefill attention take mla_attend_tile or mla_attend_heads.
        webmoe bench --full-size <dir>[,<dir>] [--gpu-memory SIZE] [--resident] [--json] [--verbose]
   Only the full-size section: converted full-size folders (webmoe generate <dir> --preset v2-lite-full --quant q4)
   run through webmoe run's page path (streamed from the page server when over 1 GiB), paged within --gpu-memory
@@ -43,7 +49,8 @@ const SPEC = {
   quick: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' }, cache: { type: 'string' },
   serve: { type: 'flag' }, port: { type: 'number' }, help: { type: 'flag' },
   models: { type: 'string' }, quants: { type: 'string' }, prompts: { type: 'string' }, 'no-scaling': { type: 'flag' },
-  'no-speculation': { type: 'flag' }, 'no-paging': { type: 'flag' },
+  'no-speculation': { type: 'flag' }, 'no-paging': { type: 'flag' }, 'prepare-only': { type: 'flag' }, 'matmul-prefill': { type: 'string' },
+  'mla-prefill': { type: 'string' },
   runtime: { type: 'string' }, 'full-size': { type: 'string' }, 'gpu-memory': { type: 'string' }, resident: { type: 'flag' },
 } as const;
 
@@ -109,6 +116,12 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const badQuant = quants.find((q) => !(QUANTS as readonly string[]).includes(q));
   if (badQuant) throw new UsageError(`unknown quant ${badQuant}; the bench converts to ${QUANTS.join(', ')}`);
   const scaling = o['no-scaling'] ? [] : SCALING_EXPERTS.map(scalingModel);
+  const prefillChoice = o['matmul-prefill'];
+  if (prefillChoice !== undefined && !['tile', 'gemm', 'gemm-f16'].includes(String(prefillChoice))) {
+    throw new UsageError(`--matmul-prefill takes tile, gemm or gemm-f16, got ${String(prefillChoice)}`);
+  }
+  const mlaPrefill = o['mla-prefill'];
+  if (mlaPrefill !== undefined && !['tile', 'heads'].includes(String(mlaPrefill))) throw new UsageError(`--mla-prefill takes tile or heads, got ${String(mlaPrefill)}`);
   const runtime = runtimeOption(o.runtime);
   if (runtime === 'node' && o.serve) throw new UsageError('--serve serves the bench page to a browser; it takes no --runtime');
   if (runtime === 'node') await (await import('./node-runtime')).ensureVulkanLoader(log);
@@ -127,6 +140,10 @@ export async function benchCommand(argv: string[]): Promise<void> {
   for (const m of speculating) await prepare(root, m, 'q4', log);
   /** A model's folder under the cache folder's URL (`root`, ending in /). */
   const url = (root: string, m: BenchModel, quant: string) => `${root}${m.name}-${quant}/`;
+  if (o['prepare-only']) {
+    log(`prepared ${work.length + scaling.length + speculating.length} model folder(s) in ${root} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    return;
+  }
 
   if (o.serve) {
     const { baseUrl } = await startPageServer({ '/__bench/': root }, typeof o.port === 'number' ? o.port : 0);
@@ -148,6 +165,8 @@ export async function benchCommand(argv: string[]): Promise<void> {
       const request: BenchRequest = {
         modelUrl: url(backend.rootUrl, w.m, w.quant), model: w.m.label, prompts: s.prompts,
         decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, repeats: s.repeats, probes: true,
+        ...(prefillChoice !== undefined ? { matmulPrefill: prefillChoice as MatmulPrefill } : {}),
+        ...(mlaPrefill !== undefined ? { mlaPrefill: mlaPrefill as MlaPrefillKernel } : {}),
       };
       const r = await api.measure(request);
       if ('error' in r) throw fail(`${w.m.name} ${w.quant}`, r);
@@ -190,7 +209,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
   }
 
   const notes: string[] = [];
-  notes.push(runtime === 'node' ? 'runtime: Node on Dawn (npm webgpu)' : 'runtime: headless Chromium');
+  notes.push(runtime === 'node' ? `runtime: Node on Dawn (npm webgpu)${process.env.WEBMOE_DAWN_FLAGS ? `, flags ${process.env.WEBMOE_DAWN_FLAGS}` : ''}` : 'runtime: headless Chromium');
+  if (prefillChoice !== undefined) notes.push(`prefill products forced to '${String(prefillChoice)}' (--matmul-prefill)`);
+  if (mlaPrefill !== undefined) notes.push(`prefill attention forced to '${String(mlaPrefill)}' (--mla-prefill)`);
   if (results[0]?.software) notes.push(`${results[0].adapter} is a software adapter running WGSL on the CPU: absolute figures are not GPU figures.`);
   if (quick) notes.push(`--quick: 10M and 100M only, prompts of ${s.prompts.join('/')} tokens (not 1024), ${s.decodeTokens} decode tokens, ${s.repeats} timed run(s) after a warm-up.`);
   else notes.push(`medians of ${s.repeats} timed runs after a warm-up; prompts of 1024 tokens or more are timed once.`);

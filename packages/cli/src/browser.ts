@@ -9,7 +9,11 @@ import { createServer, type ViteDevServer } from 'vite';
 import { byteRange } from './byte-range';
 import { CHROMIUM_ARGS, chromiumPath } from './chromium';
 
-export const REPO_ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
+/**
+ * The checkout the CLI serves and reads from. The bundle scripts/gpu-bench.sh carries sits deeper than
+ * packages/cli/src, so the script names the checkout in WEBMOE_REPO_ROOT.
+ */
+export const REPO_ROOT = resolve(process.env.WEBMOE_REPO_ROOT || fileURLToPath(new URL('../../..', import.meta.url)));
 
 export interface BrowserSession {
   page: Page;

@@ -28,6 +28,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'serve a model on Dawn (Node WebGPU) behind an OpenAI-compatible HTTP endpoint',
     run: async (args) => (await import('./serve')).serveCommand(args),
   },
+  kernels: {
+    summary: 'the GPU kernel grids in Node on Dawn, every case against its CPU reference, on the adapter Vulkan offers',
+    run: async (args) => (await import('./kernels')).kernelsCommand(args),
+  },
   generate: {
     summary: 'write a seeded random checkpoint in the Hugging Face layout',
     run: async (args) => (await import('@webmoe/converter/cli')).generate(args),

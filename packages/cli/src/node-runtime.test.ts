@@ -40,4 +40,20 @@ describe.skipIf(missing)('webmoe run --runtime node (Dawn on SwiftShader)', () =
     expect(result.tokens).toEqual(eos < 0 ? ref.tokens : ref.tokens.slice(0, eos + 1));
     expect(result.timings.decode_tokens_per_s).toBeGreaterThan(0);
   }, 600_000);
+
+  it('runs kernel grids (webmoe kernels) and skips, by name, a family whose feature the adapter lacks', async () => {
+    const run = await webmoeCli(['kernels', '--families', 'rmsnorm,matmul-gemm-f16', '--filter', 'rows=7', '--json']);
+    const report = JSON.parse(run.stdout.trim().split('\n').pop() ?? '') as {
+      adapter: { description: string; features: string[] }; families: { family: string; passed: number; total: number }[];
+      skipped: { family: string; reason: string }[]; passed: number; total: number;
+    };
+    expect(report.adapter.description).toMatch(/swiftshader/i);
+    expect(report.families.map((f) => f.family)).toEqual(['rmsnorm']);
+    expect(report.total).toBeGreaterThan(0);
+    expect(report.passed).toBe(report.total);
+    // SwiftShader has no shader-f16: the f16 family is reported as skipped, never as passed.
+    expect(report.adapter.features).not.toContain('shader-f16');
+    expect(report.skipped).toEqual([{ family: 'matmul-gemm-f16', reason: 'the device has no shader-f16' }]);
+    await expect(webmoeCli(['kernels', '--families', 'no-such-family'])).rejects.toThrow(/unknown kernel family no-such-family/);
+  }, 300_000);
 });

@@ -44,6 +44,15 @@ export async function ensureVulkanLoader(log: (s: string) => void): Promise<void
   process.exit(code);
 }
 
+/**
+ * Dawn's instance flags from WEBMOE_DAWN_FLAGS (space-separated), such as
+ * `disable-dawn-features=timestamp_quantization`: Dawn rounds timestamps to 2^16 ns by default, which a GPU's
+ * microsecond kernels cannot be timed through (docs/runtimes.md#dawn-flags).
+ */
+export function dawnFlags(env: Record<string, string | undefined> = process.env): string[] {
+  return (env.WEBMOE_DAWN_FLAGS ?? '').split(/\s+/).filter(Boolean);
+}
+
 /** Dawn's GPU object, with the WebGPU globals (GPUBufferUsage, …) the engine uses installed on globalThis. */
 export async function nodeGpu(log: (s: string) => void): Promise<GPU> {
   const hasDriver = ICD_DIRS.some((d) => existsSync(d) && readdirSync(d).some((f) => f.endsWith('.json')));
@@ -53,7 +62,9 @@ export async function nodeGpu(log: (s: string) => void): Promise<GPU> {
   }
   const { create, globals } = await import('webgpu');
   Object.assign(globalThis, globals);
-  const gpu = create([]);
+  const flags = dawnFlags();
+  if (flags.length) log(`Dawn flags: ${flags.join(' ')}`);
+  const gpu = create(flags);
   if (!(await gpu.requestAdapter())) {
     throw new Error('Dawn found no GPU adapter: install a Vulkan driver and its loader (Debian: libvulkan1 and mesa-vulkan-drivers), '
       + `or Debian's chromium for SwiftShader (VK_ICD_FILENAMES=${SWIFTSHADER_ICD})`);

@@ -1,9 +1,9 @@
 // webmoe's public API.
 export { WebmoeError, isWebmoeError, type WebmoeErrorCode, type WebmoeErrorData } from './errors';
-export { acquireGpu, withErrorScope, ENGINE_MIN_LIMITS, type GpuContext, type GpuRequest, type AdapterSummary } from './gpu/device';
+export { acquireGpu, adapterName, withErrorScope, ENGINE_MIN_LIMITS, type GpuContext, type GpuRequest, type AdapterSummary } from './gpu/device';
 export {
   createKernelContext, shapeFor, subgroupSizes, KERNEL_FAMILIES, type KernelContext, type KernelShape, type KernelFamily, type KernelShapes,
-  type MatmulReduce, type MatmulPrefill, type SubgroupSizes,
+  type MatmulReduce, type MatmulPrefill, type MlaPrefillKernel, type SubgroupSizes,
 } from './gpu/kernel-context';
 export { lowerWgsl, LOWERABLE_FEATURES } from './gpu/wgsl-lower';
 export { PipelineCache, pipelineKeyString, bindKernel, recordDispatches, submitDispatches, grid1d, type Dispatch, type PipelineKey } from './gpu/pipelines';
@@ -17,7 +17,7 @@ export type { V4Config, V4LayerSpec, V4AttentionKind, V4MoeConfig } from './mode
 export { expectedTensors, type TensorSpec, type TensorKind } from './model/tensors';
 export { tensorLayout, dequantize, WEIGHT_FORMATS, PRODUCT_FORMATS, GGML_BLOCK_FORMATS, BITS_PER_WEIGHT, GROUP, FP8_BLOCK, bf16ToF32, f16ToF32, f32ToF16, e4m3ToF32, type WeightFormat, type TensorLayout, type Section } from './model/formats';
 export { rope, kvStore, type RopeArgs, type RopeInputs, type KvStoreArgs } from './kernels/rope';
-export { mlaAttention, chooseSplits, mlaScratchBytes, headsPlan, headsScratchBytes, latentGemmPlan, defaultDecodeKernel, decodeScratchBytes, latentCacheLayout, createLatentCache, kvCacheBytesPerToken, kvRowWords, KV_CACHE_FORMATS, type MlaAttentionArgs, type LatentCacheLayout, type KvCacheBytes, type KvCacheFormat, type HeadsPlan, type LatentGemmPlan, type MlaDecodeKernel } from './kernels/mla';
+export { mlaAttention, chooseSplits, mlaScratchBytes, headsPlan, headsScratchBytes, latentGemmPlan, defaultDecodeKernel, prefillKernel, decodeScratchBytes, latentCacheLayout, createLatentCache, kvCacheBytesPerToken, kvRowWords, KV_CACHE_FORMATS, type MlaAttentionArgs, type LatentCacheLayout, type KvCacheBytes, type KvCacheFormat, type HeadsPlan, type LatentGemmPlan, type MlaDecodeKernel } from './kernels/mla';
 export { kvStorePacked, latentCacheStore } from './kernels/mla-cache';
 export { logprobs, logprobsWords, readLogprobs, MAX_TOP_LOGPROBS, type LogprobsArgs, type TokenLogprob } from './kernels/logprobs';
 export { sample, sampleUniform, logitBiasWords, tokenCountWords, PROMPT_BIT, type SampleArgs, type SamplingOptions, type SamplePenalties } from './kernels/sample';

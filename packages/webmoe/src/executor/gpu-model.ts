@@ -10,7 +10,7 @@
 // the id the one before drew without leaving the GPU (decode-ahead.ts, docs/decode-loop.md).
 import { WebmoeError } from '../errors';
 import { mapForReading, type GpuContext } from '../gpu/device';
-import { createKernelContext, type KernelContext, type KernelShape, type MlaDecodeKernel } from '../gpu/kernel-context';
+import { createKernelContext, type KernelContext, type KernelShape, type MatmulPrefill, type MlaDecodeKernel, type MlaPrefillKernel } from '../gpu/kernel-context';
 import { createStorage, readF32, USAGE } from '../gpu/buffers';
 import { recordDispatches, type Dispatch } from '../gpu/pipelines';
 import type { AnyModelConfig } from '../model/config';
@@ -42,6 +42,13 @@ export interface GpuModelOptions {
   autotune?: boolean;
   /** MLA decode's kernel in the 'workgroup' shape (tests and benchmarks); default kernels/mla.ts defaultDecodeKernel. */
   mlaDecode?: MlaDecodeKernel;
+  /**
+   * Prefill products' entry (benchmarks and tests): 'tile', 'gemm', or 'gemm-f16' (f16 arithmetic; needs
+   * shader-f16). Default: 'gemm' on the 'workgroup' shape, 'tile' on 'row' (kernels/product-gemm.ts).
+   */
+  matmulPrefill?: MatmulPrefill;
+  /** MLA attention of prefill chunks (benchmarks and tests): 'tile' or 'heads'; default kernels/mla.ts prefillKernel. */
+  mlaPrefill?: MlaPrefillKernel;
   /** Count expert choices per MoE layer on the GPU (read with expertUsage()). Default true. */
   collectExpertUsage?: boolean;
   /**
@@ -191,7 +198,11 @@ export class GpuModel implements Generator {
     this.config = config;
     this.vocabSize = config.vocabSize;
     const device = gpu.device;
-    const tuned = { ...ctx, shapes: tuning.shapes, matmulReduce: tuning.matmulReduce, ...(opts.mlaDecode ? { mlaDecode: opts.mlaDecode } : {}) };
+    const tuned = {
+      ...ctx, shapes: tuning.shapes, matmulReduce: tuning.matmulReduce,
+      ...(opts.mlaDecode ? { mlaDecode: opts.mlaDecode } : {}), ...(opts.matmulPrefill ? { matmulPrefill: opts.matmulPrefill } : {}),
+      ...(opts.mlaPrefill ? { mlaPrefill: opts.mlaPrefill } : {}),
+    };
     this.tuning = tuning;
     this.contextLength = sizes.contextLength;
     this.prefillChunk = sizes.prefillChunk;

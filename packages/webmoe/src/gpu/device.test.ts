@@ -70,7 +70,7 @@ describe('device loss and uncaptured errors', () => {
   it('asks for the optional features the adapter has, and records the WGSL language features', async () => {
     const f = fakeGpu(['subgroups', 'shader-f16', 'timestamp-query'], ['unrestricted_pointer_parameters']);
     const ctx = await acquireGpu({ navigator: { gpu: f.gpu } });
-    expect(f.asked).toEqual([['timestamp-query', 'subgroups']]);
+    expect(f.asked).toEqual([['timestamp-query', 'subgroups', 'shader-f16']]);
     expect(ctx.summary.wgslFeatures).toEqual(['unrestricted_pointer_parameters']);
     // A runtime that does not list its language features is taken to have none (the kernels are lowered).
     expect((await acquireGpu({ navigator: { gpu: fakeGpu().gpu } })).summary.wgslFeatures).toEqual([]);

@@ -42,6 +42,11 @@ export interface AdapterSummary {
   limits: Record<string, number>;
 }
 
+/** The adapter in one line, as reports print it: vendor, architecture (or Dawn's device name where it gives none), description. */
+export function adapterName(s: Pick<AdapterSummary, 'vendor' | 'architecture' | 'device' | 'description'>): string {
+  return `${s.vendor} ${s.architecture || s.device} ${s.description}`.replace(/\s+/g, ' ').trim();
+}
+
 export interface GpuContext {
   readonly adapter: GPUAdapter;
   readonly device: GPUDevice;
@@ -120,9 +125,10 @@ export async function acquireGpu(request: GpuRequest = {}): Promise<GpuContext> 
   }
 
   // Timestamps let the load-time autotune and the profiler measure GPU time; subgroups give the matrix
-  // products a faster decode reduction that the autotune may choose (docs/kernels.md#subgroup-rows). No
-  // kernel needs either: each has a path without it.
-  const optional = ['timestamp-query', 'subgroups'] as GPUFeatureName[];
+  // products a faster decode reduction that the autotune may choose (docs/kernels.md#subgroup-rows);
+  // shader-f16 the prefill GEMM's f16 arithmetic (docs/kernels.md#prefill-gemm-f16). No kernel needs any of
+  // them: each has a path without it.
+  const optional = ['timestamp-query', 'subgroups', 'shader-f16'] as GPUFeatureName[];
   const requiredFeatures = optional.filter((f) => adapter.features.has(f));
   let device: GPUDevice;
   try {

@@ -24,9 +24,17 @@ export type MatmulReduce = 'workgroup' | 'subgroup';
 
 /**
  * How the matrix products run prefill chunks: register tiles per invocation (rows_tile), or workgroup
- * tiles whose weights are dequantized once into workgroup memory (rows_gemm, docs/kernels.md#prefill-gemm).
+ * tiles whose weights are dequantized once into workgroup memory (rows_gemm, docs/kernels.md#prefill-gemm),
+ * in f32 or, where the device has shader-f16, f16 arithmetic ('gemm-f16').
  */
-export type MatmulPrefill = 'tile' | 'gemm';
+export type MatmulPrefill = 'tile' | 'gemm' | 'gemm-f16';
+/**
+ * MLA attention of a prefill chunk (tokens > 1; kernels/mla.ts prefillAttention): 'tile' is mla_attend_tile,
+ * an invocation per (token, 4 heads) walking the positions; 'heads' is mla_attend_heads, a workgroup per
+ * (token, group of heads) sharing each cache row.
+ */
+export type MlaPrefillKernel = 'tile' | 'heads';
+
 /** MLA decode's kernel in the 'workgroup' shape (kernels/mla.ts MlaAttentionArgs.kernel). */
 export type MlaDecodeKernel = 'heads' | 'latent-gemm' | 'per-head';
 
@@ -47,8 +55,10 @@ export interface KernelContext {
   readonly subgroups?: SubgroupSizes;
   /** The 'workgroup' shape's decode reduction for matrix products; default 'workgroup'. 'subgroup' needs `subgroups`. */
   readonly matmulReduce?: MatmulReduce;
-  /** Prefill chunks' entry; default 'gemm' on the 'workgroup' shape and 'tile' on 'row'. */
+  /** Prefill chunks' entry; default 'gemm' on the 'workgroup' shape and 'tile' on 'row'; 'gemm-f16' needs shader-f16. */
   readonly matmulPrefill?: MatmulPrefill;
+  /** MLA attention of prefill chunks; default 'tile' (kernels/mla.ts prefillKernel). */
+  readonly mlaPrefill?: MlaPrefillKernel;
   /** MLA decode's kernel in the 'workgroup' shape; default kernels/mla.ts defaultDecodeKernel (tests and benchmarks force one). */
   readonly mlaDecode?: MlaDecodeKernel;
   /**

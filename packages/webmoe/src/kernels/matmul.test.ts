@@ -83,7 +83,7 @@ describe('matmul entry points', () => {
     const limits = { maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256 };
     const gpu = { device: { limits } as GPUDevice };
     expect(keyOf('workgroup', args(64), gpu)).toMatchObject({
-      entryPoint: 'product_gemm', variant: 'gemm', source: { id: 'matmul-dense+dequant-q4+product-gemm' },
+      entryPoint: 'product_gemm', variant: 'gemm', source: { id: 'matmul-dense+dequant-q4+product-gemm+gemm-f32' },
       constants: { WG: 256, GM: 64, GN: 64, GK: 32, GU: 1, SWIGLU: 0, X4: 0 },
     });
     expect(keyOf('workgroup', args(64, { up: weight }), gpu)).toMatchObject({ entryPoint: 'product_gemm', constants: { GK: 32, GU: 512, SWIGLU: 1 } });
@@ -95,7 +95,12 @@ describe('matmul entry points', () => {
     const groups = { offsets: buffer('offsets', 16), strideBytes: 2048 };
     const L = tensorLayout('q4', [19, 36]);
     const grouped: MatmulArgs = { weight: { buffer: buffer('w', 3 * 2048), layout: L }, x: storage('x', 4 * 90 * 36), y: buffer('y', 4 * 90 * 19), tokens: 90, batch: 3, groups: { ...groups, maxRows: 70 } };
-    expect(keyOf('workgroup', grouped, gpu)).toMatchObject({ entryPoint: 'product_gemm', source: { id: 'matmul-grouped+dequant-q4+product-gemm' }, constants: { X4: 1 } });
+    expect(keyOf('workgroup', grouped, gpu)).toMatchObject({ entryPoint: 'product_gemm', source: { id: 'matmul-grouped+dequant-q4+product-gemm+gemm-f32' }, constants: { X4: 1 } });
+    // f16 arithmetic: its own piece (and variant, so its own pipeline), and twice the columns per step.
+    const f16 = { device: { limits, features: new Set(['shader-f16']) } as unknown as GPUDevice, matmulPrefill: 'gemm-f16' as const };
+    expect(keyOf('workgroup', args(64), f16)).toMatchObject({
+      entryPoint: 'product_gemm', variant: 'gemm-f16', source: { id: 'matmul-dense+dequant-q4+product-gemm+gemm-f16' }, constants: { GK: 64 },
+    });
   });
 
   it('takes matmul_t for the transposed product on either shape', () => {

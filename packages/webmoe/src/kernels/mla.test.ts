@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { chooseSplits, decodeScratchBytes, defaultDecodeKernel, headsPlan, kvCacheBytesPerToken, latentCacheLayout, latentGemmPlan, mlaScratchBytes } from './mla';
+import { chooseSplits, decodeScratchBytes, defaultDecodeKernel, headsPlan, kvCacheBytesPerToken, latentCacheLayout, latentGemmPlan, mlaScratchBytes, prefillKernel } from './mla';
+import type { KernelContext } from '../gpu/kernel-context';
 
 const v3 = { kvLoraRank: 512, qkRopeHeadDim: 64, numHeads: 128, qkNopeHeadDim: 128, vHeadDim: 128, numLayers: 61 };
 
@@ -93,5 +94,13 @@ describe('split-K choice', () => {
     expect(chooseSplits(1, 163840)).toBe(64);
     expect(chooseSplits(1, 100)).toBe(2);
     expect(mlaScratchBytes(1, 16, 32, 512)).toBe(16 * 32 * 514 * 4);
+  });
+});
+
+describe('prefill attention choice', () => {
+  const ctx = (extra: Partial<KernelContext> = {}) => ({ device: {}, pipelines: {}, shape: 'workgroup', ...extra }) as unknown as KernelContext;
+  it('takes the tile unless the context asks for mla_attend_heads', () => {
+    expect(prefillKernel(ctx())).toBe('tile');
+    expect(prefillKernel(ctx({ mlaPrefill: 'heads' }))).toBe('heads');
   });
 });

@@ -1,6 +1,6 @@
 // Launcher for shaders/mla.wgsl (absorbed-form MLA attention), and the latent KV cache's layout.
 import source from '../../../../shaders/mla.wgsl?raw';
-import { shapeFor, kernelUniform, kernelStorage, type KernelContext, type KernelShape, type MlaDecodeKernel } from '../gpu/kernel-context';
+import { shapeFor, kernelUniform, kernelStorage, type KernelContext, type KernelShape, type MlaDecodeKernel, type MlaPrefillKernel } from '../gpu/kernel-context';
 import { ParamsWriter, createStorage } from '../gpu/buffers';
 import { grid1d, type Dispatch } from '../gpu/pipelines';
 import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
@@ -116,7 +116,10 @@ export interface MlaAttentionArgs {
   scores?: GPUBuffer;
   /** 'row': latent dims per invocation (default all: scores are then computed once per (token, head)). */
   latentChunk?: number;
-  /** mla_attend_tile, whatever the shape: default for prefill chunks (tokens > 1). */
+  /**
+   * mla_attend_tile, whatever the shape. Default: for prefill chunks (tokens > 1) where prefillKernel() is
+   * 'tile'; where it is 'heads', the chunk runs mla_attend_heads (as `tiled: false, kernel: 'heads'`).
+   */
   tiled?: boolean;
   /** mla_attend_tile's positions per tile, a power of two from 4 to 64; default tilePositions() (the largest that fits). */
   tilePositions?: number;
@@ -132,7 +135,16 @@ export interface MlaAttentionArgs {
   headsTile?: number;
 }
 
-export type { MlaDecodeKernel };
+export type { MlaDecodeKernel, MlaPrefillKernel };
+
+/**
+ * A prefill chunk's attention kernel: ctx.mlaPrefill, else mla_attend_tile. mla_attend_heads (a workgroup per
+ * (token, group of up to 64 heads), each cache row loaded once for the group) was measured against it on an
+ * H200 and lost end to end on both bench models (docs/kernels.md#prefill-attention), so it is only an option.
+ */
+export function prefillKernel(ctx: KernelContext): MlaPrefillKernel {
+  return ctx.mlaPrefill ?? 'tile';
+}
 
 const SOURCE = composeWgsl(wgslPiece('mla', source, [GRID, WORKGROUP_REDUCE]));
 const WG_GROUP = 64;
@@ -335,13 +347,15 @@ export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'm
   const launch = (l: Pick<KernelLaunch, 'entryPoint' | 'variant' | 'constants' | 'inputs' | 'outputs' | 'params' | 'workgroups'>, name = label) =>
     launchKernel(ctx, name, { source: SOURCE, ...l });
 
-  if (a.tiled ?? a.tokens > 1) {
+  // A prefill chunk whose call names neither the tile nor a kernel takes prefillKernel's choice.
+  const prefill = a.tokens > 1 && a.tiled === undefined && a.kernel === undefined ? prefillKernel(ctx) : null;
+  if (a.tiled ?? prefill === 'tile') {
     const constants = { R, ROPE: rope, WG: WG_GROUP, TILE_POS: a.tilePositions ?? tilePositions(ctx.device, R + rope), ...format };
     const items = a.tokens * Math.ceil(a.heads / TILE_HEADS);
     return [launch({ entryPoint: 'mla_attend_tile', variant: 'tile', constants, inputs, outputs: [a.out], params: params(1), workgroups: grid1d(Math.ceil(items / WG_GROUP)) })];
   }
 
-  if (shape === 'row') {
+  if (shape === 'row' && prefill !== 'heads') {
     const invocations = a.tokens * a.heads * Math.ceil(R / latentChunk);
     return [launch({ entryPoint: 'mla_attend_row', variant: 'row', constants: { R, ROPE: rope, WG: WG_ROW, ...format }, inputs, outputs: [a.out], params: params(1), workgroups: grid1d(Math.ceil(invocations / WG_ROW)) })];
   }
@@ -349,7 +363,7 @@ export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'm
   // The attend pass (one or more splits; the latent GEMM's after its scores pass), then the combine pass when
   // there are several. Every pass reads one params block.
   type Attend = { entryPoint: string; variant: string; constants: Record<string, number>; grid: (splits: number) => [number, number, number]; splits: number; inputs: GPUBuffer[] };
-  const kernel = a.kernel ?? ctx.mlaDecode ?? defaultDecodeKernel(ctx.device.limits, a.layout, a.heads, a.tokens);
+  const kernel = a.kernel ?? (prefill === 'heads' ? 'heads' : ctx.mlaDecode ?? defaultDecodeKernel(ctx.device.limits, a.layout, a.heads, a.tokens));
   let attend: Attend;
   let before: (uniform: GPUBuffer) => Dispatch[] = () => [];
   if (kernel === 'heads') {

@@ -1,6 +1,8 @@
 // product_gemm's tile plan against device limits, and which launches take it, without a GPU.
 import { describe, expect, it } from 'vitest';
-import { GEMM_MIN_TOKENS, gemmStorage, gemmTile, type GemmLimits } from './product-gemm';
+import type { KernelContext } from '../gpu/kernel-context';
+import type { ProductPlan } from './product';
+import { GEMM_MIN_TOKENS, gemmLaunch, gemmStorage, gemmTile, type GemmLimits } from './product-gemm';
 
 const MIN: GemmLimits = { maxComputeWorkgroupStorageSize: 16384, maxComputeInvocationsPerWorkgroup: 256, maxComputeWorkgroupSizeX: 256 };
 const GPU: GemmLimits = { ...MIN, maxComputeWorkgroupStorageSize: 32768, maxComputeInvocationsPerWorkgroup: 1024, maxComputeWorkgroupSizeX: 1024 };
@@ -39,5 +41,31 @@ describe('gemmTile', () => {
   it('refuses a device too small for any tile', () => {
     expect(gemmTile({ ...MIN, maxComputeWorkgroupStorageSize: 2048 }, false, 64)).toBeNull();
     expect(gemmTile({ ...MIN, maxComputeInvocationsPerWorkgroup: 32 }, false, 64)).toBeNull();
+  });
+
+  it('halves the slabs in f16 arithmetic, so a step of the same memory holds twice the columns', () => {
+    expect(gemmStorage({ rows: 64, tokens: 64, cols: 32 }, true, 'gemm-f16')).toBe(8 * (512 + 512 + 512) + 16);
+    expect(gemmTile(GPU, false, 64, 'gemm-f16')).toEqual({ rows: 64, tokens: 64, cols: 64 });
+    expect(gemmTile(MIN, true, 64, 'gemm-f16')).toEqual({ rows: 64, tokens: 64, cols: 32 });
+  });
+});
+
+describe('gemmLaunch', () => {
+  const plan = { maxTokens: 64, outLen: 130, xAligned: true } as ProductPlan;
+  const context = (features: string[], matmulPrefill?: KernelContext['matmulPrefill']) =>
+    ({ device: { features: new Set(features), limits: GPU }, shape: 'workgroup', matmulPrefill }) as unknown as KernelContext;
+
+  it('takes product_gemm in the arithmetic the context asks for', () => {
+    expect(gemmLaunch(context([]), plan, undefined, false)?.kind).toBe('gemm');
+    const f16 = gemmLaunch(context(['shader-f16'], 'gemm-f16'), plan, undefined, false)!;
+    expect(f16.kind).toBe('gemm-f16');
+    expect(f16.constants.GK).toBe(64);
+    expect(f16.blocks).toBe(3);
+    expect(gemmLaunch(context(['shader-f16'], 'tile'), plan, undefined, false)).toBeNull();
+    expect(gemmLaunch(context(['shader-f16'], 'gemm-f16'), { ...plan, maxTokens: GEMM_MIN_TOKENS - 1 }, undefined, false)).toBeNull();
+  });
+
+  it('refuses f16 arithmetic on a device without shader-f16 instead of failing to compile', () => {
+    expect(() => gemmLaunch(context([], 'gemm-f16'), plan, undefined, false)).toThrow(/shader-f16/);
   });
 });

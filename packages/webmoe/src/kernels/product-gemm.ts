@@ -1,8 +1,9 @@
 // The workgroup-tiled prefill entry of the matrix products (product_gemm, shaders/lib/product-gemm.wgsl;
 // docs/kernels.md#prefill-gemm): when a launch takes it, its tile sizes from the device's limits, and the
 // entry a dense or grouped launch takes, product_gemm or one of the rows entries.
+import { WebmoeError } from '../errors';
 import { shapeFor, type KernelContext, type KernelShape } from '../gpu/kernel-context';
-import { blocksOf, rowsConstants, tokenTile, type ProductPlan, type RowsKind } from './product';
+import { blocksOf, rowsConstants, tokenTile, type GemmKind, type ProductPlan, type RowsKind } from './product';
 
 /**
  * The fewest tokens per weight for which a launch takes product_gemm: a full tile of 64 tokens. Below, most
@@ -25,10 +26,13 @@ const ROWS = 64;
 // runs of consecutive words; more tokens reuse each dequantized weight more often.
 const CANDIDATES: readonly [number, number][] = [[64, 64], [64, 32], [32, 64], [32, 32], [64, 16], [32, 16], [32, 8]];
 
-/** Bytes of workgroup memory product_gemm reserves for `t`: the slabs (16-byte vec4s) and its token range. */
-export function gemmStorage(t: GemmTile, swiglu: boolean): number {
+/**
+ * Bytes of workgroup memory product_gemm reserves for `t`: the slabs (vec4s of 16 bytes in f32 arithmetic, 8 in
+ * f16) and its token range.
+ */
+export function gemmStorage(t: GemmTile, swiglu: boolean, kind: GemmKind = 'gemm'): number {
   const w = (t.rows / 4) * t.cols;
-  return 16 * (w + (swiglu ? w : 1) + (t.tokens / 4) * t.cols) + 16;
+  return (kind === 'gemm-f16' ? 8 : 16) * (w + (swiglu ? w : 1) + (t.tokens / 4) * t.cols) + 16;
 }
 
 /**
@@ -37,18 +41,19 @@ export function gemmStorage(t: GemmTile, swiglu: boolean): number {
  * meets WebGPU's minimum limits, 16 KiB and 256 invocations: 32 tokens × 32 columns need 12 KiB, 20 KiB
  * with SwiGLU's second slab, and 64 × 16 then 12 KiB).
  */
-export function gemmTile(limits: GemmLimits, swiglu: boolean, maxTokens: number): GemmTile | null {
+export function gemmTile(limits: GemmLimits, swiglu: boolean, maxTokens: number, kind: GemmKind = 'gemm'): GemmTile | null {
   const invocations = Math.min(limits.maxComputeInvocationsPerWorkgroup, limits.maxComputeWorkgroupSizeX);
   for (const [tokens, cols] of CANDIDATES) {
     const t = { rows: ROWS, tokens, cols };
     if (tokens > 32 && maxTokens < tokens) continue;
-    if ((ROWS / 4) * (tokens / 4) <= invocations && gemmStorage(t, swiglu) <= limits.maxComputeWorkgroupStorageSize) return t;
+    if ((ROWS / 4) * (tokens / 4) <= invocations && gemmStorage(t, swiglu, kind) <= limits.maxComputeWorkgroupStorageSize) return t;
   }
   return null;
 }
 
 /** How a launch that takes product_gemm is laid out. */
 export interface GemmLaunch {
+  kind: GemmKind;
   tile: GemmTile;
   constants: Record<string, number>;
   /** Workgroups along one entry's output rows. */
@@ -57,24 +62,27 @@ export interface GemmLaunch {
 
 /**
  * product_gemm's layout for a prefill launch (at least GEMM_MIN_TOKENS tokens per weight) where the
- * context's prefill choice is 'gemm' (by default on the 'workgroup' shape); null: the launch keeps its
- * other entries.
+ * context's prefill choice is 'gemm' (by default on the 'workgroup' shape) or 'gemm-f16'; null: the launch
+ * keeps its other entries. 'gemm-f16' on a device without shader-f16 is refused: its module would not compile.
  */
 export function gemmLaunch(ctx: KernelContext, plan: ProductPlan, shape: KernelShape | undefined, swiglu: boolean): GemmLaunch | null {
   const choice = ctx.matmulPrefill ?? (shapeFor(ctx, 'matmul', shape) === 'workgroup' ? 'gemm' : 'tile');
-  if (choice !== 'gemm' || plan.maxTokens < GEMM_MIN_TOKENS) return null;
-  const tile = gemmTile(ctx.device.limits, swiglu, plan.maxTokens);
+  if (choice === 'tile' || plan.maxTokens < GEMM_MIN_TOKENS) return null;
+  if (choice === 'gemm-f16' && !ctx.device.features.has('shader-f16')) {
+    throw new WebmoeError('insufficient-limits', "prefill products in f16 arithmetic ('gemm-f16') need the shader-f16 feature, which this device was created without");
+  }
+  const tile = gemmTile(ctx.device.limits, swiglu, plan.maxTokens, choice);
   if (!tile) return null;
   const constants = {
     WG: (tile.rows / 4) * (tile.tokens / 4), GM: tile.rows, GN: tile.tokens, GK: tile.cols,
     GU: swiglu ? (tile.rows / 4) * tile.cols : 1, SWIGLU: swiglu ? 1 : 0, X4: plan.xAligned ? 1 : 0,
   };
-  return { tile, constants, blocks: Math.ceil(plan.outLen / tile.rows) };
+  return { kind: choice, tile, constants, blocks: Math.ceil(plan.outLen / tile.rows) };
 }
 
 /** The entry a launch takes: its kind, name, override constants, tokens per tile and workgroups along an entry's rows. */
 export interface ProductEntry {
-  kind: RowsKind | 'gemm';
+  kind: RowsKind | GemmKind;
   entryPoint: string;
   constants: Record<string, number>;
   tokens: number;
@@ -92,5 +100,5 @@ export function rowsEntry(kind: RowsKind, entryPoint: string, plan: ProductPlan,
 /** product_gemm where gemmLaunch takes the launch, else the rows entry `rows` chooses. */
 export function productEntry(ctx: KernelContext, plan: ProductPlan, shape: KernelShape | undefined, swiglu: boolean, rows: () => ProductEntry): ProductEntry {
   const g = gemmLaunch(ctx, plan, shape, swiglu);
-  return g ? { kind: 'gemm', entryPoint: GEMM_ENTRY, constants: g.constants, tokens: g.tile.tokens, blocks: g.blocks } : rows();
+  return g ? { kind: g.kind, entryPoint: GEMM_ENTRY, constants: g.constants, tokens: g.tile.tokens, blocks: g.blocks } : rows();
 }

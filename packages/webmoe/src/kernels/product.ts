@@ -7,7 +7,7 @@ import { grid1d } from '../gpu/pipelines';
 import { composeWgsl, type ShaderSource, type WgslPiece } from '../gpu/wgsl-compose';
 import type { TensorLayout } from '../model/formats';
 import { checkArg } from './launch-checks';
-import { PRODUCT_GEMM, PRODUCT_SUBGROUP, dequant } from './wgsl-lib';
+import { GEMM_ARITH, PRODUCT_GEMM, PRODUCT_SUBGROUP, dequant } from './wgsl-lib';
 
 export const WG = 64;
 /** Tokens per tile of rows_row and matmul_t (MAX_TT in the .wgsl). */
@@ -82,11 +82,19 @@ export function sections(w: WeightRef, label: string): [number, number, number] 
   return [at(w.layout.q), at(w.layout.scales), at(w.layout.mins)];
 }
 
-/** `main` with the dequantization of the weight's format composed in, and the subgroup rows or workgroup tiles for that kind. */
-export function weightSource(main: WgslPiece, w: WeightRef, label: string, kind?: RowsKind | 'gemm'): ShaderSource {
-  const extra = kind === 'sg' ? [PRODUCT_SUBGROUP] : kind === 'gemm' ? [PRODUCT_GEMM] : [];
+/**
+ * `main` with the dequantization of the weight's format composed in, and the subgroup rows or workgroup tiles
+ * (in f32 or f16 arithmetic) for that kind.
+ */
+export function weightSource(main: WgslPiece, w: WeightRef, label: string, kind?: RowsKind | GemmKind): ShaderSource {
+  const extra = kind === 'sg' ? [PRODUCT_SUBGROUP]
+    : kind === 'gemm' ? [PRODUCT_GEMM, GEMM_ARITH.f32]
+      : kind === 'gemm-f16' ? [PRODUCT_GEMM, GEMM_ARITH.f16] : [];
   return composeWgsl(main, [dequant(w.layout.format, label), ...extra]);
 }
+
+/** product_gemm in f32 or in f16 arithmetic (kernels/product-gemm.ts). */
+export type GemmKind = 'gemm' | 'gemm-f16';
 
 /** How a role lays out its batch: what the defaults and checks of planProduct depend on. */
 export interface ProductRole {

@@ -24,6 +24,8 @@ import productRowsCode from '../../../../shaders/lib/product-rows.wgsl?raw';
 import productTileCode from '../../../../shaders/lib/product-tile.wgsl?raw';
 import productSubgroupCode from '../../../../shaders/lib/product-subgroup.wgsl?raw';
 import productGemmCode from '../../../../shaders/lib/product-gemm.wgsl?raw';
+import gemmF32Code from '../../../../shaders/lib/gemm-f32.wgsl?raw';
+import gemmF16Code from '../../../../shaders/lib/gemm-f16.wgsl?raw';
 import ropeRotationCode from '../../../../shaders/lib/rope-rotation.wgsl?raw';
 import ropeHeadsCode from '../../../../shaders/lib/rope-heads.wgsl?raw';
 import radixSelectCode from '../../../../shaders/lib/radix-select.wgsl?raw';
@@ -102,6 +104,11 @@ export const PRODUCT_SUBGROUP = wgslPiece('product-subgroup', productSubgroupCod
  * memory (docs/kernels.md#prefill-gemm). Composed only for that kind, so other modules reserve none of it.
  */
 export const PRODUCT_GEMM = wgslPiece('product-gemm', productGemmCode, [PRODUCT_ROWS, PRODUCT_TILE]);
+/**
+ * product_gemm's arithmetic type, one of which goes with PRODUCT_GEMM: f32, or f16 (its `enable f16` makes a
+ * module only a device created with shader-f16 compiles).
+ */
+export const GEMM_ARITH = { f32: wgslPiece('gemm-f32', gemmF32Code), f16: wgslPiece('gemm-f16', gemmF16Code) } as const;
 
 /** rotation, cos_sin_turns, rotate: RoPE at exact angles from ropeTable's table (a `table` binding of the main source). */
 export const ROPE_ROTATION = wgslPiece('rope-rotation', ropeRotationCode);
