@@ -195,6 +195,12 @@ fn route_wg(lid: u32, q: Params, t: u32) -> f32 {
         group_keep[lid] = select(0u, 1u, rank < q.topk_group);
       }
       workgroupBarrier();
+      // Experts of dropped groups leave the ranking as the lowest value, so that the rank loop below reads
+      // one value per expert and divides nothing (kept experts' biased scores are finite, above LOWEST).
+      for (var e = lid; e < E; e += WG) {
+        if (group_keep[e / gsize] == 0u) { bs[e] = LOWEST; }
+      }
+      workgroupBarrier();
     }
     for (var x = lid; x < E; x += WG) {
       if (!kept(grouped, x, gsize)) { continue; }
@@ -202,7 +208,7 @@ fn route_wg(lid: u32, q: Params, t: u32) -> f32 {
       var rank = 0u;
       for (var e = 0u; e < E; e++) {
         let o = bs[e];
-        rank += select(0u, 1u, kept(grouped, e, gsize) && (o > v || (o == v && e < x)));
+        rank += select(0u, 1u, o > v || (o == v && e < x));
       }
       if (rank < K) {
         sel_id[rank] = x;

@@ -23,7 +23,7 @@ import type { MatmulPrefill, MlaPrefillKernel } from 'webmoe';
 
 const USAGE = `usage: webmoe bench [--quick] [--json] [--verbose] [--cache <dir>] [--serve [--port N]] [--runtime chromium|node]
                     [--models 10M,100M,500M] [--quants q4,f32] [--prompts 16,128,1024] [--no-scaling] [--no-speculation] [--no-paging]
-                    [--prepare-only] [--matmul-prefill tile|gemm|gemm-f16] [--mla-prefill tile|heads]
+                    [--prepare-only] [--matmul-prefill tile|gemm|gemm-f16] [--mla-prefill tile|heads|latent-gemm]
   Measures generated DeepSeek-V3-proportioned models (about 10M, 100M and 500M parameters; --quick: 10M and
   100M with shorter prompts and fewer tokens) in q4 and f32, the two probes, a timestamp profile and MoE
   scaling over 8, 32 and 128 experts. --json: one JSON object on the last line of standard output.
@@ -38,7 +38,7 @@ const USAGE = `usage: webmoe bench [--quick] [--json] [--verbose] [--cache <dir>
   and converts the models the other options name, and measures nothing (a GPU machine's lease runs the kernel
   grids meanwhile: scripts/gpu-bench.sh all). --matmul-prefill makes every model's prefill products take rows_tile,
   product_gemm or product_gemm in f16 arithmetic (needs shader-f16) instead of the engine's choice; --mla-prefill
-  makes prefill attention take mla_attend_tile or mla_attend_heads.
+  makes prefill attention take mla_attend_tile, mla_attend_heads or the latent GEMM.
        webmoe bench --full-size <dir>[,<dir>] [--gpu-memory SIZE] [--resident] [--json] [--verbose]
   Only the full-size section: converted full-size folders (webmoe generate <dir> --preset v2-lite-full --quant q4)
   run through webmoe run's page path (streamed from the page server when over 1 GiB), paged within --gpu-memory
@@ -121,7 +121,9 @@ export async function benchCommand(argv: string[]): Promise<void> {
     throw new UsageError(`--matmul-prefill takes tile, gemm or gemm-f16, got ${String(prefillChoice)}`);
   }
   const mlaPrefill = o['mla-prefill'];
-  if (mlaPrefill !== undefined && !['tile', 'heads'].includes(String(mlaPrefill))) throw new UsageError(`--mla-prefill takes tile or heads, got ${String(mlaPrefill)}`);
+  if (mlaPrefill !== undefined && !['tile', 'heads', 'latent-gemm'].includes(String(mlaPrefill))) {
+    throw new UsageError(`--mla-prefill takes tile, heads or latent-gemm, got ${String(mlaPrefill)}`);
+  }
   const runtime = runtimeOption(o.runtime);
   if (runtime === 'node' && o.serve) throw new UsageError('--serve serves the bench page to a browser; it takes no --runtime');
   if (runtime === 'node') await (await import('./node-runtime')).ensureVulkanLoader(log);

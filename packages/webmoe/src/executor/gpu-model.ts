@@ -47,7 +47,7 @@ export interface GpuModelOptions {
    * shader-f16). Default: 'gemm' on the 'workgroup' shape, 'tile' on 'row' (kernels/product-gemm.ts).
    */
   matmulPrefill?: MatmulPrefill;
-  /** MLA attention of prefill chunks (benchmarks and tests): 'tile' or 'heads'; default kernels/mla.ts prefillKernel. */
+  /** MLA attention of prefill chunks (benchmarks and tests): 'tile', 'heads' or 'latent-gemm'; default kernels/mla.ts prefillKernel. */
   mlaPrefill?: MlaPrefillKernel;
   /** Count expert choices per MoE layer on the GPU (read with expertUsage()). Default true. */
   collectExpertUsage?: boolean;

@@ -29,11 +29,12 @@ export type MatmulReduce = 'workgroup' | 'subgroup';
  */
 export type MatmulPrefill = 'tile' | 'gemm' | 'gemm-f16';
 /**
- * MLA attention of a prefill chunk (tokens > 1; kernels/mla.ts prefillAttention): 'tile' is mla_attend_tile,
+ * MLA attention of a prefill chunk (tokens > 1; kernels/mla.ts prefillKernel): 'tile' is mla_attend_tile,
  * an invocation per (token, 4 heads) walking the positions; 'heads' is mla_attend_heads, a workgroup per
- * (token, group of heads) sharing each cache row.
+ * (token, group of heads) sharing each cache row; 'latent-gemm' the two products over all (token, head)
+ * rows, with a scores buffer of rows × context floats per call.
  */
-export type MlaPrefillKernel = 'tile' | 'heads';
+export type MlaPrefillKernel = 'tile' | 'heads' | 'latent-gemm';
 
 /** MLA decode's kernel in the 'workgroup' shape (kernels/mla.ts MlaAttentionArgs.kernel). */
 export type MlaDecodeKernel = 'heads' | 'latent-gemm' | 'per-head';

@@ -355,7 +355,7 @@ export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'm
     return [launch({ entryPoint: 'mla_attend_tile', variant: 'tile', constants, inputs, outputs: [a.out], params: params(1), workgroups: grid1d(Math.ceil(items / WG_GROUP)) })];
   }
 
-  if (shape === 'row' && prefill !== 'heads') {
+  if (shape === 'row' && prefill === null) {
     const invocations = a.tokens * a.heads * Math.ceil(R / latentChunk);
     return [launch({ entryPoint: 'mla_attend_row', variant: 'row', constants: { R, ROPE: rope, WG: WG_ROW, ...format }, inputs, outputs: [a.out], params: params(1), workgroups: grid1d(Math.ceil(invocations / WG_ROW)) })];
   }
@@ -363,7 +363,7 @@ export function mlaAttention(ctx: KernelContext, a: MlaAttentionArgs, label = 'm
   // The attend pass (one or more splits; the latent GEMM's after its scores pass), then the combine pass when
   // there are several. Every pass reads one params block.
   type Attend = { entryPoint: string; variant: string; constants: Record<string, number>; grid: (splits: number) => [number, number, number]; splits: number; inputs: GPUBuffer[] };
-  const kernel = a.kernel ?? (prefill === 'heads' ? 'heads' : ctx.mlaDecode ?? defaultDecodeKernel(ctx.device.limits, a.layout, a.heads, a.tokens));
+  const kernel = a.kernel ?? (prefill === 'heads' || prefill === 'latent-gemm' ? prefill : ctx.mlaDecode ?? defaultDecodeKernel(ctx.device.limits, a.layout, a.heads, a.tokens));
   let attend: Attend;
   let before: (uniform: GPUBuffer) => Dispatch[] = () => [];
   if (kernel === 'heads') {
