@@ -126,7 +126,7 @@ export async function acquireGpu(request: GpuRequest = {}): Promise<GpuContext> 
 
   // Timestamps let the load-time autotune and the profiler measure GPU time; subgroups give the matrix
   // products a faster decode reduction that the autotune may choose (docs/kernels.md#subgroup-rows);
-  // shader-f16 the prefill GEMM's f16 arithmetic (docs/kernels.md#prefill-gemm-f16). No kernel needs any of
+  // shader-f16 the prefill GEMM's f16 arithmetic (docs/kernels.md#prefill-gemm-in-f16). No kernel needs any of
   // them: each has a path without it.
   const optional = ['timestamp-query', 'subgroups', 'shader-f16'] as GPUFeatureName[];
   const requiredFeatures = optional.filter((f) => adapter.features.has(f));

@@ -138,9 +138,9 @@ export interface MlaAttentionArgs {
 export type { MlaDecodeKernel, MlaPrefillKernel };
 
 /**
- * A prefill chunk's attention kernel: ctx.mlaPrefill, else mla_attend_tile. mla_attend_heads (a workgroup per
- * (token, group of up to 64 heads), each cache row loaded once for the group) was measured against it on an
- * H200 and lost end to end on both bench models (docs/kernels.md#prefill-attention), so it is only an option.
+ * A prefill chunk's attention kernel: ctx.mlaPrefill, else mla_attend_tile. mla_attend_heads and the latent GEMM
+ * were measured against the tile on an H200 and neither won in every run (docs/kernels.md#prefill-attention),
+ * so they are options.
  */
 export function prefillKernel(ctx: KernelContext): MlaPrefillKernel {
   return ctx.mlaPrefill ?? 'tile';
