@@ -60,7 +60,7 @@ export type Arithmetic = 'f32' | 'f16';
 /**
  * The error of one product term, relative to its bound: f32 accumulation 1e-5 (docs/kernels.md#tolerances);
  * f16 4e-3: x and the weights rounded to f16 (2^-11 each) and partial sums of up to 64 columns rounded in f16
- * (about √64 · 2^-11 per term over a step), docs/kernels.md#prefill-gemm-f16. A wrong index errs by O(1).
+ * (about √64 · 2^-11 per term over a step), docs/kernels.md#prefill-gemm-in-f16. A wrong index errs by O(1).
  */
 export const TERM_ERROR: Record<Arithmetic, number> = { f32: 1e-5, f16: 4e-3 };
 
