@@ -28,7 +28,7 @@ function speeds(s: EngineStats): void {
   $('decode-tps').textContent = rate(t?.decode_tokens_per_second);
   $('prefill-detail').textContent = u ? `${u.prefilled_tokens} prompt tokens${u.reused_tokens ? `, ${u.reused_tokens} reused` : ''}` : 'no reply yet';
   $('decode-detail').textContent = u ? `${u.completion_tokens} reply tokens${s.lastReply?.finishReason === 'aborted' ? ', stopped' : ''}` : '';
-  $('speculation-line').textContent = speculationLine(s.lastReply ? s.model?.decoding : undefined, s.model?.adapter?.isSoftware);
+  $('speculation-line').textContent = speculationLine(s.lastReply ? s.model?.decoding : undefined);
 }
 
 /** A labelled horizontal bar whose length is `fraction` of the track. */

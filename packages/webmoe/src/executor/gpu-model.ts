@@ -58,9 +58,8 @@ export interface GpuModelOptions {
   mtp?: boolean;
   /**
    * Speculative decoding with the MTP module as the drafter (docs/speculative.md): 'mtp' loads the module
-   * and lets a decode step verify its draft and give one or two tokens; 'off' gives one per step. Default:
-   * 'mtp' when the folder was converted with the module, the family can verify drafts and the adapter is not a
-   * software one (speculationOf), else 'off'.
+   * and lets a decode step verify its draft and give one or two tokens; 'off' gives one per step. Default
+   * 'off': it measured slower on SwiftShader and, in four of five runs, on an H200 (docs/speculative.md#speed).
    */
   speculative?: Speculation;
   /**
@@ -265,7 +264,7 @@ export class GpuModel implements Generator {
     if (paging && !opts.readShardRange) throw new WebmoeError('invalid-request', 'expert paging needs readShardRange: where the experts\' bytes are read from');
     prefillChunk = paging?.prefillChunk ?? prefillChunk;
     const depth = depthOf(opts);
-    const speculation = paging ? 'off' : speculationOf(manifest, opts, prefillChunk, gpu.summary.isSoftware, depth);
+    const speculation = paging ? 'off' : speculationOf(manifest, opts, prefillChunk, depth);
     const weightOpts = { mtp: opts.mtp === true || speculation === 'mtp', maxBindingBytes: opts.maxBindingBytes, ...(paging ? { expertSlots: paging.slots } : {}) };
     checkLimits(gpu, manifest, family, contextLength, prefillChunk, weightOpts);
     const uploader = GpuWeights.uploader(gpu.device, manifest, weightOpts);
@@ -965,15 +964,14 @@ function depthOf(opts: GpuModelOptions): number {
  * a GPU: a software adapter computes rather than waits on memory, so a two-row step costs it 1.6-3.3× a
  * one-row step (measured on SwiftShader, docs/speculative.md), more than a draft accepted 60 % of the time gains.
  */
-function speculationOf(manifest: Manifest, opts: GpuModelOptions, prefillChunk: number, softwareAdapter: boolean, depth: number): Speculation {
-  const has = manifest.mtp && manifest.model.config.numMtpLayers > 0;
+function speculationOf(manifest: Manifest, opts: GpuModelOptions, prefillChunk: number, depth: number): Speculation {
+  if (opts.speculative !== 'mtp') return 'off';
   const chunk = 2 * depth + 1;
-  if (opts.speculative === 'mtp') {
-    if (!has) throw new WebmoeError('invalid-request', 'speculative: \'mtp\' needs the MTP module: this model folder has none (convert the checkpoint with --mtp)');
-    if (prefillChunk < chunk) throw new WebmoeError('invalid-request', `speculative: 'mtp' at depth ${depth} needs a prefill chunk of at least ${chunk} tokens; it is ${prefillChunk}`);
-    return 'mtp';
+  if (!(manifest.mtp && manifest.model.config.numMtpLayers > 0)) {
+    throw new WebmoeError('invalid-request', 'speculative: \'mtp\' needs the MTP module: this model folder has none (convert the checkpoint with --mtp)');
   }
-  return opts.speculative === undefined && has && prefillChunk >= chunk && !softwareAdapter ? 'mtp' : 'off';
+  if (prefillChunk < chunk) throw new WebmoeError('invalid-request', `speculative: 'mtp' at depth ${depth} needs a prefill chunk of at least ${chunk} tokens; it is ${prefillChunk}`);
+  return 'mtp';
 }
 
 function emptyDecoding() {

@@ -37,7 +37,7 @@ export interface LoadOptions {
   readonly contextLength?: number;
   /** V2/V3 latent KV cache format ('f32' default, 'f16', 'fp8'): see GpuModelOptions.kvCacheFormat. */
   readonly kvCacheFormat?: KvCacheFormat;
-  /** Speculative decoding with the model's MTP module (docs/speculative.md); default: on when the folder has one and the adapter is not a software one. */
+  /** Speculative decoding with the model's MTP module (docs/speculative.md): 'mtp' or 'off' (default, measured faster). */
   readonly speculative?: Speculation;
   /** Drafts per speculative step, 1 … 3 (docs/speculative.md#chained-drafts); default 1. */
   readonly speculativeDepth?: SpeculativeDepth;
