@@ -5,19 +5,17 @@
 // arithmetic keeps against float64 (golden.spec.ts). A model 256 wide takes the K-quants, which need whole
 // blocks of 256; the goldens (96 wide) take Q8_0 where their widths hold whole blocks of 32. Then .gguf URLs
 // loaded in the page without a conversion step: the same logits as the converted folders, exactly.
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { expect, test, type Page } from '@playwright/test';
 import { convertCheckpoint, convertGguf, exportGguf, generateCheckpoint, openGgufCheckpoint, tokenizerToGguf } from '@webmoe/converter';
 import { MapWeightSource, ReferenceModel, referenceArgs, type Tensor64 } from '@webmoe/reference';
 import { GENERATED, relError } from './lib/models';
+import { sharedRuns, webmoeRun } from './lib/webmoe-run';
 import type { GgufHarness } from './gguf/main';
 
-const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
 let work: string;
 
@@ -32,9 +30,12 @@ interface Run {
   logits: number[][];
 }
 
-async function webmoeRun(folder: string, prompt: number[], steps: number): Promise<Run> {
-  const { stdout } = await run('pnpm', ['-s', 'webmoe', 'run', '--model', folder, '--prompt-ids', prompt.join(','),
-    '--max-tokens', String(steps), '--temperature', '0', '--logits', '--json'], { cwd: root, maxBuffer: 64 << 20 });
+/** `webmoe run`'s arguments for a greedy reply of `steps` tokens with every logits row, as JSON. */
+const runArgs = (folder: string, prompt: number[], steps: number) => ['--model', folder, '--prompt-ids', prompt.join(','),
+  '--max-tokens', String(steps), '--temperature', '0', '--logits', '--json'];
+
+async function runFolder(folder: string, prompt: number[], steps: number): Promise<Run> {
+  const { stdout } = await webmoeRun(runArgs(folder, prompt, steps));
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as Run;
 }
 
@@ -67,8 +68,8 @@ for (const name of ['v3', 'v2lite']) {
     await exportGguf(`${root}/fixtures/golden/${name}`, gguf, { type: 'F32', splitKv: name === 'v3' });
     await convertGguf(gguf, join(work, `${name}-gguf`));
     await convertCheckpoint(`${root}/fixtures/golden/${name}`, join(work, `${name}-st`), { quant: 'f32' });
-    const a = await webmoeRun(join(work, `${name}-gguf`), g.prompt, g.tokens.length);
-    const b = await webmoeRun(join(work, `${name}-st`), g.prompt, g.tokens.length);
+    const a = await runFolder(join(work, `${name}-gguf`), g.prompt, g.tokens.length);
+    const b = await runFolder(join(work, `${name}-st`), g.prompt, g.tokens.length);
     const errors = b.logits.map((row, i) => relError(a.logits[i], row));
     console.log(`  ${name} GGUF F32 vs safetensors f32: max row error ${Math.max(...errors).toExponential(2)} over ${errors.length} rows`);
     for (const [i, e] of errors.entries()) expect(e, `row ${i}`).toBeLessThanOrEqual(1e-6);
@@ -97,20 +98,36 @@ const QUANT_CASES = [
   { label: 'wide Q6_K', model: 'wide', type: 'Q6_K', always: false },
 ] as const;
 
-for (const c of QUANT_CASES) {
-  test(`GGUF ${c.label}: the float64 reference's logits on the file's own weights`, async () => {
-    test.skip(!c.always && !process.env.WEBMOE_FULL, 'set WEBMOE_FULL=1 for every block format');
-    test.setTimeout(900_000);
+const QUANT_RUN = QUANT_CASES.filter((c) => c.always || process.env.WEBMOE_FULL);
+/** Per case label: its GGUF file, the tensors the conversion kept in the block format, and the prompt. */
+const quantFiles = new Map<string, { gguf: string; kept: number; prompt: number[] }>();
+
+// The block-format models run through one `webmoe run --batch` process (lib/webmoe-run.ts): one browser and
+// one GPU device, each request loading its own converted folder.
+const quantRuns = sharedRuns(async () => {
+  if (QUANT_RUN.some((c) => c.model === 'wide')) await generateCheckpoint(join(work, 'wide-hf'), { config: WIDE, seed: 5, force: true });
+  const requests: string[][] = [];
+  for (const c of QUANT_RUN) {
     const src = c.model === 'wide' ? join(work, 'wide-hf') : `${root}/fixtures/golden/${c.model}`;
-    if (c.model === 'wide') await generateCheckpoint(src, { config: WIDE, seed: 5, force: true });
     const gguf = join(work, `${c.label.replace(/\s+/g, '-')}.gguf`);
     await exportGguf(src, gguf, { type: c.type, fallback: 'F32' });
     const folder = join(work, c.label.replace(/\s+/g, '-'));
     const m = await convertGguf(gguf, folder);
     const kept = m.tensors.filter((t) => t.format === c.type.toLowerCase()).length;
-    expect(kept, 'tensors kept in the GGUF block format').toBeGreaterThan(0);
     const prompt = c.model === 'wide' ? [0, 17, 42, 99, 3, 250, 8] : golden(c.model).prompt;
-    const got = await webmoeRun(folder, prompt, 4);
+    quantFiles.set(c.label, { gguf, kept, prompt });
+    requests.push(runArgs(folder, prompt, 4));
+  }
+  return requests;
+});
+
+for (const c of QUANT_CASES) {
+  test(`GGUF ${c.label}: the float64 reference's logits on the file's own weights`, async () => {
+    test.skip(!QUANT_RUN.includes(c), 'set WEBMOE_FULL=1 for every block format');
+    test.setTimeout(900_000);
+    const got = await quantRuns<Run>(QUANT_RUN.indexOf(c));
+    const { gguf, kept, prompt } = quantFiles.get(c.label)!;
+    expect(kept, 'tensors kept in the GGUF block format').toBeGreaterThan(0);
     const ref = await referenceRows(gguf, prompt, got.tokens);
     const errors = ref.map((row, i) => relError(got.logits[i], row));
     console.log(`  ${c.label}: ${kept} tensors in ${c.type}; engine vs float64 reference on the dequantized weights: max row error ${Math.max(...errors).toExponential(2)}`);

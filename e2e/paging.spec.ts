@@ -1,17 +1,15 @@
 // Expert paging (docs/paging.md) through `pnpm webmoe run` in headless Chromium: with a quarter of the routed
 // experts on the GPU, or a budget of a quarter of the model's size, greedy tokens must equal the fully resident
 // run's; a budget that cannot hold the model even paged is refused before a weight is requested.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { expect, test } from '@playwright/test';
 import { generateModelFolder } from '@webmoe/converter';
 import { PRESETS } from '@webmoe/converter/presets';
+import { sharedRuns } from './lib/webmoe-run';
 
-const exec = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
 const PROMPT = [1, 17, 42, 99, 5, 300, 7, 8, 9, 10, 11, 12];
 const TOKENS = 16;
@@ -24,11 +22,9 @@ interface Run {
   paging: null | { slots_per_layer: number; experts: number; hit_rate: number | null; bytes_uploaded_per_token: number | null; host_hit_rate: number | null; tokens: number };
 }
 
-async function run(model: string, extra: string[]): Promise<Run> {
-  const { stdout } = await exec('pnpm', ['-s', 'webmoe', 'run', '--model', model, '--quant', 'f32', '--prompt-ids', PROMPT.join(','),
-    '--max-tokens', String(TOKENS), '--temperature', '0', '--speculative', 'off', '--json', ...extra], { cwd: root, maxBuffer: 64 << 20 });
-  return JSON.parse(stdout.trim().split('\n').at(-1)!) as Run;
-}
+/** One `webmoe run` request's arguments: greedy, f32, no speculation, the result as JSON. */
+const request = (model: string, extra: string[]) => ['--model', model, '--quant', 'f32', '--prompt-ids', PROMPT.join(','),
+  '--max-tokens', String(TOKENS), '--temperature', '0', '--speculative', 'off', '--json', ...extra];
 
 /** The sum of the folder's shard sizes: the model's size as stored. */
 function modelBytes(dir: string): number {
@@ -61,49 +57,56 @@ function expectPaged(resident: Run, paged: Run, moeLayers: number): void {
 
 test.describe.configure({ mode: 'serial' });
 
-/** Resident, then with `slots` experts per MoE layer on the GPU: the same greedy tokens. */
-function quarterOfExperts(name: string, model: string, slots: number, moeLayers: number): void {
-  test(`${name}: a quarter of the experts on the GPU gives the resident greedy tokens`, async () => {
-    test.setTimeout(600_000);
-    const resident = await run(model, []);
-    const paged = await run(model, ['--expert-slots', String(slots)]);
-    report(name, resident, paged);
-    expectPaged(resident, paged, moeLayers);
-  });
-}
+const DEMO = join(root, 'demo/public/models/webmoe-tiny');
+const GOLDEN_V3 = 'fixtures/golden/v3';
+// V2-Lite's routing (64 experts, 6 per token, 2 shared) at a small width: the experts are most of the model.
+const WIDE_EXPERTS = {
+  ...PRESETS['v2-lite-full'], vocab_size: 512, hidden_size: 128, intermediate_size: 256, moe_intermediate_size: 96,
+  num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 4, kv_lora_rank: 64, qk_nope_head_dim: 32,
+  qk_rope_head_dim: 16, v_head_dim: 32, bos_token_id: 0, eos_token_id: 1,
+};
+let generated: { dir: string; budget: number } | null = null;
+
+// Every run goes through one `webmoe run --batch` process (lib/webmoe-run.ts): one browser and one GPU device
+// for all five, each request loading its own model; a refused request is its own error line.
+const runs = sharedRuns(async () => {
+  generated = { dir: mkdtempSync(join(tmpdir(), 'webmoe-paging-')), budget: 0 };
+  const { dir } = generated;
+  await generateModelFolder(dir, { config: WIDE_EXPERTS, quant: 'f32', seed: 7, force: true });
+  generated.budget = Math.floor(modelBytes(dir) / 4);
+  return [
+    request(DEMO, ['--gpu-memory', String(Math.floor(modelBytes(DEMO) / 4))]),
+    // 8 routed experts, top-2: 2 slots per layer.
+    request(GOLDEN_V3, []), request(GOLDEN_V3, ['--expert-slots', '2']),
+    request(dir, []), request(dir, ['--gpu-memory', String(generated.budget)]),
+  ];
+});
+
+test.afterAll(() => {
+  if (generated) rmSync(generated.dir, { recursive: true, force: true });
+});
 
 test('demo model: a budget of a quarter of its size is refused before any weight, naming the sizes', async () => {
-  test.setTimeout(300_000);
-  const dir = join(root, 'demo/public/models/webmoe-tiny');
-  const budget = Math.floor(modelBytes(dir) / 4);
-  const err = await run(dir, ['--gpu-memory', String(budget)]).then(() => null, (e: { stderr?: string }) => String(e.stderr));
+  test.setTimeout(600_000);
+  const err = await runs<Run>(0).then(() => null, (e: Error) => e.message);
   expect(err).toMatch(/insufficient-limits: A GPU memory budget of [\d.]+ MiB cannot hold this model even with its experts paged/);
   expect(err).toMatch(/weights without the routed experts [\d.]+ MiB, KV cache [\d.]+ MiB/);
 });
 
-// 8 routed experts, top-2: 2 slots per layer. The demo model (V3 family like this golden, 8 experts top-2)
-// pages under a budget in engine.spec.ts, in the page and without a process of its own.
-quarterOfExperts('V3 golden model', 'fixtures/golden/v3', 2, 2);
+// The demo model (V3 family like this golden, 8 experts top-2) pages under a budget in engine.spec.ts, in the
+// page and without a process of its own.
+test('V3 golden model: a quarter of the experts on the GPU gives the resident greedy tokens', async () => {
+  test.setTimeout(600_000);
+  const resident = await runs<Run>(1);
+  const paged = await runs<Run>(2);
+  report('V3 golden model', resident, paged);
+  expectPaged(resident, paged, 2);
+});
 
 test('generated 64-expert model: a budget of a quarter of its size gives the resident greedy tokens', async () => {
   test.setTimeout(600_000);
-  const dir = mkdtempSync(join(tmpdir(), 'webmoe-paging-'));
-  try {
-    // V2-Lite's routing (64 experts, 6 per token, 2 shared) at a small width: the experts are most of the model.
-    await generateModelFolder(dir, {
-      config: {
-        ...PRESETS['v2-lite-full'], vocab_size: 512, hidden_size: 128, intermediate_size: 256, moe_intermediate_size: 96,
-        num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 4, kv_lora_rank: 64, qk_nope_head_dim: 32,
-        qk_rope_head_dim: 16, v_head_dim: 32, bos_token_id: 0, eos_token_id: 1,
-      },
-      quant: 'f32', seed: 7, force: true,
-    });
-    const budget = Math.floor(modelBytes(dir) / 4);
-    const resident = await run(dir, []);
-    const paged = await run(dir, ['--gpu-memory', String(budget)]);
-    report(`64 experts, budget ${(budget / 2 ** 20).toFixed(1)} MiB`, resident, paged);
-    expectPaged(resident, paged, 2);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const resident = await runs<Run>(3);
+  const paged = await runs<Run>(4);
+  report(`64 experts, budget ${(generated!.budget / 2 ** 20).toFixed(1)} MiB`, resident, paged);
+  expectPaged(resident, paged, 2);
 });

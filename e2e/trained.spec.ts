@@ -30,11 +30,14 @@ test('trained model q4: greedy tokens equal the float64 reference on the same q4
   try {
     await convertCheckpoint(HF, dir, { quant: 'q4', force: true });
     const n = golden.tokens.length;
-    const { stdout } = await run('pnpm', ['-s', 'webmoe', 'run', '--model', dir, '--prompt-ids', golden.prompt.join(','),
-      '--max-tokens', String(n), '--temperature', '0', '--json'], { cwd: root, maxBuffer: 16 << 20 });
+    // The float64 reference computes while the engine's process starts and runs.
+    const [{ stdout }, { tokens: ref }] = await Promise.all([
+      run('pnpm', ['-s', 'webmoe', 'run', '--model', dir, '--prompt-ids', golden.prompt.join(','),
+        '--max-tokens', String(n), '--temperature', '0', '--json'], { cwd: root, maxBuffer: 16 << 20 }),
+      runReference(dir, golden.prompt, n),
+    ]);
     const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { tokens: number[]; text?: string };
     // The reference decodes past EOS; the engine stops there (EOS included in its tokens).
-    const ref = (await runReference(dir, golden.prompt, n)).tokens;
     const stop = ref.indexOf(eos);
     const expected = stop >= 0 ? ref.slice(0, stop + 1) : ref;
     let pytorch = 0;

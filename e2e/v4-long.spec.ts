@@ -31,10 +31,13 @@ test('V4: a 3001-token prompt matches the float64 reference', async () => {
   const config = JSON.parse(readFileSync(join(root, GOLDEN, 'config.json'), 'utf8')) as Record<string, unknown>;
   writeFileSync(join(model, 'config.json'), JSON.stringify({ ...config, kv_fp8_roundtrip: false, indexer_fp4_roundtrip: false }));
   copyFileSync(join(root, GOLDEN, 'model.safetensors'), join(model, 'model.safetensors'));
-  const ref = (await loadReferenceModel(model)).greedy(prompt, STEPS);
-  const { stdout } = await run('pnpm', ['-s', 'webmoe', 'run', '--model', model, '--quant', 'f32', '--prompt-ids', prompt.join(','),
-    '--max-tokens', String(STEPS), '--temperature', '0', '--context', String(PROMPT + STEPS + 8), '--logits', '--json'],
-  { cwd: root, maxBuffer: 64 << 20 });
+  // The engine's process starts first and the float64 reference computes meanwhile: neither waits for the other.
+  const [{ stdout }, ref] = await Promise.all([
+    run('pnpm', ['-s', 'webmoe', 'run', '--model', model, '--quant', 'f32', '--prompt-ids', prompt.join(','),
+      '--max-tokens', String(STEPS), '--temperature', '0', '--context', String(PROMPT + STEPS + 8), '--logits', '--json'],
+    { cwd: root, maxBuffer: 64 << 20 }),
+    loadReferenceModel(model).then((m) => m.greedy(prompt, STEPS)),
+  ]);
   const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { tokens: number[]; logits: number[][] };
   const errors = ref.logits.map((row, i) => relError(result.logits[i], Array.from(row)));
   console.log(`  v4long, ${PROMPT} tokens: max row error ${Math.max(...errors).toExponential(2)} over ${errors.length} rows; tokens ${result.tokens.join(',')}`);

@@ -121,23 +121,31 @@ const api = {
       await e.dispose();
     }
   },
-  async nanWeights(messages: ChatMessage[], speculative: 'mtp' | 'off') {
-    const broken = await createEngine({
-      model: MODEL, contextLength: 256, speculative,
-      generator: async (ctx) => {
-        const model = (await webgpuGeneratorFactory()(ctx)) as GpuModel;
-        const norm = model.weights.tensor('model.norm.weight');
-        devices[devices.length - 1]!.queue.writeBuffer(norm.buffer, norm.byteOffset, new Float32Array(norm.layout.rows * norm.layout.cols).fill(NaN));
-        return model;
-      },
-    });
-    const error = await failureCode(() => broken.chat.completions.create({ messages, max_tokens: 8, temperature: 0 }));
-    const sampledError = await failureCode(() => broken.chat.completions.create({ messages, max_tokens: 8, temperature: 0.8, top_p: 0.9 }));
-    await broken.dispose();
+  /**
+   * Per speculative mode, an engine whose final norm holds NaN: its greedy and sampled errors. Then one new
+   * engine, after every broken one is disposed: the tokens it answers with.
+   */
+  async nanWeights(messages: ChatMessage[], modes: ('mtp' | 'off')[]) {
+    const errors: { speculative: string; error: { code: string; message: string } | null; sampledError: { code: string; message: string } | null }[] = [];
+    for (const speculative of modes) {
+      const broken = await createEngine({
+        model: MODEL, contextLength: 256, speculative,
+        generator: async (ctx) => {
+          const model = (await webgpuGeneratorFactory()(ctx)) as GpuModel;
+          const norm = model.weights.tensor('model.norm.weight');
+          devices[devices.length - 1]!.queue.writeBuffer(norm.buffer, norm.byteOffset, new Float32Array(norm.layout.rows * norm.layout.cols).fill(NaN));
+          return model;
+        },
+      });
+      const error = await failureCode(() => broken.chat.completions.create({ messages, max_tokens: 8, temperature: 0 }));
+      const sampledError = await failureCode(() => broken.chat.completions.create({ messages, max_tokens: 8, temperature: 0.8, top_p: 0.9 }));
+      await broken.dispose();
+      errors.push({ speculative, error, sampledError });
+    }
     const fresh = await createEngine({ model: MODEL, contextLength: 256 });
     const r = await fresh.chat.completions.create({ messages, max_tokens: 8, temperature: 0 });
     await fresh.dispose();
-    return { error, sampledError, freshTokens: r.usage?.completion_tokens ?? 0 };
+    return { errors, freshTokens: r.usage?.completion_tokens ?? 0 };
   },
   async resetChat(where: 'page' | 'worker') {
     await (await engine(where)).resetChat();
