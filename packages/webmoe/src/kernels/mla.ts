@@ -118,7 +118,7 @@ export interface MlaAttentionArgs {
   latentChunk?: number;
   /**
    * mla_attend_tile, whatever the shape. Default: for prefill chunks (tokens > 1) where prefillKernel() is
-   * 'tile'; where it is 'heads', the chunk runs mla_attend_heads (as `tiled: false, kernel: 'heads'`).
+   * 'tile'; where it is 'heads' or 'latent-gemm', the chunk runs that kernel (as `tiled: false, kernel: …`).
    */
   tiled?: boolean;
   /** mla_attend_tile's positions per tile, a power of two from 4 to 64; default tilePositions() (the largest that fits). */
