@@ -1,9 +1,10 @@
 // Decode attention at V3's widths (kv_lora_rank 512, rope 64) over one context at 16 and 128 heads:
 // GPU time per step of each kernel (timestamp queries where the adapter has them, else wall time to
-// the queue's completion) and the bytes each kernel loads from global memory per step, computed from
+// the queue's completion), the latent cache values each kernel reads per step, counted by the kernel's
+// counting build (kernels/mla-reads.ts), and the bytes it loads from global memory per step, computed from
 // its launch layout (kernels/mla.ts headsPlan, latentGemmPlan) and labelled so. Driven by
 // e2e/attention-heads.spec.ts.
-import { adapterName, acquireGpu, createKernelContext, createRng, headsPlan, latentCacheLayout, latentGemmPlan, mlaAttention, timeDispatches, type KvCacheFormat, type MlaAttentionArgs } from 'webmoe';
+import { adapterName, acquireGpu, countCacheReads, createKernelContext, createRng, headsPlan, latentCacheLayout, latentGemmPlan, mlaAttention, timeDispatches, type KvCacheFormat, type MlaAttentionArgs } from 'webmoe';
 
 export type ProbeKernel = 'heads' | 'latent-gemm' | 'per-head' | 'row';
 
@@ -12,8 +13,13 @@ export interface HeadsFigure {
   format: KvCacheFormat;
   heads: number;
   context: number;
-  ms: number;
+  /** GPU time of one step; null when only counted. */
+  ms: number | null;
   timestamps: boolean;
+  /** Counted: latent cache values read in one step (each read of `cache_value` once). */
+  cacheValuesCounted: number;
+  /** mla_attend_heads' groups of heads (headsPlan); 0 for the other kernels. */
+  headGroups: number;
   /** Computed: cache bytes the kernel loads from global memory in one step (a GPU's caches may serve repeats). */
   cacheBytesComputed: number;
   /** Computed: cache + queries + partial records + scores + output. */
@@ -22,15 +28,22 @@ export interface HeadsFigure {
   scoresBytesComputed: number;
 }
 
-export interface AttentionProbe {
-  ready: Promise<string>;
-  measure(kernel: ProbeKernel, format: KvCacheFormat, heads: number, context: number): Promise<HeadsFigure>;
+/** kv_lora_rank and qk_rope_head_dim. */
+export interface LatentWidths {
+  R: number;
+  ROPE: number;
 }
 
-const R = 512, ROPE = 64, ROW = R + ROPE;
+export interface AttentionProbe {
+  ready: Promise<string>;
+  /** `time` false: count the cache reads only (the test's cheap path). Widths: V3's unless given. */
+  measure(kernel: ProbeKernel, format: KvCacheFormat, heads: number, context: number, time?: boolean, widths?: LatentWidths): Promise<HeadsFigure>;
+}
+
 const gpuPromise = acquireGpu();
 
-async function measure(kernel: ProbeKernel, format: KvCacheFormat, heads: number, context: number): Promise<HeadsFigure> {
+async function measure(kernel: ProbeKernel, format: KvCacheFormat, heads: number, context: number, time = true, { R, ROPE }: LatentWidths = { R: 512, ROPE: 64 }): Promise<HeadsFigure> {
+  const ROW = R + ROPE;
   const gpu = await gpuPromise;
   const device = gpu.device;
   const made: GPUBuffer[] = [];
@@ -61,12 +74,12 @@ async function measure(kernel: ProbeKernel, format: KvCacheFormat, heads: number
       tiled: false,
       kernel: kernel === 'row' ? undefined : kernel,
     };
-    const list = mlaAttention(ctx, args, `probe:${kernel}`);
-    const ms = await timeDispatches(device, list);
+    const ms = time ? await timeDispatches(device, mlaAttention(ctx, args, `probe:${kernel}`)) : null;
+    const counted = await countCacheReads(ctx, (c) => mlaAttention(c, args, `count:${kernel}`));
     const n = context;
     const rowBytes = layout.rowWords * 4;
     const qBytes = heads * ROW * 4, outBytes = heads * R * 4;
-    let cacheBytes: number, total: number, scoresBytes = 0;
+    let cacheBytes: number, total: number, scoresBytes = 0, headGroups = 0;
     const partialBytes = (splits: number) => (splits > 1 ? 2 * splits * heads * (R + 2) * 4 : 0);
     if (kernel === 'latent-gemm') {
       const plan = latentGemmPlan(device.limits, layout, heads, 1);
@@ -80,13 +93,14 @@ async function measure(kernel: ProbeKernel, format: KvCacheFormat, heads: number
     } else if (kernel === 'heads') {
       const plan = headsPlan(device.limits, layout, heads, 1);
       cacheBytes = plan.groups * n * rowBytes;
+      headGroups = plan.groups;
       total = cacheBytes + plan.splits * qBytes + partialBytes(plan.splits) + outBytes;
     } else {
       // Per head: every visible row for its score, then the row's latent part again for the output.
       cacheBytes = heads * n * (rowBytes + (layout.rowWords * R / ROW) * 4);
       total = cacheBytes + qBytes + outBytes;
     }
-    return { kernel, format, heads, context, ms, timestamps: device.features.has('timestamp-query'), cacheBytesComputed: cacheBytes, totalBytesComputed: total, scoresBytesComputed: scoresBytes };
+    return { kernel, format, heads, context, ms, timestamps: device.features.has('timestamp-query'), cacheValuesCounted: counted, headGroups, cacheBytesComputed: cacheBytes, totalBytesComputed: total, scoresBytesComputed: scoresBytes };
   } finally {
     for (const b of made) b.destroy();
   }

@@ -21,6 +21,8 @@ export interface Completion {
 
 export interface DecodeAheadHarness {
   load(url: string, contextLength: number, decodeAhead: number): Promise<number>;
+  /** The loaded model's decodeAhead changed in place (GpuModel.setDecodeAhead); the depth it then has. */
+  setDecodeAhead(n: number): Promise<number>;
   reply(prompt: number[], n: number, temperature: number, seed: number, penalties?: SamplingPenalties): Promise<Reply>;
   /** GPU time of one decode forward pass: `steps` replays queued back to back, one wait at the end. */
   busyMsPerStep(steps: number): Promise<number>;
@@ -50,6 +52,10 @@ const harness: DecodeAheadHarness = {
     gpu ??= await acquireGpu();
     model = (await loadGpuModelFromUrl(gpu, url, { contextLength, speculative: 'off', decodeAhead })).model;
     return model.decodeAheadSteps;
+  },
+  async setDecodeAhead(n) {
+    await model!.setDecodeAhead(n);
+    return model!.decodeAheadSteps;
   },
   async reply(prompt, n, temperature, seed, penalties) {
     const m = model!;

@@ -10,7 +10,7 @@ import type { SpeculationRow } from '../src/bench-speculation';
 import { splitList } from '../src/args';
 import { BENCH_SETTINGS, decodeStepBytes, paramCounts } from '../src/bench-models';
 import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from '../src/bench-report';
-import { median, planGpuMs, profileDispatches, readProbeMs, variantOf, kernelGroup, weightsProbeMs } from './probes';
+import { chainProbeMs, median, planGpuMs, profileDispatches, readProbeMs, variantOf, kernelGroup, weightsProbeMs } from './probes';
 import { countGpuCalls } from './dispatch-counter';
 import type { PageEnvironment } from './page-env';
 
@@ -70,6 +70,26 @@ async function decodeRun(model: GpuModel, ids: number[], tokens: number): Promis
   }
   return steps;
 }
+
+/**
+ * Milliseconds per token of a `tokens`-token greedy reply after `ids` with `depth` decode steps in flight
+ * (GpuModel.setDecodeAhead), over the whole reply: a call may return several tokens.
+ */
+async function decodeAheadRun(model: GpuModel, ids: number[], tokens: number, depth: number): Promise<number> {
+  await model.setDecodeAhead(depth);
+  model.reset();
+  let next = (await model.prefill(ids, { reusePrefix: 0, sampling: greedy(0) })).next;
+  let done = 0;
+  const t = performance.now();
+  while (done < tokens) {
+    const out = await model.decode(next, greedy(done + 1));
+    done += out.length;
+    next = out.at(-1)!;
+  }
+  return (performance.now() - t) / done;
+}
+
+const AHEAD_DEPTHS = [1, 2, 4, 8];
 
 const promptIds = (vocab: number, n: number, seed = 1234) => {
   const rng = createRng(seed);
@@ -139,12 +159,21 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
     }
     let probes: BenchModelResult['probes'] = null;
     let kernels: BenchModelResult['kernels'] = null;
+    let decodeAhead: BenchModelResult['decode_ahead_ms_per_token'] = null;
     if (req.probes) {
       const reps = Math.max(3, req.repeats * 2);
       const read = await readProbeMs(device, bytes.total, reps);
       const weightsMs = await weightsProbeMs(device, plan, bytes.kv, reps);
       const decodeGpuMs = await planGpuMs(device, plan, reps);
-      probes = { read_ms: read.ms, read_shape: read.shape, weights_ms: weightsMs, read_gpu_ms: read.gpuMs, decode_gpu_ms: decodeGpuMs };
+      const chain = await chainProbeMs(device, bytes.total, counted.dispatches, reps);
+      // Depths in alternation, round after round, so that a change in the machine's load touches each alike.
+      const aheadRuns: Record<number, number[]> = {};
+      for (let round = 0; round < req.repeats; round++) {
+        for (const n of AHEAD_DEPTHS) (aheadRuns[n] ??= []).push(await decodeAheadRun(model, ids, req.decodeTokens, n));
+      }
+      await model.setDecodeAhead(1);
+      decodeAhead = Object.fromEntries(AHEAD_DEPTHS.map((n) => [n, median(aheadRuns[n])]));
+      probes = { read_ms: read.ms, read_shape: read.shape, weights_ms: weightsMs, read_gpu_ms: read.gpuMs, decode_gpu_ms: decodeGpuMs, chain_ms: chain.ms, chain_gpu_ms: chain.gpuMs };
       kernels = await profileDispatches(device, plan);
     }
     g.check();
@@ -171,6 +200,9 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
       dequant_probe_ms: probes?.weights_ms ?? null,
       read_probe_gpu_ms: probes?.read_gpu_ms ?? null,
       decode_gpu_ms: probes?.decode_gpu_ms ?? null,
+      chain_probe_ms: probes?.chain_ms ?? null,
+      chain_probe_gpu_ms: probes?.chain_gpu_ms ?? null,
+      decode_ahead_ms_per_token: decodeAhead,
       probes,
       kernels,
       prefill_kernels: prefillKernels,

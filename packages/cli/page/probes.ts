@@ -1,5 +1,7 @@
 // The benchmark's limits and its profiler, run on the page's GPU:
 // - readProbe: the simplest streaming read (probes.wgsl) over as many bytes as a decode step reads;
+// - chainProbe: the same read split over as many dispatches as the decode step makes, each waiting for the
+//   one before (the floor of a step of that many dispatches on this adapter);
 // - weightsProbe: the model's own matmul dispatches of a decode step (every weight it reads, in its format,
 //   dequantized and accumulated by the engine's kernels) without the rest of the model, plus a streaming
 //   read of the KV rows the step's attention reads;
@@ -60,8 +62,11 @@ export function median(v: readonly number[]): number {
 }
 
 export interface ReadProbe {
-  /** Dispatches that read `bytes` bytes once (one or more over a buffer no larger than the binding limit). */
-  dispatches(bytes: number): Dispatch[];
+  /**
+   * Dispatches that read `bytes` bytes once: one or more over a buffer no larger than the binding limit, or
+   * with `parts`, that many, each the next slice of the buffer (consecutive parts read consecutive bytes).
+   */
+  dispatches(bytes: number, parts?: number): Dispatch[];
   destroy(): void;
 }
 
@@ -82,9 +87,9 @@ export function createReadProbe(device: GPUDevice, maxBytes: number, shape: 'chu
     compute: { module, entryPoint: shape === 'chunks' ? 'read_chunks' : 'read_strided', constants: { WG } },
   });
   const uniforms: GPUBuffer[] = [];
-  const dispatch = (words: number): Dispatch => {
+  const dispatch = (words: number, base = 0): Dispatch => {
     const n = Math.min(invocations, words);
-    const u = createUniform(device, 'probe:params', new ParamsWriter().u32(words).u32(n).u32(Math.ceil(words / n)).u32(0));
+    const u = createUniform(device, 'probe:params', new ParamsWriter().u32(words).u32(n).u32(Math.ceil(words / n)).u32(base));
     uniforms.push(u);
     const bindGroup = device.createBindGroup({
       label: 'probe', layout: pipeline.getBindGroupLayout(0),
@@ -94,9 +99,18 @@ export function createReadProbe(device: GPUDevice, maxBytes: number, shape: 'chu
     return { label: `probe:${shape}`, pipeline, bindGroup, workgroups: [Math.min(groups, 65535), Math.ceil(groups / 65535), 1] };
   };
   return {
-    dispatches(bytes) {
+    dispatches(bytes, parts) {
       const out: Dispatch[] = [];
-      for (let left = Math.ceil(bytes / 16) * 16; left > 0; left -= size) out.push(dispatch(Math.min(left, size) / 16));
+      if (parts === undefined) {
+        for (let left = Math.ceil(bytes / 16) * 16; left > 0; left -= size) out.push(dispatch(Math.min(left, size) / 16));
+        return out;
+      }
+      // A slice that would run past the buffer starts again at its beginning.
+      const total = Math.ceil(bytes / 16), bufferWords = size / 16, per = Math.max(1, Math.min(Math.ceil(total / parts), bufferWords));
+      for (let k = 0, at = 0; k < parts; k++, at += per) {
+        if (at + per > bufferWords) at = 0;
+        out.push(dispatch(per, at));
+      }
       return out;
     },
     destroy() {
@@ -119,6 +133,27 @@ export async function readProbeMs(device: GPUDevice, bytes: number, repeats: num
       const list = probe.dispatches(bytes);
       const t = await timeSubmissions(device, (pass) => recordDispatches(pass, list), repeats);
       if (t.wall < best.ms) best = { ...best, ms: t.wall, shape };
+      if (t.gpu !== null && (best.gpuMs === null || t.gpu < best.gpuMs)) best.gpuMs = t.gpu;
+    } finally {
+      probe.destroy();
+    }
+  }
+  return best;
+}
+
+/**
+ * Probe (c): `bytes` read by a chain of `parts` dispatches in one pass, each after the one before (they share
+ * the sink they write), in the faster shape: what a step of that many dispatches cannot go below here, by
+ * wall time and, with timestamp-query, GPU time.
+ */
+export async function chainProbeMs(device: GPUDevice, bytes: number, parts: number, repeats: number): Promise<{ ms: number; gpuMs: number | null }> {
+  let best = { ms: Infinity, gpuMs: null as number | null };
+  for (const shape of ['chunks', 'strided'] as const) {
+    const probe = createReadProbe(device, bytes, shape);
+    try {
+      const list = probe.dispatches(bytes, parts);
+      const t = await timeSubmissions(device, (pass) => recordDispatches(pass, list), repeats);
+      best.ms = Math.min(best.ms, t.wall);
       if (t.gpu !== null && (best.gpuMs === null || t.gpu < best.gpuMs)) best.gpuMs = t.gpu;
     } finally {
       probe.destroy();

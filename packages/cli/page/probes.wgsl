@@ -2,15 +2,16 @@
 // decode step reading that many bytes stands against. Each invocation folds what it reads with XOR into
 // one word it writes, so that no read can be optimized away and no arithmetic is worth measuring.
 //
-// Bindings: 0 src (vec4<u32>, read), 1 sink (u32 per invocation), 2 params {n, invocations, per, _}.
-//   read_chunks : invocation i reads the contiguous run [i·per, (i+1)·per) (what CPU threads want).
-//   read_strided: invocation i reads i, i + invocations, … (coalesced across a GPU's lanes).
+// Bindings: 0 src (vec4<u32>, read), 1 sink (u32 per invocation), 2 params {n, invocations, per, base}.
+//   read_chunks : invocation i reads the contiguous run base + [i·per, (i+1)·per) (what CPU threads want).
+//   read_strided: invocation i reads base + i, base + i + invocations, … (coalesced across a GPU's lanes).
+// Every dispatch writes the sink, so dispatches in one pass run one after the other (probe (c) chains them).
 
 struct Params {
   n: u32,           // vec4 words in src to read
   invocations: u32, // invocations in the grid
   per: u32,         // read_chunks: words per invocation
-  pad: u32,
+  base: u32,        // first vec4 word read
 }
 
 override WG: u32 = 64u;
@@ -34,7 +35,7 @@ fn read_chunks(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   let start = i * p.per;
   let end = min(start + p.per, p.n);
   var acc = vec4<u32>();
-  for (var j = start; j < end; j++) { acc ^= src[j]; }
+  for (var j = start; j < end; j++) { acc ^= src[p.base + j]; }
   sink[i] = fold(acc);
 }
 
@@ -43,6 +44,6 @@ fn read_strided(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   let i = invocation(gid, nwg);
   if (i >= p.invocations) { return; }
   var acc = vec4<u32>();
-  for (var j = i; j < p.n; j += p.invocations) { acc ^= src[j]; }
+  for (var j = i; j < p.n; j += p.invocations) { acc ^= src[p.base + j]; }
   sink[i] = fold(acc);
 }

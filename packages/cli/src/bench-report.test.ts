@@ -7,8 +7,8 @@ function result(over: Partial<BenchModelResult>): BenchModelResult {
     prefill_tokens_per_s: { 16: 40, 128: 50, 1024: 60 }, prefill_chunk: 512, decode_tokens_per_s: 10, decode_ms_per_token: 100, decode_steps: 64,
     dispatches_per_token: 103, submits_per_token: 1, readback_bytes_per_token: 4, bytes_read_per_token: 6e6,
     bytes_read_breakdown: { weights: 4e6, experts: 1.9e6, kv: 1e5 }, read_probe_ms: 10, dequant_probe_ms: 80,
-    read_probe_gpu_ms: null, decode_gpu_ms: null,
-    probes: { read_ms: 10, read_shape: 'chunks', weights_ms: 80, read_gpu_ms: null, decode_gpu_ms: null }, kernels: [{ kernel: 'lm_head', ms: 20, launches: 1, variants: ['matmul/matmul_row/row.q4'] }], prefill_kernels: null,
+    read_probe_gpu_ms: null, decode_gpu_ms: null, chain_probe_ms: 40, chain_probe_gpu_ms: null, decode_ahead_ms_per_token: { 1: 100, 4: 60.5 },
+    probes: { read_ms: 10, read_shape: 'chunks', weights_ms: 80, read_gpu_ms: null, decode_gpu_ms: null, chain_ms: 40, chain_gpu_ms: null }, kernels: [{ kernel: 'lm_head', ms: 20, launches: 1, variants: ['matmul/matmul_row/row.q4'] }], prefill_kernels: null,
     kernel_shapes: { matmul: 'row' }, kernel_shape_source: { matmul: 'measured' }, kernel_shape_ms: {}, kernel_variants: { lm_head: ['matmul/matmul_row/row.q4'] },
     memory: { weights: 6e7, kvCache: 1e5, scratch: 2e6 }, kv_bytes_per_token: 768, mha_kv_bytes_per_token: 40320, kv_expected_bytes_per_token: 768,
     ...over,
@@ -87,5 +87,8 @@ describe('the report', () => {
     const details = formatDetails(summarize(models, [], { quick: false, prompts: [16], decodePrompt: 16, decodeTokens: 64, repeats: 3, notes: ['n'] }));
     expect(details).toContain('lm_head');
     expect(details).toContain('note: n');
+    // Probe (c) against the decode step: 100 ms over 40 ms of the chained read.
+    expect(details).toContain('decode with n steps in flight (decodeAhead), ms/token: n=1 100.000, n=4 60.500');
+    expect(details).toContain('probe (c), the same bytes read by 103 chained dispatches: 40.000 ms wall, – ms GPU; decode 2.50× of it (wall), –× (GPU)');
   });
 });

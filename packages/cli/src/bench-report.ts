@@ -42,7 +42,19 @@ export interface BenchModelResult {
    */
   read_probe_gpu_ms: number | null;
   decode_gpu_ms: number | null;
-  probes: { read_ms: number; read_shape: string; weights_ms: number; read_gpu_ms: number | null; decode_gpu_ms: number | null } | null;
+  /**
+   * Probe (c): bytes_read_per_token read by a chain of dispatches_per_token dispatches, each after the one
+   * before: the floor of a step of that many dispatches on this adapter (wall, and GPU time by timestamps).
+   * Decode over it is what the step's kernels cost beyond their number; probe (a) over it, what their number costs.
+   */
+  chain_probe_ms: number | null;
+  chain_probe_gpu_ms: number | null;
+  /**
+   * Decode ms per token with n steps in flight (GpuModelOptions.decodeAhead, docs/decode-loop.md), by n: the
+   * wall time of a whole greedy reply over its tokens, the depths run in alternation; null without the probes.
+   */
+  decode_ahead_ms_per_token: Record<string, number> | null;
+  probes: { read_ms: number; read_shape: string; weights_ms: number; read_gpu_ms: number | null; decode_gpu_ms: number | null; chain_ms: number; chain_gpu_ms: number | null } | null;
   /** Timestamp profile of one decode step, per kernel (summed over layers); null without timestamp-query. */
   kernels: KernelTimeRow[] | null;
   /** Most tokens one prefill submission fed (GpuModel.prefillChunk at this run's context length). */
@@ -225,7 +237,12 @@ export function formatDetails(s: BenchSummary): string {
       `  GPU memory: weights ${mb(r.memory.weights)} MiB, KV cache ${mb(r.memory.kvCache)} MiB, scratch ${mb(r.memory.scratch)} MiB; load ${num(r.load_ms / 1000, 1)} s`,
       `  read per decode step: non-expert weights ${mb(b.weights)} MiB + ${r.experts ? 'selected experts' : 'experts'} ${mb(b.experts)} MiB + KV ${mb(b.kv)} MiB; read probe: ${r.probes?.read_shape ?? '–'} shape`,
       `  GPU time (timestamps): decode plan in one pass ${num(r.decode_gpu_ms, 3)} ms, read probe (a) ${num(r.read_probe_gpu_ms, 3)} ms (${num(ratio(r.decode_gpu_ms ?? NaN, r.read_probe_gpu_ms), 2)}×, `
-        + `${gbs(r.bytes_read_per_token, r.read_probe_gpu_ms)} GB/s read; decode ${gbs(r.bytes_read_per_token, r.decode_gpu_ms)} GB/s of its bytes)`);
+        + `${gbs(r.bytes_read_per_token, r.read_probe_gpu_ms)} GB/s read; decode ${gbs(r.bytes_read_per_token, r.decode_gpu_ms)} GB/s of its bytes)`,
+      `  probe (c), the same bytes read by ${r.dispatches_per_token} chained dispatches: ${num(r.chain_probe_ms, 3)} ms wall, ${num(r.chain_probe_gpu_ms, 3)} ms GPU; `
+        + `decode ${num(ratio(r.decode_ms_per_token, r.chain_probe_ms), 2)}× of it (wall), ${num(ratio(r.decode_gpu_ms ?? NaN, r.chain_probe_gpu_ms), 2)}× (GPU)`);
+    if (r.decode_ahead_ms_per_token) {
+      out.push(`  decode with n steps in flight (decodeAhead), ms/token: ${Object.entries(r.decode_ahead_ms_per_token).map(([n, ms]) => `n=${n} ${num(ms, 3)}`).join(', ')}`);
+    }
     if (r.kernels) {
       const total = r.kernels.reduce((a, k) => a + k.ms, 0);
       out.push(`  timestamp profile of one decode step (${num(total, 2)} ms in ${r.dispatches_per_token - 1} passes; sampling not included):`);

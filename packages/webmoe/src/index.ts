@@ -19,6 +19,7 @@ export { tensorLayout, dequantize, WEIGHT_FORMATS, PRODUCT_FORMATS, GGML_BLOCK_F
 export { rope, kvStore, type RopeArgs, type RopeInputs, type KvStoreArgs } from './kernels/rope';
 export { mlaAttention, chooseSplits, mlaScratchBytes, headsPlan, headsScratchBytes, latentGemmPlan, defaultDecodeKernel, prefillKernel, decodeScratchBytes, latentCacheLayout, createLatentCache, kvCacheBytesPerToken, kvRowWords, KV_CACHE_FORMATS, type MlaAttentionArgs, type LatentCacheLayout, type KvCacheBytes, type KvCacheFormat, type HeadsPlan, type LatentGemmPlan, type MlaDecodeKernel } from './kernels/mla';
 export { kvStorePacked, latentCacheStore } from './kernels/mla-cache';
+export { countCacheReads, countingCacheReads } from './kernels/mla-reads';
 export { logprobs, logprobsWords, readLogprobs, MAX_TOP_LOGPROBS, type LogprobsArgs, type TokenLogprob } from './kernels/logprobs';
 export { sample, sampleUniform, logitBiasWords, tokenCountWords, PROMPT_BIT, type SampleArgs, type SamplingOptions, type SamplePenalties } from './kernels/sample';
 export { speculative, MAX_SPECULATIVE_DEPTH, SPECULATIVE_CHAIN_WORDS, SPECULATIVE_RESULT, SPECULATIVE_RESULT_WORDS, type SpeculativeArgs } from './kernels/speculative';

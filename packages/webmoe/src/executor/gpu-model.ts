@@ -189,7 +189,9 @@ export class GpuModel implements Generator {
   /** With paged experts (docs/paging.md): the step runner; null when every expert is resident. */
   private readonly paged: PagedForward | null = null;
   /** Decode steps in flight (docs/decode-loop.md), their staging slots and the settings they draw with; null: off. */
-  private readonly ahead: { run: DecodeAhead; slots: GPUBuffer[]; sampling: SamplingParams | null } | null = null;
+  private ahead: { run: DecodeAhead; slots: GPUBuffer[]; sampling: SamplingParams | null } | null = null;
+  /** The reach of a run dropped by setDecodeAhead (positions its steps wrote), until the next prefill. */
+  private droppedReach = 0;
 
   private constructor(private readonly gpu: GpuContext, readonly weights: GpuWeights, config: AnyModelConfig, family: BoundFamily,
     sizes: { contextLength: number; prefillChunk: number; speculative: Speculation; depth: number }, opts: GpuModelOptions, ctx: KernelContext, tuning: KernelTuning,
@@ -244,12 +246,31 @@ export class GpuModel implements Generator {
       this.spec = { depth: k, logits, result, chain, plans: new Recordings(tuned, 2 * MAX_PLANS, pinned) };
       this.memory.scratch += logits.size + result.size + chain.size;
     }
-    const n = checkDecodeAhead(opts.decodeAhead ?? 1);
-    if (n > 1 && !this.paged && !this.family.mtp) {
-      const slots = Array.from({ length: n }, (_, i) => device.createBuffer({ label: `sampled:ahead ${i}`, size: 4, usage: USAGE.MAP_READ | USAGE.COPY_DST }));
-      const stepper = { submit: this.submitAhead.bind(this), read: this.readAhead.bind(this) };
-      this.ahead = { run: new DecodeAhead(stepper, n, this.contextLength), slots, sampling: null };
+    this.ahead = this.aheadOf(checkDecodeAhead(opts.decodeAhead ?? 1));
+  }
+
+  /** Steps in flight for decodeAhead `n`: null when off (n = 1) or where it does not apply (paged experts, an MTP module). */
+  private aheadOf(n: number): GpuModel['ahead'] {
+    if (n === 1 || this.paged || this.family.mtp) return null;
+    const slots = Array.from({ length: n }, (_, i) => this.gpu.device.createBuffer({ label: `sampled:ahead ${i}`, size: 4, usage: USAGE.MAP_READ | USAGE.COPY_DST }));
+    const stepper = { submit: this.submitAhead.bind(this), read: this.readAhead.bind(this) };
+    return { run: new DecodeAhead(stepper, n, this.contextLength), slots, sampling: null };
+  }
+
+  /**
+   * Changes GpuModelOptions.decodeAhead after load (benchmarks compare depths on one loaded model): the
+   * steps in flight finish first, and the cache is then as the last decode() call left it.
+   */
+  async setDecodeAhead(n: number): Promise<void> {
+    this.checkUsable();
+    checkDecodeAhead(n);
+    const old = this.ahead;
+    if (old) {
+      await old.run.drain();
+      this.droppedReach = Math.max(this.droppedReach, old.run.reach);
+      old.slots.forEach((b) => b.destroy());
     }
+    this.ahead = this.aheadOf(n);
   }
 
   /** Uploads the weights piece by piece (`loadShards` calls back with each piece of each shard at its offset) and builds the model. */
@@ -694,8 +715,9 @@ export class GpuModel implements Generator {
     // and so do decode steps run ahead (up to their reach).
     const rewind = this.family.maxRewind;
     const slack = Math.max(0, this.speculativeDepth - 1);
-    const written = Math.max(this.length, this.ahead?.run.reach ?? 0);
+    const written = Math.max(this.length, this.ahead?.run.reach ?? 0, this.droppedReach);
     this.ahead?.run.forget();
+    this.droppedReach = 0;
     if (rewind !== undefined && written - keep > rewind - slack) keep = 0;
     // The MTP row at keep-1 pairs h_{keep-1} with the new ids[keep]. Only when the whole cache is kept does
     // the carry hold h_{keep-1}, or the row ran ahead with that very token; otherwise position keep-1 is
@@ -920,6 +942,7 @@ export class GpuModel implements Generator {
 
   reset(): void {
     this.ahead?.run.forget();
+    this.droppedReach = 0;
     this.length = 0;
     this.mtpLength = 0;
     this.draft = null;

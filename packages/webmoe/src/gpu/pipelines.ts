@@ -29,13 +29,22 @@ export class PipelineCache {
    * it lacks is compiled lowered (gpu/wgsl-lower.ts). Absent: every module as written. Tests pass a
    * smaller set to run the lowered kernels on a runtime that has the features.
    */
-  constructor(readonly device: GPUDevice, readonly wgslFeatures?: ReadonlySet<string>) {}
+  constructor(
+    readonly device: GPUDevice,
+    readonly wgslFeatures?: ReadonlySet<string>,
+    /**
+     * A diagnostic build's change to every composed source before it is compiled (kernels/mla-reads.ts
+     * counts the latent cache's reads this way); a cache with one holds only such builds.
+     */
+    readonly rewrite?: (code: string) => string,
+  ) {}
 
   /** The module of `source`; refuses a second, different source under an id already compiled. */
   module(source: ShaderSource): GPUShaderModule {
     let m = this.modules.get(source.id);
     if (!m) {
-      const code = this.wgslFeatures ? lowerWgsl(source.code, this.wgslFeatures) : source.code;
+      const written = this.rewrite ? this.rewrite(source.code) : source.code;
+      const code = this.wgslFeatures ? lowerWgsl(written, this.wgslFeatures) : written;
       m = { code: source.code, module: this.device.createShaderModule({ label: source.id, code }) };
       this.modules.set(source.id, m);
     } else if (m.code !== source.code) {
