@@ -120,10 +120,13 @@ const usedGemm = (keys: PipelineKey[]) =>
 // and 36 keep x's rows 4-float aligned, X4). The grouped case gives experts segments of 70 and 66 rows (two
 // tiles each), one of 5 and an empty one. Four cases, one per epilogue (write, accumulate, SwiGLU with the
 // clamp, grouped SwiGLU): each compiles a pipeline that SwiftShader takes 15–20 s over, and every format
-// reads its units through the same dequant8 calls, which the rest of the grid tests.
+// reads its units through the same dequant8 calls, which the rest of the grid tests. A fifth, a short chunk
+// of 13 tokens, takes a 16-token tile where gemmMinTokens lets it in (the context's, 5, here for every case;
+// the others have at least 64 tokens): the tile's token count is an override, so one case covers 8 and 16.
 function gemmCases(arith: Arithmetic): KernelCase[] {
   const cases = [
     plainCase('f32', 'row', 'n', { rows: 67, cols: 132, T: 65 }, arith),
+    plainCase('q4', 'workgroup', 'n', { rows: 67, cols: 132, T: 13 }, arith),
     outputCase('q8', 'workgroup', { mode: 'accumulate', rows: 19, cols: 1031, T: 64 }, arith),
     outputCase('bf16', 'workgroup', { mode: 'swiglu-limit', rows: 67, cols: 132, T: 67 }, arith),
     groupedCase('q4', 'workgroup', 'swiglu', { counts: [70, 0, 5, 66], span: 128, cols: 36 }, arith),
@@ -132,7 +135,7 @@ function gemmCases(arith: Arithmetic): KernelCase[] {
   // The f16 variant must have composed the f16 arithmetic piece, not fallen back to f32.
   const used = (keys: PipelineKey[]) => usedGemm(keys) ?? (arith === 'f16' && !keys.some((k) => k.source.id.includes('gemm-f16'))
     ? `no product_gemm pipeline in f16 arithmetic was built (${keys.map((k) => k.source.id).join(', ')})` : null);
-  return cases.map((c) => variant(c, `prefill=${choice}`, (ctx) => recording({ ...ctx, matmulPrefill: choice }, ctx.pipelines), used));
+  return cases.map((c) => variant(c, `prefill=${choice}`, (ctx) => recording({ ...ctx, matmulPrefill: choice, gemmMinTokens: 5 }, ctx.pipelines), used));
 }
 
 export const matmulGemmFamily: KernelFamily = { cases: () => gemmCases('f32') };

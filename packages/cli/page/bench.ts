@@ -29,6 +29,8 @@ export interface BenchRequest {
   probes: boolean;
   /** Prefill products' entry for this model (GpuModelOptions.matmulPrefill); default the engine's. */
   matmulPrefill?: MatmulPrefill;
+  /** The fewest tokens per weight for product_gemm (GpuModelOptions.gemmMinTokens); default the engine's 64. */
+  gemmMinTokens?: number;
   /** Prefill attention's kernel (GpuModelOptions.mlaPrefill); default the engine's. */
   mlaPrefill?: MlaPrefillKernel;
 }
@@ -102,6 +104,7 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
   const contextLength = Math.max(...req.prompts, req.decodePrompt) + req.decodeTokens + 2;
   const { model, manifest, loadMs } = await loadModel(g, req.modelUrl, contextLength, {
     ...(req.matmulPrefill ? { matmulPrefill: req.matmulPrefill } : {}), ...(req.mlaPrefill ? { mlaPrefill: req.mlaPrefill } : {}),
+    ...(req.gemmMinTokens ? { gemmMinTokens: req.gemmMinTokens } : {}),
   });
   try {
     const config = requireV3(manifest.model.config, 'The benchmark');
@@ -113,7 +116,8 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
     // run of it takes up to minutes on a software adapter.
     const prefill: Record<string, number> = {};
     let prefillKernels: BenchModelResult['prefill_kernels'] = null;
-    const longest = Math.max(...req.prompts);
+    let shortKernels: BenchModelResult['short_prefill_kernels'] = null;
+    const longest = Math.max(...req.prompts), shortest = Math.min(...req.prompts);
     for (const n of req.prompts) {
       const ids = prompt(n);
       model.reset();
@@ -126,11 +130,13 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
         times.push(performance.now() - t);
       }
       prefill[n] = n / (median(times) / 1000);
-      if (req.probes && n === longest) {
+      if (req.probes && (n === longest || n === shortest)) {
         // The last chunk's plan again, at the last chunk's positions (what the positions buffer holds).
         const last = n - Math.floor((n - 1) / model.prefillChunk) * model.prefillChunk;
         const kernels = await profileDispatches(device, model.recordedPlan(last));
-        if (kernels) prefillKernels = { prompt: n, chunk: model.prefillChunk, last_chunk: last, kernels };
+        const profile = kernels ? { prompt: n, chunk: model.prefillChunk, last_chunk: last, kernels } : null;
+        if (n === longest) prefillKernels = profile;
+        else shortKernels = profile;
       }
     }
 
@@ -206,6 +212,7 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
       probes,
       kernels,
       prefill_kernels: prefillKernels,
+      short_prefill_kernels: shortKernels,
       kernel_shapes: { ...model.tuning.shapes },
       kernel_shape_source: { ...model.tuning.source },
       kernel_shape_ms: model.tuning.ms,

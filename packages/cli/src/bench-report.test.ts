@@ -8,7 +8,7 @@ function result(over: Partial<BenchModelResult>): BenchModelResult {
     dispatches_per_token: 103, submits_per_token: 1, readback_bytes_per_token: 4, bytes_read_per_token: 6e6,
     bytes_read_breakdown: { weights: 4e6, experts: 1.9e6, kv: 1e5 }, read_probe_ms: 10, dequant_probe_ms: 80,
     read_probe_gpu_ms: null, decode_gpu_ms: null, chain_probe_ms: 40, chain_probe_gpu_ms: null, decode_ahead_ms_per_token: { 1: 100, 4: 60.5 },
-    probes: { read_ms: 10, read_shape: 'chunks', weights_ms: 80, read_gpu_ms: null, decode_gpu_ms: null, chain_ms: 40, chain_gpu_ms: null }, kernels: [{ kernel: 'lm_head', ms: 20, launches: 1, variants: ['matmul/matmul_row/row.q4'] }], prefill_kernels: null,
+    probes: { read_ms: 10, read_shape: 'chunks', weights_ms: 80, read_gpu_ms: null, decode_gpu_ms: null, chain_ms: 40, chain_gpu_ms: null }, kernels: [{ kernel: 'lm_head', ms: 20, launches: 1, variants: ['matmul/matmul_row/row.q4'] }], prefill_kernels: null, short_prefill_kernels: null,
     kernel_shapes: { matmul: 'row' }, kernel_shape_source: { matmul: 'measured' }, kernel_shape_ms: {}, kernel_variants: { lm_head: ['matmul/matmul_row/row.q4'] },
     memory: { weights: 6e7, kvCache: 1e5, scratch: 2e6 }, kv_bytes_per_token: 768, mha_kv_bytes_per_token: 40320, kv_expected_bytes_per_token: 768,
     ...over,

@@ -11,6 +11,14 @@ export interface KernelTimeRow {
 }
 
 /** One model in one weight format, as measured by the bench page. */
+/** A timestamp profile of a prompt's last prefill chunk. */
+export interface PrefillProfile {
+  prompt: number;
+  chunk: number;
+  last_chunk: number;
+  kernels: KernelTimeRow[];
+}
+
 export interface BenchModelResult {
   model: string;
   quant: string;
@@ -60,7 +68,9 @@ export interface BenchModelResult {
   /** Most tokens one prefill submission fed (GpuModel.prefillChunk at this run's context length). */
   prefill_chunk: number;
   /** Timestamp profile of the longest prompt's last prefill chunk (`last_chunk` tokens; chunks of `chunk`). */
-  prefill_kernels: { prompt: number; chunk: number; last_chunk: number; kernels: KernelTimeRow[] } | null;
+  prefill_kernels: PrefillProfile | null;
+  /** The same for the shortest prompt when it is shorter (short chunks take other product entries). */
+  short_prefill_kernels: PrefillProfile | null;
   kernel_shapes: Record<string, KernelShape>;
   kernel_shape_source: Record<string, string>;
   /** ms per launch of each candidate the autotune measured: the shapes, and `subgroup` for matmul where the device has it. */
@@ -250,8 +260,8 @@ export function formatDetails(s: BenchSummary): string {
     } else {
       out.push('  (no timestamp-query feature: no per-kernel times)');
     }
-    const pk = r.prefill_kernels;
-    if (pk) {
+    for (const pk of [r.short_prefill_kernels, r.prefill_kernels]) {
+      if (!pk) continue;
       const total = pk.kernels.reduce((a, k) => a + k.ms, 0);
       out.push(`  timestamp profile of the last ${pk.last_chunk}-token chunk of a ${pk.prompt}-token prompt (chunks of ${pk.chunk}; ${num(total, 1)} ms):`);
       out.push(...kernelLines(pk.kernels));

@@ -23,7 +23,7 @@ import type { MatmulPrefill, MlaPrefillKernel } from 'webmoe';
 
 const USAGE = `usage: webmoe bench [--quick] [--json] [--verbose] [--cache <dir>] [--serve [--port N]] [--runtime chromium|node]
                     [--models 10M,100M,500M] [--quants q4,f32] [--prompts 16,128,1024] [--no-scaling] [--no-speculation] [--no-paging]
-                    [--prepare-only] [--matmul-prefill tile|gemm|gemm-f16] [--mla-prefill tile|heads|latent-gemm]
+                    [--prepare-only] [--matmul-prefill tile|gemm|gemm-f16] [--gemm-min-tokens N] [--mla-prefill tile|heads|latent-gemm]
   Measures generated DeepSeek-V3-proportioned models (about 10M, 100M and 500M parameters; --quick: 10M and
   100M with shorter prompts and fewer tokens) in q4 and f32, the two probes, a timestamp profile and MoE
   scaling over 8, 32 and 128 experts. --json: one JSON object on the last line of standard output.
@@ -37,7 +37,8 @@ const USAGE = `usage: webmoe bench [--quick] [--json] [--verbose] [--cache <dir>
   --runtime node measures in Node on Dawn (npm webgpu) instead of headless Chromium. --prepare-only generates
   and converts the models the other options name, and measures nothing (a GPU machine's lease runs the kernel
   grids meanwhile: scripts/gpu-bench.sh all). --matmul-prefill makes every model's prefill products take rows_tile,
-  product_gemm or product_gemm in f16 arithmetic (needs shader-f16) instead of the engine's choice; --mla-prefill
+  product_gemm or product_gemm in f16 arithmetic (needs shader-f16) instead of the engine's choice; --gemm-min-tokens
+  lets prefill launches of at least N (5 to 64) tokens per weight take product_gemm (default 64); --mla-prefill
   makes prefill attention take mla_attend_tile, mla_attend_heads or the latent GEMM.
        webmoe bench --full-size <dir>[,<dir>] [--gpu-memory SIZE] [--resident] [--json] [--verbose]
   Only the full-size section: converted full-size folders (webmoe generate <dir> --preset v2-lite-full --quant q4)
@@ -49,7 +50,7 @@ const SPEC = {
   quick: { type: 'flag' }, json: { type: 'flag' }, verbose: { type: 'flag' }, cache: { type: 'string' },
   serve: { type: 'flag' }, port: { type: 'number' }, help: { type: 'flag' },
   models: { type: 'string' }, quants: { type: 'string' }, prompts: { type: 'string' }, 'no-scaling': { type: 'flag' },
-  'no-speculation': { type: 'flag' }, 'no-paging': { type: 'flag' }, 'prepare-only': { type: 'flag' }, 'matmul-prefill': { type: 'string' },
+  'no-speculation': { type: 'flag' }, 'no-paging': { type: 'flag' }, 'prepare-only': { type: 'flag' }, 'matmul-prefill': { type: 'string' }, 'gemm-min-tokens': { type: 'string' },
   'mla-prefill': { type: 'string' },
   runtime: { type: 'string' }, 'full-size': { type: 'string' }, 'gpu-memory': { type: 'string' }, resident: { type: 'flag' },
 } as const;
@@ -120,6 +121,10 @@ export async function benchCommand(argv: string[]): Promise<void> {
   if (prefillChoice !== undefined && !['tile', 'gemm', 'gemm-f16'].includes(String(prefillChoice))) {
     throw new UsageError(`--matmul-prefill takes tile, gemm or gemm-f16, got ${String(prefillChoice)}`);
   }
+  const gemmMin = o['gemm-min-tokens'] === undefined ? undefined : Number(o['gemm-min-tokens']);
+  if (gemmMin !== undefined && !(Number.isInteger(gemmMin) && gemmMin >= 5 && gemmMin <= 64)) {
+    throw new UsageError(`--gemm-min-tokens takes an integer from 5 to 64, got ${String(o['gemm-min-tokens'])}`);
+  }
   const mlaPrefill = o['mla-prefill'];
   if (mlaPrefill !== undefined && !['tile', 'heads', 'latent-gemm'].includes(String(mlaPrefill))) {
     throw new UsageError(`--mla-prefill takes tile, heads or latent-gemm, got ${String(mlaPrefill)}`);
@@ -169,6 +174,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
         decodePrompt: s.decodePrompt, decodeTokens: s.decodeTokens, repeats: s.repeats, probes: true,
         ...(prefillChoice !== undefined ? { matmulPrefill: prefillChoice as MatmulPrefill } : {}),
         ...(mlaPrefill !== undefined ? { mlaPrefill: mlaPrefill as MlaPrefillKernel } : {}),
+        ...(gemmMin !== undefined ? { gemmMinTokens: gemmMin } : {}),
       };
       const r = await api.measure(request);
       if ('error' in r) throw fail(`${w.m.name} ${w.quant}`, r);
@@ -213,6 +219,7 @@ export async function benchCommand(argv: string[]): Promise<void> {
   const notes: string[] = [];
   notes.push(runtime === 'node' ? `runtime: Node on Dawn (npm webgpu)${process.env.WEBMOE_DAWN_FLAGS ? `, flags ${process.env.WEBMOE_DAWN_FLAGS}` : ''}` : 'runtime: headless Chromium');
   if (prefillChoice !== undefined) notes.push(`prefill products forced to '${String(prefillChoice)}' (--matmul-prefill)`);
+  if (gemmMin !== undefined) notes.push(`prefill launches of at least ${gemmMin} tokens per weight take product_gemm (--gemm-min-tokens)`);
   if (mlaPrefill !== undefined) notes.push(`prefill attention forced to '${String(mlaPrefill)}' (--mla-prefill)`);
   if (results[0]?.software) notes.push(`${results[0].adapter} is a software adapter running WGSL on the CPU: absolute figures are not GPU figures.`);
   if (quick) notes.push(`--quick: 10M and 100M only, prompts of ${s.prompts.join('/')} tokens (not 1024), ${s.decodeTokens} decode tokens, ${s.repeats} timed run(s) after a warm-up.`);

@@ -47,6 +47,8 @@ export interface GpuModelOptions {
    * shader-f16). Default: 'gemm' on the 'workgroup' shape, 'tile' on 'row' (kernels/product-gemm.ts).
    */
   matmulPrefill?: MatmulPrefill;
+  /** The fewest tokens per weight for which prefill products take product_gemm (benchmarks); default 64 (kernels/product-gemm.ts). */
+  gemmMinTokens?: number;
   /** MLA attention of prefill chunks (benchmarks and tests): 'tile', 'heads' or 'latent-gemm'; default kernels/mla.ts prefillKernel. */
   mlaPrefill?: MlaPrefillKernel;
   /** Count expert choices per MoE layer on the GPU (read with expertUsage()). Default true. */
@@ -202,7 +204,7 @@ export class GpuModel implements Generator {
     const tuned = {
       ...ctx, shapes: tuning.shapes, matmulReduce: tuning.matmulReduce,
       ...(opts.mlaDecode ? { mlaDecode: opts.mlaDecode } : {}), ...(opts.matmulPrefill ? { matmulPrefill: opts.matmulPrefill } : {}),
-      ...(opts.mlaPrefill ? { mlaPrefill: opts.mlaPrefill } : {}),
+      ...(opts.mlaPrefill ? { mlaPrefill: opts.mlaPrefill } : {}), ...(opts.gemmMinTokens ? { gemmMinTokens: opts.gemmMinTokens } : {}),
     };
     this.tuning = tuning;
     this.contextLength = sizes.contextLength;
@@ -285,6 +287,9 @@ export class GpuModel implements Generator {
     if (paging && !opts.readShardRange) throw new WebmoeError('invalid-request', 'expert paging needs readShardRange: where the experts\' bytes are read from');
     prefillChunk = paging?.prefillChunk ?? prefillChunk;
     const depth = depthOf(opts);
+    if (opts.gemmMinTokens !== undefined && !(Number.isInteger(opts.gemmMinTokens) && opts.gemmMinTokens >= 1)) {
+      throw new WebmoeError('invalid-request', `gemmMinTokens must be a positive integer (got ${String(opts.gemmMinTokens)})`);
+    }
     const speculation = paging ? 'off' : speculationOf(manifest, opts, prefillChunk, depth);
     const weightOpts = { mtp: opts.mtp === true || speculation === 'mtp', maxBindingBytes: opts.maxBindingBytes, ...(paging ? { expertSlots: paging.slots } : {}) };
     checkLimits(gpu, manifest, family, contextLength, prefillChunk, weightOpts);

@@ -58,6 +58,12 @@ export interface KernelContext {
   readonly matmulReduce?: MatmulReduce;
   /** Prefill chunks' entry; default 'gemm' on the 'workgroup' shape and 'tile' on 'row'; 'gemm-f16' needs shader-f16. */
   readonly matmulPrefill?: MatmulPrefill;
+  /**
+   * The fewest tokens per weight for which a prefill launch takes product_gemm where `matmulPrefill` is
+   * 'gemm' or 'gemm-f16'; default GEMM_MIN_TOKENS (64, kernels/product-gemm.ts). Benchmarks lower it to
+   * measure short chunks in tiles of 8, 16 or 32 tokens.
+   */
+  readonly gemmMinTokens?: number;
   /** MLA attention of prefill chunks; default 'tile' (kernels/mla.ts prefillKernel). */
   readonly mlaPrefill?: MlaPrefillKernel;
   /** MLA decode's kernel in the 'workgroup' shape; default kernels/mla.ts defaultDecodeKernel (tests and benchmarks force one). */

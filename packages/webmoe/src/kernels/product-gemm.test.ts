@@ -17,7 +17,7 @@ describe('gemmTile', () => {
   it('fits every tile it picks into the device, at WebGPU\'s minimum limits too', () => {
     for (const limits of [MIN, GPU]) {
       for (const swiglu of [false, true]) {
-        for (const T of [GEMM_MIN_TOKENS, 65, 512]) {
+        for (const T of [5, 8, 9, 16, 17, 33, GEMM_MIN_TOKENS, 65, 512]) {
           const t = gemmTile(limits, swiglu, T)!;
           expect(t, `${swiglu} ${T}`).not.toBeNull();
           expect(gemmStorage(t, swiglu)).toBeLessThanOrEqual(limits.maxComputeWorkgroupStorageSize);
@@ -34,13 +34,19 @@ describe('gemmTile', () => {
     // 16 KiB: 64 × 32 misses by the 16 bytes of the range, so fewer tokens; SwiGLU's second slab halves the step.
     expect(gemmTile(MIN, false, 64)).toEqual({ rows: 64, tokens: 32, cols: 32 });
     expect(gemmTile(MIN, true, 64)).toEqual({ rows: 64, tokens: 64, cols: 16 });
-    // 64-token tiles only for launches with as many tokens.
+    // 64-token tiles only for launches with as many tokens; a launch that fills at most half a tile a smaller one.
     expect(gemmTile(GPU, false, 40)?.tokens).toBe(32);
+    expect(gemmTile(GPU, false, 17)?.tokens).toBe(32);
+    expect(gemmTile(GPU, false, 16)).toEqual({ rows: 64, tokens: 16, cols: 64 });
+    expect(gemmTile(GPU, false, 9)?.tokens).toBe(16);
+    expect(gemmTile(GPU, false, 8)).toEqual({ rows: 64, tokens: 8, cols: 64 });
+    expect(gemmTile(MIN, true, 5)).toEqual({ rows: 64, tokens: 8, cols: 16 });
+    expect(gemmTile(MIN, true, 16)).toEqual({ rows: 64, tokens: 16, cols: 16 });
   });
 
   it('refuses a device too small for any tile', () => {
     expect(gemmTile({ ...MIN, maxComputeWorkgroupStorageSize: 2048 }, false, 64)).toBeNull();
-    expect(gemmTile({ ...MIN, maxComputeInvocationsPerWorkgroup: 32 }, false, 64)).toBeNull();
+    expect(gemmTile({ ...MIN, maxComputeInvocationsPerWorkgroup: 16 }, false, 64)).toBeNull();
   });
 
   it('halves the slabs in f16 arithmetic, so a step of the same memory holds twice the columns', () => {
@@ -52,8 +58,8 @@ describe('gemmTile', () => {
 
 describe('gemmLaunch', () => {
   const plan = { maxTokens: 64, outLen: 130, xAligned: true } as ProductPlan;
-  const context = (features: string[], matmulPrefill?: KernelContext['matmulPrefill']) =>
-    ({ device: { features: new Set(features), limits: GPU }, shape: 'workgroup', matmulPrefill }) as unknown as KernelContext;
+  const context = (features: string[], matmulPrefill?: KernelContext['matmulPrefill'], gemmMinTokens?: number) =>
+    ({ device: { features: new Set(features), limits: GPU }, shape: 'workgroup', matmulPrefill, gemmMinTokens }) as unknown as KernelContext;
 
   it('takes product_gemm in the arithmetic the context asks for', () => {
     expect(gemmLaunch(context([]), plan, undefined, false)?.kind).toBe('gemm');
@@ -63,6 +69,16 @@ describe('gemmLaunch', () => {
     expect(f16.blocks).toBe(3);
     expect(gemmLaunch(context(['shader-f16'], 'tile'), plan, undefined, false)).toBeNull();
     expect(gemmLaunch(context(['shader-f16'], 'gemm-f16'), { ...plan, maxTokens: GEMM_MIN_TOKENS - 1 }, undefined, false)).toBeNull();
+  });
+
+  it('takes shorter launches where gemmMinTokens lets them in, never decode\'s', () => {
+    expect(gemmLaunch(context([]), { ...plan, maxTokens: 16 }, undefined, false)).toBeNull();
+    const short = gemmLaunch(context([], undefined, 8), { ...plan, maxTokens: 16 }, undefined, true)!;
+    expect(short.tile.tokens).toBe(16);
+    expect(short.constants).toMatchObject({ GN: 16, WG: 64, SWIGLU: 1 });
+    expect(gemmLaunch(context([], undefined, 8), { ...plan, maxTokens: 7 }, undefined, false)).toBeNull();
+    expect(gemmLaunch(context([], undefined, 1), { ...plan, maxTokens: 4 }, undefined, false)).toBeNull();
+    expect(gemmLaunch(context([], undefined, 1), { ...plan, maxTokens: 5 }, undefined, false)?.tile.tokens).toBe(8);
   });
 
   it('refuses f16 arithmetic on a device without shader-f16 instead of failing to compile', () => {

@@ -3,7 +3,7 @@
 // entry a dense or grouped launch takes, product_gemm or one of the rows entries.
 import { WebmoeError } from '../errors';
 import { shapeFor, type KernelContext, type KernelShape } from '../gpu/kernel-context';
-import { blocksOf, rowsConstants, tokenTile, type GemmKind, type ProductPlan, type RowsKind } from './product';
+import { blocksOf, rowsConstants, tokenTile, WG_MAX_TOKENS, type GemmKind, type ProductPlan, type RowsKind } from './product';
 
 /**
  * The fewest tokens per weight for which a launch takes product_gemm: a full tile of 64 tokens. Below, most
@@ -23,8 +23,9 @@ export type GemmLimits = Pick<GPUSupportedLimits, 'maxComputeWorkgroupStorageSiz
 
 const ROWS = 64;
 // Tokens and columns per tile, best first: long rows of a slab (large GK) make the weight loads longer
-// runs of consecutive words; more tokens reuse each dequantized weight more often.
-const CANDIDATES: readonly [number, number][] = [[64, 64], [64, 32], [32, 64], [32, 32], [64, 16], [32, 16], [32, 8]];
+// runs of consecutive words; more tokens reuse each dequantized weight more often. The 16- and 8-token
+// tiles serve only launches that short (below GEMM_MIN_TOKENS, where gemmMinTokens lets them in).
+const CANDIDATES: readonly [number, number][] = [[64, 64], [64, 32], [32, 64], [32, 32], [64, 16], [32, 16], [32, 8], [16, 64], [16, 32], [16, 16], [8, 64], [8, 32], [8, 16]];
 
 /**
  * Bytes of workgroup memory product_gemm reserves for `t`: the slabs (vec4s of 16 bytes in f32 arithmetic, 8 in
@@ -37,7 +38,7 @@ export function gemmStorage(t: GemmTile, swiglu: boolean, kind: GemmKind = 'gemm
 
 /**
  * The first candidate tile whose workgroup (rows/4 · tokens/4 invocations) and slabs fit the device;
- * 64-token tiles only for launches that have that many tokens. null: none fits (never on a device that
+ * 64-token tiles only for launches that have that many tokens, and 16 or 8 for launches of at most that many. null: none fits (never on a device that
  * meets WebGPU's minimum limits, 16 KiB and 256 invocations: 32 tokens × 32 columns need 12 KiB, 20 KiB
  * with SwiGLU's second slab, and 64 × 16 then 12 KiB).
  */
@@ -46,6 +47,8 @@ export function gemmTile(limits: GemmLimits, swiglu: boolean, maxTokens: number,
   for (const [tokens, cols] of CANDIDATES) {
     const t = { rows: ROWS, tokens, cols };
     if (tokens > 32 && maxTokens < tokens) continue;
+    // A launch that fills at most half a tile takes a smaller one (launches of 16 tokens or fewer only).
+    if (tokens > 8 && maxTokens <= tokens / 2) continue;
     if ((ROWS / 4) * (tokens / 4) <= invocations && gemmStorage(t, swiglu, kind) <= limits.maxComputeWorkgroupStorageSize) return t;
   }
   return null;
@@ -67,7 +70,8 @@ export interface GemmLaunch {
  */
 export function gemmLaunch(ctx: KernelContext, plan: ProductPlan, shape: KernelShape | undefined, swiglu: boolean): GemmLaunch | null {
   const choice = ctx.matmulPrefill ?? (shapeFor(ctx, 'matmul', shape) === 'workgroup' ? 'gemm' : 'tile');
-  if (choice === 'tile' || plan.maxTokens < GEMM_MIN_TOKENS) return null;
+  // Decode's launches (the workgroup rows' few tokens) never take it, whatever gemmMinTokens says.
+  if (choice === 'tile' || plan.maxTokens <= WG_MAX_TOKENS || plan.maxTokens < (ctx.gemmMinTokens ?? GEMM_MIN_TOKENS)) return null;
   if (choice === 'gemm-f16' && !ctx.device.features.has('shader-f16')) {
     throw new WebmoeError('insufficient-limits', "prefill products in f16 arithmetic ('gemm-f16') need the shader-f16 feature, which this device was created without");
   }

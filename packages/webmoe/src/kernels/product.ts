@@ -15,7 +15,7 @@ const MAX_TT = 8;
 /** Tokens per tile of rows_tile (TILE_T in shaders/lib/product-tile.wgsl). */
 export const TILE_TOKENS = 16;
 /** The most tokens per weight for which the 'workgroup' shape reduces each row over a workgroup. */
-const WG_MAX_TOKENS = 4;
+export const WG_MAX_TOKENS = 4;
 
 /** A weight tensor in a GPU buffer: its bytes as laid out by formats.ts, starting at `offset`. */
 export interface WeightRef {
