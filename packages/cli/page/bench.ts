@@ -56,7 +56,8 @@ const greedy = (step: number): SamplingParams => ({ temperature: 0, topP: 1, top
 
 async function loadModel(g: GpuContext, url: string, contextLength: number, opts: GpuModelOptions = {}): Promise<{ model: GpuModel; manifest: Manifest; loadMs: number }> {
   const t = performance.now();
-  const { model, manifest } = await loadGpuModelFromUrl(g, url, { ...opts, contextLength, collectExpertUsage: false, ...(env.fetch ? { fetch: env.fetch } : {}) });
+  // One step per decode call unless asked otherwise: the decode figure is a step's latency (decodeAheadRun times depths).
+  const { model, manifest } = await loadGpuModelFromUrl(g, url, { decodeAhead: 1, ...opts, contextLength, collectExpertUsage: false, ...(env.fetch ? { fetch: env.fetch } : {}) });
   return { model, manifest, loadMs: performance.now() - t };
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { aheadKey, checkDecodeAhead, DecodeAhead, type AheadStepper } from './decode-ahead';
+import { aheadKey, checkDecodeAhead, DecodeAhead, defaultDecodeAhead, type AheadStepper } from './decode-ahead';
 
 /** A toy model's draw: depends on the token fed, its position and the sampling step. */
 const draw = (token: number, position: number, step: number) => (token * 31 + position * 7 + step * 13 + 5) % 97;
@@ -59,6 +59,14 @@ async function reply(run: DecodeAhead, token: number, position: number, step: nu
   }
   return out;
 }
+
+describe('defaultDecodeAhead', () => {
+  it('runs steps ahead on a hardware adapter, not on a software one', () => {
+    expect(defaultDecodeAhead(false)).toBe(4);
+    expect(defaultDecodeAhead(true)).toBe(1);
+    expect(checkDecodeAhead(defaultDecodeAhead(false))).toBe(4);
+  });
+});
 
 describe('DecodeAhead', () => {
   it('gives the ids one step at a time gives, for depths 1 … 5 and odd lengths, never past the context', async () => {

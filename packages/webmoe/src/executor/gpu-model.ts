@@ -29,7 +29,7 @@ import { checkLimits, contextLengthOf, defaultPrefillChunk } from './sizing';
 import { planPaging } from './paging-plan';
 import { ExpertPager, type PagingStats, type ReadShardRange } from './expert-pager';
 import { PagedForward } from './paged-forward';
-import { aheadKey, checkDecodeAhead, DecodeAhead } from './decode-ahead';
+import { aheadKey, checkDecodeAhead, DecodeAhead, defaultDecodeAhead } from './decode-ahead';
 
 export interface GpuModelOptions {
   /** Positions the KV cache holds (prompt + reply). Default min(DEFAULT_CONTEXT, the model's maximum). */
@@ -96,7 +96,8 @@ export interface GpuModelOptions {
   readShardRange?: ReadShardRange;
   /**
    * Plain decode steps kept in flight (docs/decode-loop.md): each feeds the id the one before drew, on the
-   * GPU, so a token does not wait for a readback. 1 … 16; default 1 (off). Steps that ask for logprobs or a
+   * GPU, so a token does not wait for a readback. 1 … 16; default 4 on hardware adapters, 1 (off) on software
+   * ones (decode-ahead.ts defaultDecodeAhead). Steps that ask for logprobs or a
    * token mask, speculation, a loaded MTP module and paged experts decode one step at a time regardless.
    */
   decodeAhead?: number;
@@ -248,7 +249,7 @@ export class GpuModel implements Generator {
       this.spec = { depth: k, logits, result, chain, plans: new Recordings(tuned, 2 * MAX_PLANS, pinned) };
       this.memory.scratch += logits.size + result.size + chain.size;
     }
-    this.ahead = this.aheadOf(checkDecodeAhead(opts.decodeAhead ?? 1));
+    this.ahead = this.aheadOf(checkDecodeAhead(opts.decodeAhead ?? defaultDecodeAhead(gpu.summary.isSoftware)));
   }
 
   /** Steps in flight for decodeAhead `n`: null when off (n = 1) or where it does not apply (paged experts, an MTP module). */

@@ -41,7 +41,7 @@ export interface LoadOptions {
   readonly speculative?: Speculation;
   /** Drafts per speculative step, 1 … 3 (docs/speculative.md#chained-drafts); default 1. */
   readonly speculativeDepth?: SpeculativeDepth;
-  /** Plain decode steps kept in flight, 1 (off) … 16 (docs/decode-loop.md); default 1. */
+  /** Plain decode steps kept in flight, 1 (off) … 16 (docs/decode-loop.md); default 4 on hardware adapters, 1 on software ones. */
   readonly decodeAhead?: number;
   /** 'always': hash the cached shards again on every load (catches bit rot in storage); default 'once', when stored. */
   readonly verifyCache?: VerifyCache;
