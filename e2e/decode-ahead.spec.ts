@@ -1,6 +1,6 @@
 // Decoding ahead (docs/decode-loop.md): with 4 plain decode steps in flight, each fed the last one's draw on
-// the GPU, replies equal one-step-at-a-time decoding's token for token: greedy on the demo model (q8) and
-// the V3 golden (f32), sampled at temperature 0.8 with a seed (with and without penalties), the context
+// the GPU, replies equal one-step-at-a-time decoding's token for token: greedy on the demo model (q8), the
+// V3 golden (f32) and the long-context V4 golden (f32, then a sampled reply after rewinding its caches), sampled at temperature 0.8 with a seed (with and without penalties), the context
 // filled to its last position; and through the Engine, replies cut by max_tokens and by a stop string in
 // the middle of the steps in flight end there, and the next request, reusing their prefix, gives what a
 // fresh engine gives. Logs what the CPU waited per token both ways.
@@ -51,7 +51,7 @@ function line(what: string, r: Reply, busy: number): string {
     + `wall − GPU busy ${(r.msPerToken - busy).toFixed(2)} ms/token, ${r.calls} decode calls`;
 }
 
-test(`greedy (demo model q8, V3 golden f32) and sampled at temperature 0.8 with a seed, with and without penalties (demo q8): ${REPLY} tokens at decodeAhead ${AHEAD} equal one step at a time's`, async ({ harnessPages }) => {
+test(`greedy (demo model q8, V3 golden f32, V4 long golden f32) and sampled at temperature 0.8 with a seed, with and without penalties (demo q8): ${REPLY} tokens at decodeAhead ${AHEAD} equal one step at a time's`, async ({ harnessPages }) => {
   test.setTimeout(300_000);
   const golden = `${root}/fixtures/golden/v3`;
   await convertCheckpoint(golden, join(GENERATED, 'decode-ahead-v3-f32'), { quant: 'f32', force: true });
@@ -61,12 +61,22 @@ test(`greedy (demo model q8, V3 golden f32) and sampled at temperature 0.8 with 
   const greedy = { temperature: 0, seed: 0 }, sampled = { temperature: 0.8, seed: 1234 };
   const [[one, ahead], plain, penalized] = await both(h, DEMO, demoPrompt, [greedy, sampled, { ...sampled, penalties }]);
   const [[v3One, v3Ahead]] = await both(h, '/e2e/generated/decode-ahead-v3-f32/', v3Prompt, [greedy]);
+  // The V3 golden's step (the model still loaded).
   const busy = await h((x) => x.busyMsPerStep(32));
+  // DeepSeek-V4 (sliding window 16, compressed caches every 4 and 16 positions): steps in flight cross the
+  // window and the compression boundaries, and the sampled reply's prefill rewinds a cache that the greedy
+  // reply's steps ran past (their reach; docs/decode-loop.md).
+  const v4Dir = `${root}/fixtures/golden/v4long`;
+  await convertCheckpoint(v4Dir, join(GENERATED, 'decode-ahead-v4long-f32'), { quant: 'f32', force: true });
+  const v4Prompt = (JSON.parse(readFileSync(`${v4Dir}/golden.json`, 'utf8')) as { prompt: number[] }).prompt;
+  const [[v4One, v4Ahead], v4Sampled] = await both(h, '/e2e/generated/decode-ahead-v4long-f32/', v4Prompt, [greedy, sampled]);
   console.log(`  v3 golden f32: GPU busy ${busy.toFixed(2)} ms per decode forward`);
   console.log(`  ${line('v3 golden f32 decodeAhead 1', v3One, busy)}`);
   console.log(`  ${line(`v3 golden f32 decodeAhead ${AHEAD}`, v3Ahead, busy)}`);
   expect(ahead.tokens, 'demo q8 greedy').toEqual(one.tokens);
   expect(v3Ahead.tokens, 'v3 golden f32 greedy').toEqual(v3One.tokens);
+  expect(v4Ahead.tokens, 'v4long f32 greedy').toEqual(v4One.tokens);
+  expect(v4Sampled[1].tokens, 'v4long f32 sampled after a rewind').toEqual(v4Sampled[0].tokens);
   expect(plain[1].tokens, 'demo q8 sampled').toEqual(plain[0].tokens);
   expect(penalized[1].tokens, 'demo q8 sampled with penalties').toEqual(penalized[0].tokens);
   // The penalties change the draw: the comparison above covers the counts the sampler keeps.
