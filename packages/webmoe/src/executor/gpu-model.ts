@@ -162,6 +162,12 @@ export class GpuModel implements Generator {
   private readonly staging: GPUBuffer;
   private readonly plans: Recordings<number, Dispatch[]>;
   private readonly samplers: Recordings<string, Dispatch>;
+  /**
+   * The logprobs kernels per `top`, apart from the samplers: a step takes one of each, and a recording made
+   * when its cache is full drops the others (their buffers destroyed), so in one cache the second would
+   * destroy the first before the step is submitted.
+   */
+  private readonly logprobsKernels: Recordings<number, Dispatch>;
   private readonly mtpPlans: Recordings<string, Dispatch[]>;
   /** Counts of the step in progress, and of the last complete decode step. */
   private counting: StepStats = emptyStep();
@@ -223,6 +229,7 @@ export class GpuModel implements Generator {
     this.staging = device.createBuffer({ label: 'sampled:readback', size: LOGPROBS_AT + this.logprobsOut.size, usage: USAGE.MAP_READ | USAGE.COPY_DST });
     this.plans = new Recordings(tuned, MAX_PLANS, (tokens) => tokens === DECODE);
     this.samplers = new Recordings(tuned, MAX_PLANS);
+    this.logprobsKernels = new Recordings(tuned, MAX_PLANS);
     this.mtpPlans = new Recordings(tuned, 2 * MAX_PLANS, (key) => key === CARRIED);
     this.memory = { weights: weights.bytes, kvCache: this.family.kvCacheBytes, scratch: this.family.scratchBytes + this.samplerState.size + this.tokenCounts.size + this.biasList.size + this.logprobsOut.size };
     // The family verifies drafts when it records every row's logits and its module drafts (family.ts).
@@ -463,7 +470,7 @@ export class GpuModel implements Generator {
   }
 
   private logprobsKernel(top: number): Dispatch {
-    return this.samplers.get(`logprobs/${top}`, (ctx) => logprobs(ctx, {
+    return this.logprobsKernels.get(top, (ctx) => logprobs(ctx, {
       logits: this.family.io.logits, vocab: this.config.vocabSize, ids: this.family.io.sampled, top, out: this.logprobsOut,
     }));
   }
@@ -969,6 +976,7 @@ export class GpuModel implements Generator {
     this.paged?.destroy();
     this.plans.clear();
     this.samplers.clear();
+    this.logprobsKernels.clear();
     this.mtpPlans.clear();
     this.spec?.plans.clear();
     this.spec?.logits.destroy();
