@@ -1,32 +1,27 @@
 // response_format (constrained decoding), tools / tool_choice and continued replies on the real WebGPU
 // backend with the bundled demo model: 32 json_schema replies at temperature 1 all parse and validate
 // (checked by a validator that shares no code with the grammar compiler), forced tool calls validate
-// against their parameters, and a grid of valid and invalid requests, streamed and not in the page, and
+// against their parameters, and a grid of valid and invalid requests, streamed and not, in the page and
 // through the Worker.
-import { expect, test, type Page } from '@playwright/test';
+import { expect } from '@playwright/test';
 import { schemaProblem, WEATHER_TOOL } from '../packages/webmoe/test-support/json-schema-check';
+import { test, type HarnessCall } from './lib/harness-page';
 import type { Outcome } from './chat-api/main';
 
 test.describe.configure({ mode: 'serial' });
 
-let page: Page;
 type Api = {
   run(where: string, params: unknown, stream: boolean): Promise<Outcome>;
   many(where: string, params: unknown, n: number): Promise<{ outcomes: Outcome[]; ms: number }>;
 };
+// The engine harness page, open for the worker's life: its page and Worker engines (e2e/engine/engines.ts)
+// are engine.spec.ts's too, so the two files pay for the two loads once.
+let h: HarnessCall<Api>;
+test.beforeEach(async ({ harnessPages }) => {
+  h = await harnessPages<Api>('/e2e/engine/index.html', 'chatApiHarness');
+});
 const call = <K extends keyof Api>(name: K, ...args: Parameters<Api[K]>) =>
-  page.evaluate(([n, a]) => ((window as any).chatApiHarness[n] as (...x: unknown[]) => unknown)(...a), [name, args] as const) as ReturnType<Api[K]>;
-
-test.beforeAll(async ({ browser }) => {
-  page = await browser.newPage();
-  page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
-  await page.goto('/e2e/chat-api/index.html');
-  await page.waitForFunction(() => 'chatApiHarness' in window);
-});
-
-test.afterAll(async () => {
-  await page?.close();
-});
+  h((m, a) => (m[a.name as K] as (...x: unknown[]) => Promise<unknown>)(...a.args), { name, args }) as ReturnType<Api[K]>;
 
 const ASK = [{ role: 'user', content: 'In the beginning' }];
 const PERSON = {
@@ -85,9 +80,12 @@ test('chat API on the GPU model: a forced tool call validates against its parame
   }
 });
 
-// The grid: each request in the page streamed and not. Through the Worker the valid requests go streamed
-// (each chunk crosses the message channel) and the invalid ones whole (the refusal crosses it once): the
-// Worker adds transport, not a second request parser; that it answers as the page does is engine.spec.ts's.
+// The grid: the valid requests whole in the page and streamed through the Worker, the invalid ones in the page
+// streamed and not and whole through the Worker (the refusal crosses the message channel once). The Worker
+// runs the same Engine (demo/engine-worker.ts), so each valid request is streamed by the engine's own code
+// there, every chunk then crossing the channel; the page's streaming of replies (content, tool_calls deltas,
+// usage) is the 32 replies' above (every 4th streamed), the forced call's and engine.spec.ts's (streamed
+// equals whole, page equals Worker), so the page no longer streams the valid requests a second time.
 const valid: Record<string, { params: Record<string, unknown>; check: (o: Outcome) => void }> = {
   json_object: {
     params: { response_format: { type: 'json_object' }, max_tokens: 24, temperature: 1 },
@@ -123,7 +121,7 @@ for (const where of ['page', 'worker']) {
   test(`chat API on the GPU model: request grid (${where})`, async () => {
     test.setTimeout(900_000);
     for (const stream of [false, true]) {
-      if (where === 'page' || stream) for (const [name, { params, check }] of Object.entries(valid)) {
+      if (stream === (where === 'worker')) for (const [name, { params, check }] of Object.entries(valid)) {
         const o = await call('run', where, { messages: ASK, seed: 3, ...params }, stream);
         expect(o.error, `${name} (${stream ? 'stream' : 'whole'})`).toBeNull();
         check(o);

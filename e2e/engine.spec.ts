@@ -1,7 +1,8 @@
 // The public Engine API over the real WebGPU backend, on the bundled demo model: streamed and non-streamed
 // replies agree at temperature 0, the Worker and the page give the same tokens, a second turn reuses the
 // cached prefix and answers as a fresh engine would, and an abort takes effect at once.
-import { expect, test, type Page } from '@playwright/test';
+import { expect } from '@playwright/test';
+import { test, type HarnessCall } from './lib/harness-page';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -17,22 +18,16 @@ type Api = {
   deviceLossMidReply(messages: unknown[]): Promise<{ midReply: { code: string; message: string } | null; pieces: number; afterLoss: { code: string } | null; reloadPhases: string[]; text: string }>;
 };
 
-let page: Page;
+// The engine harness page, open for the worker's life: its page and Worker engines (e2e/engine/engines.ts)
+// are chat-api.spec.ts's too, so the two files pay for the two loads once.
+let h: HarnessCall<Api>;
+test.beforeEach(async ({ harnessPages }) => {
+  h = await harnessPages<Api>('/e2e/engine/index.html', 'engineHarness');
+});
 const call = <K extends keyof Api>(name: K, ...args: Parameters<Api[K]>) =>
-  page.evaluate(([n, a]) => ((window as any).engineHarness[n] as (...x: unknown[]) => unknown)(...a), [name, args] as const) as ReturnType<Api[K]>;
+  h((m, a) => (m[a.name as K] as (...x: unknown[]) => Promise<unknown>)(...a.args), { name, args }) as ReturnType<Api[K]>;
 
 const Q1 = [{ role: 'user', content: 'In the beginning' }];
-
-test.beforeAll(async ({ browser }) => {
-  page = await browser.newPage();
-  page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
-  await page.goto('/e2e/engine/index.html');
-  await page.waitForFunction(() => 'engineHarness' in window);
-});
-
-test.afterAll(async () => {
-  await page?.close();
-});
 
 test('engine on the GPU model: stream equals non-stream, Worker equals page', async () => {
   test.setTimeout(240_000);

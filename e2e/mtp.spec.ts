@@ -6,41 +6,22 @@
 // module carries the last hidden state of one chunk into the next) through prefill, decode and a reused
 // prefix before the rows are read (e2e/mtp/main.ts); and a clear refusal for a folder converted without
 // the module.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from '@playwright/test';
 import { convertCheckpoint } from '@webmoe/converter';
 import { loadReferenceModel, V4ReferenceModel } from '@webmoe/reference';
-import { test } from './lib/harness-page';
 import { GENERATED, relError } from './lib/models';
 import { openMtp } from './lib/mtp-page';
-import { sharedRuns, webmoeRun } from './lib/webmoe-run';
+import { test } from './lib/harness-page';
+import { MTP_CASES, V4_LINES, v4Golden, v4Runs, type V4Golden as Golden } from './lib/v4-runs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
-interface Golden {
-  prompt: number[];
-  tokens: number[];
-  logits: number[][];
-  mtp_logits: number[][];
-}
-
-// V4 in f32 and, for the release-format golden (FP8 linears, FP4 experts), in the fp8 format that keeps those
-// bytes as they are. Chunked prefill runs in the page tests below (chunks of 13 throughout), not here.
-const CASES: { name: string; quant: string }[] = [
-  { name: 'v4fp8', quant: 'f32' }, { name: 'v4fp8', quant: 'fp8' }, { name: 'v4long', quant: 'f32' },
-];
-
-// The cases' runs share one `webmoe run --batch` process, one browser page, so that the pipelines compile
-// once on its GPU device instead of once per process; each request still loads its own model and each test
-// checks its own result. The refusal below stays a process of its own: its exit and message are the check.
-const runs = sharedRuns(async () => CASES.map(({ name, quant }) => {
-  const g = JSON.parse(readFileSync(`${root}/fixtures/golden/${name}/golden.json`, 'utf8')) as Golden;
-  return ['--model', `fixtures/golden/${name}`, '--quant', quant, '--prompt-ids', g.prompt.join(','), '--max-tokens', String(g.tokens.length),
-    '--logits', '--mtp', '--json'];
-}));
+// The `webmoe run` requests below (MTP_CASES; chunked prefill runs in the page tests, chunks of 13 throughout)
+// go through lib/v4-runs.ts's batch, shared with v4-quant.spec.ts: one browser page compiles V4's pipelines
+// for both files. A lone `webmoe run` and a batch's request run the same page call (runFoldersInChromium),
+// whose error is the lone run's exit message and the request's line in a batch.
 
 /** The MTP rows after the prompt, from the float64 reference: position len-1+k fed tokens[k], for k < tokens-1. */
 async function replyRows(dir: string, g: Golden): Promise<Float64Array[]> {
@@ -55,12 +36,12 @@ async function replyRows(dir: string, g: Golden): Promise<Float64Array[]> {
   return rows;
 }
 
-for (const [index, { name, quant }] of CASES.entries()) {
-  test(`MTP ${name} (${quant}) through webmoe run, with the main model's logits`, async () => {
+for (const [index, { name, quant }] of MTP_CASES.entries()) {
+  test(`MTP ${name} (${quant}) through webmoe run, with the main model's logits`, async ({ sharedBatches }) => {
     test.setTimeout(600_000);
     const dir = `fixtures/golden/${name}`;
-    const g = JSON.parse(readFileSync(`${root}/${dir}/golden.json`, 'utf8')) as Golden;
-    const result = await runs<{ tokens: number[]; logits: number[][]; mtp_logits: number[][] }>(index);
+    const g = v4Golden(name);
+    const result = await v4Runs(sharedBatches)<{ tokens: number[]; logits: number[][]; mtp_logits: number[][] }>(V4_LINES.mtp(index));
     expect(result.tokens).toEqual(g.tokens);
     const main = g.logits.map((row, i) => relError(result.logits[i], row));
     expect(result.logits.length).toBe(g.logits.length);
@@ -80,7 +61,7 @@ for (const [index, { name, quant }] of CASES.entries()) {
 for (const speculative of ['off', 'mtp'] as const) test(`MTP through prefill, decode and reused prefixes (chunks of 13, speculation ${speculative}), then logitsWithMtp`, async ({ harnessPages }) => {
   test.setTimeout(240_000);
   const name = 'v4long';
-  const g = JSON.parse(readFileSync(`${root}/fixtures/golden/${name}/golden.json`, 'utf8')) as Golden;
+  const g = v4Golden(name);
   await convertCheckpoint(`${root}/fixtures/golden/${name}`, join(GENERATED, `golden-${name}-mtp`), { quant: 'f32', mtp: true, force: true });
   // The worker's MTP harness page (lib/harness-page.ts), shared with mtp-v3.spec.ts: its pipelines are
   // compiled once, not per test; the model is loaded here.
@@ -120,17 +101,9 @@ for (const speculative of ['off', 'mtp'] as const) test(`MTP through prefill, de
   await check('after a rewind past the rings', 40);
 });
 
-test('MTP: a folder converted without the module is refused in plain words', async () => {
-  test.setTimeout(120_000);
-  const out = mkdtempSync(join(tmpdir(), 'webmoe-no-mtp-'));
-  try {
-    // Converted in-process (the function `webmoe convert` calls; the converter's CLI is cli.test.ts's):
-    // one pnpm process fewer, and the refusal is still `webmoe run`'s.
-    await convertCheckpoint(`${root}/fixtures/golden/v4fp8`, out, { quant: 'f32', force: true });
-    const e = await webmoeRun(['--model', out, '--prompt-ids', '2,3,4', '--logits', '--mtp', '--json']).then(() => null, (err: { stderr?: string }) => err);
-    expect(e, 'webmoe run --mtp on a folder without MTP tensors').not.toBeNull();
-    expect(e!.stderr).toContain('converted without the MTP module');
-  } finally {
-    rmSync(out, { recursive: true, force: true });
-  }
+test('MTP: a folder converted without the module is refused in plain words', async ({ sharedBatches }) => {
+  test.setTimeout(600_000);
+  const e = await v4Runs(sharedBatches)(V4_LINES.refusal).then(() => null, (err: Error) => err);
+  expect(e, 'webmoe run --mtp on a folder without MTP tensors').not.toBeNull();
+  expect(e!.message).toContain('converted without the MTP module');
 });

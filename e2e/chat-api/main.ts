@@ -1,18 +1,8 @@
-// The page e2e/chat-api.spec.ts drives: response_format, tools and continued replies through the public
-// Engine API over the real WebGPU backend on the bundled demo model, in this page and in a Worker.
-import { createEngine, createWorkerEngine, isWebmoeError, type ChatCompletionChunk, type ChatCompletionCreateParamsBase, type Engine } from 'webmoe';
-
-const MODEL = new URL('/models/webmoe-tiny/', location.href).href;
-const engines: Record<string, Engine> = {};
-
-async function engine(where: 'page' | 'worker'): Promise<Engine> {
-  if (!engines[where]) {
-    engines[where] = where === 'page'
-      ? await createEngine({ model: MODEL, contextLength: 1024 })
-      : await createWorkerEngine(new Worker(new URL('../../demo/engine-worker.ts', import.meta.url), { type: 'module' }), { model: MODEL, contextLength: 1024 });
-  }
-  return engines[where]!;
-}
+// What e2e/chat-api.spec.ts drives, in the engine harness page (e2e/engine/index.html): response_format, tools
+// and continued replies through the public Engine API over the real WebGPU backend on the bundled demo model,
+// in the page and in a Worker, on the engines that page shares (e2e/engine/engines.ts).
+import { isWebmoeError, type ChatCompletionChunk, type ChatCompletionCreateParamsBase } from 'webmoe';
+import { engine } from '../engine/engines';
 
 /** What a reply comes to, streamed or not, as plain data; a refusal or failure as its code and message. */
 export interface Outcome {

@@ -1,9 +1,8 @@
-// The page e2e/engine.spec.ts drives: the public Engine API over the real WebGPU backend (GpuModel) on the
-// bundled demo model, in this page and in a Worker.
-import { createEngine, createWorkerEngine, isWebmoeError, webgpuGeneratorFactory, type ChatMessage, type Engine, type GpuModel } from 'webmoe';
-
-const MODEL = new URL('/models/webmoe-tiny/', location.href).href;
-const engines: Record<string, Engine> = {};
+// What e2e/engine.spec.ts drives in the engine harness page: the public Engine API over the real WebGPU backend
+// (GpuModel) on the bundled demo model, in this page and in a Worker (the engines of ./engines.ts, which the
+// page's chat-api harness shares), and fresh engines where a scenario needs its own.
+import { createEngine, isWebmoeError, webgpuGeneratorFactory, type ChatMessage, type GpuModel } from 'webmoe';
+import { CONTEXT, MODEL, engine } from './engines';
 
 // TEST ONLY: every device this page creates, so that a scenario can destroy one mid-reply as a driver
 // reset would take it.
@@ -22,15 +21,6 @@ async function failureCode(f: () => Promise<unknown>): Promise<{ code: string; m
   } catch (err) {
     return { code: isWebmoeError(err) ? err.code : `not a WebmoeError: ${String(err)}`, message: String((err as Error)?.message) };
   }
-}
-
-async function engine(where: 'page' | 'worker'): Promise<Engine> {
-  if (!engines[where]) {
-    engines[where] = where === 'page'
-      ? await createEngine({ model: MODEL, contextLength: 512 })
-      : await createWorkerEngine(new Worker(new URL('../../demo/engine-worker.ts', import.meta.url), { type: 'module' }), { model: MODEL, contextLength: 512 });
-  }
-  return engines[where]!;
 }
 
 const api = {
@@ -113,7 +103,7 @@ const api = {
     const manifest = (await (await fetch(new URL('manifest.json', MODEL))).json()) as { experts: { bytes: number; mtp: boolean }[] };
     const experts = manifest.experts.filter((x) => !x.mtp).reduce((n, x) => n + x.bytes, 0);
     const budget = Math.floor(mem.weights + mem.kvCache + mem.scratch - 0.6 * experts);
-    const e = await createEngine({ model: MODEL, contextLength: 512, gpuMemoryBudget: budget });
+    const e = await createEngine({ model: MODEL, contextLength: CONTEXT, gpuMemoryBudget: budget });
     try {
       const r = await e.chat.completions.create({ messages, max_tokens: maxTokens, temperature: 0 });
       return { text: r.choices[0].message.content ?? '', paging: (await e.stats()).model?.paging ?? null, budget };

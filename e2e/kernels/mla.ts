@@ -110,21 +110,34 @@ const params: Params[] = [
   ...paired([{ heads: 1, dims: 0 }, { heads: 5, dims: 1 }], { start: [0, 6, 69], tokens: [1, 5], variant: headsVariants } as const),
   ...grid({ heads: [3], dims: [1], start: [400], tokens: [1, 5], variant: headsVariants } as const),
   ...paired([{ heads: 11, dims: 0 }, { heads: 21, dims: 1 }], { start: [0, 69], tokens: [1, 37], variant: ['heads', 'heads-auto'] } as const),
-  // Every kernel reading an f16 or fp8 cache (the reference reads the values its words stand for).
-  ...grid({ heads: [5], dims: [1], start: [6, 69], tokens: [1, 5], cache: ['f16', 'fp8'], variant: ['row', 'wg-split3', 'tile', 'heads', 'heads-split3'] } as const),
-  ...grid({ heads: [16, 128], dims: [2], start: [69], tokens: [1], cache: ['f32', 'fp8'], variant: ['heads-auto', 'row'] } as const),
-  ...grid({ heads: [16], dims: [2], start: [0, 69], tokens: [5], cache: ['f16'], variant: ['tile', 'heads'] } as const),
+  // Every kernel reading an f16 or fp8 cache (the reference reads the values its words stand for); the
+  // tile's f16 read is the real-width case below.
+  ...grid({ heads: [5], dims: [1], start: [6, 69], tokens: [1, 5], cache: ['f16', 'fp8'], variant: ['row', 'wg-split3', 'heads', 'heads-split3'] } as const),
+  ...grid({ heads: [5], dims: [1], start: [6, 69], tokens: [1, 5], cache: ['fp8'], variant: ['tile'] } as const),
+  // At the real widths each kernel meets one cache format (the row kernel two): every entry point reads the
+  // cache through one cache_value(s, d) under the FORMAT override, whose only width-dependent term is the
+  // row's word count (R + ROPE packed), so a format's read at R 512 is the code that the small widths run
+  // for every kernel and format above. What the real widths add is each kernel's own layout there (the heads
+  // kernel's 16 lanes of 36 dims in groups of 16 heads, the tile's 576-float rows in workgroup memory, the
+  // GEMM's plans), which the format does not change. SwiftShader compiles a pipeline per (kernel, format) at
+  // R 512 in 6-14 s, so the crossed pairs went (the heads kernel on f32 and f16 at R 512, the GEMM on fp8 at
+  // 128 heads, the small tile on f16): fp8 meets the heads kernel here and the GEMM at the small width.
+  ...grid({ heads: [16, 128], dims: [2], start: [69], tokens: [1], cache: ['f32', 'fp8'], variant: ['row'] } as const),
+  ...grid({ heads: [16, 128], dims: [2], start: [69], tokens: [1], cache: ['fp8'], variant: ['heads-auto'] } as const),
+  ...grid({ heads: [16], dims: [2], start: [0, 69], tokens: [5], cache: ['f16'], variant: ['tile'] } as const),
+  ...grid({ heads: [16], dims: [2], start: [0, 69], tokens: [5], cache: ['fp8'], variant: ['heads'] } as const),
   // The latent GEMM at the real widths over 69 positions (V2-Lite's 16 heads: the plan's 2 splits; V3's 128:
-  // one split at this context, then three; every cache format), and at an odd small width (37 columns: a
-  // partial vec4 column; 105 query rows: a partial row block) with forced splits in a 5-token chunk whose
-  // first rows see none of the last split. Each new pipeline (a set of override constants: the format, the
+  // one split at this context, then three), and at an odd small width (37 columns: a partial vec4 column;
+  // 105 query rows: a partial row block) with forced splits in a 5-token chunk whose first rows see none of
+  // the last split; each cache format once. Each new pipeline (a set of override constants: the format, the
   // widths, the row blocks) costs SwiftShader about 10 s to compile, so each case meets several of these at
-  // once: the 16-head case reads f16, and one small case takes both the odd width and the chunk (the format
-  // is read per cache row whatever the heads; a split's bounds are the same code at any width).
+  // once: the 16-head case reads f16, the 128-head ones f32, and one small case takes fp8, the odd width and
+  // the chunk (the format is read per cache row whatever the heads and the width, as above; a split's
+  // bounds are the same code at any width).
   { heads: 16, dims: 2, start: 68, tokens: 1, cache: 'f16', variant: 'gemm' },
-  ...grid({ heads: [128], dims: [2], start: [68], tokens: [1], cache: ['f32', 'fp8'], variant: ['gemm'] } as const),
+  { heads: 128, dims: 2, start: 68, tokens: 1, cache: 'f32', variant: 'gemm' },
   { heads: 128, dims: 2, start: 68, tokens: 1, cache: 'f32', variant: 'gemm-split3' },
-  { heads: 21, dims: 1, start: 6, tokens: 5, variant: 'gemm-split3' },
+  { heads: 21, dims: 1, start: 6, tokens: 5, cache: 'fp8', variant: 'gemm-split3' },
 ];
 
 export const mlaFamily: KernelFamily = {
