@@ -161,12 +161,15 @@ test('demo: the bench page measures the bundled model', async ({ page }) => {
   await expect(out).toHaveAttribute('data-state', /done|error/, { timeout: 170_000 });
   const text = (await out.textContent()) ?? '';
   expect(await out.getAttribute('data-state'), text).toBe('done');
-  // The table's row for the model, its per-kernel profiles, and the bar.
+  // The table's row for the model, its per-kernel profiles, the probes, and the bar.
   const row = text.split('\n').find((l) => l.startsWith('webmoe-tiny'));
   expect(row, text).toBeTruthy();
   expect(row!.split(/\s+/)[1]).toBe('q8');
   expect(text).toContain('timestamp profile of one decode step');
   expect(text).toContain('timestamp profile of the last');
+  // Probe (c) and the decode-ahead depths ran and printed figures (a dash would mean a missing one).
+  expect(text).toMatch(/probe \(c\), the same bytes read by \d+ chained dispatches: \d+\.\d+ ms wall/);
+  expect(text).toMatch(/decode with n steps in flight \(decodeAhead\), ms\/token: n=1 \d+\.\d+, n=2 \d+\.\d+, n=4 \d+\.\d+, n=8 \d+\.\d+/);
   expect(text).toContain('The bar:');
   console.log(`demo bench page:\n${text.split('\n').slice(0, 6).join('\n')}`);
 });
