@@ -30,7 +30,8 @@ const USAGE = `usage: webmoe run --model <dir> (--prompt-ids 0,17,42 | --prompt 
   --speculative-depth N drafts N tokens per step (default 1), the module fed its own output for each after
   the first (docs/speculative.md#chained-drafts).
   --decode-ahead N keeps N plain decode steps in flight, each fed the last one's token on the GPU, so that a
-  token does not wait for its readback (default 1: off; docs/decode-loop.md).
+  token does not wait for its readback (default 4 on hardware adapters, 1 (off) on software ones;
+  docs/decode-loop.md).
   --gpu-memory 2GiB limits the model's GPU memory: a larger model runs with its routed experts paged in from
   storage (docs/paging.md), and --json's paging gives the hit rate and bytes uploaded per token;
   --expert-slots N pages with exactly N expert slots per MoE layer.
