@@ -10,7 +10,7 @@ import type { SpeculationRow } from '../src/bench-speculation';
 import { splitList } from '../src/args';
 import { BENCH_SETTINGS, decodeStepBytes, paramCounts } from '../src/bench-models';
 import { formatDetails, formatTable, summarize, type BenchModelResult, type ScalingRow } from '../src/bench-report';
-import { chainProbeMs, median, planGpuMs, profileDispatches, readProbeMs, variantOf, kernelGroup, weightsProbeMs } from './probes';
+import { median, planGpuMs, profileDispatches, readProbeMs, variantOf, kernelGroup, weightsProbeMs } from './probes';
 import { countGpuCalls } from './dispatch-counter';
 import type { PageEnvironment } from './page-env';
 
@@ -172,7 +172,7 @@ async function measure(req: BenchRequest): Promise<BenchModelResult> {
       const read = await readProbeMs(device, bytes.total, reps);
       const weightsMs = await weightsProbeMs(device, plan, bytes.kv, reps);
       const decodeGpuMs = await planGpuMs(device, plan, reps);
-      const chain = await chainProbeMs(device, bytes.total, counted.dispatches, reps);
+      const chain = await readProbeMs(device, bytes.total, reps, counted.dispatches);
       // Depths in alternation, round after round, so that a change in the machine's load touches each alike.
       const aheadRuns: Record<number, number[]> = {};
       for (let round = 0; round < req.repeats; round++) {

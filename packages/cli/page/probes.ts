@@ -1,7 +1,7 @@
 // The benchmark's limits and its profiler, run on the page's GPU:
 // - readProbe: the simplest streaming read (probes.wgsl) over as many bytes as a decode step reads;
-// - chainProbe: the same read split over as many dispatches as the decode step makes, each waiting for the
-//   one before (the floor of a step of that many dispatches on this adapter);
+// - probe (c), readProbeMs with `parts`: the same read split over as many dispatches as the decode step
+//   makes, each waiting for the one before (the floor of a step of that many dispatches on this adapter);
 // - weightsProbe: the model's own matmul dispatches of a decode step (every weight it reads, in its format,
 //   dequantized and accumulated by the engine's kernels) without the rest of the model, plus a streaming
 //   read of the KV rows the step's attention reads;
@@ -123,37 +123,18 @@ export function createReadProbe(device: GPUDevice, maxBytes: number, shape: 'chu
 
 /**
  * Probe (a): the streaming read over `bytes` in both shapes, ms per step: `ms` the faster wall time and its
- * shape, `gpuMs` the faster GPU time between timestamps (null without timestamp-query).
+ * shape, `gpuMs` the faster GPU time between timestamps (null without timestamp-query). With `parts`, probe
+ * (c): the same bytes read by a chain of that many dispatches in one pass, each after the one before (they
+ * share the sink they write): what a step of that many dispatches cannot go below on this adapter.
  */
-export async function readProbeMs(device: GPUDevice, bytes: number, repeats: number): Promise<{ ms: number; shape: string; gpuMs: number | null }> {
+export async function readProbeMs(device: GPUDevice, bytes: number, repeats: number, parts?: number): Promise<{ ms: number; shape: string; gpuMs: number | null }> {
   let best = { ms: Infinity, shape: '', gpuMs: null as number | null };
-  for (const shape of ['chunks', 'strided'] as const) {
-    const probe = createReadProbe(device, bytes, shape);
-    try {
-      const list = probe.dispatches(bytes);
-      const t = await timeSubmissions(device, (pass) => recordDispatches(pass, list), repeats);
-      if (t.wall < best.ms) best = { ...best, ms: t.wall, shape };
-      if (t.gpu !== null && (best.gpuMs === null || t.gpu < best.gpuMs)) best.gpuMs = t.gpu;
-    } finally {
-      probe.destroy();
-    }
-  }
-  return best;
-}
-
-/**
- * Probe (c): `bytes` read by a chain of `parts` dispatches in one pass, each after the one before (they share
- * the sink they write), in the faster shape: what a step of that many dispatches cannot go below here, by
- * wall time and, with timestamp-query, GPU time.
- */
-export async function chainProbeMs(device: GPUDevice, bytes: number, parts: number, repeats: number): Promise<{ ms: number; gpuMs: number | null }> {
-  let best = { ms: Infinity, gpuMs: null as number | null };
   for (const shape of ['chunks', 'strided'] as const) {
     const probe = createReadProbe(device, bytes, shape);
     try {
       const list = probe.dispatches(bytes, parts);
       const t = await timeSubmissions(device, (pass) => recordDispatches(pass, list), repeats);
-      best.ms = Math.min(best.ms, t.wall);
+      if (t.wall < best.ms) best = { ...best, ms: t.wall, shape };
       if (t.gpu !== null && (best.gpuMs === null || t.gpu < best.gpuMs)) best.gpuMs = t.gpu;
     } finally {
       probe.destroy();
