@@ -3,8 +3,11 @@
 // Decode needs none of these: its products read the K experts' weights by id and the down projection sums
 // the experts with their weights itself (matmul-experts.wgsl).
 //
-// moe_plan    : ids [T, K] -> offsets [E+1], slot [T, K]
+// moe_plan    : ids [T, K] -> offsets [E+1 (+ E+1)], slot [T, K]
 //               offsets: exclusive prefix sum of the per-expert pair counts (offsets[E] = T·K).
+//               With tile_tokens S > 0, then the tile starts: offsets[E+1+e] = Σ_{e'<e} ⌈n_e'/S⌉, the
+//               grouped GEMM's list of the (expert, tile of S rows) pairs that exist
+//               (matmul-grouped.wgsl finds its pair in it; docs/kernels.md#expert-tiles).
 //               slot[t, k] = offsets[ids[t, k]] + rank, rank = how many earlier pairs (in (t, k) order)
 //               chose the same expert. Ranks are computed, not taken from atomic counters, so the
 //               grouped layout is the same on every run and every GPU: grouped rows of one expert are
@@ -38,7 +41,7 @@ struct Params {
   experts: u32,
   dim: u32,
   accumulate: u32,
-  _pad0: u32,
+  tile_tokens: u32, // moe_plan: rows per tile of the tile starts (0: none written)
   _pad1: u32,
   _pad2: u32,
 }
@@ -66,6 +69,7 @@ var<workgroup> masks: array<atomic<u32>, MAX_E * WORDS>;
 // Pairs per expert so far (blocks already done), then the exclusive prefix sums.
 var<workgroup> running: array<u32, PLAN_WG>;
 var<workgroup> scan: array<u32, PLAN_WG>;
+var<workgroup> tile_scan: array<u32, PLAN_WG>;
 
 @compute @workgroup_size(PLAN_WG)
 fn moe_plan(@builtin(local_invocation_index) lid: u32) {
@@ -109,20 +113,32 @@ fn moe_plan(@builtin(local_invocation_index) lid: u32) {
     workgroupBarrier();
   }
 
-  // Inclusive Hillis-Steele scan over the counts, then exclusive = inclusive - count.
+  // Inclusive Hillis-Steele scans over the counts and the tile counts, then exclusive = inclusive - count.
   let count = select(0u, running[lid], lid < E);
+  let S = max(pp.tile_tokens, 1u);
+  let tiles = (count + S - 1u) / S;
   scan[lid] = count;
+  tile_scan[lid] = tiles;
   workgroupBarrier();
   for (var off = 1u; off < PLAN_WG; off <<= 1u) {
     var add = 0u;
-    if (lid >= off) { add = scan[lid - off]; }
+    var add_tiles = 0u;
+    if (lid >= off) {
+      add = scan[lid - off];
+      add_tiles = tile_scan[lid - off];
+    }
     workgroupBarrier();
     scan[lid] += add;
+    tile_scan[lid] += add_tiles;
     workgroupBarrier();
   }
   if (lid < E) {
     offsets[lid] = scan[lid] - count;
     if (lid == E - 1u) { offsets[E] = scan[lid]; }
+    if (pp.tile_tokens > 0u) {
+      offsets[E + 1u + lid] = tile_scan[lid] - tiles;
+      if (lid == E - 1u) { offsets[2u * E + 1u] = tile_scan[lid]; }
+    }
   }
   // running now holds the exclusive offsets, read by other invocations below.
   if (lid < E) { running[lid] = scan[lid] - count; }

@@ -120,7 +120,8 @@ const usedGemm = (keys: PipelineKey[]) =>
 // and 36 keep x's rows 4-float aligned, X4). The grouped case gives experts segments of 70 and 66 rows (two
 // tiles each), one of 5 and an empty one. Four cases, one per epilogue (write, accumulate, SwiGLU with the
 // clamp, grouped SwiGLU): each compiles a pipeline that SwiftShader takes 15–20 s over, and every format
-// reads its units through the same dequant8 calls, which the rest of the grid tests. A fifth, a short chunk
+// reads its units through the same dequant8 calls, which the rest of the grid tests (a sixth runs the grouped
+// one's pipeline over listed tiles: docs/kernels.md#expert-tiles). A fifth, a short chunk
 // of 13 tokens, takes a 16-token tile where gemmMinTokens lets it in (the context's, 5, here for every case;
 // the others have at least 64 tokens): the tile's token count is an override, so one case covers 8 and 16.
 function gemmCases(arith: Arithmetic): KernelCase[] {
@@ -130,6 +131,9 @@ function gemmCases(arith: Arithmetic): KernelCase[] {
     outputCase('q8', 'workgroup', { mode: 'accumulate', rows: 19, cols: 1031, T: 64 }, arith),
     outputCase('bf16', 'workgroup', { mode: 'swiglu-limit', rows: 67, cols: 132, T: 67 }, arith),
     groupedCase('q4', 'workgroup', 'swiglu', { counts: [70, 0, 5, 66], span: 128, cols: 36 }, arith),
+    // The same pipeline over listed tiles of 64 rows (the second expert's two, a partial one included),
+    // launched as the part from expert 1 on.
+    groupedCase('q4', 'workgroup', 'swiglu', { counts: [70, 0, 5, 66], tiles: 64, base: 1, cols: 36 }, arith),
   ];
   const choice = arith === 'f16' ? 'gemm-f16' : 'gemm';
   // The f16 variant must have composed the f16 arithmetic piece, not fallen back to f32.

@@ -13,6 +13,7 @@ import { compare, type Comparison, type Tolerance } from '../lib/compare';
 import { decodeWeights } from '../lib/weights-ref';
 import { caseName, grid, type KernelCase, type KernelFamily } from '../lib/cases';
 import { CaseBuffers } from '../lib/gpu';
+import { tileStartsRef } from './moe';
 
 const SHAPES: readonly KernelShape[] = ['row', 'workgroup'];
 const ALIGN = 256;
@@ -346,13 +347,33 @@ const GROUPED = [
   { counts: [37, 3, 0, 20], span: 32, cols: 36 },
 ] as const;
 
-export function groupedCase(format: WeightFormat, shape: KernelShape, mode: 'write' | 'swiglu', size: { counts: readonly number[]; span: number; cols: number }, arith: Arithmetic = 'f32'): KernelCase {
-  const name = caseName({ op: 'grouped', format, shape, mode, counts: size.counts.join('/'), span: size.span, cols: size.cols });
+// With tile starts (docs/kernels.md#expert-tiles): the grid lists only the (expert, tile) pairs that exist,
+// computed here by counting; `base` > 0 launches experts base … E-1 as one part of a split group (their
+// offsets and tile starts read from index base on), whose rows of the others must stay untouched. Empty
+// experts between full ones, a tile of one row, a bound above the tiles that exist (entries that exit).
+const GROUPED_TILES = [
+  { counts: [5, 0, 11, 1], tiles: 4, base: 0, cols: 33 },
+  { counts: [0, 0, 3, 0, 0, 0, 1, 0, 0, 2], tiles: 1, base: 0, cols: 36 },
+  { counts: [37, 3, 0, 20], tiles: 16, base: 1, cols: 36 },
+] as const;
+
+interface GroupedSize {
+  counts: readonly number[];
+  span?: number;
+  cols: number;
+  tiles?: number;
+  base?: number;
+}
+
+export function groupedCase(format: WeightFormat, shape: KernelShape, mode: 'write' | 'swiglu', size: GroupedSize, arith: Arithmetic = 'f32'): KernelCase {
+  const where = size.tiles === undefined ? { span: size.span } : { tiles: size.tiles, base: size.base };
+  const name = caseName({ op: 'grouped', format, shape, mode, counts: size.counts.join('/'), ...where, cols: size.cols });
   const run: Run = (ctx) => withBuffers(ctx, name, async (io) => {
     const { counts, span, cols } = size;
+    const base = size.base ?? 0;
     const rows = 19;
     const E = counts.length;
-    const rng = createRng(31337 + WEIGHT_FORMATS.indexOf(format) * 7 + mode.length + span);
+    const rng = createRng(31337 + WEIGHT_FORMATS.indexOf(format) * 7 + mode.length + (span ?? 0) + (size.tiles ?? 0) * 3);
     const offsets = [0];
     for (const n of counts) offsets.push(offsets[offsets.length - 1] + n);
     const N = offsets[E];
@@ -363,6 +384,7 @@ export function groupedCase(format: WeightFormat, shape: KernelShape, mode: 'wri
     const ref = new Float64Array(N * rows);
     for (let i = 0; i < N; i++) {
       const e = expertOf(i);
+      if (e < base) continue;
       for (let r = 0; r < rows; r++) {
         const g = rowDot(gates[e], r, x, i * cols);
         ref[i * rows + r] = mode === 'swiglu' ? silu(g) * rowDot(ups[e], r, x, i * cols) : g;
@@ -370,11 +392,17 @@ export function groupedCase(format: WeightFormat, shape: KernelShape, mode: 'wri
     }
     const gp = pack(gates);
     const bufs = { x: io.input('x', x), y: io.output('y', N * rows) };
+    // The part's tensors begin at expert `base`'s.
+    const at = (ref: WeightRef): WeightRef => ({ ...ref, offset: (ref.offset ?? 0) + base * gp.stride });
+    const tiles = size.tiles === undefined ? [] : tileStartsRef(offsets, size.tiles);
     await io.run(() => [matmul(ctx, {
-      weight: weightRef(io, 'gate', gp, gates[0].layout),
-      up: mode === 'swiglu' ? weightRef(io, 'up', pack(ups), ups[0].layout) : undefined,
-      ...bufs, tokens: N, batch: E, shape,
-      groups: { offsets: io.input('offsets', new Uint32Array(offsets)), strideBytes: gp.stride, maxRows: Math.max(...counts), span },
+      weight: at(weightRef(io, 'gate', gp, gates[0].layout)),
+      up: mode === 'swiglu' ? at(weightRef(io, 'up', pack(ups), ups[0].layout)) : undefined,
+      ...bufs, tokens: N, batch: E - base, shape,
+      groups: {
+        offsets: io.input('offsets', new Uint32Array([...offsets, ...tiles])), offsetsOffset: base, strideBytes: gp.stride, maxRows: Math.max(...counts), span,
+        tiles: size.tiles === undefined ? undefined : { tokens: size.tiles, offset: E + 1 + base },
+      },
     }, name)]);
     const wMax = Math.max(...[...gates, ...ups].map((t) => maxAbs(t.w)));
     const e = dotTolerance(cols, wMax, arith).atol;
@@ -435,7 +463,11 @@ function allCases(formats: readonly WeightFormat[]): KernelCase[] {
 }
 
 export const matmulFamily: KernelFamily = {
-  cases: () => [...allCases(WEIGHT_FORMATS), ...EXPERT_RANGES.map((r) => expertsCase(r.format, r.shape, r.part, true, r.range))],
+  cases: () => [
+    ...allCases(WEIGHT_FORMATS), ...EXPERT_RANGES.map((r) => expertsCase(r.format, r.shape, r.part, true, r.range)),
+    // Tiles change which workgroups run, not how a format is read: one format, both shapes and modes.
+    ...grid({ shape: SHAPES, size: GROUPED_TILES }).map((p, i) => groupedCase('q4', p.shape, i % 2 ? 'swiglu' : 'write', p.size)),
+  ],
 };
 
 // llama.cpp's block formats kept from GGUF files (docs/gguf.md#block-formats), a family of their own.

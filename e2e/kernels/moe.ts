@@ -1,5 +1,5 @@
-// MoE prefill plumbing (plan: counts → offsets and slots; gather; weighted scatter-add) against CPU
-// references: integers and copies exactly, weighted sums within f32 tolerance.
+// MoE prefill plumbing (plan: counts → offsets, tile starts and slots; gather; weighted scatter-add) against
+// CPU references: integers and copies exactly, weighted sums within f32 tolerance.
 import { createRng, moeGather, moePlan, moeScatter, type Rng } from 'webmoe';
 import { compare, type Comparison } from '../lib/compare';
 import { caseName, grid, type KernelFamily } from '../lib/cases';
@@ -35,6 +35,13 @@ export function planRef(ids: ArrayLike<number>, pairs: number, E: number): { off
   const slot: number[] = [];
   for (let i = 0; i < pairs; i++) slot.push(next[ids[i]]++);
   return { offsets, slot };
+}
+
+/** Tile starts: expert e's tiles of S rows begin after Σ_{e'<e} ⌈n_e'/S⌉ (E + 1 entries). */
+export function tileStartsRef(offsets: readonly number[], S: number): number[] {
+  const starts = [0];
+  for (let e = 0; e + 1 < offsets.length; e++) starts.push(starts[e] + Math.ceil((offsets[e + 1] - offsets[e]) / S));
+  return starts;
 }
 
 /** out[t, c] = base[t, c] + Σ_k w[t, k] · y[slot[t, k], c] in float64. */
@@ -77,12 +84,14 @@ export const moeFamily: KernelFamily = {
         const yGrouped = rng.uniform(pairs * d, -2, 2);
         const out0 = rng.uniform(T * d, -2, 2);
         const ref = planRef(ids, pairs, E);
+        // Rows per tile: 1 (a tile per row) to 7, odd ones included.
+        const S = 1 + (T % 7);
 
         const io = new CaseBuffers(ctx, `moe:${caseName(p as unknown as Record<string, unknown>)}`);
         try {
           const b = {
             ids: io.input('ids', ids),
-            offsets: io.output('offsets', E + 1),
+            offsets: io.output('offsets', 2 * (E + 1)),
             slot: io.output('slot', pairs),
             x: io.input('x', x),
             xGrouped: io.output('x_grouped', pairs * d),
@@ -93,14 +102,16 @@ export const moeFamily: KernelFamily = {
           };
           const dims = { tokens: T, topK: K, dim: d };
           await io.run(() => [
-            moePlan(ctx, { ids: b.ids, offsets: b.offsets, slot: b.slot, tokens: T, topK: K, experts: E }),
+            moePlan(ctx, { ids: b.ids, offsets: b.offsets, slot: b.slot, tokens: T, topK: K, experts: E, tileTokens: S }),
             moeGather(ctx, { x: b.x, slot: b.slot, xGrouped: b.xGrouped, ...dims }),
             moeScatter(ctx, { yGrouped: b.yGrouped, slot: b.slot, weights: b.weights, out: b.scattered, ...dims, accumulate: true }),
           ]);
           const gathered = new Float32Array(pairs * d);
           for (let i = 0; i < pairs; i++) gathered.set(x.subarray(Math.floor(i / K) * d, Math.floor(i / K) * d + d), ref.slot[i] * d);
+          const written = await io.readU32(b.offsets, 2 * (E + 1));
           return {
-            offsets: compare(await io.readU32(b.offsets, E + 1), ref.offsets, EXACT),
+            offsets: compare(written.slice(0, E + 1), ref.offsets, EXACT),
+            tiles: compare(written.slice(E + 1), tileStartsRef(ref.offsets, S), EXACT),
             slot: compare(await io.readU32(b.slot, pairs), ref.slot, EXACT),
             gather: compare(await io.read(b.xGrouped, pairs * d), gathered, EXACT),
             scatter: compare(await io.read(b.scattered, T * d), scatterRef(yGrouped, w, out0, T, K, d, ref.slot), TOL),

@@ -3,12 +3,14 @@
 // [offsets[e], offsets[e+1]) of x and y, and one launch serves every expert of the layer.
 //
 // Bindings: 0 x f32[] (viewed as vec4s), 1 w, 2 w_up (the gate's buffer again without SwiGLU), 3 offsets
-// u32[] | 4 y | 5 params: the Product header (kernels/product.ts), then offsets_offset. Overrides WG, TT,
-// SWIGLU, X4.
+// u32[] | 4 y | 5 params: the Product header (kernels/product.ts), then offsets_offset, tile_experts,
+// tiles_offset. Overrides WG, TT, SWIGLU, X4.
 // Which entry, by the most rows one expert may own (maxRows): shape 'workgroup' with at most 4 →
 // grouped_wg; more with x's rows 4-float aligned → grouped_tile; otherwise grouped_row; at least
 // GEMM_MIN_TOKENS where the context's prefill choice is 'gemm' → product_gemm (kernels/product-gemm.ts).
-// Grid: flat, blocks × spans × experts; a span past its expert's segment exits at once.
+// Grid: flat, blocks × spans × experts, a span past its expert's segment exiting at once; or with tile
+// starts (ExpertGroups.tiles), blocks × a bound on the (expert, tile) pairs that exist
+// (docs/kernels.md#expert-tiles).
 import source from '../../../../shaders/matmul-grouped.wgsl?raw';
 import type { KernelContext } from '../gpu/kernel-context';
 import type { Dispatch } from '../gpu/pipelines';
@@ -19,6 +21,7 @@ import {
 } from './product';
 import { productEntry, rowsEntry } from './product-gemm';
 import { PRODUCT_ROWS, PRODUCT_TILE } from './wgsl-lib';
+import { checkInt } from './launch-checks';
 
 /** The role's main source and the library pieces it always needs. */
 export const MATMUL_GROUPED = wgslPiece('matmul-grouped', source, [PRODUCT_ROWS, PRODUCT_TILE]);
@@ -33,8 +36,20 @@ export interface ExpertGroups {
   strideBytes: number;
   /** The most rows one expert can own (sizes the grid); default `tokens`. */
   maxRows?: number;
-  /** Tokens per workgroup; default groupedSpan(). */
+  /** Tokens per workgroup; default groupedSpan(). Ignored with tiles (their rows are the span). */
   span?: number;
+  /**
+   * moe_plan's tile starts (MoePlanArgs.tileTokens): the grid runs only the (expert, tile) pairs that exist,
+   * a tile being `tokens` rows of one expert's segment.
+   */
+  tiles?: ExpertTiles;
+}
+
+export interface ExpertTiles {
+  /** Rows per tile: the tileTokens moe_plan was given. */
+  tokens: number;
+  /** Index in `offsets` of the launch's first expert's tile start (batch + 1 of them are read). */
+  offset: number;
 }
 
 export interface MatmulGroupedArgs extends ProductArgs, SwigluArgs {
@@ -57,16 +72,56 @@ export function groupedSpan(maxRows: number, TT: number, cells: number): number 
   return TT * Math.ceil(Math.ceil(maxRows / TT) / spans);
 }
 
-export function matmulGrouped(ctx: KernelContext, a: MatmulGroupedArgs, label = 'matmul_grouped'): Dispatch {
+/**
+ * The most (expert, tile) pairs `experts` experts can hold between them: each expert owns at most maxRows of
+ * the `rows` rows, and an expert with n > 0 rows makes ⌈n / tileRows⌉ ≤ (n + tileRows − 1) / tileRows tiles.
+ */
+export function tileBound(rows: number, experts: number, maxRows: number, tileRows: number): number {
+  const nonEmpty = Math.min(experts, rows);
+  return Math.min(experts * Math.ceil(maxRows / tileRows), Math.floor((rows + (tileRows - 1) * nonEmpty) / tileRows));
+}
+
+/** The launch's entry: shared by the launch and groupedTileTokens, so that the tiles fit the launch. */
+function groupedEntry(ctx: KernelContext, a: MatmulGroupedArgs, label: string) {
   const g = a.groups;
-  const plan = planProduct(a, { up: a.up, flatX: true, flatY: true, entryStrideBytes: g.strideBytes, maxTokens: g.maxRows ?? a.tokens ?? 1 }, label);
-  fits(g.offsets, 4 * ((g.offsetsOffset ?? 0) + plan.B + 1), 'segment offsets', label);
+  const maxTokens = g.maxRows ?? a.tokens ?? 1;
+  const role = { up: a.up, flatX: true, flatY: true, entryStrideBytes: g.strideBytes, maxTokens };
+  const plan = planProduct(a, role, label);
   const swiglu = a.up !== undefined;
   const e = productEntry(ctx, plan, a.shape, swiglu, () => {
     const kind = rowsKind(ctx, plan, a.shape, true);
     return rowsEntry(kind, ENTRY[kind], plan, swiglu);
   });
-  const span = Math.max(1, g.span ?? groupedSpan(plan.maxTokens, e.tokens, e.blocks * plan.B));
+  return { role, plan, e, swiglu };
+}
+
+/**
+ * Rows per tile for the tile starts of a layer of `experts` experts whose grouped launches look like `a`
+ * (one expert's tensor): the span such a launch gives each workgroup without tiles (groupedSpan), so that
+ * tiles change which workgroups run, not what each one does.
+ */
+export function groupedTileTokens(ctx: KernelContext, a: MatmulGroupedArgs, experts: number, label = 'matmul_grouped'): number {
+  const { plan, e } = groupedEntry(ctx, { ...a, batch: 1 }, label);
+  return groupedSpan(plan.maxTokens, e.tokens, e.blocks * experts);
+}
+
+export function matmulGrouped(ctx: KernelContext, a: MatmulGroupedArgs, label = 'matmul_grouped'): Dispatch {
+  const g = a.groups;
+  const entry = groupedEntry(ctx, a, label);
+  const { role, e } = entry;
+  let plan = entry.plan;
+  fits(g.offsets, 4 * ((g.offsetsOffset ?? 0) + plan.B + 1), 'segment offsets', label);
+  let span = Math.max(1, g.span ?? groupedSpan(plan.maxTokens, e.tokens, e.blocks * plan.B));
+  let spans: number | undefined;
+  if (g.tiles) {
+    checkInt(g.tiles.tokens, label, 'tiles.tokens', 1);
+    checkInt(g.tiles.offset, label, 'tiles.offset', 0);
+    fits(g.offsets, 4 * (g.tiles.offset + plan.B + 1), 'tile starts', label);
+    span = g.tiles.tokens;
+    spans = 1;
+    // The grid's batch entries are the listed tiles, up to the bound.
+    plan = planProduct(a, { ...role, gridBatch: Math.max(1, tileBound(a.tokens ?? 0, plan.B, plan.maxTokens, span)) }, label);
+  }
   return launchKernel(ctx, label, {
     source: weightSource(MATMUL_GROUPED, a.weight, label, e.kind),
     entryPoint: e.entryPoint,
@@ -74,7 +129,8 @@ export function matmulGrouped(ctx: KernelContext, a: MatmulGroupedArgs, label = 
     constants: e.constants,
     inputs: [a.x, a.weight.buffer, a.up?.buffer ?? a.weight.buffer, g.offsets],
     outputs: [a.y],
-    params: productParams(a, plan, { ...swigluHeader(a, label), expertStrideBytes: g.strideBytes, span }, label).u32(g.offsetsOffset ?? 0),
-    workgroups: productGrid(e.blocks, plan, span),
+    params: productParams(a, plan, { ...swigluHeader(a, label), expertStrideBytes: g.strideBytes, span, spans }, label)
+      .u32(g.offsetsOffset ?? 0).u32(g.tiles ? plan.B : 0).u32(g.tiles?.offset ?? 0),
+    workgroups: productGrid(e.blocks, plan, span, spans),
   });
 }

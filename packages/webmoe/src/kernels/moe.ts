@@ -6,10 +6,10 @@
 // products (matmulExperts) read the experts by id and the down projection sums them with their weights.
 //
 // Bindings (inputs | outputs | params):
-//   moe_plan    ids [T·K] u32 | offsets [E+1] u32, slot [T·K] u32 | params
+//   moe_plan    ids [T·K] u32 | offsets [E+1] u32 (then E+1 tile starts with tileTokens), slot [T·K] u32 | params
 //   moe_gather  x [T, d] f32, slot | x_grouped [T·K, d] f32 | params
 //   moe_scatter y_grouped [T·K, d] f32, slot, weights [T·K] f32 | out [T, d] f32 | params
-// Params (8 × 4 bytes): tokens, top_k, experts, dim, accumulate, 3 × padding.
+// Params (8 × 4 bytes): tokens, top_k, experts, dim, accumulate, tile_tokens, 2 × padding.
 import source from '../../../../shaders/moe.wgsl?raw';
 import type { KernelContext } from '../gpu/kernel-context';
 import { ParamsWriter } from '../gpu/buffers';
@@ -17,7 +17,7 @@ import { grid1d, type Dispatch } from '../gpu/pipelines';
 import { composeWgsl, wgslPiece } from '../gpu/wgsl-compose';
 import { GRID } from './wgsl-lib';
 import { launchKernel } from './dispatch';
-import { checkInt } from './launch-checks';
+import { checkBuffer, checkInt } from './launch-checks';
 
 /** Invocations per workgroup of the element-wise kernels. */
 const EW_WG = 256;
@@ -26,13 +26,19 @@ export const MOE_MAX_EXPERTS = 256;
 export interface MoePlanArgs {
   /** [tokens, topK] u32 from the router; distinct within a token. */
   ids: GPUBuffer;
-  /** [experts + 1] u32: expert e's grouped rows are offsets[e] … offsets[e+1]-1; offsets[E] = tokens·topK. */
+  /**
+   * [experts + 1] u32: expert e's grouped rows are offsets[e] … offsets[e+1]-1; offsets[E] = tokens·topK.
+   * With tileTokens, 2·(experts + 1): then the tile starts, offsets[E+1+e] = Σ_{e'<e} ⌈n_e'/tileTokens⌉,
+   * which the grouped GEMM reads to run only the (expert, tile) pairs that exist (ExpertGroups.tiles).
+   */
   offsets: GPUBuffer;
   /** [tokens, topK] u32: the grouped row of each pair. Same-expert rows are in token order. */
   slot: GPUBuffer;
   tokens: number;
   topK: number;
   experts: number;
+  /** Rows per tile of the tile starts; absent: none written. */
+  tileTokens?: number;
 }
 
 export interface MoeGatherArgs {
@@ -65,8 +71,9 @@ type Entry = 'moe_plan' | 'moe_gather' | 'moe_scatter';
 const SOURCE = composeWgsl(wgslPiece('moe', source, [GRID]));
 
 function launch(ctx: KernelContext, entry: Entry, label: string, inputs: GPUBuffer[], outputs: GPUBuffer[],
-  p: { tokens: number; topK: number; experts?: number; dim?: number; accumulate?: boolean }, workgroups: [number, number, number]): Dispatch {
-  const params = new ParamsWriter().u32(p.tokens).u32(p.topK).u32(p.experts ?? 0).u32(p.dim ?? 0).u32(p.accumulate ? 1 : 0).u32(0).u32(0).u32(0);
+  p: { tokens: number; topK: number; experts?: number; dim?: number; accumulate?: boolean; tileTokens?: number }, workgroups: [number, number, number]): Dispatch {
+  const params = new ParamsWriter().u32(p.tokens).u32(p.topK).u32(p.experts ?? 0).u32(p.dim ?? 0).u32(p.accumulate ? 1 : 0)
+    .u32(p.tileTokens ?? 0).u32(0).u32(0);
   return launchKernel(ctx, label, { source: SOURCE, entryPoint: entry, variant: 'any', constants: { EW_WG }, inputs, outputs, params, workgroups });
 }
 
@@ -77,6 +84,8 @@ function elementGrid(elements: number): [number, number, number] {
 /** Per-expert counts → offsets, and each pair's grouped row (deterministic ranks). One workgroup. */
 export function moePlan(ctx: KernelContext, a: MoePlanArgs, label = 'moe_plan'): Dispatch {
   checkInt(a.experts, label, 'experts', 1, MOE_MAX_EXPERTS);
+  if (a.tileTokens !== undefined) checkInt(a.tileTokens, label, 'tileTokens', 1);
+  checkBuffer(a.offsets, (a.experts + 1) * (a.tileTokens === undefined ? 1 : 2), label, a.tileTokens === undefined ? 'offsets' : 'offsets with tile starts');
   return launch(ctx, 'moe_plan', label, [a.ids], [a.offsets, a.slot], a, [1, 1, 1]);
 }
 

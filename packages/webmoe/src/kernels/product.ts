@@ -234,6 +234,8 @@ export interface HeaderArgs {
   expertStrideBytes?: number;
   /** Tokens per workgroup. */
   span: number;
+  /** Spans per batch entry; default enough for maxTokens. */
+  spans?: number;
 }
 
 /** The Product header (shaders/lib/product.wgsl), in field order; a role appends its own fields. */
@@ -246,11 +248,11 @@ export function productParams(a: ProductArgs, plan: ProductPlan, h: HeaderArgs, 
     .u32(a.rowBase ?? 0).u32(a.rowStride ?? 0).u32(words(h.expertStrideBytes ?? 0, 'expert stride', label))
     .u32(plan.xOffset).u32(plan.xTok).u32(plan.xBatch)
     .u32(plan.yOffset).u32(plan.yTok).u32(plan.yBatch)
-    .u32(h.span).u32(Math.ceil(plan.maxTokens / h.span)).u32(a.output === 'accumulate' ? 1 : 0)
+    .u32(h.span).u32(h.spans ?? Math.ceil(plan.maxTokens / h.span)).u32(a.output === 'accumulate' ? 1 : 0)
     .f32(h.swigluLimit ?? 0).u32(0);
 }
 
 /** The flat grid of a product: blocks × token spans × grid batch entries. */
-export function productGrid(blocks: number, plan: ProductPlan, span: number): [number, number, number] {
-  return grid1d(blocks * Math.ceil(plan.maxTokens / span) * plan.gridBatch);
+export function productGrid(blocks: number, plan: ProductPlan, span: number, spans = Math.ceil(plan.maxTokens / span)): [number, number, number] {
+  return grid1d(blocks * spans * plan.gridBatch);
 }

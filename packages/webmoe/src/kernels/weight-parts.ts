@@ -98,7 +98,10 @@ export function matmulExpertParts(ctx: KernelContext, parts: readonly ExpertPart
     // The grouped launch's batch is the routed experts: a part may hold experts past them (the shared one).
     const routed = a.batch ?? 1;
     return parts.filter((p) => p.base < routed).map((p) => matmul(ctx, {
-      ...on(p), batch: Math.min(p.count, routed - p.base), groups: { ...a.groups!, offsetsOffset: (a.groups!.offsetsOffset ?? 0) + p.base },
+      ...on(p), batch: Math.min(p.count, routed - p.base), groups: {
+        ...a.groups!, offsetsOffset: (a.groups!.offsetsOffset ?? 0) + p.base,
+        ...(a.groups!.tiles ? { tiles: { ...a.groups!.tiles, offset: a.groups!.tiles.offset + p.base } } : {}),
+      },
     }, label));
   }
   return parts.map((p, i) => matmul(ctx, {

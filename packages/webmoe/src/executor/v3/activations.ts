@@ -116,7 +116,7 @@ export function createActivations(device: GPUDevice, c: ModelConfig, maxTokens: 
     routerLogits: K ? g.f32('router_logits', T * n.routerLogits) : null,
     routerIds: K ? g.f32('router_ids', T * n.routerIds) : null,
     routerWeights: K ? g.f32('router_weights', T * n.routerWeights) : null,
-    offsets: K ? g.f32('offsets', E + 1) : null,
+    offsets: K ? g.f32('offsets', 2 * (E + 1)) : null,
     slot: K ? g.f32('slot', T * n.slot) : null,
     xGrouped: K ? g.f32('x_grouped', T * n.xGrouped) : null,
     yGrouped: K ? g.f32('y_grouped', T * n.yGrouped) : null,

@@ -19,12 +19,12 @@ import { matmulNormed, normedFits } from '../../kernels/matmul-normed';
 import { latentCacheStore } from '../../kernels/mla-cache';
 import { mlaAttention, type LatentCacheLayout } from '../../kernels/mla';
 import { routerSelect } from '../../kernels/router';
-import { moeGather, moePlan, moeScatter } from '../../kernels/moe';
 import { gatherParts, matmulExpertParts, productParts } from '../../kernels/weight-parts';
 import { weightParts } from '../split-buffers';
 import type { Activations } from './activations';
 import type { GpuWeights } from '../weights';
 import { fusedQkvName, sharedExpertIndex } from '../fused-weights';
+import { recordGroupedExperts } from '../grouped-experts';
 
 export interface ForwardResources {
   ctx: KernelContext;
@@ -184,12 +184,11 @@ export function recordForward(r: ForwardResources, T: number, opts: ForwardOptio
       }, lab('experts_down')));
     } else {
       // Prefill: group the (token, choice) pairs by expert, one grouped GEMM per projection, scatter back.
-      out.push(moePlan(ctx, { ids: chosen, offsets: a.offsets!, slot: a.slot!, tokens: T, topK: K, experts: ex.count }, lab('moe_plan')));
-      out.push(moeGather(ctx, { x: a.xn, slot: a.slot!, xGrouped: a.xGrouped!, tokens: T, topK: K, dim: d }, lab('moe_gather')));
-      const groups = { offsets: a.offsets!, strideBytes: ex.strideBytes, maxRows: T };
-      out.push(...matmulExpertParts(ctx, ex.parts, { weight: gate, up, x: a.xGrouped!, y: a.hidden, tokens: T * K, batch: ex.count, groups }, lab('experts_gate_up')));
-      out.push(...matmulExpertParts(ctx, ex.parts, { weight: down, x: a.hidden, y: a.yGrouped!, tokens: T * K, batch: ex.count, groups }, lab('experts_down')));
-      out.push(moeScatter(ctx, { yGrouped: a.yGrouped!, slot: a.slot!, weights: a.routerWeights!, out: a.delta, tokens: T, topK: K, dim: d, accumulate: shared }, lab('moe_scatter')));
+      out.push(...recordGroupedExperts(ctx, {
+        experts: ex, ids: chosen, weights: a.routerWeights!, x: a.xn, out: a.delta, accumulate: shared,
+        scratch: { offsets: a.offsets!, slot: a.slot!, xGrouped: a.xGrouped!, yGrouped: a.yGrouped!, hidden: a.hidden },
+        tokens: T, topK: K, dim: d,
+      }, lab));
     }
   }
 

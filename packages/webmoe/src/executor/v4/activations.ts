@@ -113,7 +113,7 @@ export function createV4Activations(device: GPUDevice, c: V4Config, maxTokens: n
     routerIds: g.f32('router_ids', T * n.routerIds),
     routerWeights: g.f32('router_weights', T * n.routerWeights),
     hidden: g.f32('hidden', T * n.hidden),
-    offsets: g.f32('offsets', c.moe.nRoutedExperts + 1),
+    offsets: g.f32('offsets', 2 * (c.moe.nRoutedExperts + 1)),
     slot: g.f32('slot', T * n.slot),
     xGrouped: g.f32('x_grouped', T * n.xGrouped),
     yGrouped: g.f32('y_grouped', T * n.yGrouped),

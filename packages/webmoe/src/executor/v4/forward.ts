@@ -12,7 +12,6 @@ import { matmul, type WeightRef } from '../../kernels/matmul';
 import { gatherParts, matmulExpertParts, productParts } from '../../kernels/weight-parts';
 import { rope } from '../../kernels/rope';
 import { routerSelect, type RouterConfig } from '../../kernels/router';
-import { moeGather, moePlan, moeScatter } from '../../kernels/moe';
 import { mhcHead, mhcPost, mhcPre } from '../../kernels/mhc';
 import { indexerScores, topkSelect } from '../../kernels/indexer';
 import { quantSim } from '../../kernels/quant-sim';
@@ -20,6 +19,7 @@ import { compressorEmit, compressorStore, kvWindowStore, type CompressorQuant } 
 import { sparseAttention } from '../../kernels/sparse-attention';
 import type { GpuWeights } from '../weights';
 import { weightParts } from '../split-buffers';
+import { recordGroupedExperts } from '../grouped-experts';
 import type { V4Activations } from './activations';
 import { compressorWidth, type V4CacheLayout, type V4LayerCache } from './caches';
 
@@ -137,7 +137,7 @@ export function v4Router(m: V4MoeConfig): RouterConfig {
 /** The MoE sublayer of one block: reads act.xn, leaves its output in act.f. */
 function moe(r: V4ForwardResources, spec: V4LayerSpec, p: string, layer: number, T: number, lab: (s: string) => string): Dispatch[] {
   const { ctx, config: c, act: a, weights: w } = r;
-  const m = c.moe, d = c.hiddenSize, K = m.topK, E = m.nRoutedExperts, I = m.intermediateSize;
+  const m = c.moe, d = c.hiddenSize, K = m.topK, I = m.intermediateSize;
   const limit = m.swigluLimit;
   const out: Dispatch[] = [];
   const g = `${p}.ffn.gate`;
@@ -168,12 +168,11 @@ function moe(r: V4ForwardResources, spec: V4LayerSpec, p: string, layer: number,
       experts: { ids: a.routerIds, strideBytes: ex.strideBytes, weights: a.routerWeights, sum: true },
     }, lab('experts_down')));
   } else {
-    out.push(moePlan(ctx, { ids: a.routerIds, offsets: a.offsets, slot: a.slot, tokens: T, topK: K, experts: E }, lab('moe_plan')));
-    out.push(moeGather(ctx, { x: a.xn, slot: a.slot, xGrouped: a.xGrouped, tokens: T, topK: K, dim: d }, lab('moe_gather')));
-    const groups = { offsets: a.offsets, strideBytes: ex.strideBytes, maxRows: T };
-    out.push(...matmulExpertParts(ctx, ex.parts, { weight: gate, up, swigluLimit: limit, x: a.xGrouped, y: a.hidden, tokens: T * K, batch: E, groups }, lab('experts_gate_up')));
-    out.push(...matmulExpertParts(ctx, ex.parts, { weight: down, x: a.hidden, y: a.yGrouped, tokens: T * K, batch: E, groups }, lab('experts_down')));
-    out.push(moeScatter(ctx, { yGrouped: a.yGrouped, slot: a.slot, weights: a.routerWeights, out: a.f, tokens: T, topK: K, dim: d, accumulate: shared }, lab('moe_scatter')));
+    out.push(...recordGroupedExperts(ctx, {
+      experts: ex, ids: a.routerIds, weights: a.routerWeights, x: a.xn, out: a.f, accumulate: shared, swigluLimit: limit,
+      scratch: { offsets: a.offsets, slot: a.slot, xGrouped: a.xGrouped, yGrouped: a.yGrouped, hidden: a.hidden },
+      tokens: T, topK: K, dim: d,
+    }, lab));
   }
   return out;
 }
