@@ -21,11 +21,12 @@ const AHEAD = 4;
 const demoPrompt = (JSON.parse(readFileSync(`${root}/fixtures/trained/greedy.json`, 'utf8')) as { prompt: number[] }).prompt;
 
 /**
- * The worker's decode-ahead harness page (lib/harness-page.ts): both tests load the demo model there, so its
- * pipelines are compiled once instead of once per test.
+ * The decode-ahead harness on the worker's decoding harness page (lib/harness-page.ts; its one GPU device is the
+ * MTP and speculative harnesses' too, lib/page-gpu.ts): both tests load the demo model there, so its pipelines
+ * are compiled once instead of once per test.
  */
 function open(pages: HarnessPages) {
-  return pages<DecodeAheadHarness>('/e2e/decode-ahead/index.html', 'decodeAheadHarness');
+  return pages<DecodeAheadHarness>('/e2e/decoding/index.html', 'decodeAheadHarness');
 }
 
 type Harness = Awaited<ReturnType<typeof open>>;

@@ -9,11 +9,13 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { expect, test, type Page } from '@playwright/test';
-import { convertCheckpoint, convertGguf, exportGguf, generateCheckpoint, openGgufCheckpoint, tokenizerToGguf } from '@webmoe/converter';
+import { expect, type Page } from '@playwright/test';
+import { convertCheckpoint, convertGguf, exportGguf, openGgufCheckpoint, tokenizerToGguf } from '@webmoe/converter';
 import { MapWeightSource, ReferenceModel, referenceArgs, type Tensor64 } from '@webmoe/reference';
+import { GGUF_QUANT_CASES as QUANT_CASES, GGUF_QUANT_RUN as QUANT_RUN, GOLDEN_LINES, goldenOf as golden, ggufQuantFiles, goldenRuns, logitsRunArgs as runArgs } from './lib/golden-runs';
+import { test } from './lib/harness-page';
 import { GENERATED, relError } from './lib/models';
-import { sharedRuns, webmoeRun } from './lib/webmoe-run';
+import { webmoeRun } from './lib/webmoe-run';
 import type { GgufHarness } from './gguf/main';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -29,10 +31,6 @@ interface Run {
   tokens: number[];
   logits: number[][];
 }
-
-/** `webmoe run`'s arguments for a greedy reply of `steps` tokens with every logits row, as JSON. */
-const runArgs = (folder: string, prompt: number[], steps: number) => ['--model', folder, '--prompt-ids', prompt.join(','),
-  '--max-tokens', String(steps), '--temperature', '0', '--logits', '--json'];
 
 async function runFolder(folder: string, prompt: number[], steps: number): Promise<Run> {
   const { stdout } = await webmoeRun(runArgs(folder, prompt, steps));
@@ -53,8 +51,6 @@ async function referenceRows(gguf: string, prompt: number[], tokens: number[]): 
     await ckpt.close();
   }
 }
-
-const golden = (name: string) => JSON.parse(readFileSync(`${root}/fixtures/golden/${name}/golden.json`, 'utf8')) as { prompt: number[]; tokens: number[]; logits: number[][] };
 
 for (const name of ['v3', 'v2lite']) {
   test(`GGUF F32 of golden ${name}: the logits of its safetensors conversion`, async () => {
@@ -77,56 +73,19 @@ for (const name of ['v3', 'v2lite']) {
   });
 }
 
-const WIDE = {
-  architectures: ['DeepseekV3ForCausalLM'], model_type: 'deepseek_v3', vocab_size: 320, hidden_size: 256, intermediate_size: 512,
-  moe_intermediate_size: 256, num_hidden_layers: 2, first_k_dense_replace: 1, moe_layer_freq: 1, num_attention_heads: 2,
-  num_key_value_heads: 2, n_routed_experts: 4, n_shared_experts: 1, num_experts_per_tok: 2, n_group: 2, topk_group: 1,
-  routed_scaling_factor: 2.5, scoring_func: 'sigmoid', topk_method: 'noaux_tc', norm_topk_prob: true, q_lora_rank: 256,
-  kv_lora_rank: 256, qk_nope_head_dim: 32, qk_rope_head_dim: 16, v_head_dim: 128, rope_theta: 10000, rope_scaling: null,
-  max_position_embeddings: 4096, rms_norm_eps: 1e-6, tie_word_embeddings: false, hidden_act: 'silu', num_nextn_predict_layers: 0,
-  bos_token_id: 0, eos_token_id: 1, torch_dtype: 'bfloat16',
-};
-
-// Every block format's dequantization is checked on its own in the kernel grid (matmul-gguf); whole models
-// take a model's time each, so `npm test` runs one block format per block layout (Q8_0: 32-value blocks,
-// Q4_K: 256-value super-blocks) and WEBMOE_FULL=1 all of them.
-const QUANT_CASES = [
-  { label: 'golden v3 Q8_0', model: 'v3', type: 'Q8_0', always: true },
-  { label: 'golden v2lite Q4_0', model: 'v2lite', type: 'Q4_0', always: false },
-  { label: 'wide Q4_K', model: 'wide', type: 'Q4_K', always: true },
-  { label: 'wide Q5_K', model: 'wide', type: 'Q5_K', always: false },
-  { label: 'wide Q6_K', model: 'wide', type: 'Q6_K', always: false },
-] as const;
-
-const QUANT_RUN = QUANT_CASES.filter((c) => c.always || process.env.WEBMOE_FULL);
-/** Per case label: its GGUF file, the tensors the conversion kept in the block format, and the prompt. */
-const quantFiles = new Map<string, { gguf: string; kept: number; prompt: number[] }>();
-
-// The block-format models run through one `webmoe run --batch` process (lib/webmoe-run.ts): one browser and
-// one GPU device, each request loading its own converted folder.
-const quantRuns = sharedRuns(async () => {
-  if (QUANT_RUN.some((c) => c.model === 'wide')) await generateCheckpoint(join(work, 'wide-hf'), { config: WIDE, seed: 5, force: true });
-  const requests: string[][] = [];
-  for (const c of QUANT_RUN) {
-    const src = c.model === 'wide' ? join(work, 'wide-hf') : `${root}/fixtures/golden/${c.model}`;
-    const gguf = join(work, `${c.label.replace(/\s+/g, '-')}.gguf`);
-    await exportGguf(src, gguf, { type: c.type, fallback: 'F32' });
-    const folder = join(work, c.label.replace(/\s+/g, '-'));
-    const m = await convertGguf(gguf, folder);
-    const kept = m.tensors.filter((t) => t.format === c.type.toLowerCase()).length;
-    const prompt = c.model === 'wide' ? [0, 17, 42, 99, 3, 250, 8] : golden(c.model).prompt;
-    quantFiles.set(c.label, { gguf, kept, prompt });
-    requests.push(runArgs(folder, prompt, 4));
-  }
-  return requests;
-});
-
+// The block formats run (lib/golden-runs.ts GGUF_QUANT_CASES): one per block layout in `npm test`, every one
+// with WEBMOE_FULL=1 (each format's dequantization is checked on its own in the kernel grid, matmul-gguf).
+// They go through lib/golden-runs.ts's `webmoe run --batch` process, shared with golden.spec.ts and
+// paging.spec.ts: one browser and one GPU device (golden v3's pipelines compiled once for the three files),
+// each request loading its own converted folder.
 for (const c of QUANT_CASES) {
-  test(`GGUF ${c.label}: the float64 reference's logits on the file's own weights`, async () => {
+  test(`GGUF ${c.label}: the float64 reference's logits on the file's own weights`, async ({ sharedBatches }) => {
     test.skip(!QUANT_RUN.includes(c), 'set WEBMOE_FULL=1 for every block format');
     test.setTimeout(900_000);
-    const got = await quantRuns<Run>(QUANT_RUN.indexOf(c));
-    const { gguf, kept, prompt } = quantFiles.get(c.label)!;
+    const got = await goldenRuns(sharedBatches)<Run>(GOLDEN_LINES.gguf(QUANT_RUN.indexOf(c)));
+    const { gguf, folder, prompt } = ggufQuantFiles(c);
+    const manifest = JSON.parse(readFileSync(join(folder, 'manifest.json'), 'utf8')) as { tensors: { format: string }[] };
+    const kept = manifest.tensors.filter((t) => t.format === c.type.toLowerCase()).length;
     expect(kept, 'tensors kept in the GGUF block format').toBeGreaterThan(0);
     const ref = await referenceRows(gguf, prompt, got.tokens);
     const errors = ref.map((row, i) => relError(got.logits[i], row));

@@ -1,18 +1,9 @@
 // Expert paging (docs/paging.md) through `pnpm webmoe run` in headless Chromium: with a quarter of the routed
 // experts on the GPU, or a budget of a quarter of the model's size, greedy tokens must equal the fully resident
 // run's; a budget that cannot hold the model even paged is refused before a weight is requested.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { expect, test } from '@playwright/test';
-import { generateModelFolder } from '@webmoe/converter';
-import { PRESETS } from '@webmoe/converter/presets';
-import { sharedRuns } from './lib/webmoe-run';
-
-const root = fileURLToPath(new URL('..', import.meta.url));
-const PROMPT = [1, 17, 42, 99, 5, 300, 7, 8, 9, 10, 11, 12];
-const TOKENS = 16;
+import { expect } from '@playwright/test';
+import { GOLDEN_LINES, goldenRuns, modelBytes, PAGING_TOKENS as TOKENS, WIDE_EXPERTS_DIR } from './lib/golden-runs';
+import { test, type SharedBatches } from './lib/harness-page';
 
 interface Run {
   tokens: number[];
@@ -20,16 +11,6 @@ interface Run {
   stats: { submits_per_token: number | null };
   memory: { weights: number };
   paging: null | { slots_per_layer: number; experts: number; hit_rate: number | null; bytes_uploaded_per_token: number | null; host_hit_rate: number | null; tokens: number };
-}
-
-/** One `webmoe run` request's arguments: greedy, f32, no speculation, the result as JSON. */
-const request = (model: string, extra: string[]) => ['--model', model, '--quant', 'f32', '--prompt-ids', PROMPT.join(','),
-  '--max-tokens', String(TOKENS), '--temperature', '0', '--speculative', 'off', '--json', ...extra];
-
-/** The sum of the folder's shard sizes: the model's size as stored. */
-function modelBytes(dir: string): number {
-  const m = JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { shards: { bytes: number }[] };
-  return m.shards.reduce((n, s) => n + s.bytes, 0);
 }
 
 function report(name: string, resident: Run, paged: Run): void {
@@ -57,56 +38,34 @@ function expectPaged(resident: Run, paged: Run, moeLayers: number): void {
 
 test.describe.configure({ mode: 'serial' });
 
-const DEMO = join(root, 'demo/public/models/webmoe-tiny');
-const GOLDEN_V3 = 'fixtures/golden/v3';
-// V2-Lite's routing (64 experts, 6 per token, 2 shared) at a small width: the experts are most of the model.
-const WIDE_EXPERTS = {
-  ...PRESETS['v2-lite-full'], vocab_size: 512, hidden_size: 128, intermediate_size: 256, moe_intermediate_size: 96,
-  num_hidden_layers: 3, num_attention_heads: 4, num_key_value_heads: 4, kv_lora_rank: 64, qk_nope_head_dim: 32,
-  qk_rope_head_dim: 16, v_head_dim: 32, bos_token_id: 0, eos_token_id: 1,
-};
-let generated: { dir: string; budget: number } | null = null;
+// Every run goes through lib/golden-runs.ts's `webmoe run --batch` process, shared with golden.spec.ts and
+// gguf.spec.ts: one browser and one GPU device (the V3 golden's pipelines compiled once for the three files),
+// each request loading its own model; a refused request is its own error line. The requests, in order: the
+// demo model under a quarter of its size, the V3 golden resident and with 2 of its 8 experts per layer (top-2),
+// a generated 64-expert model (V2-Lite's routing at a small width) resident and under a quarter of its size.
+const runs = <R>(i: number, batches: SharedBatches) => goldenRuns(batches)<R>(GOLDEN_LINES.paging(i));
 
-// Every run goes through one `webmoe run --batch` process (lib/webmoe-run.ts): one browser and one GPU device
-// for all five, each request loading its own model; a refused request is its own error line.
-const runs = sharedRuns(async () => {
-  generated = { dir: mkdtempSync(join(tmpdir(), 'webmoe-paging-')), budget: 0 };
-  const { dir } = generated;
-  await generateModelFolder(dir, { config: WIDE_EXPERTS, quant: 'f32', seed: 7, force: true });
-  generated.budget = Math.floor(modelBytes(dir) / 4);
-  return [
-    request(DEMO, ['--gpu-memory', String(Math.floor(modelBytes(DEMO) / 4))]),
-    // 8 routed experts, top-2: 2 slots per layer.
-    request(GOLDEN_V3, []), request(GOLDEN_V3, ['--expert-slots', '2']),
-    request(dir, []), request(dir, ['--gpu-memory', String(generated.budget)]),
-  ];
-});
-
-test.afterAll(() => {
-  if (generated) rmSync(generated.dir, { recursive: true, force: true });
-});
-
-test('demo model: a budget of a quarter of its size is refused before any weight, naming the sizes', async () => {
+test('demo model: a budget of a quarter of its size is refused before any weight, naming the sizes', async ({ sharedBatches }) => {
   test.setTimeout(600_000);
-  const err = await runs<Run>(0).then(() => null, (e: Error) => e.message);
+  const err = await runs<Run>(0, sharedBatches).then(() => null, (e: Error) => e.message);
   expect(err).toMatch(/insufficient-limits: A GPU memory budget of [\d.]+ MiB cannot hold this model even with its experts paged/);
   expect(err).toMatch(/weights without the routed experts [\d.]+ MiB, KV cache [\d.]+ MiB/);
 });
 
 // The demo model (V3 family like this golden, 8 experts top-2) pages under a budget in engine.spec.ts, in the
 // page and without a process of its own.
-test('V3 golden model: a quarter of the experts on the GPU gives the resident greedy tokens', async () => {
+test('V3 golden model: a quarter of the experts on the GPU gives the resident greedy tokens', async ({ sharedBatches }) => {
   test.setTimeout(600_000);
-  const resident = await runs<Run>(1);
-  const paged = await runs<Run>(2);
+  const resident = await runs<Run>(1, sharedBatches);
+  const paged = await runs<Run>(2, sharedBatches);
   report('V3 golden model', resident, paged);
   expectPaged(resident, paged, 2);
 });
 
-test('generated 64-expert model: a budget of a quarter of its size gives the resident greedy tokens', async () => {
+test('generated 64-expert model: a budget of a quarter of its size gives the resident greedy tokens', async ({ sharedBatches }) => {
   test.setTimeout(600_000);
-  const resident = await runs<Run>(3);
-  const paged = await runs<Run>(4);
-  report(`64 experts, budget ${(generated!.budget / 2 ** 20).toFixed(1)} MiB`, resident, paged);
+  const resident = await runs<Run>(3, sharedBatches);
+  const paged = await runs<Run>(4, sharedBatches);
+  report(`64 experts, budget ${(Math.floor(modelBytes(WIDE_EXPERTS_DIR) / 4) / 2 ** 20).toFixed(1)} MiB`, resident, paged);
   expectPaged(resident, paged, 2);
 });

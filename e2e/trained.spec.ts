@@ -8,43 +8,29 @@
 // greedy.json's third step has a top-1/top-2 margin of 0.055, inside q4's logit error, so the q4 conversion
 // follows PyTorch for 3 tokens (the float64 reference on the same folder diverges at the same step); the
 // quality of q4 is measured by eval.spec.ts (perplexity and KL against f32 on held-out text).
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
-import { expect, test } from '@playwright/test';
-import { convertCheckpoint } from '@webmoe/converter';
+import { expect } from '@playwright/test';
 import { runReference } from '@webmoe/reference';
+import { GOLDEN_LINES, goldenRuns, TRAINED_HF, TRAINED_Q4, trainedGreedy } from './lib/golden-runs';
+import { test } from './lib/harness-page';
 
-const run = promisify(execFile);
-const root = fileURLToPath(new URL('..', import.meta.url));
-const HF = `${root}/fixtures/trained/hf`;
-const golden = JSON.parse(readFileSync(`${root}/fixtures/trained/greedy.json`, 'utf8')) as { prompt: number[]; tokens: number[] };
-const eos = (JSON.parse(readFileSync(`${HF}/config.json`, 'utf8')) as { eos_token_id: number }).eos_token_id;
+const golden = trainedGreedy();
+const eos = (JSON.parse(readFileSync(join(TRAINED_HF, 'config.json'), 'utf8')) as { eos_token_id: number }).eos_token_id;
 
-test('trained model q4: greedy tokens equal the float64 reference on the same q4 weights', async () => {
-  test.setTimeout(240_000);
-  const dir = mkdtempSync(join(tmpdir(), 'webmoe-trained-q4-'));
-  try {
-    await convertCheckpoint(HF, dir, { quant: 'q4', force: true });
-    const n = golden.tokens.length;
-    // The float64 reference computes while the engine's process starts and runs.
-    const [{ stdout }, { tokens: ref }] = await Promise.all([
-      run('pnpm', ['-s', 'webmoe', 'run', '--model', dir, '--prompt-ids', golden.prompt.join(','),
-        '--max-tokens', String(n), '--temperature', '0', '--json'], { cwd: root, maxBuffer: 16 << 20 }),
-      runReference(dir, golden.prompt, n),
-    ]);
-    const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { tokens: number[]; text?: string };
-    // The reference decodes past EOS; the engine stops there (EOS included in its tokens).
-    const stop = ref.indexOf(eos);
-    const expected = stop >= 0 ? ref.slice(0, stop + 1) : ref;
-    let pytorch = 0;
-    while (pytorch < n && result.tokens[pytorch] === golden.tokens[pytorch]) pytorch++;
-    console.log(`  q4: ${result.tokens.length} tokens ${JSON.stringify(result.text)}; the first ${pytorch} equal PyTorch's f32 greedy output`);
-    expect(result.tokens).toEqual(expected);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+// The q4 run is a request of lib/golden-runs.ts's `webmoe run --batch` process (shared with golden, gguf,
+// paging and v4-long): no Chromium and Vite start of its own, the same greedy request the lone process made.
+test('trained model q4: greedy tokens equal the float64 reference on the same q4 weights', async ({ sharedBatches }) => {
+  test.setTimeout(600_000);
+  const n = golden.tokens.length;
+  const result = await goldenRuns(sharedBatches)<{ tokens: number[]; text?: string }>(GOLDEN_LINES.trained);
+  // After the batch, which wrote the q4 folder (golden.spec.ts and gguf.spec.ts run it before this file).
+  const { tokens: ref } = await runReference(TRAINED_Q4, golden.prompt, n);
+  // The reference decodes past EOS; the engine stops there (EOS included in its tokens).
+  const stop = ref.indexOf(eos);
+  const expected = stop >= 0 ? ref.slice(0, stop + 1) : ref;
+  let pytorch = 0;
+  while (pytorch < n && result.tokens[pytorch] === golden.tokens[pytorch]) pytorch++;
+  console.log(`  q4: ${result.tokens.length} tokens ${JSON.stringify(result.text)}; the first ${pytorch} equal PyTorch's f32 greedy output`);
+  expect(result.tokens).toEqual(expected);
 });

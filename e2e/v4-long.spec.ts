@@ -5,42 +5,22 @@
 // its config, and indexer_fp4_roundtrip; test settings, see docs/architecture-v4.md): rounding is
 // discontinuous, and over thousands of tokens f32 and float64 always land on different sides of some tie
 // (with the indexer's FP4 on, 1500 tokens differ by 3.6e-4; with it off, by 6.4e-7).
-import { execFile } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
-import { expect, test } from '@playwright/test';
+import { expect } from '@playwright/test';
 import { loadReferenceModel } from '@webmoe/reference';
-import { createRng } from 'webmoe/model';
+import { GOLDEN_LINES, goldenRuns, V4_LONG_DIR, V4_LONG_STEPS as STEPS, v4LongPrompt } from './lib/golden-runs';
+import { test } from './lib/harness-page';
 import { relError } from './lib/models';
 
-const run = promisify(execFile);
-const root = fileURLToPath(new URL('..', import.meta.url));
-const GOLDEN = 'fixtures/golden/v4long';
-const PROMPT = 3001;
-const STEPS = 4;
-
-test('V4: a 3001-token prompt matches the float64 reference', async () => {
+// The engine's run is a request of lib/golden-runs.ts's `webmoe run --batch` process (shared with golden,
+// gguf, paging and trained), which writes the model folder: no Chromium and Vite start of its own, and V4's
+// pipelines compiled once with golden.spec.ts's v4long run. The float64 reference (about 8 s) runs here.
+test('V4: a 3001-token prompt matches the float64 reference', async ({ sharedBatches }) => {
   test.setTimeout(600_000);
-  const rng = createRng(2026);
-  const prompt = Array.from({ length: PROMPT }, () => rng.int(320));
-  const model = join(tmpdir(), 'webmoe-e2e-v4long-exact');
-  mkdirSync(model, { recursive: true });
-  const config = JSON.parse(readFileSync(join(root, GOLDEN, 'config.json'), 'utf8')) as Record<string, unknown>;
-  writeFileSync(join(model, 'config.json'), JSON.stringify({ ...config, kv_fp8_roundtrip: false, indexer_fp4_roundtrip: false }));
-  copyFileSync(join(root, GOLDEN, 'model.safetensors'), join(model, 'model.safetensors'));
-  // The engine's process starts first and the float64 reference computes meanwhile: neither waits for the other.
-  const [{ stdout }, ref] = await Promise.all([
-    run('pnpm', ['-s', 'webmoe', 'run', '--model', model, '--quant', 'f32', '--prompt-ids', prompt.join(','),
-      '--max-tokens', String(STEPS), '--temperature', '0', '--context', String(PROMPT + STEPS + 8), '--logits', '--json'],
-    { cwd: root, maxBuffer: 64 << 20 }),
-    loadReferenceModel(model).then((m) => m.greedy(prompt, STEPS)),
-  ]);
-  const result = JSON.parse(stdout.trim().split('\n').at(-1)!) as { tokens: number[]; logits: number[][] };
+  const prompt = v4LongPrompt();
+  const result = await goldenRuns(sharedBatches)<{ tokens: number[]; logits: number[][] }>(GOLDEN_LINES.v4Long);
+  const ref = (await loadReferenceModel(V4_LONG_DIR)).greedy(prompt, STEPS);
   const errors = ref.logits.map((row, i) => relError(result.logits[i], Array.from(row)));
-  console.log(`  v4long, ${PROMPT} tokens: max row error ${Math.max(...errors).toExponential(2)} over ${errors.length} rows; tokens ${result.tokens.join(',')}`);
+  console.log(`  v4long, ${prompt.length} tokens: max row error ${Math.max(...errors).toExponential(2)} over ${errors.length} rows; tokens ${result.tokens.join(',')}`);
   for (const [i, e] of errors.entries()) expect(e, `logits row ${i}`).toBeLessThan(1e-4);
   expect(result.tokens).toEqual(ref.tokens);
 });

@@ -1,7 +1,9 @@
 // The page e2e/decode-ahead.spec.ts drives: a model loaded with decode steps in flight or not
 // (GpuModelOptions.decodeAhead), replies decoded through prefill and decode as the runtime does (a call may
 // give several tokens), what the CPU waited per token, and the Engine API over the same option.
-import { acquireGpu, createEngine, GpuModel, loadGpuModelFromUrl, parseManifest, recordDispatches, RequestSampler, type ChatMessage, type Engine, type GeneratorFactory, type GpuContext, type SamplingPenalties } from 'webmoe';
+import { createEngine, loadGpuModelFromUrl, recordDispatches, RequestSampler, type ChatMessage, type Engine, type GpuModel, type SamplingPenalties } from 'webmoe';
+import { pageGpu } from '../lib/page-gpu';
+import { onSharedDevice } from '../lib/shared-device';
 
 export interface Reply {
   tokens: number[];
@@ -31,26 +33,13 @@ export interface DecodeAheadHarness {
   complete(messages: ChatMessage[], maxTokens: number, stop?: string): Promise<Completion>;
 }
 
-let gpu: GpuContext | null = null;
 let model: GpuModel | null = null;
 let engine: Engine | null = null;
-
-/**
- * The WebGPU backend on this page's one device, given the engine's load options (decodeAhead among them):
- * a device per engine would compile every pipeline again, minutes on SwiftShader.
- */
-const onSharedDevice = (device: GpuContext): GeneratorFactory => async (ctx) => {
-  const manifest = parseManifest(ctx.manifest, `${ctx.modelId}/manifest.json`);
-  return GpuModel.load(device, manifest, (onPiece) => ctx.loadShards((_shard, data, index, offset) => onPiece(index, data, offset)), {
-    speculative: 'off', ...(ctx.contextLength ? { contextLength: ctx.contextLength } : {}), ...(ctx.decodeAhead ? { decodeAhead: ctx.decodeAhead } : {}),
-  });
-};
 
 const harness: DecodeAheadHarness = {
   async load(url, contextLength, decodeAhead) {
     model?.dispose();
-    gpu ??= await acquireGpu();
-    model = (await loadGpuModelFromUrl(gpu, url, { contextLength, speculative: 'off', decodeAhead })).model;
+    model = (await loadGpuModelFromUrl(await pageGpu(), url, { contextLength, speculative: 'off', decodeAhead })).model;
     return model.decodeAheadSteps;
   },
   async setDecodeAhead(n) {
@@ -78,7 +67,7 @@ const harness: DecodeAheadHarness = {
     return { tokens, msPerToken: (performance.now() - t0) / per, waitMsPerToken: waited / per, calls };
   },
   async busyMsPerStep(steps) {
-    const device = gpu!.device, plan = model!.recordedPlan(1);
+    const device = (await pageGpu()).device, plan = model!.recordedPlan(1);
     await device.queue.onSubmittedWorkDone();
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) {
@@ -95,8 +84,9 @@ const harness: DecodeAheadHarness = {
     model?.dispose();
     model = null;
     await engine?.dispose();
-    gpu ??= await acquireGpu();
-    engine = await createEngine({ model: new URL(url, location.href).href, contextLength: 256, decodeAhead: n, generator: onSharedDevice(gpu) });
+    // The engines on this page's one device (lib/shared-device.ts): a device per engine would compile every
+    // pipeline again, minutes on SwiftShader.
+    engine = await createEngine({ model: new URL(url, location.href).href, contextLength: 256, decodeAhead: n, generator: onSharedDevice(pageGpu, { speculative: 'off' }) });
   },
   async complete(messages, maxTokens, stop) {
     const r = await engine!.chat.completions.create({ messages, max_tokens: maxTokens, temperature: 0, ...(stop ? { stop } : {}) });

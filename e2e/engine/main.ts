@@ -1,7 +1,8 @@
 // What e2e/engine.spec.ts drives in the engine harness page: the public Engine API over the real WebGPU backend
 // (GpuModel) on the bundled demo model, in this page and in a Worker (the engines of ./engines.ts, which the
 // page's chat-api harness shares), and fresh engines where a scenario needs its own.
-import { createEngine, isWebmoeError, webgpuGeneratorFactory, type ChatMessage, type GpuModel } from 'webmoe';
+import { acquireGpu, createEngine, isWebmoeError, type ChatMessage, type GpuContext, type GpuModel } from 'webmoe';
+import { onSharedDevice } from '../lib/shared-device';
 import { CONTEXT, MODEL, engine } from './engines';
 
 // TEST ONLY: every device this page creates, so that a scenario can destroy one mid-reply as a driver
@@ -13,6 +14,13 @@ GPUAdapter.prototype.requestDevice = async function (this: GPUAdapter, descripto
   devices.push(device);
   return device;
 };
+
+// The fresh engines of the NaN and paging scenarios load on one device of this page (lib/shared-device.ts),
+// which compiles the model's pipelines once for all of them instead of once per engine (15-25 s a device on
+// SwiftShader); each engine still loads and uploads its own weights. The device-loss scenario destroys its
+// engine's device and so keeps a device per engine (createEngine's own backend).
+let scratch: Promise<GpuContext> | null = null;
+const scratchDevice = () => (scratch ??= acquireGpu());
 
 async function failureCode(f: () => Promise<unknown>): Promise<{ code: string; message: string } | null> {
   try {
@@ -103,7 +111,7 @@ const api = {
     const manifest = (await (await fetch(new URL('manifest.json', MODEL))).json()) as { experts: { bytes: number; mtp: boolean }[] };
     const experts = manifest.experts.filter((x) => !x.mtp).reduce((n, x) => n + x.bytes, 0);
     const budget = Math.floor(mem.weights + mem.kvCache + mem.scratch - 0.6 * experts);
-    const e = await createEngine({ model: MODEL, contextLength: CONTEXT, gpuMemoryBudget: budget });
+    const e = await createEngine({ model: MODEL, contextLength: CONTEXT, gpuMemoryBudget: budget, generator: onSharedDevice(scratchDevice) });
     try {
       const r = await e.chat.completions.create({ messages, max_tokens: maxTokens, temperature: 0 });
       return { text: r.choices[0].message.content ?? '', paging: (await e.stats()).model?.paging ?? null, budget };
@@ -121,9 +129,9 @@ const api = {
       const broken = await createEngine({
         model: MODEL, contextLength: 256, speculative,
         generator: async (ctx) => {
-          const model = (await webgpuGeneratorFactory()(ctx)) as GpuModel;
+          const model = (await onSharedDevice(scratchDevice)(ctx)) as GpuModel;
           const norm = model.weights.tensor('model.norm.weight');
-          devices[devices.length - 1]!.queue.writeBuffer(norm.buffer, norm.byteOffset, new Float32Array(norm.layout.rows * norm.layout.cols).fill(NaN));
+          (await scratchDevice()).device.queue.writeBuffer(norm.buffer, norm.byteOffset, new Float32Array(norm.layout.rows * norm.layout.cols).fill(NaN));
           return model;
         },
       });
@@ -132,7 +140,7 @@ const api = {
       await broken.dispose();
       errors.push({ speculative, error, sampledError });
     }
-    const fresh = await createEngine({ model: MODEL, contextLength: 256 });
+    const fresh = await createEngine({ model: MODEL, contextLength: 256, generator: onSharedDevice(scratchDevice) });
     const r = await fresh.chat.completions.create({ messages, max_tokens: 8, temperature: 0 });
     await fresh.dispose();
     return { errors, freshTokens: r.usage?.completion_tokens ?? 0 };

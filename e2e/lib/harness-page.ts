@@ -30,17 +30,18 @@ export function harnessCall<H>(page: Page, global: string): HarnessCall<H> {
 export const test = base.extend<object, { harnessPages: HarnessPages; sharedBatches: SharedBatches }>({
   harnessPages: [async ({ browser }, use, workerInfo) => {
     const pages = new Map<string, Promise<Page>>();
-    const open = async (path: string, global: string) => {
+    const open = async (path: string) => {
       // The test-scoped options do not reach a worker fixture's pages: the server's address by hand.
       const page = await browser.newPage({ baseURL: workerInfo.project.use.baseURL });
       page.on('pageerror', (e) => console.error(`[page] ${e.message}`));
       await page.goto(path);
-      await page.waitForFunction((g) => g in window, global);
       return page;
     };
     await use(async <H>(path: string, global: string) => {
       let page = pages.get(path);
-      if (!page) pages.set(path, (page = open(path, global)));
+      if (!page) pages.set(path, (page = open(path)));
+      // A page may host several harnesses, each its own module script setting its own global.
+      await (await page).waitForFunction((g) => g in window, global);
       return harnessCall<H>(await page, global);
     });
     for (const page of pages.values()) await (await page).close();

@@ -9,9 +9,12 @@ import type { HarnessCall, HarnessPages } from './harness-page';
 
 export type Depth = 1 | 2 | 3;
 
-/** The speculative harness page, shared by every test of the worker (lib/harness-page.ts). */
+/**
+ * The speculative harness on the decoding harness page, shared by every test of the worker (lib/harness-page.ts)
+ * and with the decode-ahead and MTP harnesses (one GPU device, lib/page-gpu.ts).
+ */
 export function openSpeculative(pages: HarnessPages): Promise<HarnessCall<SpeculativeHarness>> {
-  return pages<SpeculativeHarness>('/e2e/speculative/index.html', 'speculativeHarness');
+  return pages<SpeculativeHarness>('/e2e/decoding/index.html', 'speculativeHarness');
 }
 
 export function expectStepCounts(d: DecodingStats, depth: number): void {

@@ -1,6 +1,7 @@
 // The page e2e/mtp.spec.ts drives: a V4 model with its MTP module on the GPU, fed through prefill (GPU
 // sampling), decode and logitsWithMtp in any order, returning the MTP rows as plain arrays.
-import { acquireGpu, loadGpuModelFromUrl, type GpuContext, type GpuModel } from 'webmoe';
+import { loadGpuModelFromUrl, type GpuModel } from 'webmoe';
+import { pageGpu } from '../lib/page-gpu';
 
 export interface MtpHarness {
   /** With speculation (docs/speculative.md) the module runs ahead of the main model instead of behind. */
@@ -13,15 +14,13 @@ export interface MtpHarness {
   mtpRows(ids: number[]): Promise<number[][]>;
 }
 
-let gpu: GpuContext | null = null;
 let model: GpuModel | null = null;
 const greedy = { temperature: 0, topP: 1, topK: 0, seed: 0, step: 0 };
 
 const harness: MtpHarness = {
   async load(url, contextLength, prefillChunk, speculative) {
     model?.dispose();
-    gpu ??= await acquireGpu();
-    model = (await loadGpuModelFromUrl(gpu, url, { contextLength, prefillChunk, mtp: true, speculative })).model;
+    model = (await loadGpuModelFromUrl(await pageGpu(), url, { contextLength, prefillChunk, mtp: true, speculative })).model;
   },
   async prefill(ids, reuse) {
     return (await model!.prefill(ids, { reusePrefix: reuse, sampling: greedy })).reusedTokens;

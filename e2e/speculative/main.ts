@@ -1,7 +1,8 @@
 // The page e2e/speculative.spec.ts drives: a model loaded with speculation on or off (GpuModelOptions
 // .speculative) at a draft depth, replies decoded through prefill and decode as the runtime does (a step
 // may give several tokens), and what the steps did.
-import { acquireGpu, loadGpuModelFromUrl, RequestSampler, type DecodingStats, type GpuContext, type GpuModel } from 'webmoe';
+import { loadGpuModelFromUrl, RequestSampler, type DecodingStats, type GpuModel } from 'webmoe';
+import { pageGpu } from '../lib/page-gpu';
 
 export interface Reply {
   tokens: number[];
@@ -18,7 +19,6 @@ export interface SpeculativeHarness {
   replies(prompt: number[], n: number, temperature: number, seeds: number[]): Promise<number[][]>;
 }
 
-let gpu: GpuContext | null = null;
 let model: GpuModel | null = null;
 
 async function reply(prompt: number[], n: number, temperature: number, seed: number): Promise<Reply> {
@@ -41,8 +41,7 @@ async function reply(prompt: number[], n: number, temperature: number, seed: num
 const harness: SpeculativeHarness = {
   async load(url, contextLength, speculative, depth) {
     model?.dispose();
-    gpu ??= await acquireGpu();
-    model = (await loadGpuModelFromUrl(gpu, url, { contextLength, speculative, ...(depth ? { speculativeDepth: depth } : {}) })).model;
+    model = (await loadGpuModelFromUrl(await pageGpu(), url, { contextLength, speculative, ...(depth ? { speculativeDepth: depth } : {}) })).model;
     return model.speculative;
   },
   reply,
