@@ -34,7 +34,11 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
-/** Grid entry b's expert and span; the expert is p.tile_experts when b lists no tile. */
+/**
+ * Grid entry b's expert and span; the expert is p.tile_experts when b lists no tile. entries and tokens
+ * each search (a few cached reads at a workgroup's start): a private memo would make entries' result
+ * non-uniform, and product_gemm's barriers are in loops bounded by it.
+ */
 fn place(b: u32, span: u32) -> vec2<u32> {
   let n = p.tile_experts;
   if (n == 0u) { return vec2<u32>(b, span); }

@@ -81,18 +81,19 @@ export function tileBound(rows: number, experts: number, maxRows: number, tileRo
   return Math.min(experts * Math.ceil(maxRows / tileRows), Math.floor((rows + (tileRows - 1) * nonEmpty) / tileRows));
 }
 
-/** The launch's entry: shared by the launch and groupedTileTokens, so that the tiles fit the launch. */
-function groupedEntry(ctx: KernelContext, a: MatmulGroupedArgs, label: string) {
+/**
+ * The launch's plan and entry (shared by the launch and groupedTileTokens, so that the tiles fit the
+ * launch); `gridBatch`, with tiles, is the bound on the tiles.
+ */
+function groupedEntry(ctx: KernelContext, a: MatmulGroupedArgs, label: string, gridBatch?: number) {
   const g = a.groups;
-  const maxTokens = g.maxRows ?? a.tokens ?? 1;
-  const role = { up: a.up, flatX: true, flatY: true, entryStrideBytes: g.strideBytes, maxTokens };
-  const plan = planProduct(a, role, label);
+  const plan = planProduct(a, { up: a.up, flatX: true, flatY: true, entryStrideBytes: g.strideBytes, maxTokens: g.maxRows ?? a.tokens ?? 1, gridBatch }, label);
   const swiglu = a.up !== undefined;
   const e = productEntry(ctx, plan, a.shape, swiglu, () => {
     const kind = rowsKind(ctx, plan, a.shape, true);
     return rowsEntry(kind, ENTRY[kind], plan, swiglu);
   });
-  return { role, plan, e, swiglu };
+  return { plan, e };
 }
 
 /**
@@ -107,21 +108,19 @@ export function groupedTileTokens(ctx: KernelContext, a: MatmulGroupedArgs, expe
 
 export function matmulGrouped(ctx: KernelContext, a: MatmulGroupedArgs, label = 'matmul_grouped'): Dispatch {
   const g = a.groups;
-  const entry = groupedEntry(ctx, a, label);
-  const { role, e } = entry;
-  let plan = entry.plan;
-  fits(g.offsets, 4 * ((g.offsetsOffset ?? 0) + plan.B + 1), 'segment offsets', label);
-  let span = Math.max(1, g.span ?? groupedSpan(plan.maxTokens, e.tokens, e.blocks * plan.B));
-  let spans: number | undefined;
-  if (g.tiles) {
-    checkInt(g.tiles.tokens, label, 'tiles.tokens', 1);
-    checkInt(g.tiles.offset, label, 'tiles.offset', 0);
-    fits(g.offsets, 4 * (g.tiles.offset + plan.B + 1), 'tile starts', label);
-    span = g.tiles.tokens;
-    spans = 1;
-    // The grid's batch entries are the listed tiles, up to the bound.
-    plan = planProduct(a, { ...role, gridBatch: Math.max(1, tileBound(a.tokens ?? 0, plan.B, plan.maxTokens, span)) }, label);
+  const t = g.tiles;
+  if (t) {
+    checkInt(t.tokens, label, 'tiles.tokens', 1);
+    checkInt(t.offset, label, 'tiles.offset', 0);
   }
+  // With tiles the grid's batch entries are the listed tiles, up to the bound.
+  const B = a.batch ?? 1;
+  const bound = t ? Math.max(1, tileBound(a.tokens ?? 0, B, Math.max(1, g.maxRows ?? a.tokens ?? 1), t.tokens)) : undefined;
+  const { plan, e } = groupedEntry(ctx, a, label, bound);
+  fits(g.offsets, 4 * ((g.offsetsOffset ?? 0) + plan.B + 1), 'segment offsets', label);
+  if (t) fits(g.offsets, 4 * (t.offset + plan.B + 1), 'tile starts', label);
+  const span = t ? t.tokens : Math.max(1, g.span ?? groupedSpan(plan.maxTokens, e.tokens, e.blocks * plan.B));
+  const spans = t ? 1 : undefined;
   return launchKernel(ctx, label, {
     source: weightSource(MATMUL_GROUPED, a.weight, label, e.kind),
     entryPoint: e.entryPoint,
@@ -130,7 +129,7 @@ export function matmulGrouped(ctx: KernelContext, a: MatmulGroupedArgs, label = 
     inputs: [a.x, a.weight.buffer, a.up?.buffer ?? a.weight.buffer, g.offsets],
     outputs: [a.y],
     params: productParams(a, plan, { ...swigluHeader(a, label), expertStrideBytes: g.strideBytes, span, spans }, label)
-      .u32(g.offsetsOffset ?? 0).u32(g.tiles ? plan.B : 0).u32(g.tiles?.offset ?? 0),
+      .u32(g.offsetsOffset ?? 0).u32(t ? plan.B : 0).u32(t?.offset ?? 0),
     workgroups: productGrid(e.blocks, plan, span, spans),
   });
 }
